@@ -1,0 +1,1 @@
+"""hubnet's aggregator side: fetch -> parse -> authorise -> store -> link -> serve."""

@@ -1,0 +1,63 @@
+"""Polite, safe defaults for every crawl, in one place (as Scrapy keeps its default settings).
+
+Each value cites why it is what it is; ``../shared/research/threats.md`` §4 has the sources.
+A ``Settings`` instance carries them through the crawl; the CLI overrides a few.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from vocab import __version__
+
+USER_AGENT = f"hubnet-crawler/{__version__} (+https://w3id.org/hubnet; community-group directory crawler)"
+
+# Media types we read a profile from, with what each holds.
+PROFILE_TYPES = ("application/ld+json", "application/json", "text/html", "text/turtle")
+ACCEPT = "application/ld+json, application/json;q=0.9, text/turtle;q=0.8, text/html;q=0.5"
+
+
+@dataclass
+class Settings:
+    # --- who we say we are
+    user_agent: str = USER_AGENT
+    # --- where we may connect (T1-T3): http/https, ports 80/443, public addresses only
+    allowed_schemes: tuple = ("http", "https")
+    allowed_ports: tuple = (80, 443)
+    allow_private: bool = False          # --allow-private: loopback/private addresses and any port (demos, tests)
+    resolve: dict = field(default_factory=dict)  # {(host, port): address}, like curl --resolve
+    # --- how long and how much (T6): Mastodon's 5/10/30 s, Misskey's 256 KiB
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 30.0
+    max_redirects: int = 3
+    max_body: int = 256 * 1024
+    # --- robots.txt (RFC 9309)
+    obey_robots: bool = True
+    robots_max_redirects: int = 5
+    robots_max_body: int = 512 * 1024
+    robots_cache_ttl: float = 24 * 3600
+    # --- politeness (T12): one request in flight per host, a delay between them
+    per_host_delay: float = 1.0
+    max_crawl_delay: float = 30.0        # Crawl-delay honoured up to this; a host asking more is skipped
+    retries: int = 2                     # on 429/5xx/connection errors
+    retry_backoff: float = 1.0           # seconds, doubled each retry, with jitter
+    max_retry_after: float = 120.0       # a longer Retry-After defers the host to the next crawl
+    concurrency: int = 32                # hosts in flight at once
+    # --- the frontier (T11)
+    max_depth: int = 5
+    max_sources: int = 10_000
+    max_outlinks: int = 50
+    max_url_length: int = 2083
+    # --- parsing (T7)
+    max_json_depth: int = 64
+    max_json_nodes: int = 10_000
+    max_triples: int = 5_000
+    max_literal: int = 64 * 1024
+    max_iri: int = 2083
+    # --- lifecycle (T13)
+    misses_before_delete: int = 3        # consecutive 404s before a source's graph is dropped
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)

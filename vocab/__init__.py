@@ -1,0 +1,98 @@
+"""hubnet's shared vocabulary: the JSON-LD context, ontology, SHACL shapes and
+the helpers to load and validate profiles. Nothing here touches the network.
+
+    >>> import vocab
+    >>> graph = vocab.load({"@context": "https://schema.org", "@type": "NGO", "name": "X"})
+    >>> report = vocab.validate(profile_dict)      # Report: .conforms, .errors, .warnings
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pyoxigraph as ox
+from rdflib import BNode, Graph, Literal, URIRef
+
+from .contexts import CONTEXT_IRI, PINNED, hubnet_context, inline_contexts, is_pinned, pinned_context
+from .errors import DocumentError, FetchError, HubnetError, NotFound, ProfileInvalid, QueryError, StoreError
+from .model import (CATEGORY, GROUP_TYPES, HUBNET, KIND, LINK_PROPERTIES, ORG, SCHEMA, categories,
+                    find_groups, kinds, slug_of)
+from .parse import DEFAULT_LIMITS, Limits, document_to_triples, read_document
+from .validate import Issue, Report, validate_graph
+
+__version__ = "0.1.0"
+
+# rdflib logs a traceback for every ill-typed literal it meets ("soon"^^xsd:date);
+# validation reports those as plain-English errors, so the tracebacks are noise.
+logging.getLogger("rdflib.term").setLevel(logging.ERROR)
+
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
+
+
+def _to_rdflib(term):
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if term.language:
+        return Literal(term.value, lang=term.language)
+    dt = term.datatype.value
+    return Literal(term.value, datatype=None if dt in (_XSD_STRING, _RDF_LANGSTRING) else URIRef(dt))
+
+
+def triples(document, *, base_iri: str | None = None, media_type: str = "application/ld+json",
+            limits: Limits = DEFAULT_LIMITS) -> list:
+    """A document -> pyoxigraph triples (Quads in the default graph). See ``load`` for inputs."""
+    if isinstance(document, (dict, list)):
+        from .parse import check_shape, jsonld_to_triples
+        check_shape(document, limits)
+        return jsonld_to_triples(document, base_iri, limits)
+    if isinstance(document, os.PathLike):
+        path = Path(document)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DocumentError(f"cannot read {path}: {exc.strerror}", code="unreadable") from None
+        if media_type == "application/ld+json" and path.suffix in (".html", ".htm"):
+            media_type = "text/html"
+        elif media_type == "application/ld+json" and path.suffix == ".ttl":
+            media_type = "text/turtle"
+        document = data
+    return document_to_triples(document, media_type, base_iri, limits)
+
+
+def load(document, *, base_iri: str | None = None, media_type: str = "application/ld+json",
+         limits: Limits = DEFAULT_LIMITS) -> Graph:
+    """Read a profile into an rdflib Graph, with no network access ever.
+
+    ``document`` is a decoded JSON value (dict/list), JSON-LD/HTML/Turtle text
+    (str or bytes, per ``media_type``), or a ``pathlib.Path``. Contexts must
+    be pinned (hubnet's or schema.org's, any spelling) or inline; any other
+    raises ``DocumentError(code="unsupported_context")`` before parsing.
+    """
+    g = Graph()
+    g.bind("schema", str(SCHEMA))
+    g.bind("hubnet", str(HUBNET))
+    g.bind("org", str(ORG))
+    for q in triples(document, base_iri=base_iri, media_type=media_type, limits=limits):
+        g.add((_to_rdflib(q.subject), _to_rdflib(q.predicate), _to_rdflib(q.object)))
+    return g
+
+
+def validate(document_or_graph, *, base_iri: str | None = None, media_type: str = "application/ld+json") -> Report:
+    """Validate a profile (anything ``load`` takes, or a Graph). Unreadable input raises DocumentError."""
+    graph = document_or_graph if isinstance(document_or_graph, Graph) else load(
+        document_or_graph, base_iri=base_iri, media_type=media_type)
+    return validate_graph(graph)
+
+
+__all__ = [
+    "__version__", "load", "triples", "validate", "read_document", "Report", "Issue", "Limits",
+    "CONTEXT_IRI", "PINNED", "hubnet_context", "pinned_context", "inline_contexts", "is_pinned",
+    "SCHEMA", "HUBNET", "ORG", "KIND", "CATEGORY", "GROUP_TYPES", "LINK_PROPERTIES",
+    "kinds", "categories", "slug_of", "find_groups",
+    "HubnetError", "DocumentError", "ProfileInvalid", "FetchError", "QueryError", "NotFound", "StoreError",
+]
