@@ -1,0 +1,243 @@
+"""``hubnet-crawler``: crawl the network into a store, inspect it, query it, serve it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from vocab import __version__
+from vocab.errors import HubnetError
+
+from .settings import Settings
+from .store import DEFAULT_PATH, Store
+
+
+def _store_option(f):
+    return click.option(
+        "--store", "store_path", type=click.Path(file_okay=False), envvar="HUBNET_STORE",
+        default=DEFAULT_PATH, show_default=True,
+        help="Directory of the store (created if missing). Also read from HUBNET_STORE.")(f)
+
+
+def open_store(path) -> Store:
+    try:
+        return Store(path)
+    except HubnetError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="hubnet-crawler")
+def main():
+    """Build and serve one shared graph of community groups.
+
+    hubnet-crawler follows links between community groups' published
+    profiles, keeps what each group says in its own named graph (with where
+    and when it came from), and answers questions about the whole network.
+
+    \b
+    Typical use:
+      hubnet-crawler crawl https://umbrella.example.org/      # discover and fetch
+      hubnet-crawler sources                                   # how each source is doing
+      hubnet-crawler query 'SELECT ?name { ?g a <http://schema.org/Organization> ; <http://schema.org/name> ?name }'
+      hubnet-crawler serve                                     # directory, API and SPARQL at http://127.0.0.1:8080
+
+    Everything is kept in a store directory (--store, default ./hubnet-data).
+    """
+
+
+def _parse_resolve(values) -> dict:
+    from .fetch import parse_resolve
+    out = {}
+    for v in values:
+        try:
+            key, addr = parse_resolve(v)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--resolve") from None
+        out[key] = addr
+    return out
+
+
+@main.command()
+@click.argument("seeds", nargs=-1)
+@click.option("--seeds", "seeds_file", type=click.File("r"),
+              help="A file of seeds, one per line (# starts a comment).")
+@_store_option
+@click.option("--max-sources", type=click.IntRange(1), default=Settings.max_sources, show_default=True,
+              help="Stop discovering new sources after this many.")
+@click.option("--max-depth", type=click.IntRange(0), default=Settings.max_depth, show_default=True,
+              help="How many links away from a seed to follow.")
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=Settings.concurrency, show_default=True,
+              help="Sources fetched at once (different sites; each site still gets one request at a time).")
+@click.option("--delay", type=click.FloatRange(0), default=Settings.per_host_delay, show_default=True,
+              help="Seconds between two requests to the same site (a longer robots.txt Crawl-delay wins).")
+@click.option("--allow-private", is_flag=True,
+              help="Allow loopback and private addresses and any port. For local demos and tests only: "
+                   "never on a server that can reach an internal network.")
+@click.option("--resolve", "resolves", multiple=True, metavar="HOST:PORT:ADDR",
+              help="Connect to ADDR for HOST:PORT, like curl's --resolve (repeatable). "
+                   "Lets tests and benchmarks serve many sites on loopback.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def crawl(seeds, seeds_file, store_path, max_sources, max_depth, concurrency, delay, allow_private,
+          resolves, as_json):
+    """Discover, fetch and store group profiles.
+
+    SEEDS are profile URLs (https://group.example.org/profile.jsonld) or bare
+    domains (group.example.org: then /.well-known/hubnet and the home page are
+    tried). From the seeds the crawler follows links between groups (memberOf,
+    member, linkedTo, vouchesFor, ...).
+
+    Run again on the same store, it re-checks every known source cheaply
+    (conditional requests: unchanged profiles cost no writes), follows new
+    links, drops profiles whose sites answer 410 Gone (or 404 three times in
+    a row), and keeps the last good version of a profile whose site is down.
+
+    The crawler is polite: it obeys robots.txt, makes one request at a time
+    to each site with a delay between them, and names itself in its
+    User-Agent. It only connects to public addresses on ports 80 and 443.
+
+    Exit status is 0 when the crawl ran, even if some sources failed (see
+    `hubnet-crawler sources`), and non-zero when it could not run at all.
+
+    \b
+    Examples:
+      hubnet-crawler crawl https://umbrella.example.org/
+      hubnet-crawler crawl --seeds seeds.txt --max-depth 3 --json
+      hubnet-crawler crawl                       # re-check everything already known
+    """
+    from .crawl import Crawler
+    from .report import ProgressLine, format_summary
+
+    all_seeds = list(seeds)
+    if seeds_file is not None:
+        all_seeds += [line.strip() for line in seeds_file if line.strip() and not line.lstrip().startswith("#")]
+    settings = Settings(max_sources=max_sources, max_depth=max_depth, concurrency=concurrency,
+                        per_host_delay=delay, allow_private=allow_private, resolve=_parse_resolve(resolves))
+    store = open_store(store_path)
+    if not all_seeds and not store.sources():
+        raise click.UsageError("nothing to crawl: give a seed URL or domain (the store is empty).")
+    progress = ProgressLine() if (sys.stderr.isatty() and not as_json) else None
+    try:
+        summary = Crawler(store, settings, progress=progress).crawl(all_seeds)
+    finally:
+        if progress:
+            progress.close()
+        store.close()
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        click.echo(format_summary(summary))
+
+
+@main.command()
+@_store_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def sources(store_path, as_json):
+    """List every source: its status, last success and last error.
+
+    The last error is in plain English: it is what a group needs to know to
+    fix its profile. Statuses: ok; stale (the last fetch failed, the last good
+    version is kept); failed (never fetched successfully); missing (404, kept
+    for now); gone (withdrawn: the group's data was removed, a tombstone kept).
+    """
+    from .report import format_sources
+
+    store = open_store(store_path)
+    try:
+        records = sorted(store.sources().values(), key=lambda r: r.url)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
+    else:
+        click.echo(format_sources(records))
+
+
+@main.command()
+@click.argument("sparql")
+@_store_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "tsv"]), default="table",
+              show_default=True, help="Output format for SELECT results (CONSTRUCT always prints N-Triples).")
+def query(sparql, store_path, fmt):
+    """Run a SPARQL query against the store and print the results.
+
+    SPARQL is the query text, or @FILE to read it from a file (e.g. one of
+    examples/queries/*.rq). The default graph is the union of all sources.
+    Read-only: updates are refused.
+
+    \b
+    Example:
+      hubnet-crawler query 'SELECT (COUNT(*) AS ?n) { ?g a <http://schema.org/Organization> }'
+      hubnet-crawler query @examples/queries/groups.rq --format csv
+    """
+    from .sparql import run_query
+
+    if sparql.startswith("@"):
+        try:
+            sparql = Path(sparql[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {sparql[1:]}: {exc.strerror}") from None
+    store = open_store(store_path)
+    try:
+        click.echo(run_query(store, sparql, fmt), nl=False)
+    except HubnetError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--graph", required=True, help="The graph IRI to load into (replaces that graph).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "turtle", "jsonld", "ntriples", "html"]), default="auto",
+              show_default=True, help="The file's format (auto: from its extension).")
+@_store_option
+def load(file, graph, fmt, store_path):
+    """Import a local RDF file as a graph (e.g. a council's existing list of groups).
+
+    The file is read with the same safe parser as crawled profiles (no remote
+    contexts, no named graphs) and replaces GRAPH <IRI> in one transaction.
+    Unlike crawled sources, a loaded graph is not limited to one origin: you
+    vouch for it by loading it.
+
+    \b
+    Example:
+      hubnet-crawler load council-groups.ttl --graph https://council.example.gov.uk/groups
+    """
+    from .store import load_file
+
+    store = open_store(store_path)
+    try:
+        n = load_file(store, Path(file), graph, fmt)
+    except HubnetError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    click.echo(f"loaded {n} statements into <{graph}>")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["nquads", "trig"]), default="nquads", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+@_store_option
+def export(fmt, output, store_path):
+    """Export every graph (sources and provenance) as N-Quads or TriG."""
+    from .store import export_store
+
+    store = open_store(store_path)
+    try:
+        if output:
+            with open(output, "wb") as fh:
+                export_store(store, fh, fmt)
+        else:
+            export_store(store, sys.stdout.buffer, fmt)
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,212 @@
+"""Query safety and result formats, shared by ``hubnet-crawler query`` and the /sparql endpoint.
+
+Oxigraph will happily make outbound requests for ``SERVICE`` and ``LOAD``
+(threats.md headline 2, T15). So every query is checked *before* evaluation,
+on its tokens: strings, IRIs and comments are skipped, and a ``SERVICE``,
+``LOAD`` or update keyword anywhere refuses the query; ``FROM``/``FROM
+NAMED`` may name only graphs that are in the store. A lexical check cannot be
+fooled by nesting SERVICE inside OPTIONAL, UNION, a subquery or FILTER EXISTS:
+the keyword is there or it is not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pyoxigraph as ox
+
+from vocab.errors import QueryError
+
+MAX_QUERY_BYTES = 10 * 1024
+MAX_NESTING = 64
+
+_TOKEN = re.compile(
+    r"""
+    (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
+              |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
+    |(?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
+    |(?P<comment>\#[^\n\r]*)
+    |(?P<var>[?$][A-Za-z0-9_\u00B7-\uFFFF]+)
+    |(?P<pname>[A-Za-z_][\w.\-]*:[\w.\-:%]*|:[\w.\-:%]*)
+    |(?P<word>[A-Za-z_][A-Za-z0-9_]*)
+    |(?P<open>[{(\[])
+    |(?P<close>[})\]])
+    |(?P<other>\S)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_UPDATE_WORDS = {"INSERT", "DELETE", "CLEAR", "DROP", "CREATE", "ADD", "MOVE", "COPY", "WITH"}
+
+
+def tokens(text: str):
+    """(kind, value) pairs of a SPARQL text, comments dropped."""
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind != "comment":
+            yield kind, m.group()
+
+
+def check_query(text: str, graph_exists=None) -> None:
+    """Refuse a query that could reach outside the store or change it. Raises QueryError."""
+    if len(text.encode("utf-8")) > MAX_QUERY_BYTES:
+        raise QueryError(f"the query is longer than {MAX_QUERY_BYTES // 1024} KiB", code="query_too_long", status=413)
+    depth = 0
+    toks = list(tokens(text))
+    for i, (kind, value) in enumerate(toks):
+        if kind == "open":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise QueryError(f"the query nests brackets more than {MAX_NESTING} deep", code="too_deep")
+        elif kind == "close":
+            depth -= 1
+        elif kind == "word":
+            word = value.upper()
+            if word == "SERVICE":
+                raise QueryError("SERVICE (federated query) is not allowed: this endpoint never makes "
+                                 "requests to other servers", code="service_forbidden")
+            if word == "LOAD":
+                raise QueryError("LOAD is not allowed: this endpoint is read-only and never fetches data",
+                                 code="update_forbidden")
+            if word in _UPDATE_WORDS:  # update keywords never appear bare in a query
+                raise QueryError(f"{word} is an update; this endpoint is read-only", code="update_forbidden")
+            if word == "FROM":
+                _check_from(toks, i, graph_exists)
+
+
+def _check_from(toks, i, graph_exists) -> None:
+    j = i + 1
+    if j < len(toks) and toks[j][0] == "word" and toks[j][1].upper() == "NAMED":
+        j += 1
+    if j >= len(toks) or toks[j][0] != "iri":
+        raise QueryError("FROM must name a graph by its full IRI in <angle brackets>", code="unknown_graph")
+    iri = toks[j][1][1:-1]
+    if graph_exists is not None and not graph_exists(iri):
+        raise QueryError(f"FROM names <{iri}>, which is not a graph in this store; this endpoint never "
+                         "fetches graphs from elsewhere", code="unknown_graph")
+
+
+# ---------------------------------------------------------------------- result formats
+RESULT_FORMATS = {
+    "application/sparql-results+json": ox.QueryResultsFormat.JSON,
+    "application/json": ox.QueryResultsFormat.JSON,
+    "application/sparql-results+xml": ox.QueryResultsFormat.XML,
+    "application/xml": ox.QueryResultsFormat.XML,
+    "text/csv": ox.QueryResultsFormat.CSV,
+    "text/tab-separated-values": ox.QueryResultsFormat.TSV,
+}
+GRAPH_FORMATS = {
+    "text/turtle": ox.RdfFormat.TURTLE,
+    "application/n-triples": ox.RdfFormat.N_TRIPLES,
+    "application/ld+json": ox.RdfFormat.JSON_LD,
+    "application/rdf+xml": ox.RdfFormat.RDF_XML,
+}
+
+
+def evaluate(store, text: str, *, row_cap: int = 10_000, **kw):
+    """Check and run a query on a crawler ``Store``; returns (kind, rows-or-triples-or-bool, truncated)."""
+    check_query(text, lambda iri: _graph_in(store, iri))
+    try:
+        result = store.query(text, **kw)
+    except SyntaxError as exc:
+        raise QueryError(f"the query is not valid SPARQL: {exc}", code="malformed_query") from None
+    except (ValueError, OSError) as exc:
+        raise QueryError(f"the query failed: {exc}", code="query_failed") from None
+    if isinstance(result, ox.QueryBoolean):
+        return "boolean", bool(result), False
+    if isinstance(result, ox.QueryTriples):
+        out = []
+        for t in result:
+            if len(out) >= row_cap:
+                return "graph", out, True
+            out.append(t)
+        return "graph", out, False
+    variables = [v.value for v in result.variables]
+    rows = []
+    for sol in result:
+        if len(rows) >= row_cap:
+            return "select", (variables, rows), True
+        rows.append([sol[v] for v in variables])
+    return "select", (variables, rows), False
+
+
+def _graph_in(store, iri: str) -> bool:
+    try:
+        return store.oxigraph.contains_named_graph(ox.NamedNode(iri))
+    except ValueError:
+        return False
+
+
+def serialize_select(variables, rows, fmt: ox.QueryResultsFormat) -> bytes:
+    """Rows of terms -> SPARQL results in ``fmt``, written by pyoxigraph's own serialisers."""
+    sols = _solutions(variables, rows)
+    return sols.serialize(format=fmt)
+
+
+def _solutions(variables, rows):
+    # Rebuild a QuerySolutions object through pyoxigraph's JSON results parser:
+    # the row cap means we hold a list, and this keeps every format pyoxigraph's.
+
+    def term(t):
+        if t is None:
+            return None
+        if isinstance(t, ox.NamedNode):
+            return {"type": "uri", "value": t.value}
+        if isinstance(t, ox.BlankNode):
+            return {"type": "bnode", "value": t.value}
+        d = {"type": "literal", "value": t.value}
+        if t.language:
+            d["xml:lang"] = t.language
+        elif t.datatype.value != "http://www.w3.org/2001/XMLSchema#string":
+            d["datatype"] = t.datatype.value
+        return d
+
+    doc = {"head": {"vars": variables},
+           "results": {"bindings": [{v: term(t) for v, t in zip(variables, row) if t is not None} for row in rows]}}
+    return ox.parse_query_results(json.dumps(doc).encode("utf-8"), ox.QueryResultsFormat.JSON)
+
+
+def serialize_boolean(value: bool, fmt: ox.QueryResultsFormat) -> bytes:
+    doc = json.dumps({"head": {}, "boolean": value}).encode("utf-8")
+    return ox.parse_query_results(doc, ox.QueryResultsFormat.JSON).serialize(format=fmt)
+
+
+def serialize_triples(triples, fmt: ox.RdfFormat) -> bytes:
+    return ox.serialize(triples, format=fmt) or b""
+
+
+def format_table(variables, rows) -> str:
+    """A plain text table for terminals."""
+    cells = [[_short(t) for t in row] for row in rows]
+    widths = [max([len(v) + 1] + [len(r[i]) for r in cells]) for i, v in enumerate(variables)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    out = [line(["?" + v for v in variables]), line(["-" * w for w in widths])]
+    out += [line(r) for r in cells]
+    return "\n".join(out) + "\n"
+
+
+def _short(t) -> str:
+    if t is None:
+        return ""
+    if isinstance(t, ox.Literal):
+        return t.value
+    return t.value if isinstance(t, ox.NamedNode) else f"_:{t.value}"
+
+
+def run_query(store, text: str, fmt: str = "table") -> str:
+    """For the CLI: evaluate and format as table/json/csv/tsv (CONSTRUCT as N-Triples)."""
+    kind, result, truncated = evaluate(store, text, row_cap=1_000_000)
+    if kind == "boolean":
+        return ("true" if result else "false") + "\n" if fmt == "table" else serialize_boolean(
+            result, _CLI_FORMATS[fmt]).decode("utf-8")
+    if kind == "graph":
+        return serialize_triples(result, ox.RdfFormat.N_TRIPLES).decode("utf-8")
+    variables, rows = result
+    if fmt == "table":
+        return format_table(variables, rows)
+    return serialize_select(variables, rows, _CLI_FORMATS[fmt]).decode("utf-8")
+
+
+_CLI_FORMATS = {"json": ox.QueryResultsFormat.JSON, "csv": ox.QueryResultsFormat.CSV,
+                "tsv": ox.QueryResultsFormat.TSV}

@@ -1,0 +1,277 @@
+"""The aggregator's store: Oxigraph on disk, one named graph per source.
+
+Layout (docs/query.md tells users the same):
+
+- ``GRAPH <final URL of the source>``: the statements the source made about
+  its own origin, blank nodes skolemised.
+- ``GRAPH <https://w3id.org/hubnet/graph/provenance>``: one record per source
+  (keyed by the URL we fetch), in PROV-O plus hubnet terms: where the graph
+  came from, when, its ETag/Last-Modified/hash, status and last error.
+  Tombstones of deleted sources stay here.
+- Queries see the union of all graphs as the default graph.
+
+Replacing a source's graph together with its provenance record is one SPARQL
+update, which Oxigraph applies as one transaction: a crash leaves the old
+version or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from vocab import __version__
+from vocab.errors import StoreError
+
+HUBNET = "https://w3id.org/hubnet/ns#"
+PROV = "http://www.w3.org/ns/prov#"
+XSD = "http://www.w3.org/2001/XMLSchema#"
+RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+PROV_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/provenance")
+
+DEFAULT_PATH = "hubnet-data"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# Status of a source, as shown to people.
+OK, STALE, FAILED, MISSING, GONE = "ok", "stale", "failed", "missing", "gone"
+
+
+@dataclass
+class SourceRecord:
+    """What the aggregator knows about one source (one fetched URL)."""
+
+    url: str                        # the URL we fetch: the source's key
+    graph: str | None = None        # final URL after redirects = graph name (None until first success)
+    status: str = FAILED
+    found_via: str = "seed"         # "seed", "link", "ping", "load"
+    found_from: str | None = None   # the source that linked here
+    depth: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    triples: int = 0
+    dropped_foreign: int = 0
+    first_seen: str | None = None
+    generated_at: str | None = None   # when the current graph was written (prov:generatedAtTime)
+    last_success: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    error_at: str | None = None
+    misses: int = 0                 # consecutive 404s
+    removed_at: str | None = None
+    crawler_version: str = __version__
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# field name -> (predicate, kind) for the provenance graph.
+_INT_FIELDS = {"depth", "triples", "dropped_foreign", "misses"}
+_DATE_FIELDS = {"first_seen", "generated_at", "last_success", "error_at", "removed_at"}
+_IRI_FIELDS = {"graph", "found_from"}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+_PRED = {f.name: ox.NamedNode(HUBNET + _camel(f.name)) for f in fields(SourceRecord) if f.name != "url"}
+_PRED["generated_at"] = ox.NamedNode(PROV + "generatedAtTime")
+_BY_PRED = {p.value: name for name, p in _PRED.items()}
+_DERIVED = ox.NamedNode(PROV + "wasDerivedFrom")
+
+
+def _record_triples(rec: SourceRecord) -> list:
+    s = ox.NamedNode(rec.url)
+    out = [(s, RDF_TYPE, ox.NamedNode(HUBNET + "Source")), (s, RDF_TYPE, ox.NamedNode(PROV + "Entity"))]
+    for name, pred in _PRED.items():
+        value = getattr(rec, name)
+        if value is None:
+            continue
+        if name in _IRI_FIELDS:
+            obj = ox.NamedNode(value)
+        elif name in _INT_FIELDS:
+            obj = ox.Literal(str(int(value)), datatype=ox.NamedNode(XSD + "integer"))
+        elif name in _DATE_FIELDS:
+            obj = ox.Literal(value, datatype=ox.NamedNode(XSD + "dateTime"))
+        else:
+            obj = ox.Literal(str(value))
+        out.append((s, pred, obj))
+    if rec.graph and rec.status in (OK, STALE, MISSING):
+        out.append((ox.NamedNode(rec.graph), _DERIVED, s))
+    return out
+
+
+def _term_nt(term) -> str:
+    """N-Triples form of a term, which SPARQL's INSERT DATA accepts as is."""
+    return str(term)
+
+
+def _iri(value: str) -> str:
+    # NamedNode() validates the IRI, so nothing odd can reach the update text.
+    return str(ox.NamedNode(value))
+
+
+class Store:
+    """A thin, transactional wrapper over ``pyoxigraph.Store``. ``path=None`` keeps it in memory.
+
+    On disk, ``path`` is a directory holding ``oxigraph/`` (the database) and
+    whatever else lives beside the graph (the text index, query checkpoints).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = DEFAULT_PATH):
+        self.path = None if path is None else Path(path)
+        try:
+            if self.path is None:
+                self._store = ox.Store()
+            else:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._store = ox.Store(str(self.path / "oxigraph"))
+        except OSError as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                raise StoreError(
+                    f"the store at {self.path} is in use by another process (a running "
+                    "`hubnet-crawler serve` or another crawl). Stop it first, or let the server do the work: "
+                    "`hubnet-crawler serve --recrawl-interval 1h`, or POST a URL to its /ping.",
+                    code="store_in_use") from None
+            raise StoreError(f"cannot open the store at {self.path}: {text}", code="store_error") from None
+
+    @property
+    def oxigraph(self) -> ox.Store:
+        return self._store
+
+    # ------------------------------------------------------------------ reading
+    def sources(self) -> dict:
+        """Every source record (tombstones included), keyed by URL."""
+        recs: dict = {}
+        for q in self._store.quads_for_pattern(None, None, None, PROV_GRAPH):
+            name = _BY_PRED.get(q.predicate.value)
+            if name is None:
+                continue
+            rec = recs.get(q.subject.value)
+            if rec is None:
+                rec = recs[q.subject.value] = SourceRecord(url=q.subject.value)
+            value = q.object.value
+            if name in _INT_FIELDS:
+                value = int(value)
+            setattr(rec, name, value)
+        return recs
+
+    def source(self, url: str) -> SourceRecord | None:
+        s = ox.NamedNode(url)
+        rec = None
+        for q in self._store.quads_for_pattern(s, None, None, PROV_GRAPH):
+            name = _BY_PRED.get(q.predicate.value)
+            if name is None:
+                continue
+            rec = rec or SourceRecord(url=url)
+            value = q.object.value
+            setattr(rec, name, int(value) if name in _INT_FIELDS else value)
+        return rec
+
+    def graph_triples(self, graph: str) -> list:
+        return list(self._store.quads_for_pattern(None, None, None, ox.NamedNode(graph)))
+
+    def query(self, sparql: str, **kw):
+        kw.setdefault("use_default_graph_as_union", True)
+        return self._store.query(sparql, **kw)
+
+    def named_graphs(self) -> list:
+        return [g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode)]
+
+    # ------------------------------------------------------------------ writing
+    def _apply(self, drop_graphs, insert_graph, triples, record: SourceRecord, old_record_urls=()):
+        parts = []
+        prov = _term_nt(PROV_GRAPH)
+        for g in drop_graphs:
+            parts.append(f"DROP SILENT GRAPH {_iri(g)}")
+        for url in {record.url, *old_record_urls}:
+            parts.append(f"DELETE WHERE {{ GRAPH {prov} {{ {_iri(url)} ?p ?o }} }}")
+        for g in {*drop_graphs, *([insert_graph] if insert_graph else [])}:
+            parts.append(f"DELETE WHERE {{ GRAPH {prov} {{ {_iri(g)} {_term_nt(_DERIVED)} ?o }} }}")
+        body = []
+        if insert_graph and triples:
+            body.append(f"GRAPH {_iri(insert_graph)} {{\n")
+            body.extend(f"{_term_nt(t.subject)} {_term_nt(t.predicate)} {_term_nt(t.object)} .\n" for t in triples)
+            body.append("}\n")
+        body.append(f"GRAPH {prov} {{\n")
+        body.extend(f"{_term_nt(s)} {_term_nt(p)} {_term_nt(o)} .\n" for s, p, o in _record_triples(record))
+        body.append("}\n")
+        parts.append("INSERT DATA {\n" + "".join(body) + "}")
+        try:
+            self._store.update(" ;\n".join(parts))
+        except OSError as exc:
+            raise StoreError(f"writing to the store failed: {exc}", code="store_error") from None
+
+    def replace_source(self, record: SourceRecord, triples, *, previous_graph: str | None = None) -> None:
+        """Replace a source's graph and its provenance record in one transaction."""
+        drops = {g for g in (previous_graph, record.graph) if g}
+        self._apply(drops, record.graph, triples, record)
+
+    def update_record(self, record: SourceRecord) -> None:
+        """Write only the provenance record (status, errors); the graph is untouched."""
+        self._apply((), None, (), record)
+
+    def remove_source(self, record: SourceRecord) -> None:
+        """Drop a source's graph and keep a tombstone, in one transaction."""
+        drops = {record.graph} if record.graph else set()
+        self._apply(drops, None, (), record)
+
+    def load_graph(self, graph: str, triples, record: SourceRecord) -> None:
+        self.replace_source(record, triples)
+
+    def backup(self, target: str | os.PathLike) -> None:
+        self._store.flush()
+        self._store.backup(str(target))
+
+    def flush(self) -> None:
+        if self.path is not None:
+            self._store.flush()
+
+    def close(self) -> None:
+        # pyoxigraph closes on garbage collection; drop our reference so the lock is released.
+        self.flush()
+        self._store = None
+
+
+# ---------------------------------------------------------------------- import / export
+_LOAD_FORMATS = {"turtle": "text/turtle", "ttl": "text/turtle", "jsonld": "application/ld+json",
+                 "json": "application/ld+json", "html": "text/html", "htm": "text/html",
+                 "ntriples": "application/n-triples", "nt": "application/n-triples"}
+
+
+def load_file(store: Store, path: Path, graph: str, fmt: str = "auto") -> int:
+    """Import a local RDF file into ``GRAPH <graph>`` (replacing it) through the safe parser."""
+    from vocab.parse import Limits, document_to_triples
+
+    kind = _LOAD_FORMATS.get(path.suffix.lstrip(".").lower() if fmt == "auto" else fmt)
+    if kind is None:
+        raise StoreError(f"cannot tell the format of {path.name}; pass --format", code="unknown_format")
+    data = path.read_bytes()
+    # A loaded file is the operator's own data: allow more than one crawled profile may hold.
+    limits = Limits(max_json_nodes=10_000_000, max_triples=50_000_000)
+    if kind == "application/n-triples":
+        triples = [ox.Quad(t.subject, t.predicate, t.object) for t in
+                   ox.parse(data, format=ox.RdfFormat.N_TRIPLES, without_named_graphs=True)]
+    else:
+        triples = document_to_triples(data, kind, graph, limits)
+    stamp = now()
+    rec = SourceRecord(url=graph, graph=graph, status=OK, found_via="load", first_seen=stamp,
+                       generated_at=stamp, last_success=stamp, triples=len(triples))
+    store.replace_source(rec, triples)
+    return len(triples)
+
+
+def export_store(store: Store, out, fmt: str = "nquads") -> None:
+    rdf_format = {"nquads": ox.RdfFormat.N_QUADS, "trig": ox.RdfFormat.TRIG}[fmt]
+    store.oxigraph.dump(out, format=rdf_format)
