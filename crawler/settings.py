@@ -27,6 +27,9 @@ class Settings:
     allowed_ports: tuple = (80, 443)
     allow_private: bool = False          # --allow-private: loopback/private addresses and any port (demos, tests)
     resolve: dict = field(default_factory=dict)  # {(host, port): address}, like curl --resolve
+    # Operator exceptions (Mastodon's ALLOWED_PRIVATE_ADDRESSES): CIDRs reachable even without
+    # allow_private, e.g. a node on the LAN. Tests use ("127.0.0.1/32",) so 127.0.0.2 stays blocked.
+    allowed_private_addresses: tuple = ()
     # --- how long and how much (T6): Mastodon's 5/10/30 s, Misskey's 256 KiB
     connect_timeout: float = 5.0
     read_timeout: float = 10.0

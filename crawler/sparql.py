@@ -25,10 +25,10 @@ _TOKEN = re.compile(
     r"""
     (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
               |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
-    |(?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
+    |(?P<iri><(?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*>)
     |(?P<comment>\#[^\n\r]*)
     |(?P<var>[?$][A-Za-z0-9_\u00B7-\uFFFF]+)
-    |(?P<pname>[A-Za-z_][\w.\-]*:[\w.\-:%]*|:[\w.\-:%]*)
+    |(?P<pname>(?:[A-Za-z_][\w.\-]*)?:(?:[\w.\-:%]|\\[_~.\-!$&'()*+,;=/?\#@%])*)
     |(?P<word>[A-Za-z_][A-Za-z0-9_]*)
     |(?P<open>[{(\[])
     |(?P<close>[})\]])
@@ -61,6 +61,13 @@ def check_query(text: str, graph_exists=None) -> None:
                 raise QueryError(f"the query nests brackets more than {MAX_NESTING} deep", code="too_deep")
         elif kind == "close":
             depth -= 1
+        elif kind == "other" and value == "\\":
+            # A backslash is only valid inside strings, IRIs (\\u escapes) and prefixed names
+            # (PN_LOCAL_ESC), which the tokenizer consumes whole. Anywhere else it is either a
+            # syntax error or a sign the tokenizer and the parser disagree, e.g. `ex:p\\#` would
+            # otherwise make the rest of the line look like a comment and hide a SERVICE.
+            raise QueryError("unexpected backslash outside a string, IRI or prefixed name",
+                             code="malformed_query")
         elif kind == "word":
             word = value.upper()
             if word == "SERVICE":
@@ -104,31 +111,106 @@ GRAPH_FORMATS = {
 }
 
 
+_FORMS = {"SELECT": "select", "ASK": "boolean", "CONSTRUCT": "graph", "DESCRIBE": "graph"}
+
+
+def query_form(text: str) -> str | None:
+    """"select", "boolean" or "graph" from the first query-form keyword (None if there is none).
+
+    Lets the endpoint refuse an unacceptable ``Accept`` before spending any time evaluating.
+    """
+    for kind, value in tokens(text):
+        if kind == "word" and value.upper() in _FORMS:
+            return _FORMS[value.upper()]
+    return None
+
+
+def dataset_clause(text: str) -> tuple[list, list]:
+    """The IRIs of the query's ``FROM`` and ``FROM NAMED`` clauses, in order."""
+    toks = [t for t in tokens(text)]
+    default, named = [], []
+    for i, (kind, value) in enumerate(toks):
+        if kind == "word" and value.upper() == "FROM":
+            j = i + 1
+            is_named = j < len(toks) and toks[j][0] == "word" and toks[j][1].upper() == "NAMED"
+            j += is_named
+            if j < len(toks) and toks[j][0] == "iri":
+                (named if is_named else default).append(toks[j][1][1:-1])
+    return default, named
+
+
+def dataset_options(text: str, default_graphs=None, named_graphs=None) -> dict:
+    """pyoxigraph ``query()`` keywords for the dataset a request asks for.
+
+    The protocol's ``default-graph-uri``/``named-graph-uri`` win over the query's own
+    ``FROM``/``FROM NAMED`` (SPARQL 1.1 Protocol 2.1.4); with neither, the default graph
+    is the union of all graphs. ``use_default_graph_as_union`` must NOT be passed when
+    the query has a ``FROM`` clause: pyoxigraph lets it override the clause.
+    """
+    if default_graphs is not None or named_graphs is not None:
+        return {"default_graph": [ox.NamedNode(g) for g in default_graphs or ()],
+                "named_graphs": [ox.NamedNode(g) for g in named_graphs or ()]}
+    default, named = dataset_clause(text)
+    if default or named:
+        return {}  # the query's own dataset clause, which check_query restricted to in-store graphs
+    return {"use_default_graph_as_union": True}
+
+
 def evaluate(store, text: str, *, row_cap: int = 10_000, **kw):
     """Check and run a query on a crawler ``Store``; returns (kind, rows-or-triples-or-bool, truncated)."""
     check_query(text, lambda iri: _graph_in(store, iri))
+    if not kw:
+        kw = dataset_options(text)
+    kw.setdefault("use_default_graph_as_union", False)  # stops Store.query forcing the union over FROM
+    return execute(store, text, row_cap=row_cap, **kw)
+
+
+def execute(store, text: str, *, row_cap: int = 10_000, byte_cap: int | None = None, **kw):
+    """Run an already checked query on anything with a pyoxigraph-style ``query()``.
+
+    Returns (kind, rows-or-triples-or-bool, truncated). Stops collecting at ``row_cap``
+    rows (or triples), or once the terms collected add up to about ``byte_cap`` bytes,
+    so a huge answer costs neither memory nor time to serialise.
+    """
     try:
         result = store.query(text, **kw)
+        if isinstance(result, ox.QueryBoolean):
+            return "boolean", bool(result), False
+        budget = byte_cap if byte_cap is not None else float("inf")
+        if isinstance(result, ox.QueryTriples):
+            out = []
+            for t in result:
+                if len(out) >= row_cap or budget < 0:
+                    return "graph", out, True
+                if byte_cap is not None:
+                    budget -= _term_size(t.subject) + _term_size(t.predicate) + _term_size(t.object)
+                out.append(t)
+            return "graph", out, False
+        variables = [v.value for v in result.variables]
+        rows = []
+        for sol in result:
+            if len(rows) >= row_cap or budget < 0:
+                return "select", (variables, rows), True
+            row = [sol[v] for v in variables]
+            if byte_cap is not None:
+                budget -= sum(_term_size(t) for t in row)
+            rows.append(row)
+        return "select", (variables, rows), False
     except SyntaxError as exc:
         raise QueryError(f"the query is not valid SPARQL: {exc}", code="malformed_query") from None
     except (ValueError, OSError) as exc:
         raise QueryError(f"the query failed: {exc}", code="query_failed") from None
-    if isinstance(result, ox.QueryBoolean):
-        return "boolean", bool(result), False
-    if isinstance(result, ox.QueryTriples):
-        out = []
-        for t in result:
-            if len(out) >= row_cap:
-                return "graph", out, True
-            out.append(t)
-        return "graph", out, False
-    variables = [v.value for v in result.variables]
-    rows = []
-    for sol in result:
-        if len(rows) >= row_cap:
-            return "select", (variables, rows), True
-        rows.append([sol[v] for v in variables])
-    return "select", (variables, rows), False
+
+
+def _term_size(t) -> int:
+    """Rough serialised size of a term: its text plus the markup around it in JSON results."""
+    if t is None:
+        return 0
+    if isinstance(t, ox.Literal):
+        return len(t.value) + len(t.datatype.value) + 40
+    if isinstance(t, ox.Triple):
+        return _term_size(t.subject) + _term_size(t.predicate) + _term_size(t.object) + 40
+    return len(t.value) + 30
 
 
 def _graph_in(store, iri: str) -> bool:
@@ -155,6 +237,9 @@ def _solutions(variables, rows):
             return {"type": "uri", "value": t.value}
         if isinstance(t, ox.BlankNode):
             return {"type": "bnode", "value": t.value}
+        if isinstance(t, ox.Triple):  # RDF 1.2 triple terms, e.g. from BIND(<<( ?s ?p ?o )>> AS ?t)
+            return {"type": "triple", "value": {"subject": term(t.subject), "predicate": term(t.predicate),
+                                                "object": term(t.object)}}
         d = {"type": "literal", "value": t.value}
         if t.language:
             d["xml:lang"] = t.language

@@ -74,6 +74,9 @@ def check_shape(value, limits: Limits = DEFAULT_LIMITS) -> None:
     if not isinstance(value, (dict, list)):
         raise DocumentError("the document must be a JSON object (or a list of objects), "
                             f"not {type(value).__name__}", code="invalid_document")
+    if isinstance(value, list) and (not value or not all(isinstance(v, dict) for v in value)):
+        raise DocumentError("the document must be a JSON object (or a list of objects), "
+                            "not an empty list or a list of other values", code="invalid_document")
     stack = [(value, 1)]
     nodes = 0
     while stack:
@@ -137,13 +140,40 @@ def extract_html_jsonld(data, limits: Limits = DEFAULT_LIMITS):
             last_error = exc
     if not values:
         raise last_error
+    if len(values) == 1:
+        return values[0]
     flat = []
     for v in values:
-        flat.extend(v if isinstance(v, list) else [v])
-    if len(flat) == 1:
-        return flat[0]
+        flat.extend(_top_level_nodes(v))
     check_shape(flat, limits)
     return flat
+
+
+def _top_level_nodes(block) -> list:
+    """One script block's top-level nodes, so that several blocks can share one array.
+
+    ``{"@context": c, "@graph": [...]}`` on its own is the default graph (what
+    Yoast SEO and most plugins write), but inside an array it would be a node
+    with a named graph. Its nodes are lifted out, each keeping the block's context.
+    """
+    if isinstance(block, list):
+        return block
+    if "@graph" not in block or not set(block) <= {"@context", "@graph"}:
+        return [block]
+    graph = block["@graph"] if isinstance(block["@graph"], list) else [block["@graph"]]
+    nodes = [n for n in graph if isinstance(n, dict)]
+    if "@context" not in block:
+        return nodes
+    outer = block["@context"] if isinstance(block["@context"], list) else [block["@context"]]
+    lifted = []
+    for node in nodes:
+        if "@context" in node:
+            inner = node["@context"] if isinstance(node["@context"], list) else [node["@context"]]
+            node = {**node, "@context": outer + inner}
+        else:
+            node = {"@context": block["@context"], **node}
+        lifted.append(node)
+    return lifted
 
 
 def read_document(data, media_type: str = "application/ld+json", limits: Limits = DEFAULT_LIMITS):

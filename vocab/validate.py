@@ -102,23 +102,43 @@ def _term(pred) -> str:
 
 
 def profile_groups(graph: Graph) -> list:
-    """The groups a profile is about: group nodes that are not embedded as another group's link target."""
+    """The groups a profile is about: group nodes that no other group's description leads to.
+
+    A group met inside another group's description (a link target, or an
+    embedded ``funder``, ``sponsor``, ``memberOf`` object, at any depth) is a
+    neighbour, not a second subject of the profile. If every group is reached
+    from another one (a cycle), all of them are returned.
+    """
     groups = find_groups(graph)
-    embedded = {o for g in groups for p in LINK_PROPERTIES for o in graph.objects(g, p)}
-    return [g for g in groups if g not in embedded] or groups
+    is_group = set(groups)
+    reached = set()
+    for g in groups:  # walk each group's own description, stopping at other groups
+        seen, queue = {g}, deque([g])
+        while queue:
+            for p, o in graph.predicate_objects(queue.popleft()):
+                if p == RDF.type or isinstance(o, Literal) or o in seen:
+                    continue
+                seen.add(o)
+                if o in is_group:
+                    reached.add(o)
+                else:
+                    queue.append(o)
+    return [g for g in groups if g not in reached] or groups
 
 
 def _paths_from_groups(graph: Graph, groups) -> dict:
     """node -> dotted path from the nearest group (BFS), e.g. offer node -> 'makesOffer[Hall]'.
 
-    Link properties are not followed: what they point at is another group's profile.
+    Link properties and other group nodes are not followed: what they point at
+    is another group's profile.
     """
     paths = {g: "" for g in groups}
+    others = set(find_groups(graph)).difference(groups)
     queue = deque(groups)
     while queue:
         node = queue.popleft()
         for p, o in graph.predicate_objects(node):
-            if p == RDF.type or p in LINK_PROPERTIES or isinstance(o, Literal) or o in paths:
+            if p == RDF.type or p in LINK_PROPERTIES or isinstance(o, Literal) or o in paths or o in others:
                 continue
             step = _term(p)
             if len(list(graph.objects(node, p))) > 1:

@@ -1,0 +1,548 @@
+"""The directory's text index: one SQLite FTS5 row per group, beside the store.
+
+Why a second structure: people search by words, topic, kind, area and
+distance, with facet counts, over up to ~100k groups. SPARQL ``regex`` and
+``GROUP BY`` over the graph cannot answer that in milliseconds; SQLite's FTS5
+(in the standard library) can. The index is derived data only: deleting
+``<store>/index.sqlite`` loses nothing, the next ``sync`` rebuilds it.
+
+``sync(store)`` reconciles the index with the provenance records. Each source
+graph is indexed together with the content hash its record carries; a graph
+is re-extracted (one SPARQL query) only when that hash changed, and dropped
+when its source is gone. So a sync after an idle re-crawl costs one small
+query over the provenance graph, and a crawl run by the CLI while the server
+was down is picked up at the next server start.
+
+Layout: ``groups`` (one row per group and source; if two sources describe the
+same group, one row is primary and the other is kept with ``dup = 1`` so that
+removing either source stays correct), ``groups_fts`` (external-content FTS5
+over name, description, topics, kinds, areas, kept in step by triggers),
+``facets`` (gid, facet, value) for filters and counts, ``sources`` (graph ->
+indexed version), ``meta``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+import sqlite3
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .authorise import speaks_for
+from .store import HUBNET, OK, PROV, PROV_GRAPH, MISSING, STALE, now
+
+INDEX_FILE = "index.sqlite"
+SCHEMA_VERSION = "1"
+SCHEMA = "http://schema.org/"
+KIND_NS = "https://w3id.org/hubnet/kind/"
+FACETS = ("topic", "kind", "area")
+# Above this many changed sources one scan of the whole store beats a query per graph.
+BULK_THRESHOLD = 200
+MAX_LIMIT = 1000
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
+CREATE TABLE IF NOT EXISTS sources (graph TEXT PRIMARY KEY, version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    iri TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_hash TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    url TEXT,
+    topics TEXT NOT NULL DEFAULT '',
+    kinds TEXT NOT NULL DEFAULT '',
+    areas TEXT NOT NULL DEFAULT '',
+    lat REAL,
+    lon REAL,
+    authority INTEGER NOT NULL DEFAULT 1,
+    dup INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (source, iri)
+);
+CREATE INDEX IF NOT EXISTS groups_key ON groups (key, dup);
+CREATE INDEX IF NOT EXISTS groups_iri ON groups (iri);
+CREATE INDEX IF NOT EXISTS groups_name ON groups (dup, name COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS groups_lat ON groups (lat) WHERE lat IS NOT NULL;
+CREATE TABLE IF NOT EXISTS facets (
+    gid INTEGER NOT NULL,
+    facet TEXT NOT NULL,
+    value TEXT NOT NULL COLLATE NOCASE
+);
+CREATE INDEX IF NOT EXISTS facets_value ON facets (facet, value, gid);
+CREATE INDEX IF NOT EXISTS facets_gid ON facets (gid);
+CREATE VIRTUAL TABLE IF NOT EXISTS groups_fts USING fts5(
+    name, description, topics, kinds, areas,
+    content='groups', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+);
+CREATE TRIGGER IF NOT EXISTS groups_ai AFTER INSERT ON groups BEGIN
+    INSERT INTO groups_fts (rowid, name, description, topics, kinds, areas)
+    VALUES (new.id, new.name, new.description, new.topics, new.kinds, new.areas);
+END;
+CREATE TRIGGER IF NOT EXISTS groups_ad AFTER DELETE ON groups BEGIN
+    INSERT INTO groups_fts (groups_fts, rowid, name, description, topics, kinds, areas)
+    VALUES ('delete', old.id, old.name, old.description, old.topics, old.kinds, old.areas);
+    DELETE FROM facets WHERE gid = old.id;
+END;
+"""
+
+# name, description, topics, kinds, areas: a word in a name counts most.
+_BM25 = "bm25(groups_fts, 10.0, 2.0, 5.0, 3.0, 3.0)"
+
+
+# --------------------------------------------------------------------------- keys and values
+def group_key(iri: str) -> str:
+    """A short, stable, URL-safe key: the host name plus 8 hex digits of the IRI's hash."""
+    digest = hashlib.sha256(iri.encode("utf-8")).hexdigest()[:8]
+    try:
+        host = (urlsplit(iri).hostname or "").lower()
+    except ValueError:
+        host = ""
+    host = re.sub(r"[^a-z0-9.-]+", "-", host.removeprefix("www.")).strip("-.")[:60]
+    return f"{host or 'group'}-{digest}"
+
+
+def _clean(text) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+
+def _float(value, low: float, high: float):
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) and low <= x <= high else None
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> float | None:
+    if None in (lat1, lon1, lat2, lon2):
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 6371.0088 * 2 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def fts_query(text: str) -> str | None:
+    """User words -> an FTS5 query: every word a quoted prefix term, all required.
+
+    Only runs of letters and digits survive, each wrapped in double quotes, so
+    no user input can reach FTS5's syntax (NEAR, column filters, ``*``, ``^``).
+    """
+    words = re.findall(r"\w+", text or "", flags=re.UNICODE)[:16]
+    if not words:
+        return None
+    return " ".join(f'"{w}"*' for w in words)
+
+
+# --------------------------------------------------------------------------- extraction
+_GROUP_TYPES = None
+
+
+def _group_types_values() -> str:
+    global _GROUP_TYPES
+    if _GROUP_TYPES is None:
+        from vocab.model import GROUP_TYPES
+        _GROUP_TYPES = " ".join(f"<{t}>" for t in GROUP_TYPES)
+    return _GROUP_TYPES
+
+
+def _extract_query(graph_iri: str | None) -> str:
+    """Long-format (group, field, value) rows: linear in the graph's size, no cross products."""
+    g = f"<{graph_iri}>" if graph_iri else "?src"
+    s = SCHEMA
+    return f"""
+SELECT DISTINCT ?src ?g ?f ?v WHERE {{
+  GRAPH {g} {{
+    ?g a ?type . VALUES ?type {{ {_group_types_values()} }}
+    {{ ?g <{s}name> ?v BIND("name" AS ?f) }}
+    UNION {{ ?g <{s}description> ?v BIND("description" AS ?f) }}
+    UNION {{ ?g <{s}url> ?v BIND("url" AS ?f) }}
+    UNION {{ ?g <{s}additionalType> ?v BIND("kind" AS ?f) }}
+    UNION {{ ?g <{s}knowsAbout> ?t . OPTIONAL {{ ?t <{s}name> ?tn }}
+             BIND(IF(isLiteral(?t), ?t, ?tn) AS ?v) BIND("topic" AS ?f) }}
+    UNION {{ ?g <{s}areaServed> ?a . OPTIONAL {{ ?a <{s}name> ?an }}
+             BIND(IF(isLiteral(?a), ?a, ?an) AS ?v) BIND("area" AS ?f) }}
+    UNION {{ ?g <{s}location>/<{s}address>?/<{s}addressLocality> ?v BIND("locality" AS ?f) }}
+    UNION {{ ?g <{s}location>/<{s}geo>? ?geo . ?geo <{s}latitude> ?v BIND("lat" AS ?f) }}
+    UNION {{ ?g <{s}location>/<{s}geo>? ?geo . ?geo <{s}longitude> ?v BIND("lon" AS ?f) }}
+  }}
+  {"BIND(" + g + " AS ?src)" if graph_iri else ""}
+}}"""
+
+
+@dataclass
+class Extracted:
+    iri: str
+    name: str = ""
+    description: str = ""
+    url: str | None = None
+    topics: tuple = ()
+    kinds: tuple = ()
+    areas: tuple = ()
+    lat: float | None = None
+    lon: float | None = None
+
+
+def _assemble(rows) -> dict:
+    """(src, group, field, value) rows -> {src: {iri: Extracted}}."""
+    raw: dict = {}
+    for src, g, f, v in rows:
+        if v is None:
+            continue
+        raw.setdefault(src, {}).setdefault(g, {}).setdefault(f, []).append(v)
+    out: dict = {}
+    for src, groups in raw.items():
+        for iri, fields in groups.items():
+            def first(name, _f=fields):
+                vals = sorted(_f.get(name, ()), key=lambda v: (v[1] not in ("", "en"), v[0]))
+                return vals[0][0] if vals else None
+
+            def many(name, _f=fields):
+                seen, res = set(), []
+                for v, _lang in _f.get(name, ()):
+                    c = _clean(v)
+                    if c and c.lower() not in seen:
+                        seen.add(c.lower())
+                        res.append(c)
+                return tuple(sorted(res, key=str.lower)[:50])
+
+            kinds = tuple(sorted({v[len(KIND_NS):] for v, _ in fields.get("kind", ()) if v.startswith(KIND_NS)}))
+            areas = many("area") or many("locality")[:1]
+            lat, lon = _float(first("lat"), -90, 90), _float(first("lon"), -180, 180)
+            if lat is None or lon is None:
+                lat = lon = None
+            url = first("url")
+            out.setdefault(src, {})[iri] = Extracted(
+                iri=iri, name=_clean(first("name") or "")[:500], description=(first("description") or "").strip()[:5000],
+                url=url, topics=many("topic"), kinds=kinds, areas=areas, lat=lat, lon=lon)
+    return out
+
+
+def _term_rows(solutions, graph_iri=None):
+    for sol in solutions:
+        v = sol["v"]
+        src = graph_iri or sol["src"].value
+        if v is None:
+            yield src, sol["g"].value, sol["f"].value, None
+        else:
+            yield src, sol["g"].value, sol["f"].value, (v.value, getattr(v, "language", None) or "")
+
+
+# --------------------------------------------------------------------------- search parameters
+@dataclass
+class Search:
+    q: str = ""
+    topic: str | None = None
+    kind: str | None = None
+    area: str | None = None
+    near: tuple | None = None          # (lat, lon)
+    within_km: float | None = None
+    limit: int = 20
+    offset: int = 0
+    facet_limit: int = 20
+
+
+class TextIndex:
+    """The index file. Reads may come from any thread; writes (``sync``) are serialised."""
+
+    def __init__(self, path: str | Path | None):
+        if path is None:  # a throwaway in-memory index shared by this process's threads
+            self._uri = f"file:hubnet-index-{id(self)}?mode=memory&cache=shared"
+        else:
+            self._uri = Path(path).resolve().as_uri()
+        self._local = threading.local()
+        self._all: list = []
+        self._write_lock = threading.Lock()
+        self._facet_cache: tuple = (None, None)
+        self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
+        with self._write_lock:
+            self._keeper.executescript(_DDL)
+            cur = self._keeper.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
+            if cur is None:
+                self._keeper.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            self._keeper.commit()
+
+    # ------------------------------------------------------------------ connections
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._uri, uri=True, timeout=30, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            if "mode=memory" not in self._uri:
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.create_function("dist_km", 4, haversine_km, deterministic=True)
+            self._local.conn = conn
+            self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        for conn in self._all:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._all.clear()
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ meta
+    def meta(self, key: str, default=None):
+        row = self._conn().execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def _set_meta(self, conn, key: str, value) -> None:
+        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def count(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM groups WHERE dup = 0").fetchone()[0]
+
+    # ------------------------------------------------------------------ sync
+    def sync(self, store, *, crawled_at: str | None = None) -> dict:
+        """Bring the index in line with the store; returns what changed.
+
+        ``crawled_at`` records when a crawl finished (the CLI and the server's
+        background thread pass it; a plain sync at start-up does not).
+        """
+        with self._write_lock:
+            return self._sync(store, crawled_at)
+
+    def _sync(self, store, crawled_at) -> dict:
+        conn = self._conn()
+        want, status_counts = _source_versions(store)
+        have = dict(conn.execute("SELECT graph, version FROM sources").fetchall())
+        changed = [g for g, v in want.items() if have.get(g) != v]
+        removed = [g for g in have if g not in want]
+        stats = {"changed": len(changed), "removed": len(removed), "groups": None}
+        affected: set = set()
+        if changed or removed:
+            if len(changed) > BULK_THRESHOLD:
+                wanted = set(changed)
+                rows = _term_rows(store.query(_extract_query(None)))
+                extracted = {k: v for k, v in _assemble(r for r in rows if r[0] in wanted).items()}
+                batches = [changed]
+            else:
+                extracted, batches = None, [changed[i:i + 100] for i in range(0, len(changed), 100)]
+            for g in removed:
+                affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
+                conn.execute("DELETE FROM groups WHERE source = ?", (g,))
+                conn.execute("DELETE FROM sources WHERE graph = ?", (g,))
+            for batch in batches:
+                for g in batch:
+                    if extracted is None:
+                        found = _assemble(_term_rows(store.query(_extract_query(g)), g)).get(g, {})
+                    else:
+                        found = extracted.get(g, {})
+                    affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
+                    conn.execute("DELETE FROM groups WHERE source = ?", (g,))
+                    for item in found.values():
+                        self._insert(conn, g, want[g], item)
+                        affected.add(item.iri)
+                    conn.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (g, want[g]))
+                conn.commit()  # a sync cut short keeps what it did; the rest is redone next time
+            self._mark_duplicates(conn, affected)
+            self._set_meta(conn, "generation", (self.meta("generation", 0) or 0) + 1)
+        self._set_meta(conn, "sources", status_counts)
+        self._set_meta(conn, "synced_at", now())
+        if crawled_at:
+            self._set_meta(conn, "last_crawl", crawled_at)
+        conn.commit()
+        stats["groups"] = self.count()
+        return stats
+
+    def _insert(self, conn, graph: str, version: str, e: Extracted) -> None:
+        cur = conn.execute(
+            "INSERT INTO groups (key, iri, source, source_hash, name, description, url, topics, kinds, areas,"
+            " lat, lon, authority) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (group_key(e.iri), e.iri, graph, version, e.name, e.description, e.url,
+             "\n".join(e.topics), " ".join(e.kinds), "\n".join(e.areas), e.lat, e.lon,
+             1 if speaks_for(graph, e.iri) else 0))
+        gid = cur.lastrowid
+        conn.executemany("INSERT INTO facets VALUES (?, ?, ?)",
+                         [(gid, "topic", t) for t in e.topics] + [(gid, "kind", k) for k in e.kinds]
+                         + [(gid, "area", a) for a in e.areas])
+
+    def _mark_duplicates(self, conn, iris) -> None:
+        """One primary row per group IRI: the source that speaks for it first, then the oldest row."""
+        for chunk in _chunks(sorted(iris), 500):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"""
+                UPDATE groups SET dup = CASE WHEN id = (
+                    SELECT g2.id FROM groups g2 WHERE g2.iri = groups.iri ORDER BY g2.authority DESC, g2.id LIMIT 1)
+                  THEN 0 ELSE 1 END
+                WHERE iri IN ({marks})""", chunk)
+        conn.commit()
+
+    # ------------------------------------------------------------------ reading
+    def get(self, key: str) -> dict | None:
+        """A group by key, or by its IRI (the percent-decoded IRI works as a key too)."""
+        conn = self._conn()
+        row = conn.execute("SELECT * FROM groups WHERE key = ? AND dup = 0", (key,)).fetchone()
+        if row is None and ":" in key:
+            row = conn.execute("SELECT * FROM groups WHERE iri = ? AND dup = 0", (key,)).fetchone()
+        return _row(row) if row else None
+
+    def by_iris(self, iris) -> dict:
+        conn, out = self._conn(), {}
+        for chunk in _chunks(list(set(iris)), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(f"SELECT * FROM groups WHERE dup = 0 AND iri IN ({marks})", chunk):
+                out[row["iri"]] = _row(row)
+        return out
+
+    def by_sources(self, graphs) -> dict:
+        """{graph: [groups]} for the given source graphs (links often name a profile's page, not its group)."""
+        conn, out = self._conn(), {}
+        for chunk in _chunks(list(set(graphs)), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(f"SELECT * FROM groups WHERE dup = 0 AND source IN ({marks})", chunk):
+                out.setdefault(row["source"], []).append(_row(row))
+        return out
+
+    def iter_all(self, with_coordinates: bool = False):
+        """Every group, by name (exports). A fresh cursor, so large exports stream."""
+        sql = "SELECT * FROM groups WHERE dup = 0"
+        if with_coordinates:
+            sql += " AND lat IS NOT NULL AND lon IS NOT NULL"
+        for row in self._conn().execute(sql + " ORDER BY name COLLATE NOCASE, id"):
+            yield _row(row)
+
+    def search(self, s: Search) -> dict:
+        """Filtered, ranked groups plus facet counts over the whole filtered set."""
+        conn = self._conn()
+        where, params, join = ["g.dup = 0"], [], ""
+        match = fts_query(s.q)
+        if match:
+            join = "JOIN groups_fts ON groups_fts.rowid = g.id"
+            where.append("groups_fts MATCH ?")
+            params.append(match)
+        for facet, value in (("topic", s.topic), ("kind", s.kind), ("area", s.area)):
+            if value:
+                where.append("g.id IN (SELECT gid FROM facets WHERE facet = ? AND value = ?)")
+                params += [facet, value]
+        order = f"{_BM25}, g.name COLLATE NOCASE" if match else "g.name COLLATE NOCASE, g.id"
+        select_extra = ""
+        if s.near:
+            lat, lon = s.near
+            where.append("g.lat IS NOT NULL AND g.lon IS NOT NULL")
+            if s.within_km is not None:
+                dlat = s.within_km / 111.0
+                where.append("g.lat BETWEEN ? AND ?")
+                params += [lat - dlat, lat + dlat]
+                coslat = math.cos(math.radians(min(89.9, abs(lat) + dlat)))
+                dlon = s.within_km / (111.0 * max(coslat, 1e-6))
+                if dlon < 180 and -180 <= lon - dlon and lon + dlon <= 180:
+                    where.append("g.lon BETWEEN ? AND ?")
+                    params += [lon - dlon, lon + dlon]
+                where.append("dist_km(g.lat, g.lon, ?, ?) <= ?")
+                params += [lat, lon, s.within_km]
+            select_extra = ", dist_km(g.lat, g.lon, ?, ?) AS distance"
+            order = "distance, g.name COLLATE NOCASE"
+        base = f"FROM groups g {join} WHERE {' AND '.join(where)}"
+        total = conn.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0]
+        head = [s.near[0], s.near[1]] if s.near else []
+        rows = conn.execute(f"SELECT g.* {select_extra} {base} ORDER BY {order} LIMIT ? OFFSET ?",
+                            head + params + [s.limit, s.offset]).fetchall()
+        groups = []
+        for row in rows:
+            item = _row(row)
+            if s.near:
+                item["distance_km"] = round(row["distance"], 3)
+            groups.append(item)
+        filtered = len(where) > 1
+        facets = self._facets(conn, base, params, s.facet_limit, cache=not filtered)
+        return {"total": total, "groups": groups, "facets": facets}
+
+    def _facets(self, conn, base: str, params: list, limit: int, cache: bool) -> dict:
+        if cache:  # the unfiltered counts are the front page's: cache them until the index changes
+            gen = self.meta("generation", 0)
+            key, value = self._facet_cache
+            if key == (gen, limit):
+                return value
+        out = {}
+        for facet in FACETS:
+            if cache:
+                sql = ("SELECT f.value AS value, COUNT(*) AS n FROM facets f JOIN groups g ON g.id = f.gid "
+                       "WHERE f.facet = ? AND g.dup = 0 GROUP BY f.value ORDER BY n DESC, f.value LIMIT ?")
+                args = [facet, limit]
+            else:
+                sql = (f"SELECT f.value AS value, COUNT(*) AS n FROM facets f WHERE f.facet = ? AND f.gid IN "
+                       f"(SELECT g.id {base}) GROUP BY f.value ORDER BY n DESC, f.value LIMIT ?")
+                args = [facet] + params + [limit]
+            out[facet] = [{"value": r["value"], "count": r["n"]} for r in conn.execute(sql, args)]
+        if cache:
+            self._facet_cache = ((gen, limit), out)
+        return out
+
+
+def _row(row) -> dict:
+    return {
+        "id": row["iri"], "key": row["key"], "name": row["name"], "description": row["description"],
+        "url": row["url"], "kind": [k for k in row["kinds"].split(" ") if k],
+        "topics": [t for t in row["topics"].split("\n") if t], "area": [a for a in row["areas"].split("\n") if a],
+        "lat": row["lat"], "lon": row["lon"], "source": row["source"], "source_hash": row["source_hash"],
+    }
+
+
+def _chunks(items, n):
+    it = iter(items)
+    while chunk := list(itertools.islice(it, n)):
+        yield chunk
+
+
+def _source_versions(store) -> tuple[dict, dict]:
+    """({graph: version} of the sources that have a graph, {status: count} of all sources).
+
+    One query over the provenance graph; the version is the content hash (or,
+    for loaded files, which carry none, when the graph was written).
+    """
+    q = f"""
+SELECT ?s ?status ?graph ?hash ?gen WHERE {{ GRAPH <{PROV_GRAPH.value}> {{
+  ?s <{HUBNET}status> ?status .
+  OPTIONAL {{ ?s <{HUBNET}graph> ?graph }}
+  OPTIONAL {{ ?s <{HUBNET}contentHash> ?hash }}
+  OPTIONAL {{ ?s <{PROV}generatedAtTime> ?gen }}
+}} }}"""
+    want, counts = {}, {}
+    for sol in store.query(q):
+        status = sol["status"].value
+        counts[status] = counts.get(status, 0) + 1
+        graph = sol["graph"]
+        if graph is None or status not in (OK, STALE, MISSING):
+            continue
+        version = (sol["hash"].value if sol["hash"] is not None else
+                   "t:" + (sol["gen"].value if sol["gen"] is not None else ""))
+        want[graph.value] = version
+    return want, counts
+
+
+def index_path(store) -> Path | None:
+    return None if store.path is None else Path(store.path) / INDEX_FILE
+
+
+def open_index(store) -> TextIndex:
+    return TextIndex(index_path(store))
+
+
+def sync_index(store, *, crawled_at: str | None = None) -> dict | None:
+    """Sync the text index beside ``store`` after a CLI crawl. A failure here never fails the crawl:
+    the data is safely in the store and the server re-syncs at start; it is reported on stderr."""
+    try:
+        index = open_index(store)
+        try:
+            return index.sync(store, crawled_at=crawled_at or now())
+        finally:
+            index.close()
+    except (sqlite3.Error, OSError) as exc:
+        print(f"warning: the text index was not updated ({exc}); `hubnet-crawler serve` will rebuild it",
+              file=sys.stderr)
+        return None

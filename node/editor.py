@@ -1,0 +1,143 @@
+"""The editor at /edit: change the profile, undo, unpublish and republish.
+
+A submitted form becomes a profile dict (``forms.build``), which is validated
+with the same rules aggregators use. Only a profile that passes replaces the
+live file; otherwise the form comes back with each message beside its field
+and the file on disk is not touched. Every change is followed by a ping to
+the configured aggregators, in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+import vocab
+from vocab import DocumentError, ProfileInvalid
+
+from . import forms
+from .auth import login_required
+from .doc import dump, is_simple
+from .services import public_profile_url, services
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("editor", __name__, url_prefix="/edit")
+
+CHANGED_MEANWHILE = ("The profile was changed (in another window, or by someone else) after you opened this "
+                     "form, so your changes have not been saved yet. Check the form below and save again to "
+                     "replace that change with yours.")
+
+
+def _current():
+    """(bytes or None, dict or None, problem message or None) of the live profile."""
+    store = services().store
+    if not store.exists():
+        return None, None, None
+    data = store.read_bytes()
+    try:
+        doc = vocab.read_document(data)
+    except DocumentError as exc:
+        return data, None, f"The profile file cannot be read ({exc.message}). Fix it by hand, or use Undo."
+    if not is_simple(doc):
+        return data, None, ("This profile holds several objects (an @graph or a list), which the editor "
+                            "cannot change without losing some of them. Edit the file by hand.")
+    return data, doc, None
+
+
+def _page(form, *, errors=None, general=None, status=200, suggestions=()):
+    store = services().store
+    return render_template(
+        "edit.html", form=form, errors=errors or {}, general=general or [], suggestions=suggestions,
+        kinds=vocab.kinds(), categories=vocab.categories(), type_choices=forms.TYPE_CHOICES,
+        published=store.is_published(), undo_count=len(store.versions()), exists=store.exists(),
+    ), status
+
+
+def _ping(doc) -> None:
+    services().pinger.ping(public_profile_url(doc))
+
+
+@bp.get("")
+@login_required
+def edit():
+    data, doc, problem = _current()
+    if problem:
+        return render_template("edit_blocked.html", message=problem,
+                               undo_count=len(services().store.versions()),
+                               published=services().store.is_published())
+    suggestions = [i.message for i in vocab.validate(doc).warnings] if doc else []
+    return _page(forms.from_profile(doc, data), suggestions=suggestions)
+
+
+@bp.post("")
+@login_required
+def save():
+    data, doc, problem = _current()
+    if problem:
+        flash(problem, "error")
+        return redirect(url_for("editor.edit"))
+    form = forms.from_request(request.form)
+    if form.base != forms.fingerprint(data):
+        form.base = forms.fingerprint(data)
+        return _page(form, general=[CHANGED_MEANWHILE], status=409)
+    built = forms.build(form, doc)
+    try:
+        report = vocab.validate(built.doc)
+    except DocumentError as exc:
+        return _page(form, general=[exc.message], status=422)
+    if not report.conforms:
+        by_field, general = forms.errors_for_form(report, built)
+        return _page(form, errors=by_field, general=general, status=422)
+    # Compare values, not bytes: an untouched form must not reformat a hand-written file.
+    if built.doc != doc and services().store.save(dump(built.doc)):
+        flash("Saved. Your public profile now shows these details.", "info")
+        for w in report.warnings:
+            flash(w.message, "warning")
+        _ping(built.doc)
+    else:
+        flash("Nothing was changed, so nothing was saved.", "info")
+    return redirect(url_for("editor.edit"))
+
+
+def _check_restorable(data: bytes) -> None:
+    report = vocab.validate(vocab.read_document(data))
+    if not report.conforms:
+        raise ProfileInvalid("; ".join(i.message for i in report.errors), report=report)
+
+
+@bp.post("/undo")
+@login_required
+def undo():
+    store = services().store
+    try:
+        restored = store.undo(check=_check_restorable)
+    except (DocumentError, ProfileInvalid) as exc:
+        flash(f"The previous version was not restored because it is not valid: {exc.message}", "error")
+        return redirect(url_for("editor.edit"))
+    if restored is None:
+        flash("There is no earlier version to go back to.", "info")
+    else:
+        flash("The previous version is back.", "info")
+        _ping(vocab.read_document(restored))
+    return redirect(url_for("editor.edit"))
+
+
+@bp.post("/unpublish")
+@login_required
+def unpublish():
+    services().store.set_published(False)
+    flash("Your profile is withdrawn: its public address now answers that it is gone. "
+          "Nothing is deleted; press Republish to bring it back.", "info")
+    _ping(_current()[1])
+    return redirect(url_for("editor.edit"))
+
+
+@bp.post("/publish")
+@login_required
+def publish():
+    services().store.set_published(True)
+    flash("Your profile is published again.", "info")
+    _ping(_current()[1])
+    return redirect(url_for("editor.edit"))
