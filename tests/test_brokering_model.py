@@ -1,0 +1,101 @@
+"""Brokering answers over a hand-built federation with known answers (see brokering_fixture.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+import brokering_fixture
+from crawler.matching import Matcher
+from crawler.network import Network
+from crawler.store import Store
+from federation import Federation
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    fed = Federation()
+    iris = brokering_fixture.build(fed)
+    store = Store(tmp_path_factory.mktemp("brokering") / "store")
+    brokering_fixture.crawl_into(fed, store)
+    yield store, iris
+    store.close()
+    fed.close()
+
+
+@pytest.fixture(scope="module")
+def net(world):
+    return Network.from_store(world[0])
+
+
+@pytest.fixture(scope="module")
+def matcher(world):
+    return Matcher.from_store(world[0])
+
+
+def test_every_group_is_in_the_network(net, world):
+    assert set(net.groups) == set(world[1].values())
+
+
+def test_mutual_and_claimed_links(net, world):
+    i = world[1]
+    assert net.mutual(i["A"], i["B"])               # linkedTo both ways
+    assert net.mutual(i["U"], i["A"])               # member one way, memberOf back
+    assert not net.mutual(i["U"], i["B"])           # the umbrella claims B; B does not say so
+    assert not net.mutual(i["E"], i["G"])
+    links = {(l["target"], l["relation"]): l["mutual"] for l in net.links_of(i["U"])}
+    assert links == {(i["A"], "member"): True, (i["B"], "member"): False, (i["C"], "member"): False}
+    claimed = [e for e in net.all_links() if not e["mutual"]]
+    assert {e["claimed_by"] for e in claimed} == {i["U"], i["B"], i["D"], i["E"]}
+
+
+def test_three_hop_introduction(net, world):
+    i = world[1]
+    assert net.introductions(i["A"], i["E"]) == [[i["A"], i["B"], i["D"], i["E"]]]
+
+
+def test_unreachable_pairs_have_no_introduction(net, world):
+    i = world[1]
+    assert net.introductions(i["A"], i["F"]) == []        # F is isolated
+    assert net.introductions(i["A"], i["G"], max_hops=4) == []  # E-G is only claimed, not trust
+    assert net.introductions(i["A"], i["E"], max_hops=2) == []  # too far for the hop limit
+
+
+def test_bridges_and_isolated(net, world):
+    i = world[1]
+    assert net.isolated() == [i["F"]]
+    assert set(net.bridges()) == {i["U"], i["B"], i["D"], i["E"]}
+
+
+def test_ego_network(net, world):
+    i = world[1]
+    ego = net.ego(i["D"], depth=1)
+    assert {n["id"] for n in ego["nodes"]} == {i["D"], i["B"], i["E"]}
+    assert {(e["a"], e["b"]) for e in ego["edges"]} == {tuple(sorted((i["B"], i["D"]))), tuple(sorted((i["D"], i["E"])))}
+
+
+def test_matches_found_and_not_found(matcher, world):
+    i = world[1]
+    result = {m["need"]["name"]: m["offers"] for m in matcher.all_matches(today="2026-11-22")}
+    room = result["Room on Tuesdays"]
+    assert [o["name"] for o in room] == ["Church hall"]       # not distant, expired, own or wrong category
+    assert room[0]["group"] == i["B"]
+    assert room[0]["reason"] == "meeting space, 1.1 km away, offered until 2099-06-30"
+    vols = result["Volunteers for Saturday"]
+    assert [o["name"] for o in vols] == ["Saturday volunteers"]
+    assert vols[0]["reason"] == "volunteers, both in Leyton, no end date"
+
+
+def test_matches_for_one_group_and_wider_radius(matcher, world):
+    i = world[1]
+    only_b = matcher.all_matches(group=i["B"], today="2026-11-22")
+    assert [m["need"]["name"] for m in only_b] == ["Room on Tuesdays"]
+    assert matcher.all_matches(group=i["F"], today="2026-11-22") == []
+    wide = {m["need"]["name"]: [o["name"] for o in m["offers"]]
+            for m in matcher.all_matches(within_km=40, today="2026-11-22")}
+    assert wide["Room on Tuesdays"] == ["Church hall", "Distant hall"]
+
+
+def test_expired_needs_and_offers_are_not_current(matcher):
+    offers, needs = matcher.current(today="2026-11-22")
+    assert "Old room" not in {o.name for o in offers}
+    assert "Old room" in {o.name for o in matcher.offers}
