@@ -23,7 +23,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from vocab.errors import DocumentError, FetchError, HubnetError
+from vocab.errors import FetchError, HubnetError
 
 from . import link
 from .fetch import Fetcher, canonical_url

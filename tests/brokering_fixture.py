@@ -46,7 +46,9 @@ def build(fed) -> dict:
                     areaServed={"@type": "AdministrativeArea", "name": "Leyton"},
                     makesOffer=[{"@type": "Offer", "name": "Saturday volunteers", "category": "volunteers"}])
     fed.put_profile("f.test", "Foxtrot Allotments", path="/", location=place(51.565, -0.012))
-    fed.put_profile("g.test", "Golf Food Bank", path="/",
+    fed.put_profile("g.test", "Golf Food Bank", path="/", knowsAbout=["food poverty", "community"],
+                    contactPoint={"@type": "ContactPoint", "contactType": "first point of contact",
+                                  "email": "coordinator@g.test", "telephone": "020 7946 0999"},
                     seeks=[{"@type": "Demand", "name": "Volunteers for Saturday", "category": "volunteers",
                             "areaServed": "Leyton"}])
     return {h.split(".")[0].upper(): g(h) for h in HOSTS}
