@@ -174,7 +174,7 @@ def _bad_contact_point_email(doc):
 INVALID = [
     ("missing-name", _without("name"), "name", "missing: every group needs a name"),
     ("id-urn", _set("@id", "urn:x:1"), "@id", "urn:x:1 must be the web address (http or https)"),
-    ("id-missing", _without("@id"), "@id", "must be the web address (http or https)"),
+    ("id-missing", _without("@id"), "@id", "@id: missing: give the group a web address (http or https)"),
     ("no-contact-route", _without("email", "url", "contactPoint"), "contact",
      "there is no way to contact the group"),
     ("latitude-123", _geo("latitude", 123), "location.geo.latitude", "123 is not a latitude"),
@@ -313,6 +313,15 @@ def test_relative_id_resolves_against_base():
     assert report.conforms and report.groups == [str(GROUP)]
 
 
+def test_relative_id_without_base_loses_the_group():
+    # What docs/profile.md warns about: checked from a file, "#group" cannot be completed.
+    doc = example()
+    doc["@id"] = "#group"
+    report = vocab.validate(doc)
+    assert [e.field for e in report.errors] == ["@type"]
+    assert report.errors[0].message.startswith("@type: no group found")
+
+
 # --------------------------------------------------------------------------- warnings
 
 def test_warnings_only_profile_conforms():
@@ -351,3 +360,14 @@ def test_offer_without_category_is_a_warning():
 def test_validate_accepts_a_graph():
     graph = vocab.load(example())
     assert vocab.validate(graph).conforms is True
+
+
+@pytest.mark.parametrize("term,value", [("linkedTo", "not a url"), ("memberOf", "ourfriends.org"),
+                                        ("url", "www.example.org")])
+def test_link_strings_that_are_not_urls_are_errors_not_silence(term, value):
+    """JSON-LD would turn these into relative IRIs that vanish without a base: say so instead."""
+    doc = json.loads(json.dumps(EXAMPLE))
+    doc[term] = value
+    report = vocab.validate(doc)
+    assert [e.message for e in report.errors] == [
+        f"{term}: {value!r} is not a web address (must start with http:// or https://)"]

@@ -20,7 +20,7 @@ from .errors import DocumentError, FetchError, HubnetError, NotFound, ProfileInv
 from .model import (CATEGORY, GROUP_TYPES, HUBNET, KIND, LINK_PROPERTIES, ORG, SCHEMA, categories,
                     find_groups, kinds, slug_of)
 from .parse import DEFAULT_LIMITS, Limits, document_to_triples, read_document
-from .validate import Issue, Report, validate_graph
+from .validate import Issue, Report, check_url_strings, validate_graph
 
 __version__ = "0.1.0"
 
@@ -86,7 +86,12 @@ def validate(document_or_graph, *, base_iri: str | None = None, media_type: str 
     """Validate a profile (anything ``load`` takes, or a Graph). Unreadable input raises DocumentError."""
     graph = document_or_graph if isinstance(document_or_graph, Graph) else load(
         document_or_graph, base_iri=base_iri, media_type=media_type)
-    return validate_graph(graph)
+    report = validate_graph(graph)
+    if isinstance(document_or_graph, (dict, list)):
+        known = {i.field for i in report.errors}  # the RDF check already spoke about these fields
+        extra = [i for i in check_url_strings(document_or_graph) if i.field not in known]
+        report.issues = sorted(report.issues + extra, key=lambda i: (i.severity != "violation", i.field))
+    return report
 
 
 __all__ = [

@@ -28,6 +28,7 @@ GROUP_TYPES = tuple(
         "Consortium", "ResearchOrganization", "WorkersUnion", "LibrarySystem",
         "PoliticalParty", "OnlineBusiness", "CommunityHealth", "Library",
         "PlaceOfWorship", "Church", "Mosque", "Synagogue", "HinduTemple", "BuddhistTemple",
+        "CafeOrCoffeeShop", "Store", "Restaurant", "FoodEstablishment", "SportsClub", "ChildCare",
     )
 )
 

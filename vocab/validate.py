@@ -207,7 +207,10 @@ def validate_graph(graph: Graph) -> Report:
                 fld = str(label)
         if path is None and value == focus:
             value = None if fld != "@id" else value
-        if value is not None and message.startswith(("is ", "must ")):
+        if fld == "@id" and isinstance(value, BNode):
+            text = ("@id: missing: give the group a web address (http or https) on its own website, "
+                    "e.g. https://example.org/#group")
+        elif value is not None and message.startswith(("is ", "must ")):
             text = f"{fld}: {_show(value)} {message}"
         else:
             text = f"{fld}: {message}"
@@ -218,3 +221,35 @@ def validate_graph(graph: Graph) -> Report:
         report.issues.append(Issue(severity, fld, text, None if value is None else str(value)))
     report.issues.sort(key=lambda i: (i.severity != VIOLATION, i.field))
     return report
+
+
+# Terms whose values must be web addresses. JSON-LD turns a string that is not
+# an absolute IRI into a relative one, which without a base simply vanishes: so
+# these are checked on the JSON itself, before RDF can lose them.
+URL_TERMS = ("url", "sameAs", "logo", "license", "memberOf", "member", "parentOrganization",
+             "subOrganization", "linkedTo", "vouchesFor")
+
+
+def check_url_strings(document) -> list:
+    """Violations for link-valued terms whose string values are not absolute http(s) URLs."""
+    issues = []
+    stack = [(document, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, list):
+            stack.extend((v, path) for v in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            if key.startswith("@"):
+                continue
+            where = f"{path}.{key}" if path else key
+            values = value if isinstance(value, list) else [value]
+            if key in URL_TERMS:
+                for v in values:
+                    if isinstance(v, str) and not v.lower().startswith(("http://", "https://")):
+                        issues.append(Issue(VIOLATION, where, f"{where}: {v!r} is not a web address "
+                                                              "(must start with http:// or https://)", v))
+            stack.extend((v, where) for v in values if isinstance(v, (dict, list)))
+    return issues
