@@ -22,7 +22,8 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, config, editor, public, state
+from . import auth, editor, public, state
+from .config import resolve
 from .ping import Pinger
 from .services import KEY, Services
 from .storage import ProfileStore, ensure_private_dir
@@ -33,9 +34,10 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-s
                            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(config: dict | None = None) -> Flask:
+    """A node app for ``config`` (overrides for the layered settings; see node.config)."""
     app = Flask(__name__)
-    app.config.update(config.resolve(test_config))
+    app.config.update(resolve(config))
 
     state_dir = ensure_private_dir(Path(app.config["STATE_DIR"]))
     if not app.config.get("SECRET_KEY"):

@@ -102,3 +102,13 @@ def profile_url(public_url: str | None, doc) -> str | None:
         return public_url.rstrip("/") + "/profile.jsonld"
     base = origin(iri(group_node(doc).get("@id")) if doc else "")
     return base + "/profile.jsonld" if base else None
+
+
+WELL_KNOWN_VERSION = "0.1"
+
+
+def well_known(doc, profile_url: str) -> dict:
+    """The body of /.well-known/hubnet: where a site's profile is, for aggregators that only know the domain."""
+    group = group_node(doc)
+    return {"hubnet": WELL_KNOWN_VERSION, "profile": profile_url,
+            "id": iri(group.get("@id")) or None, "name": text(group.get("name")) or None}

@@ -265,6 +265,7 @@ def _blocks(doc: dict, prefix: str, form: FormData, v: dict, orig: dict) -> list
         else:
             continue  # a blank (or emptied) block
         placed.append((i, text(items[-1].get("name")) if isinstance(items[-1], dict) else text(items[-1])))
+    items += existing[form.counts.get(prefix, 0):]  # beyond the form's blocks (MAX_BLOCKS): kept, not lost
     if items == existing:
         return placed  # nothing changed: keep the original spelling (one object or a list)
     if key == "contactPoint" and len(items) == 1:

@@ -19,7 +19,7 @@ from flask import Blueprint, Response, abort, request
 import vocab
 from vocab import DocumentError, HubnetError
 
-from .doc import group_node, iri, text
+from .doc import well_known as well_known_body
 from .render import environment, profile_page, turtle
 from .services import request_profile_url, services
 
@@ -27,7 +27,6 @@ bp = Blueprint("public", __name__)
 
 HOME_TYPES = ["text/html", "application/ld+json", "application/json", "text/turtle"]
 TURTLE = "text/turtle; charset=utf-8"
-WELL_KNOWN_VERSION = "0.1"
 
 
 # ------------------------------------------------------------------ representations (cached by content)
@@ -129,9 +128,7 @@ def profile_ttl():
 def well_known():
     """Where this site's profile is, for aggregators that only know the domain."""
     _data, modified, doc = _current()
-    group = group_node(doc)
-    body = {"hubnet": WELL_KNOWN_VERSION, "profile": request_profile_url(),
-            "id": iri(group.get("@id")) or None, "name": text(group.get("name")) or None}
+    body = well_known_body(doc, request_profile_url())
     return _send(json.dumps(body, indent=2, ensure_ascii=False).encode("utf-8"), "application/json", modified)
 
 

@@ -69,7 +69,8 @@ def _fsync_dir(directory: Path) -> None:
 def ensure_private_dir(path: Path) -> Path:
     """Create the state directory readable by its owner only (it holds the password hash)."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(exist_ok=True, mode=0o700)
     return path
 
 
@@ -140,6 +141,7 @@ class ProfileStore:
             return data
 
     def _archive(self, data: bytes) -> None:
+        ensure_private_dir(self.state_dir)
         ensure_private_dir(self.versions_dir)
         # Nanosecond names sort in save order; a counter breaks same-tick ties.
         stamp = time.time_ns()

@@ -370,4 +370,11 @@ def test_link_strings_that_are_not_urls_are_errors_not_silence(term, value):
     doc[term] = value
     report = vocab.validate(doc)
     assert [e.message for e in report.errors] == [
-        f"{term}: {value!r} is not a web address (must start with http:// or https://)"]
+        f"{term}: {value!r} is not a web address (must start with http:// or https:// and have no spaces)"]
+
+
+def test_web_address_with_a_space_names_the_field():
+    """pyoxigraph drops IRIs it cannot parse; the JSON-level check still names the field."""
+    doc = json.loads(json.dumps(EXAMPLE))
+    doc["url"] = "https://bad host/"
+    assert [e.field for e in vocab.validate(doc).errors] == ["url"]

@@ -74,7 +74,7 @@ def load(document, *, base_iri: str | None = None, media_type: str = "applicatio
     raises ``DocumentError(code="unsupported_context")`` before parsing.
     """
     g = Graph()
-    g.bind("schema", str(SCHEMA))
+    g.bind("schema", str(SCHEMA), replace=True)  # rdflib pre-binds schema: to https://schema.org/
     g.bind("hubnet", str(HUBNET))
     g.bind("org", str(ORG))
     for q in triples(document, base_iri=base_iri, media_type=media_type, limits=limits):

@@ -7,10 +7,12 @@ show the offending value, and say what to do.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from urllib.parse import urlsplit
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
@@ -230,6 +232,18 @@ URL_TERMS = ("url", "sameAs", "logo", "license", "memberOf", "member", "parentOr
              "subOrganization", "linkedTo", "vouchesFor")
 
 
+_BAD_IRI_CHARS = re.compile(r'[\s<>"{}|\\^`]')
+
+
+def _is_web_address(value: str) -> bool:
+    if not value.lower().startswith(("http://", "https://")) or _BAD_IRI_CHARS.search(value):
+        return False
+    try:
+        return bool(urlsplit(value).hostname)
+    except ValueError:
+        return False
+
+
 def check_url_strings(document) -> list:
     """Violations for link-valued terms whose string values are not absolute http(s) URLs."""
     issues = []
@@ -248,8 +262,9 @@ def check_url_strings(document) -> list:
             values = value if isinstance(value, list) else [value]
             if key in URL_TERMS:
                 for v in values:
-                    if isinstance(v, str) and not v.lower().startswith(("http://", "https://")):
+                    if isinstance(v, str) and not _is_web_address(v):
                         issues.append(Issue(VIOLATION, where, f"{where}: {v!r} is not a web address "
-                                                              "(must start with http:// or https://)", v))
+                                                              "(must start with http:// or https:// and have "
+                                                              "no spaces)", v))
             stack.extend((v, where) for v in values if isinstance(v, (dict, list)))
     return issues
