@@ -31,8 +31,8 @@ class Loopback:
     def call(self, coro, timeout: float = 10.0):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def site(self, routes: dict) -> "Site":
-        site = Site(routes)
+    def site(self, routes: dict, ssl_context=None) -> "Site":
+        site = Site(routes, ssl_context)
         self.call(site.start())
         self._cleanups.append(site.stop)
         return site
@@ -67,8 +67,9 @@ class Site:
     and per host (``max_active_by_host``).
     """
 
-    def __init__(self, routes: dict):
+    def __init__(self, routes: dict, ssl_context=None):
         self.routes = routes
+        self.ssl_context = ssl_context
         self.log: list[dict] = []
         self.active: dict[str, int] = {}
         self.max_active = 0
@@ -81,7 +82,7 @@ class Site:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
-        tcp = web.TCPSite(self._runner, HOST, 0)
+        tcp = web.TCPSite(self._runner, HOST, 0, ssl_context=self.ssl_context)
         await tcp.start()
         self.port = self._runner.addresses[0][1]
 
@@ -187,7 +188,8 @@ class ConnectSpy:
         def getaddrinfo(host, *args, **kw):
             name = host.decode() if isinstance(host, bytes) else host
             self.lookups.append(name)
-            if name is not None and not _numeric(name):
+            # "localhost" comes from /etc/hosts ("hosts: files dns"), so it never reaches DNS either.
+            if name is not None and name != "localhost" and not _numeric(name):
                 raise socket.gaierror(socket.EAI_NONAME, f"tests never use real DNS ({name!r})")
             return real_getaddrinfo(host, *args, **kw)
 

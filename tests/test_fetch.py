@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import shutil
+import ssl
+import subprocess
 import time
 import tracemalloc
 
@@ -845,3 +848,47 @@ class _CountingResolver(AbstractResolver):
 def test_resolver_factory_answers_are_still_checked(spy):
     assert refused("http://meta.test/", strict_settings(), _CountingResolver()).code == "blocked_address"
     assert spy.calls == []
+
+
+def test_default_resolver_is_wrapped_and_checked(spy):
+    """No resolver_factory: real getaddrinfo (in a thread) answers, and the answer is checked."""
+    err = refused("http://localhost/p", strict_settings(allowed_private_addresses=()))
+    assert err.code == "blocked_address" and "loopback" in err.message
+    assert "localhost" in spy.lookups and spy.calls == []
+
+
+def test_socket_factory_backstop_refuses_blocked_addresses():
+    """The last check before connect(): even an address that slipped past is refused."""
+    import socket as socketlib
+
+    f = Fetcher(strict_settings())
+    with pytest.raises(OSError, match="127.0.0.2, a loopback address"):
+        f._socket_factory((socketlib.AF_INET, socketlib.SOCK_STREAM, 0, "", ("127.0.0.2", 80)))
+    sock = f._socket_factory((socketlib.AF_INET, socketlib.SOCK_STREAM, 0, "", ("127.0.0.1", 80)))
+    sock.close()  # the excepted address gets a socket
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command to make a throwaway certificate")
+def test_tls_certificates_are_verified(tmp_path, serve):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=tls.test",
+                    "-addext", "subjectAltName=DNS:tls.test"], check=True, capture_output=True, timeout=30)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    site = serve.site({"/p": (200, JSONLD, PROFILE)}, ssl_context=ctx)
+    err = refused(f"https://tls.test:{site.port}/p", open_settings(site.port, "tls.test"))
+    assert err.code == "connect_failed" and "TLS" in err.message  # self-signed: refused, not ignored
+    assert site.log == []
+
+
+def test_robots_checked_for_each_redirect_origin(serve):
+    """A redirect to another host needs that host's robots.txt too; the error names the first URL."""
+    site = serve.site({"a.test/robots.txt": (404, {}, ""),
+                       "a.test/p": (302, {"Location": "http://b.test:PORT/q"}, ""),
+                       "b.test/robots.txt": (200, {}, "User-agent: *\nDisallow: /q\n"),
+                       "b.test/q": (200, JSONLD, PROFILE)})
+    site.routes["a.test/p"] = (302, {"Location": f"http://b.test:{site.port}/q"}, "")
+    err = refused(f"http://a.test:{site.port}/p", robots_settings(site.port, "a.test", "b.test"))
+    assert err.code == "robots_disallowed" and f"reached by redirect from http://a.test:{site.port}/p" in err.message
+    assert site.hits("/robots.txt", host="b.test") == 1 and site.hits("/q") == 0
