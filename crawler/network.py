@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from urllib.parse import urldefrag
 
 from vocab.model import GROUP_TYPES, LINK_PROPERTIES
 
@@ -59,10 +60,19 @@ class Network:
             iri = r["g"].value
             if iri not in net.groups:
                 net.groups[iri] = {"name": r["name"].value if r["name"] else iri, "graph": r["src"].value}
+        # Links often name a group's page (https://x.org/) rather than the group (https://x.org/#group):
+        # a page whose source describes exactly one group stands for that group.
+        by_page: dict = defaultdict(set)
+        for iri, g in net.groups.items():
+            by_page[g["graph"]].add(iri)
+            by_page[urldefrag(iri)[0]].add(iri)
+        pages = {page: next(iter(found)) for page, found in by_page.items() if len(found) == 1}
         preds = " ".join(f"<{p}>" for p in _REL)
         q_links = f"SELECT ?src ?a ?p ?b {{ GRAPH ?src {{ ?a ?p ?b }} VALUES ?p {{ {preds} }} }}"
         for r in store.query(q_links):
             a, b = r["a"].value, r["b"].value
+            if b not in net.groups:
+                b = pages.get(b) or pages.get(urldefrag(b)[0]) or b
             if a in net.groups and b in net.groups and a != b:
                 net.add(Link(a, b, _REL[r["p"].value], r["src"].value))
         net.finish()

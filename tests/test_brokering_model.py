@@ -99,3 +99,22 @@ def test_expired_needs_and_offers_are_not_current(matcher):
     offers, needs = matcher.current(today="2026-11-22")
     assert "Old room" not in {o.name for o in offers}
     assert "Old room" in {o.name for o in matcher.offers}
+
+
+def test_a_link_to_a_groups_page_counts_as_a_link_to_the_group(tmp_path):
+    """People paste a group's website, not its #group IRI: the page stands for the group it describes."""
+    from crawler.crawl import Crawler
+    from crawler.settings import Settings
+
+    fed = Federation()
+    try:
+        fed.put_profile("x.test", "Xenia Arts", path="/", linkedTo=fed.url("y.test", "/"))
+        fed.put_profile("y.test", "Yew Tree Allotments", path="/", linkedTo=fed.group_iri("x.test"))
+        store = Store(None)
+        Crawler(store, Settings(allow_private=True, per_host_delay=0.0, resolve=fed.resolve_map("x.test", "y.test"))
+                ).crawl([fed.url("x.test", "/")])
+        net = Network.from_store(store)
+        assert net.mutual(fed.group_iri("x.test"), fed.group_iri("y.test"))
+        assert net.isolated() == []
+    finally:
+        fed.close()
