@@ -127,7 +127,7 @@ def query_form(text: str) -> str | None:
 
 def dataset_clause(text: str) -> tuple[list, list]:
     """The IRIs of the query's ``FROM`` and ``FROM NAMED`` clauses, in order."""
-    toks = [t for t in tokens(text)]
+    toks = list(tokens(text))
     default, named = [], []
     for i, (kind, value) in enumerate(toks):
         if kind == "word" and value.upper() == "FROM":
@@ -257,8 +257,25 @@ def serialize_boolean(value: bool, fmt: ox.QueryResultsFormat) -> bytes:
     return ox.parse_query_results(doc, ox.QueryResultsFormat.JSON).serialize(format=fmt)
 
 
-def serialize_triples(triples, fmt: ox.RdfFormat) -> bytes:
+def serialize_triples(triples, fmt: ox.RdfFormat, prefixes: dict | None = None) -> bytes:
+    """Triples -> ``fmt``; ``prefixes`` (e.g. the query's own) make Turtle readable."""
+    if prefixes and fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML):
+        try:
+            return ox.serialize(triples, format=fmt, prefixes=prefixes) or b""
+        except ValueError:  # a prefix the serialiser will not write: plain IRIs are still right
+            pass
     return ox.serialize(triples, format=fmt) or b""
+
+
+def query_prefixes(text: str) -> dict:
+    """The ``PREFIX name: <iri>`` declarations of a query, as a dict."""
+    toks = list(tokens(text))
+    out = {}
+    for i in range(len(toks) - 2):
+        if toks[i][0] == "word" and toks[i][1].upper() == "PREFIX" and toks[i + 1][0] == "pname" \
+                and toks[i + 2][0] == "iri" and toks[i + 1][1].endswith(":"):
+            out[toks[i + 1][1][:-1]] = toks[i + 2][1][1:-1]
+    return out
 
 
 def format_table(variables, rows) -> str:
