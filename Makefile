@@ -20,5 +20,26 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The example federation (examples/federation/): 19 groups on this computer, crawled, and an
+# aggregator at http://127.0.0.1:8080/. Ctrl-C stops everything. Other ports: DEMO_ARGS="--help".
+demo: $(STAMP)
+	$(BIN)/python examples/federation/run.py $(DEMO_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Benchmarks (bench/README.md): `make bench` is the full run (10k-group crawl, 100k ingest and
+# queries; ~20 minutes on 2 cores) and rewrites bench/results.md. BENCH_ARGS="--quick" for a smoke run.
+# It wants nginx as the static server; as root on Debian/Ubuntu it installs nginx-light, otherwise
+# it says how and falls back to the slower Python server (results.md names the server used).
+.PHONY: bench
+bench: $(STAMP)
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "bench: installing nginx-light with apt-get (a fast static server for the federation)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; \
+	  else \
+	    echo "bench: nginx not found. For full-speed numbers: sudo apt-get install nginx-light"; \
+	    echo "bench: continuing with the Python fallback server."; \
+	  fi; }
+	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -11,6 +11,7 @@ import click
 from vocab import __version__
 from vocab.errors import HubnetError
 
+from .index import sync_index
 from .settings import Settings
 from .store import DEFAULT_PATH, Store
 
@@ -122,6 +123,7 @@ def crawl(seeds, seeds_file, store_path, max_sources, max_depth, concurrency, de
     progress = ProgressLine() if (sys.stderr.isatty() and not as_json) else None
     try:
         summary = Crawler(store, settings, progress=progress).crawl(all_seeds)
+        sync_index(store)  # keep the directory's text index in step (a failure only warns)
     finally:
         if progress:
             progress.close()
@@ -236,6 +238,76 @@ def export(fmt, output, store_path):
             export_store(store, sys.stdout.buffer, fmt)
     finally:
         store.close()
+
+
+@main.command()
+@_store_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. 127.0.0.1 means only this computer can connect. To serve "
+                   "the public, keep 127.0.0.1 and put a reverse proxy (nginx, Caddy) in front that "
+                   "terminates HTTPS and forwards to this port (see --trusted-proxy); 0.0.0.0 listens "
+                   "on every interface, with no HTTPS.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on.")
+@click.option("--recrawl-interval", metavar="DURATION", default="off", show_default=True,
+              help="Re-check every known source this often: 30m, 6h, 1d (s, m, h, d). With off, sources "
+                   "are re-checked only when pinged (POST /ping) or by `hubnet-crawler crawl` while the "
+                   "server is stopped.")
+@click.option("--cors", is_flag=True,
+              help="Send Access-Control-Allow-Origin: * with the JSON API and data downloads, so web pages "
+                   "on other sites may use them (/sparql always allows this).")
+@click.option("--allow-private", is_flag=True,
+              help="Let the crawler fetch from loopback and private addresses and any port. For local "
+                   "demos and tests only: never on a server that can reach an internal network.")
+@click.option("--resolve", "resolves", multiple=True, metavar="HOST:PORT:ADDR",
+              help="Connect to ADDR for HOST:PORT when crawling, like curl's --resolve (repeatable).")
+@click.option("--tiles", metavar="URL", default="https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png",
+              show_default=True, help="Map tile URL template for /map. Use a tile server whose terms allow "
+                                      "your traffic, and set --tile-attribution to match.")
+@click.option("--tile-attribution", metavar="TEXT", default="© OpenStreetMap contributors", show_default=True,
+              help="Attribution the tile provider requires, shown on the map.")
+@click.option("--query-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
+              help="Seconds before a SPARQL query is stopped.")
+@click.option("--trusted-proxy", metavar="ADDR",
+              help="Address of your reverse proxy (e.g. 127.0.0.1). Its X-Forwarded-For/-Proto/-Host "
+                   "headers are then believed, so rate limits see each client and links use your public "
+                   "address. Without it, those headers are ignored.")
+def serve(store_path, host, port, recrawl_interval, cors, allow_private, resolves, tiles, tile_attribution,
+          query_timeout, trusted_proxy):
+    """Serve the directory, its JSON API, a map, data downloads and SPARQL.
+
+    One process holds the store: while the server runs, it does all the
+    crawling (pings and --recrawl-interval) in one background thread, and
+    `hubnet-crawler crawl` against the same store refuses to start. Stop the
+    server to run the CLI, or POST a profile URL to /ping instead.
+
+    \b
+    Pages and their JSON twins:
+      /                  search groups by words, topic, kind and area   /api/groups
+      /groups/KEY        one group: profile, offers, needs, links       /api/groups/KEY
+      /map               groups with a location, on a map              /export.geojson
+      /sources           how fetching each profile went                 /sources.json
+    \b
+    Data and service:
+      /sparql            SPARQL 1.1 endpoint (read-only)
+      /dump.nq  /export.csv  /export.geojson  /.well-known/void  /health
+      POST /ping url=... re-check one profile now (rate-limited)
+
+    \b
+    Examples:
+      hubnet-crawler serve                                 # http://127.0.0.1:8080/
+      hubnet-crawler serve --recrawl-interval 1d --cors
+      hubnet-crawler serve --port 8081 --trusted-proxy 127.0.0.1   # behind nginx/Caddy
+    """
+    from .web.serve import parse_duration, run
+
+    try:
+        interval = parse_duration(recrawl_interval)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--recrawl-interval") from None
+    config = {"STORE": store_path, "RECRAWL_INTERVAL": interval, "CORS": cors, "ALLOW_PRIVATE": allow_private,
+              "RESOLVE": _parse_resolve(resolves), "TILE_URL": tiles, "TILE_ATTRIBUTION": tile_attribution,
+              "QUERY_TIMEOUT": query_timeout}
+    run(config, host=host, port=port, trusted_proxy=trusted_proxy)
 
 
 if __name__ == "__main__":  # pragma: no cover

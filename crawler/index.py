@@ -23,6 +23,7 @@ indexed version), ``meta``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -39,7 +40,7 @@ from .authorise import speaks_for
 from .store import HUBNET, OK, PROV, PROV_GRAPH, MISSING, STALE, now
 
 INDEX_FILE = "index.sqlite"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = 2    # bump when the layout changes: an index of another version is rebuilt
 SCHEMA = "http://schema.org/"
 KIND_NS = "https://w3id.org/hubnet/kind/"
 FACETS = ("topic", "kind", "area")
@@ -70,7 +71,8 @@ CREATE TABLE IF NOT EXISTS groups (
 );
 CREATE INDEX IF NOT EXISTS groups_key ON groups (key, dup);
 CREATE INDEX IF NOT EXISTS groups_iri ON groups (iri);
-CREATE INDEX IF NOT EXISTS groups_name ON groups (dup, name COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS groups_name ON groups (name COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS groups_dups ON groups (id) WHERE dup = 1;
 CREATE INDEX IF NOT EXISTS groups_lat ON groups (lat) WHERE lat IS NOT NULL;
 CREATE TABLE IF NOT EXISTS facets (
     gid INTEGER NOT NULL,
@@ -145,15 +147,10 @@ def fts_query(text: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- extraction
-_GROUP_TYPES = None
-
-
+@functools.lru_cache(maxsize=1)
 def _group_types_values() -> str:
-    global _GROUP_TYPES
-    if _GROUP_TYPES is None:
-        from vocab.model import GROUP_TYPES
-        _GROUP_TYPES = " ".join(f"<{t}>" for t in GROUP_TYPES)
-    return _GROUP_TYPES
+    from vocab.model import GROUP_TYPES
+    return " ".join(f"<{t}>" for t in GROUP_TYPES)
 
 
 def _extract_query(graph_iri: str | None) -> str:
@@ -247,6 +244,7 @@ class Search:
     area: str | None = None
     near: tuple | None = None          # (lat, lon)
     within_km: float | None = None
+    located: bool = False              # only groups with coordinates (the map)
     limit: int = 20
     offset: int = 0
     facet_limit: int = 20
@@ -264,13 +262,17 @@ class TextIndex:
         self._all: list = []
         self._write_lock = threading.Lock()
         self._facet_cache: tuple = (None, None)
+        self._sql_math = False
         self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
         with self._write_lock:
-            self._keeper.executescript(_DDL)
-            cur = self._keeper.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
-            if cur is None:
-                self._keeper.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            self._keeper.commit()
+            conn = self._keeper
+            has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+            version = conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone() if has_meta else None
+            if has_meta and (version is None or version[0] != json.dumps(SCHEMA_VERSION)):
+                _drop_all(conn)  # derived data of another layout: start again, the next sync refills it
+            conn.executescript(_DDL)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
+            conn.commit()
 
     # ------------------------------------------------------------------ connections
     def _conn(self) -> sqlite3.Connection:
@@ -282,6 +284,11 @@ class TextIndex:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.create_function("dist_km", 4, haversine_km, deterministic=True)
+            try:  # SQLite's own math functions (usually compiled in) are ~5x faster than a Python callback
+                conn.execute("SELECT asin(sin(radians(1)))")
+                self._sql_math = True
+            except sqlite3.OperationalError:
+                self._sql_math = False
             self._local.conn = conn
             self._all.append(conn)
         return conn
@@ -314,7 +321,9 @@ class TextIndex:
         background thread pass it; a plain sync at start-up does not).
         """
         with self._write_lock:
-            return self._sync(store, crawled_at)
+            stats = self._sync(store, crawled_at)
+        self.front_facets()  # warm the front page's counts here, off the request path
+        return stats
 
     def _sync(self, store, crawled_at) -> dict:
         conn = self._conn()
@@ -323,15 +332,14 @@ class TextIndex:
         changed = [g for g, v in want.items() if have.get(g) != v]
         removed = [g for g in have if g not in want]
         stats = {"changed": len(changed), "removed": len(removed), "groups": None}
-        affected: set = set()
         if changed or removed:
-            if len(changed) > BULK_THRESHOLD:
+            if len(changed) > BULK_THRESHOLD:  # one scan of the store instead of thousands of queries
                 wanted = set(changed)
-                rows = _term_rows(store.query(_extract_query(None)))
-                extracted = {k: v for k, v in _assemble(r for r in rows if r[0] in wanted).items()}
+                extracted = _assemble(r for r in _term_rows(store.query(_extract_query(None))) if r[0] in wanted)
                 batches = [changed]
             else:
                 extracted, batches = None, [changed[i:i + 100] for i in range(0, len(changed), 100)]
+            affected = set()
             for g in removed:
                 affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
                 conn.execute("DELETE FROM groups WHERE source = ?", (g,))
@@ -348,7 +356,11 @@ class TextIndex:
                         self._insert(conn, g, want[g], item)
                         affected.add(item.iri)
                     conn.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (g, want[g]))
-                conn.commit()  # a sync cut short keeps what it did; the rest is redone next time
+                # Each batch commits whole (rows, duplicate marks, versions): a sync cut short
+                # leaves a consistent index, and the next sync redoes only what is missing.
+                self._mark_duplicates(conn, affected)
+                affected = set()
+                conn.commit()
             self._mark_duplicates(conn, affected)
             self._set_meta(conn, "generation", (self.meta("generation", 0) or 0) + 1)
         self._set_meta(conn, "sources", status_counts)
@@ -357,6 +369,8 @@ class TextIndex:
             self._set_meta(conn, "last_crawl", crawled_at)
         conn.commit()
         stats["groups"] = self.count()
+        self._set_meta(conn, "groups", stats["groups"])
+        conn.commit()
         return stats
 
     def _insert(self, conn, graph: str, version: str, e: Extracted) -> None:
@@ -380,7 +394,6 @@ class TextIndex:
                     SELECT g2.id FROM groups g2 WHERE g2.iri = groups.iri ORDER BY g2.authority DESC, g2.id LIMIT 1)
                   THEN 0 ELSE 1 END
                 WHERE iri IN ({marks})""", chunk)
-        conn.commit()
 
     # ------------------------------------------------------------------ reading
     def get(self, key: str) -> dict | None:
@@ -417,12 +430,18 @@ class TextIndex:
             yield _row(row)
 
     def search(self, s: Search) -> dict:
-        """Filtered, ranked groups plus facet counts over the whole filtered set."""
+        """Filtered, ranked groups plus facet counts over the whole filtered set.
+
+        Query plans matter at 100k rows, so the SQL pins them: ``+g.dup`` keeps
+        the planner from driving the search off the ``dup`` column, and the FTS5
+        table is joined first with CROSS JOIN (left to itself the planner may
+        probe FTS5 once per group: seconds at 10k rows).
+        """
         conn = self._conn()
-        where, params, join = ["g.dup = 0"], [], ""
+        where, params, source = ["+g.dup = 0"], [], "groups g"
         match = fts_query(s.q)
         if match:
-            join = "JOIN groups_fts ON groups_fts.rowid = g.id"
+            source = "groups_fts CROSS JOIN groups g ON g.id = groups_fts.rowid"
             where.append("groups_fts MATCH ?")
             params.append(match)
         for facet, value in (("topic", s.topic), ("kind", s.kind), ("area", s.area)):
@@ -430,11 +449,13 @@ class TextIndex:
                 where.append("g.id IN (SELECT gid FROM facets WHERE facet = ? AND value = ?)")
                 params += [facet, value]
         order = f"{_BM25}, g.name COLLATE NOCASE" if match else "g.name COLLATE NOCASE, g.id"
-        select_extra = ""
+        select_extra, head = "", []
+        if s.located or s.near:
+            where.append("g.lat IS NOT NULL AND g.lon IS NOT NULL")
         if s.near:
             lat, lon = s.near
-            where.append("g.lat IS NOT NULL AND g.lon IS NOT NULL")
             if s.within_km is not None:
+                # A bounding box the lat index can use, then the exact great-circle distance.
                 dlat = s.within_km / 111.0
                 where.append("g.lat BETWEEN ? AND ?")
                 params += [lat - dlat, lat + dlat]
@@ -443,45 +464,89 @@ class TextIndex:
                 if dlon < 180 and -180 <= lon - dlon and lon + dlon <= 180:
                     where.append("g.lon BETWEEN ? AND ?")
                     params += [lon - dlon, lon + dlon]
-                where.append("dist_km(g.lat, g.lon, ?, ?) <= ?")
-                params += [lat, lon, s.within_km]
-            select_extra = ", dist_km(g.lat, g.lon, ?, ?) AS distance"
+                dist, dist_params = self._distance_sql(lat, lon)
+                where.append(f"{dist} <= ?")
+                params += dist_params + [s.within_km]
+            dist, head = self._distance_sql(lat, lon)
+            select_extra = f", {dist} AS distance"
             order = "distance, g.name COLLATE NOCASE"
-        base = f"FROM groups g {join} WHERE {' AND '.join(where)}"
-        total = conn.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0]
-        head = [s.near[0], s.near[1]] if s.near else []
+        base = f"FROM {source} WHERE {' AND '.join(where)}"
         rows = conn.execute(f"SELECT g.* {select_extra} {base} ORDER BY {order} LIMIT ? OFFSET ?",
                             head + params + [s.limit, s.offset]).fetchall()
+        if len(where) == 1:
+            total = self.count()
+            facets = self.front_facets(s.facet_limit)
+        else:
+            total, facets = self._count_and_facets(conn, base, params, s.facet_limit)
         groups = []
         for row in rows:
             item = _row(row)
             if s.near:
                 item["distance_km"] = round(row["distance"], 3)
             groups.append(item)
-        filtered = len(where) > 1
-        facets = self._facets(conn, base, params, s.facet_limit, cache=not filtered)
         return {"total": total, "groups": groups, "facets": facets}
 
-    def _facets(self, conn, base: str, params: list, limit: int, cache: bool) -> dict:
-        if cache:  # the unfiltered counts are the front page's: cache them until the index changes
-            gen = self.meta("generation", 0)
-            key, value = self._facet_cache
-            if key == (gen, limit):
-                return value
-        out = {}
+    def _distance_sql(self, lat: float, lon: float) -> tuple[str, list]:
+        """Great-circle distance in km from (lat, lon) to the row, as SQL (haversine)."""
+        if not self._sql_math:
+            return "dist_km(g.lat, g.lon, ?, ?)", [lat, lon]
+        return ("(12742.0176 * asin(min(1.0, sqrt(pow(sin(radians(g.lat - ?) / 2), 2) + cos(radians(?)) * "
+                "cos(radians(g.lat)) * pow(sin(radians(g.lon - ?) / 2), 2)))))"), [lat, lat, lon]
+
+    def front_facets(self, limit: int = 20) -> dict:
+        """Facet counts over every group: cached until the index changes (sync warms the cache)."""
+        gen = self.meta("generation", 0)
+        key, value = self._facet_cache
+        if key == (gen, limit):
+            return value
+        conn, out = self._conn(), {}
         for facet in FACETS:
-            if cache:
-                sql = ("SELECT f.value AS value, COUNT(*) AS n FROM facets f JOIN groups g ON g.id = f.gid "
-                       "WHERE f.facet = ? AND g.dup = 0 GROUP BY f.value ORDER BY n DESC, f.value LIMIT ?")
-                args = [facet, limit]
-            else:
-                sql = (f"SELECT f.value AS value, COUNT(*) AS n FROM facets f WHERE f.facet = ? AND f.gid IN "
-                       f"(SELECT g.id {base}) GROUP BY f.value ORDER BY n DESC, f.value LIMIT ?")
-                args = [facet] + params + [limit]
-            out[facet] = [{"value": r["value"], "count": r["n"]} for r in conn.execute(sql, args)]
-        if cache:
-            self._facet_cache = ((gen, limit), out)
+            # A scan of the covering index (facet, value, gid), minus the few duplicate rows.
+            sql = ("SELECT value, COUNT(*) AS n FROM facets WHERE facet = ? AND gid NOT IN "
+                   "(SELECT id FROM groups WHERE dup = 1) GROUP BY value ORDER BY n DESC, value LIMIT ?")
+            out[facet] = [{"value": r["value"], "count": r["n"]} for r in conn.execute(sql, (facet, limit))]
+        self._facet_cache = ((gen, limit), out)
         return out
+
+    def _count_and_facets(self, conn, base: str, params: list, limit: int) -> tuple[int, dict]:
+        """Count and facet the filtered groups, evaluating the filter once (into a temp table).
+
+        Few matches: look up each match's facets. Many: scan the facet index once
+        per facet, testing membership in the match table.
+        """
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS matched (id INTEGER PRIMARY KEY)")
+        try:
+            conn.execute("DELETE FROM temp.matched")
+            total = conn.execute(f"INSERT INTO temp.matched SELECT g.id {base}", params).rowcount
+            out = {}
+            if total <= 5000:
+                counted: dict = {f: [] for f in FACETS}
+                for r in conn.execute("SELECT f.facet AS facet, f.value AS value, COUNT(*) AS n FROM temp.matched m "
+                                      "CROSS JOIN facets f ON f.gid = m.id GROUP BY f.facet, f.value"):
+                    counted[r["facet"]].append({"value": r["value"], "count": r["n"]})
+                for facet, items in counted.items():
+                    items.sort(key=lambda d: (-d["count"], d["value"].lower()))
+                    out[facet] = items[:limit]
+            else:
+                for facet in FACETS:
+                    sql = ("SELECT value, COUNT(*) AS n FROM facets WHERE facet = ? AND gid IN temp.matched "
+                           "GROUP BY value ORDER BY n DESC, value LIMIT ?")
+                    out[facet] = [{"value": r["value"], "count": r["n"]} for r in conn.execute(sql, (facet, limit))]
+            return total, out
+        finally:
+            conn.rollback()  # the temp rows are scratch; end the implicit transaction either way
+
+
+def _drop_all(conn) -> None:
+    names = conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger') "
+                         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'groups_fts_%'").fetchall()
+    for kind, name in names:
+        if kind == "trigger":
+            conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+    for kind, name in names:
+        if kind == "table":
+            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+    conn.commit()
 
 
 def _row(row) -> dict:

@@ -1,0 +1,1 @@
+"""hubnet's benchmarks: ``python -m bench`` (see bench/README.md)."""

@@ -1,0 +1,779 @@
+"""One measurement per process: ``python -m bench.tasks TASK ARGS_JSON``.
+
+Each task prints one JSON object on the last line of stdout. Running every
+measurement in its own process keeps peak RSS (``ru_maxrss``), CPU time and
+garbage from one measurement out of the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import gc
+import io
+import json
+import os
+import pstats
+import random
+import resource
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench.federation import Federation
+from bench.server import proc_cpu_seconds
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # KiB on Linux
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def disk_usage(path) -> int:
+    """Bytes on disk under ``path`` (st_blocks, as ``du`` counts them)."""
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+class FdSampler:
+    """Peak number of open file descriptors (sockets mostly), sampled every 50 ms in a thread."""
+
+    def __init__(self, interval: float = 0.05):
+        import threading
+
+        self.peak, self.interval = 0, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, len(os.listdir("/proc/self/fd")))
+            except OSError:
+                return
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _fed(a: dict) -> Federation:
+    return Federation(a["n"], port=a["port"], seed=a.get("seed", 20240601), hosts=a.get("hosts", 0))
+
+
+def _top(stats: pstats.Stats, sort: str, limit: int) -> str:
+    buf = io.StringIO()
+    stats.stream = buf
+    stats.sort_stats(sort).print_stats(limit)
+    lines = buf.getvalue().splitlines()
+    # keep the table, drop the preamble up to the header line
+    for k, line in enumerate(lines):
+        if line.lstrip().startswith("ncalls"):
+            return "\n".join(lines[k:]).rstrip()
+    return "\n".join(lines).rstrip()
+
+
+# --------------------------------------------------------------------------- crawl family
+
+def _counting_fetcher(settings):
+    from crawler.fetch import Fetcher
+
+    class CountingFetcher(Fetcher):
+        """The crawler's own Fetcher, counting final statuses (for the 304 share)."""
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.status = Counter()
+
+        async def fetch(self, url, **kw):
+            resp = await super().fetch(url, **kw)
+            self.status[str(resp.status)] += 1
+            return resp
+
+    return CountingFetcher(settings)
+
+
+def crawl_settings(a: dict, fed: Federation):
+    from crawler.settings import Settings
+
+    kw = dict(allow_private=True, resolve=fed.resolve_map())
+    kw.update(a.get("settings", {}))
+    return Settings(**kw)
+
+
+def task_crawl(a: dict) -> dict:
+    """A crawl with the real Crawler over loopback (first crawl, re-crawl and polite runs)."""
+    from crawler.crawl import Crawler
+    from crawler.store import Store
+
+    if a.get("nofile"):   # diagnostic: the crawl under a given soft limit of open files (ulimit -n)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (a["nofile"], resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    else:
+        _raise_nofile()
+    if a.get("switch_interval"):
+        sys.setswitchinterval(a["switch_interval"])   # a diagnostic knob: how much the GIL hand-off costs
+    fed = _fed(a)
+    settings = crawl_settings(a, fed)
+    store = Store(a["store"])
+    profile = a.get("profile", False)
+    server_pid = a.get("server_pid")
+    out: dict = {}
+
+    async def run():
+        fetcher = _counting_fetcher(settings)
+        async with fetcher:
+            crawler = Crawler(store, settings, fetcher=fetcher)
+            if profile:
+                _instrument_pipeline(crawler, out)
+            summary = await crawler.run(fed.seeds())
+        return summary, fetcher
+
+    prof = cProfile.Profile() if profile else None
+    srv0 = proc_cpu_seconds(server_pid) if server_pid else 0.0
+    cpu0, t0 = _cpu(), time.perf_counter()
+    if prof:
+        prof.enable()
+    with FdSampler() as fds:
+        summary, fetcher = asyncio.run(run())
+    if prof:
+        prof.disable()
+    wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    srv = (proc_cpu_seconds(server_pid) - srv0) if server_pid else None
+    store.close()
+    d = summary.to_dict()
+    counts = summary.counts
+    res = {
+        "wall_s": wall, "cpu_s": cpu, "server_cpu_s": srv, "counts": counts, "writes": summary.writes,
+        "requests": summary.requests, "status": dict(fetcher.status),
+        "failed_by_reason": d["failed_by_reason"], "failures_sample": d["failures"][:5],
+        "triples_written": d["triples_written"], "peak_rss_mb": _peak_rss_mb(), "peak_open_fds": fds.peak,
+        "profiles": counts["new"] + counts["updated"] + counts["unchanged"],
+        "settings": {k: getattr(settings, k) for k in ("per_host_delay", "concurrency", "obey_robots",
+                                                       "max_depth", "max_sources", "retries")},
+    }
+    if prof:
+        pipe = out["pipeline_profile"]
+        res["pipeline_busy_s"] = out["pipeline_busy_s"]
+        res["pipeline_calls"] = out["pipeline_calls"]
+        res["profile_event_loop"] = _top(pstats.Stats(prof), "tottime", 25)
+        res["profile_pipeline"] = _top(pstats.Stats(pipe), "tottime", 25)
+        res["profile_pipeline_cum"] = _top(pstats.Stats(pipe), "cumulative", 20)
+    return res
+
+
+def _instrument_pipeline(crawler, out: dict) -> None:
+    """Profile the crawler's pipeline thread too (cProfile sees one thread at a time).
+
+    Replaces ``_in_pipeline`` on this instance only: each step runs under a
+    second profiler in the pipeline thread, and its busy time is summed.
+    """
+    pipe = cProfile.Profile()
+    out["pipeline_profile"] = pipe
+    out["pipeline_busy_s"] = 0.0
+    out["pipeline_calls"] = 0
+
+    def timed(fn, *args):
+        t = time.perf_counter()
+        try:
+            return pipe.runcall(fn, *args)
+        finally:
+            out["pipeline_busy_s"] += time.perf_counter() - t
+            out["pipeline_calls"] += 1
+
+    async def in_pipeline(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(crawler._pipeline, timed, fn, *args)
+
+    crawler._in_pipeline = in_pipeline
+
+
+def task_floor(a: dict) -> dict:
+    """Fetch-only floor: the same Fetcher, same URLs, same concurrency, nothing else."""
+    _raise_nofile()
+    fed = _fed(a)
+    settings = crawl_settings(a, fed)
+    urls = [fed.doc_url(i) for i in range(fed.n)]
+    server_pid = a.get("server_pid")
+    nbytes = 0
+    errors: Counter = Counter()
+
+    async def run():
+        nonlocal nbytes
+        fetcher = _counting_fetcher(settings)
+        queue: asyncio.Queue = asyncio.Queue()
+        for u in urls:
+            queue.put_nowait(u)
+
+        async def worker():
+            nonlocal nbytes
+            while True:
+                try:
+                    u = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                try:
+                    resp = await fetcher.fetch(u)
+                    nbytes += len(resp.body)
+                except Exception as exc:  # counted, never fatal
+                    errors[getattr(exc, "code", type(exc).__name__)] += 1
+
+        async with fetcher:
+            await asyncio.gather(*(worker() for _ in range(max(1, settings.concurrency))))
+        return fetcher
+
+    srv0 = proc_cpu_seconds(server_pid) if server_pid else 0.0
+    cpu0, t0 = _cpu(), time.perf_counter()
+    with FdSampler() as fds:
+        fetcher = asyncio.run(run())
+    wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    srv = (proc_cpu_seconds(server_pid) - srv0) if server_pid else None
+    return {"wall_s": wall, "cpu_s": cpu, "server_cpu_s": srv, "profiles": fetcher.status.get("200", 0),
+            "status": dict(fetcher.status), "errors": dict(errors), "bytes": nbytes,
+            "requests": dict(fetcher.stats), "peak_rss_mb": _peak_rss_mb(), "peak_open_fds": fds.peak}
+
+
+def task_naive(a: dict) -> dict:
+    """The stack a Python user would write: sequential requests.get, rdflib JSON-LD, rdflib Dataset.
+
+    Breadth-first from the same seed, following the same link properties. The
+    names do not resolve, so each request goes to 127.0.0.1 with the site's
+    Host header (what --resolve does for the real crawler). The hubnet context
+    is inlined before parsing so rdflib never tries to fetch it. No robots.txt.
+    Stops at ``budget_s`` seconds or ``max_docs`` documents.
+    """
+    import requests
+    import rdflib
+    from collections import deque
+    from urllib.parse import urlsplit
+
+    fed = _fed(a)
+    ctx_file = Path(__file__).resolve().parent.parent / "vocab" / "context.jsonld"
+    ctx = json.loads(ctx_file.read_text())["@context"]
+    link_preds = [rdflib.URIRef(p) for p in (
+        "http://schema.org/memberOf", "http://schema.org/member", "http://schema.org/parentOrganization",
+        "http://schema.org/subOrganization", "http://www.w3.org/ns/org#linkedTo",
+        "https://w3id.org/hubnet/ns#vouchesFor")]
+    budget, max_docs = a.get("budget_s", 60.0), a.get("max_docs", 10 ** 9)
+    server_pid = a.get("server_pid")
+    ds = rdflib.Dataset(default_union=True)
+    seen = set(fed.seeds())
+    todo = deque(fed.seeds())
+    docs = triples = failures = 0
+    srv0 = proc_cpu_seconds(server_pid) if server_pid else 0.0
+    cpu0, t0 = _cpu(), time.perf_counter()
+    while todo and docs < max_docs and time.perf_counter() - t0 < budget:
+        url = todo.popleft()
+        parts = urlsplit(url)
+        try:
+            r = requests.get(f"http://127.0.0.1:{parts.port or 80}{parts.path or '/'}",
+                             headers={"Host": parts.netloc}, timeout=10)
+            r.raise_for_status()
+            doc = r.json()
+            doc["@context"] = ctx
+            g = ds.graph(rdflib.URIRef(url))
+            g.parse(data=json.dumps(doc), format="json-ld", base=url)
+        except Exception:
+            failures += 1
+            continue
+        docs += 1
+        triples += len(g)
+        for p in link_preds:
+            for o in g.objects(None, p):
+                target = str(o).split("#", 1)[0]
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+    wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    srv = (proc_cpu_seconds(server_pid) - srv0) if server_pid else None
+    return {"wall_s": wall, "cpu_s": cpu, "server_cpu_s": srv, "profiles": docs, "triples": triples,
+            "failures": failures, "stopped_by": "budget" if todo and docs < max_docs else
+            ("max_docs" if docs >= max_docs else "done"), "peak_rss_mb": _peak_rss_mb()}
+
+
+# --------------------------------------------------------------------------- ingest
+
+def write_corpus(path, n: int, seed: int = 20240601) -> dict:
+    """``url<TAB>compact json`` per line for ``n`` groups (distinct layout, port 80)."""
+    fed = Federation(n, port=80, seed=seed)
+    sizes = []
+    with open(path, "wb") as fh:
+        for i in range(n):
+            body = json.dumps(fed.profile(i), indent=2, ensure_ascii=False).encode("utf-8")
+            sizes.append(len(body))
+            fh.write(fed.doc_url(i).encode() + b"\t" + body.replace(b"\n", b" ") + b"\n")
+    return {"docs": n, "bytes": sum(sizes), "mean_bytes": statistics.mean(sizes), "min_bytes": min(sizes),
+            "max_bytes": max(sizes)}
+
+
+def read_corpus(path, limit: int | None = None):
+    with open(path, "rb") as fh:
+        for k, line in enumerate(fh):
+            if limit is not None and k >= limit:
+                return
+            url, _, body = line.rstrip(b"\n").partition(b"\t")
+            yield url.decode(), body
+
+
+def task_ingest(a: dict) -> dict:
+    """parse_source + Store.replace_source per document, straight from a file: no HTTP."""
+    from crawler.parse import parse_source
+    from crawler.settings import Settings
+    from crawler.store import OK, SourceRecord, Store, now
+
+    settings = Settings()
+    store = Store(a["store"])
+    limit, budget = a.get("n"), a.get("budget_s", 1e9)
+    profile = a.get("profile", False)
+    prof = cProfile.Profile() if profile else None
+    parse_s = write_s = 0.0
+    docs = triples = failures = 0
+    checkpoints = []
+    rss0 = _peak_rss_mb()
+    cpu0, t0 = _cpu(), time.perf_counter()
+    if prof:
+        prof.enable()
+    for url, body in read_corpus(a["corpus"], limit):
+        t1 = time.perf_counter()
+        try:
+            parsed = parse_source(body, "application/ld+json", url, settings)
+        except Exception:
+            failures += 1
+            continue
+        t2 = time.perf_counter()
+        stamp = now()
+        rec = SourceRecord(url=url, graph=url, status=OK, found_via="load", first_seen=stamp,
+                           generated_at=stamp, last_success=stamp, content_hash=parsed.content_hash,
+                           triples=len(parsed.triples), etag=f'"{parsed.content_hash[:16]}"')
+        store.replace_source(rec, parsed.triples)
+        t3 = time.perf_counter()
+        parse_s += t2 - t1
+        write_s += t3 - t2
+        docs += 1
+        triples += len(parsed.triples)
+        if docs % 10000 == 0:
+            checkpoints.append({"docs": docs, "elapsed_s": round(t3 - t0, 2)})
+        if t3 - t0 > budget:
+            break
+    if prof:
+        prof.disable()
+    store.flush()
+    wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    du_open = disk_usage(a["store"])
+    store.close()
+    del store
+    gc.collect()
+    du_closed = disk_usage(a["store"])
+    res = {"docs": docs, "triples": triples, "failures": failures, "wall_s": wall, "cpu_s": cpu,
+           "parse_s": parse_s, "write_s": write_s, "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": rss0,
+           "du_open_bytes": du_open, "du_closed_bytes": du_closed, "checkpoints": checkpoints,
+           "partial": limit is not None and docs < limit}
+    if prof:
+        res["profile"] = _top(pstats.Stats(prof), "tottime", 25)
+        res["profile_cum"] = _top(pstats.Stats(prof), "cumulative", 25)
+    return res
+
+
+# --------------------------------------------------------------------------- queries
+
+PREFIXES = """PREFIX schema: <http://schema.org/>
+PREFIX org: <http://www.w3.org/ns/org#>
+PREFIX hubnet: <https://w3id.org/hubnet/ns#>
+"""
+LINKS = "(schema:memberOf|schema:member|org:linkedTo|hubnet:vouchesFor)"
+
+
+def queries_for(fed: Federation, picks: list) -> dict:
+    """name -> (description, [query texts]): the texts cycle over ``picks`` (group indexes)."""
+    topic_bbox = PREFIXES + """SELECT ?g ?name ?lat ?lon WHERE {
+  ?g schema:knowsAbout "%s" ; schema:name ?name ; schema:location ?place .
+  ?place schema:geo ?geo . ?geo schema:latitude ?lat ; schema:longitude ?lon .
+  FILTER(?lat >= 51.50 && ?lat <= 51.60 && ?lon >= -0.15 && ?lon <= 0.05)
+}"""
+    two_hop = PREFIXES + """SELECT DISTINCT ?c ?name WHERE {
+  <%s> """ + LINKS + """ ?b .
+  ?b """ + LINKS + """ ?c .
+  FILTER(?c != <%s>)
+  OPTIONAL { ?c schema:name ?name }
+}"""
+    count_topic = PREFIXES + """SELECT ?topic (COUNT(DISTINCT ?g) AS ?n) WHERE {
+  ?g schema:knowsAbout ?topic .
+} GROUP BY ?topic ORDER BY DESC(?n)"""
+    one_group = "CONSTRUCT { ?s ?p ?o } WHERE { GRAPH <%s> { ?s ?p ?o } }"
+    topics = ["community garden", "food bank", "youth club", "tenant rights"]
+    return {
+        "topic_bbox": ("groups with a topic inside a lat/long box (central/east London)",
+                       [topic_bbox % t for t in topics]),
+        "two_hop": ("the two-hop network of one group (any link property)",
+                    [two_hop % (fed.iri(i), fed.iri(i)) for i in picks]),
+        "count_per_topic": ("number of groups per topic, all topics", [count_topic]),
+        "one_group": ("everything about one group (its graph)", [one_group % fed.doc_url(i) for i in picks]),
+    }
+
+
+def _time_runs(fn, texts: list, min_runs: int, budget_s: float, max_runs: int = 500) -> dict:
+    fn(texts[0])  # warm-up, not counted
+    times, rows = [], []
+    t_start = time.perf_counter()
+    k = 0
+    while k < min_runs or (time.perf_counter() - t_start < budget_s and k < max_runs):
+        text = texts[k % len(texts)]
+        t = time.perf_counter()
+        n = fn(text)
+        times.append((time.perf_counter() - t) * 1000)
+        rows.append(n)
+        k += 1
+    times.sort()
+    per_text = rows[:len(texts)]
+    return {"runs": len(times), "p50_ms": statistics.median(times),
+            "p95_ms": times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))],
+            "rows_per_text": per_text, "rows_mean": statistics.mean(per_text)}
+
+
+def task_queries(a: dict) -> dict:
+    from crawler.store import Store
+
+    n, subset = a["n"], a["subset"]
+    fed = Federation(n, port=80)
+    rng = random.Random(7)
+    picks_all = [rng.randrange(n) for _ in range(10)]
+    picks_sub = [rng.randrange(subset) for _ in range(10)] if subset < n else picks_all
+    min_runs, budget = a.get("min_runs", 20), a.get("budget_s", 2.0)
+    out: dict = {"n": n, "subset": subset, "results": {}}
+
+    t = time.perf_counter()
+    store = Store(a["store"])
+    out["open_s"] = time.perf_counter() - t
+    out["du_reopened_bytes"] = disk_usage(a["store"])
+
+    def ox_run(text):
+        r = store.query(text)
+        return len(list(r))
+
+    for name, (desc, texts) in queries_for(fed, picks_all).items():
+        out["results"][f"oxigraph_full/{name}"] = dict(_time_runs(ox_run, texts, min_runs, budget), desc=desc)
+
+    out["functions"] = measure_functions(store, fed, picks_all, min_runs, budget)
+    store.close()
+    del store
+    gc.collect()
+    out["routes"] = measure_routes(a, fed, picks_all, min_runs, budget)
+    gc.collect()
+
+    # The same queries on a subset, in Oxigraph (on disk, same code path) and in rdflib's Dataset.
+    from crawler.parse import parse_source
+    from crawler.settings import Settings
+    from crawler.store import OK, SourceRecord, now
+
+    sub_fed = Federation(n, port=80)   # same IRIs; only the first `subset` groups are loaded
+    if subset < n:
+        sub_store = Store(a["subset_store"])
+        settings = Settings()
+        t = time.perf_counter()
+        for url, body in read_corpus(a["corpus"], subset):
+            p = parse_source(body, "application/ld+json", url, settings)
+            stamp = now()
+            sub_store.replace_source(SourceRecord(url=url, graph=url, status=OK, found_via="load",
+                                                  first_seen=stamp, content_hash=p.content_hash), p.triples)
+        sub_store.flush()
+        out["subset_oxigraph_load_s"] = time.perf_counter() - t
+    else:
+        sub_store = None
+
+    def sub_run(text):
+        return len(list(sub_store.query(text)))
+
+    qs = queries_for(sub_fed, picks_sub)
+    for name, (desc, texts) in qs.items():
+        if subset < n:
+            out["results"][f"oxigraph_subset/{name}"] = dict(_time_runs(sub_run, texts, min_runs, budget), desc=desc)
+        else:   # the whole store is the subset: the numbers above are the comparison
+            out["results"][f"oxigraph_subset/{name}"] = out["results"][f"oxigraph_full/{name}"]
+    if sub_store is not None:
+        sub_store.close()
+
+    import rdflib
+
+    ctx = json.loads((Path(__file__).resolve().parent.parent / "vocab" / "context.jsonld").read_text())["@context"]
+    ds = rdflib.Dataset(default_union=True)
+    t = time.perf_counter()
+    rss0 = _peak_rss_mb()
+    loaded = 0
+    rdflib_budget = a.get("rdflib_load_budget_s", 300.0)
+    for url, body in read_corpus(a["corpus"], subset):
+        doc = json.loads(body)
+        doc["@context"] = ctx
+        ds.graph(rdflib.URIRef(url)).parse(data=json.dumps(doc), format="json-ld", base=url)
+        loaded += 1
+        if time.perf_counter() - t > rdflib_budget:
+            break
+    out["rdflib_loaded"] = loaded
+    out["rdflib_load_s"] = time.perf_counter() - t
+    out["rdflib_rss_growth_mb"] = _peak_rss_mb() - rss0
+
+    def rdf_run(text):
+        return len(list(ds.query(text)))
+
+    for name, (desc, texts) in qs.items():
+        out["results"][f"rdflib_subset/{name}"] = dict(_time_runs(rdf_run, texts, min_runs, 0.0), desc=desc)
+    return out
+
+
+# --------------------------------------------------------------------------- the aggregator's own endpoints
+#
+# Directory search (crawler.index), /api/groups/<key> and /api/matches are being
+# built by other engineers while this benchmark is written. Everything here is
+# imported lazily and adapted at run time: the HTTP routes through Flask's test
+# client when crawler.web.create_app exists and has the route; otherwise the
+# underlying function, labelled as such; otherwise a "not measured" row with the
+# reason. Never a made-up number.
+
+SEARCHES = [("community", "food bank", "Leyton ward"), ("lunch", "youth club", "Hackney Wick ward"),
+            ("garden", "community garden", "Croydon ward"), ("repairs", "tenant rights", "Brixton ward")]
+
+
+def _nm(why: str) -> dict:
+    return {"not_measured": f"not measured: {why}"}
+
+
+def _err_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _count(res) -> int:
+    if isinstance(res, dict):
+        for k in ("total", "count"):
+            if isinstance(res.get(k), int):
+                return res[k]
+        for v in res.values():
+            if isinstance(v, list):
+                return len(v)
+        return 1
+    try:
+        return len(res)
+    except TypeError:
+        return 1 if res is not None else 0
+
+
+def measure_functions(store, fed: Federation, picks: list, min_runs: int, budget: float) -> dict:
+    """The underlying functions, on the open store: index sync + search + get, matcher build + matches."""
+    import importlib
+    import inspect
+
+    out: dict = {}
+    try:
+        idx_mod = importlib.import_module("crawler.index")
+    except ImportError as exc:
+        why = "directory search (crawler.index) not built yet"
+        if getattr(exc, "name", None) not in ("crawler.index", None):
+            why += f" ({_err_text(exc)})"
+        out["index_sync"] = out["search_fn"] = out["group_fn"] = _nm(why)
+        idx_mod = None
+    if idx_mod is not None:
+        TextIndex, Search = getattr(idx_mod, "TextIndex", None), getattr(idx_mod, "Search", None)
+        fields = set(getattr(Search, "__dataclass_fields__", {}) or {})
+        if TextIndex is None or Search is None or not {"q", "topic", "area"} <= fields:
+            why = (f"crawler.index has no TextIndex + Search(q, topic, area) as this benchmark expects "
+                   f"(has: {', '.join(sorted(k for k in vars(idx_mod) if not k.startswith('_')))})")
+            out["index_sync"] = out["search_fn"] = out["group_fn"] = _nm(why)
+        else:
+            try:
+                path = Path(store.path) / "bench-index.sqlite"
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(path) + suffix).unlink(missing_ok=True)
+                index = TextIndex(path)
+                t = time.perf_counter()
+                stats = index.sync(store)
+                sync_s = time.perf_counter() - t
+                out["index_sync"] = {"wall_s": sync_s, "groups": index.count(), "stats": stats,
+                                     "db_bytes": sum(os.path.getsize(str(path) + x) for x in ("", "-wal")
+                                                     if os.path.exists(str(path) + x))}
+                t = time.perf_counter()
+                index.sync(store)
+                out["index_resync_unchanged"] = {"wall_s": time.perf_counter() - t}
+                searches = [Search(q=q, topic=topic, area=area) for q, topic, area in SEARCHES]
+                out["search_fn"] = dict(_time_runs(lambda s: _count(index.search(s)), searches, min_runs, budget),
+                                        how="crawler.index TextIndex.search(Search(q, topic, area)), "
+                                            "including facet counts")
+                words_only = [Search(q=q) for q, _, _ in SEARCHES]
+                out["search_words_fn"] = dict(_time_runs(lambda s: _count(index.search(s)), words_only,
+                                                         min_runs, budget),
+                                              how="crawler.index TextIndex.search(Search(q)) words only")
+                key_of = getattr(idx_mod, "group_key", None)
+                keys = [key_of(fed.iri(i)) if key_of else fed.iri(i) for i in picks]
+                found = sum(1 for k in keys if index.get(k) is not None)
+                if found == 0:
+                    out["group_fn"] = _nm("crawler.index TextIndex.get(key) found none of the benchmark's groups")
+                else:
+                    out["group_fn"] = dict(_time_runs(lambda k: _count(index.get(k)), keys, min_runs, budget),
+                                           how="crawler.index TextIndex.get(group_key(iri))", found=found)
+                index.close()
+            except Exception as exc:
+                why = f"crawler.index failed on the benchmark store ({_err_text(exc)})"
+                for k in ("index_sync", "search_fn", "group_fn"):
+                    out.setdefault(k, _nm(why))
+
+    try:
+        matching = importlib.import_module("crawler.matching")
+        Matcher = getattr(matching, "Matcher")
+        assert callable(getattr(Matcher, "from_store", None)) and callable(getattr(Matcher, "matches_for", None))
+    except (ImportError, AttributeError, AssertionError) as exc:
+        out["matcher_build"] = out["matches_fn"] = _nm(f"brokering (crawler.matching.Matcher) not built yet "
+                                                       f"({_err_text(exc)})")
+        return out
+    try:
+        t = time.perf_counter()
+        m = Matcher.from_store(store)
+        out["matcher_build"] = {"wall_s": time.perf_counter() - t, "offers": len(m.offers), "needs": len(m.needs)}
+        today = "2026-01-01"
+        needs = [n for n in m.needs if getattr(n, "category", None)][:200]
+        if not needs:
+            out["matches_fn"] = _nm("Matcher found no needs in the benchmark data")
+        else:
+            params = inspect.signature(m.matches_for).parameters
+            kw = {"today": today} if "today" in params else {}
+            out["matches_fn"] = dict(_time_runs(lambda n: len(m.matches_for(n, **kw)), needs, min_runs, budget),
+                                     how="crawler.matching Matcher.matches_for(need) on a built Matcher")
+    except Exception as exc:
+        out.setdefault("matcher_build", _nm(f"Matcher.from_store failed ({_err_text(exc)})"))
+        out["matches_fn"] = _nm(f"Matcher failed on the benchmark store ({_err_text(exc)})")
+    return out
+
+
+def measure_routes(a: dict, fed: Federation, picks: list, min_runs: int, budget: float) -> dict:
+    """Through Flask's test client, when crawler.web.create_app exists. Call with the store closed."""
+    import importlib
+    import inspect
+
+    try:
+        web = importlib.import_module("crawler.web")
+        create_app = getattr(web, "create_app")
+    except (ImportError, AttributeError) as exc:
+        why = f"crawler.web.create_app not built yet ({_err_text(exc)})"
+        return {"app": _nm(why), "routes": []}
+    from crawler.store import Store
+
+    sig = inspect.signature(create_app)
+    params = sig.parameters
+    opened = None
+    try:
+        kw = {}
+        if "store" in params:
+            opened = Store(a["store"])
+            kw["store"] = opened
+        elif "store_path" in params:
+            kw["store_path"] = a["store"]
+        elif "config" in params or "test_config" in params:
+            kw["config" if "config" in params else "test_config"] = {"TESTING": True, "STORE": a["store"]}
+        elif params:
+            first = next(iter(params.values()))
+            if first.default is inspect.Parameter.empty:
+                kw[first.name] = a["store"]
+        t = time.perf_counter()
+        app = create_app(**kw)
+        create_s = time.perf_counter() - t
+        app.config["TESTING"] = True
+    except Exception as exc:
+        return {"app": _nm(f"crawler.web.create_app{sig} could not be called by the benchmark "
+                           f"({_err_text(exc)})"), "routes": []}
+    client = app.test_client()
+    rules = sorted({r.rule for r in app.url_map.iter_rules()})
+    out = {"app": {"create_s": create_s, "signature": str(sig)}, "routes": rules}
+    from urllib.parse import quote, urlencode
+
+    try:
+        key_of = importlib.import_module("crawler.index").group_key
+    except (ImportError, AttributeError):
+        key_of = None
+    # /api/groups/<key>
+    if any(r.startswith("/api/groups/<") for r in rules):
+        forms = []
+        for i in picks:
+            cands = ([key_of(fed.iri(i))] if key_of else []) + [quote(fed.iri(i), safe=""), fed.host(i)]
+            forms.append([f"/api/groups/{c}" for c in cands])
+        out["api_group"] = _probe_get(client, forms, min_runs, budget, "/api/groups/<key>")
+    else:
+        out["api_group"] = _nm("/api/groups/<key> not built yet")
+    # directory search over HTTP
+    search_rule = next((r for r in ("/api/groups", "/api/search", "/search") if r in rules), None)
+    if search_rule:
+        forms = [[f"{search_rule}?{urlencode({'q': q, 'topic': t, 'area': ar})}"] for q, t, ar in SEARCHES]
+        out["api_search"] = _probe_get(client, forms, min_runs, budget, search_rule)
+    else:
+        out["api_search"] = _nm("a directory search route (/api/groups?q=...) not built yet")
+    # /api/matches
+    if "/api/matches" in rules:
+        forms = [[f"/api/matches?{urlencode({'group': fed.iri(i)})}"]
+                 + ([f"/api/matches?{urlencode({'group': key_of(fed.iri(i))})}"] if key_of else [])
+                 + ["/api/matches"] for i in picks]
+        out["api_matches"] = _probe_get(client, forms, min_runs, budget, "/api/matches")
+    else:
+        out["api_matches"] = _nm("/api/matches (brokering) not built yet")
+    closer = getattr(app, "extensions", {})
+    for ext in list(closer.values()):
+        close = getattr(ext, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                pass
+    if opened is not None:
+        opened.close()
+    return out
+
+
+def _probe_get(client, forms_per_pick: list, min_runs: int, budget: float, label: str) -> dict:
+    """Find the URL form that answers 200 for the first pick, then time that form over all picks."""
+    tried = []
+    for k, url in enumerate(forms_per_pick[0]):
+        resp = client.get(url)
+        tried.append(f"{url} -> {resp.status_code}")
+        if resp.status_code == 200:
+            texts = [forms[min(k, len(forms) - 1)] for forms in forms_per_pick]
+            ok = {"n": 0}
+
+            def run(u):
+                r = client.get(u)
+                ok["n"] += r.status_code == 200
+                return len(r.data)
+
+            res = _time_runs(run, texts, min_runs, budget)
+            res.update(url_form=url, how=f"GET {label} through Flask's test client", ok_share=ok["n"] / (res["runs"] + 1))
+            return res
+    return _nm(f"{label} exists but no request form the benchmark knows answered 200 ({'; '.join(tried)[:400]})")
+
+
+TASKS = {"crawl": task_crawl, "floor": task_floor, "naive": task_naive, "ingest": task_ingest,
+         "queries": task_queries}
+
+
+def main() -> None:
+    name, args = sys.argv[1], json.loads(sys.argv[2])
+    res = TASKS[name](args)
+    sys.stdout.write("\n" + json.dumps(res, default=str) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The aggregator's web server: directory pages, their JSON twins, the map, data exports,
+pings, SPARQL, and the one background thread that crawls.
+
+``create_app(config)`` opens the store (one process holds it), syncs the text
+index, starts the crawler thread and registers the blueprints:
+
+- ``directory``: ``/``, ``/groups/<key>``, ``/map``, ``/sources`` (HTML for people)
+- ``api``: ``/api/groups``, ``/api/groups/<key>``, ``/sources.json`` (the JSON twins)
+- ``data``: ``/dump.nq``, ``/export.csv``, ``/export.geojson``, ``/.well-known/void``, ``/health``
+- ``ping``: ``POST /ping`` (rate-limited)
+- ``sparql``: ``/sparql`` (crawler/web/sparql.py)
+
+Config keys (``create_app({...})``; the ``serve`` command fills them from its options):
+
+=====================  ======================================================================
+STORE                  store directory, or an open ``crawler.store.Store`` (default hubnet-data)
+RECRAWL_INTERVAL       seconds between re-crawls of every known source; 0/None: never
+CRAWL_SETTINGS         a ``crawler.settings.Settings`` for the background crawls; else built
+                       from ALLOW_PRIVATE (bool) and RESOLVE ({(host, port): address})
+CORS                   add ``Access-Control-Allow-Origin: *`` to API and data responses
+TILE_URL               map tiles, ``{s}/{z}/{x}/{y}`` template (default OpenStreetMap)
+TILE_ATTRIBUTION       text shown on the map (default "© OpenStreetMap contributors")
+TILE_ATTRIBUTION_URL   where the attribution links (default OSM's copyright page)
+QUERY_TIMEOUT          seconds before a SPARQL query is killed (default 10)
+QUERY_ROW_CAP          most rows in a SPARQL answer (default 10000)
+QUERY_WORKERS          SPARQL worker processes (default 2)
+PING_LIMIT             flask-limiter rate for POST /ping per client (default "10 per minute")
+RATELIMIT_STORAGE_URI  flask-limiter storage (default memory://: per process)
+BACKGROUND             start the crawler thread (default True)
+PAGE_SIZE              groups per directory page (default 20)
+MAP_LIMIT              most groups on the map page (default 2000)
+=====================  ======================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from vocab import __version__
+
+from ..index import open_index
+from ..settings import Settings
+from ..store import DEFAULT_PATH, Store
+from . import api, data, directory, errors, ping, render, sparql
+from .background import Background
+
+log = logging.getLogger(__name__)
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+OSM_TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULTS = {
+    "STORE": DEFAULT_PATH,
+    "RECRAWL_INTERVAL": None,
+    "CRAWL_SETTINGS": None,
+    "ALLOW_PRIVATE": False,
+    "RESOLVE": {},
+    "CORS": False,
+    "TILE_URL": OSM_TILES,
+    "TILE_ATTRIBUTION": "© OpenStreetMap contributors",
+    "TILE_ATTRIBUTION_URL": "https://www.openstreetmap.org/copyright",
+    "QUERY_TIMEOUT": 10.0,
+    "QUERY_ROW_CAP": 10_000,
+    "QUERY_WORKERS": 2,
+    "PING_LIMIT": "10 per minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "BACKGROUND": True,
+    "PAGE_SIZE": 20,
+    "MAP_LIMIT": 2000,
+    "JSON_SORT_KEYS": False,
+}
+EXTENSION = "hubnet"
+
+
+class Hub:
+    """What the app holds for its lifetime: the store, the text index, the crawler thread.
+
+    Kept as ``app.extensions["hubnet"]``. ``close()`` stops the crawler, the query
+    workers and releases the store's lock, so another process may open it.
+    """
+
+    def __init__(self, app: Flask, store: Store, own_store: bool, settings: Settings):
+        self.app = app
+        self.store = store
+        self.own_store = own_store
+        self.settings = settings
+        self.index = open_index(store)
+        self.background = Background(self, settings, app.config["RECRAWL_INTERVAL"])
+        self._closed = False
+
+    def after_crawl(self, crawled_at: str) -> None:
+        """Called by the crawler thread after every crawl batch: index, then SPARQL checkpoint."""
+        self.index.sync(self.store, crawled_at=crawled_at)
+        queries = self.app.extensions.get(sparql.EXTENSION)
+        if queries is not None:
+            queries.refresh()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.background.stop()
+        queries = self.app.extensions.get(sparql.EXTENSION)
+        if queries is not None:
+            queries.close()
+        self.index.close()
+        if self.own_store:
+            self.store.close()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the aggregator app. See the module docstring for the config keys."""
+    app = Flask(__name__, template_folder=str(_PACKAGE / "templates"), static_folder=str(_PACKAGE / "static"),
+                static_url_path="/static")
+    app.config.from_mapping(DEFAULTS)
+    if config:
+        app.config.update(config)
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+
+    store_cfg = app.config["STORE"]
+    own_store = not isinstance(store_cfg, Store)
+    store = Store(store_cfg) if own_store else store_cfg   # raises StoreError(store_in_use) when held
+    settings = app.config["CRAWL_SETTINGS"] or Settings(
+        allow_private=bool(app.config["ALLOW_PRIVATE"]), resolve=dict(app.config["RESOLVE"] or {}))
+    hub = None
+    try:
+        hub = Hub(app, store, own_store, settings)
+        app.extensions[EXTENSION] = hub
+        # A crawl run by the CLI while the server was down is picked up here (cheap when nothing changed).
+        hub.index.sync(store)
+        sparql.init_app(app, store, timeout=float(app.config["QUERY_TIMEOUT"]),
+                        row_cap=int(app.config["QUERY_ROW_CAP"]), workers=int(app.config["QUERY_WORKERS"]))
+    except BaseException:
+        if hub is not None:
+            hub.close()          # releases the index, any query workers, and the store if ours
+        elif own_store:
+            store.close()
+        raise
+
+    limiter = Limiter(get_remote_address, app=app, default_limits=[],
+                      storage_uri=app.config["RATELIMIT_STORAGE_URI"])
+    app.extensions["hubnet.limiter"] = limiter
+    limiter.limit(lambda: app.config["PING_LIMIT"], methods=["POST"])(ping.bp)
+
+    app.register_blueprint(directory.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(data.bp)
+    app.register_blueprint(ping.bp)
+    app.register_blueprint(sparql.bp)
+    errors.register(app)
+    _register_filters(app)
+    app.after_request(_headers)
+    if app.config["BACKGROUND"]:
+        hub.background.start()
+    return app
+
+
+# ------------------------------------------------------------------------- response headers
+_DATA_PREFIXES = ("/api/", "/sources.json", "/dump.nq", "/export.", "/.well-known/void", "/health")
+
+
+def _headers(resp):
+    """CORS for the data routes (opt-in), and a strict CSP for our own HTML pages."""
+    path = request.path
+    if current_app.config["CORS"] and path.startswith(_DATA_PREFIXES):
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+    if resp.mimetype == "text/html" and request.blueprint != "sparql":
+        tiles = tile_origin(current_app.config["TILE_URL"])
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; style-src 'self'; "
+            f"img-src 'self' data:{(' ' + tiles) if tiles else ''}; connect-src 'self'; form-action 'self'; "
+            "base-uri 'none'; frame-ancestors 'none'")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return resp
+
+
+def tile_origin(template: str) -> str | None:
+    """``https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png`` -> ``https://*.tile.openstreetmap.org``."""
+    try:
+        parts = urlsplit(template)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    host = re.sub(r"\{[^}]*\}", "*", parts.netloc)
+    if not re.fullmatch(r"[A-Za-z0-9.*:-]+", host):
+        return None
+    return f"{parts.scheme}://{host}"
+
+
+# ------------------------------------------------------------------------- template helpers
+def _register_filters(app: Flask) -> None:
+    render.register(app)
+
+    @app.context_processor
+    def _globals():
+        return {"version": __version__, "has_sparql": sparql.EXTENSION in app.extensions}

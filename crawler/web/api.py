@@ -1,0 +1,107 @@
+"""The JSON twins of the directory pages: ``/api/groups``, ``/api/groups/<key>``, ``/sources.json``.
+
+Shapes (docs for API users; tests hold them to it)::
+
+    GET /api/groups?q=&topic=&kind=&area=&near=LAT,LON&within_km=&limit=&offset=
+    {"total": 3, "limit": 20, "offset": 0, "next": null,
+     "groups": [{"id", "key", "name", "url", "kind": [...], "topics": [...], "area": [...],
+                 "lat", "lon", "source"[, "distance_km"]}],
+     "facets": {"topic": [{"value", "count"}], "kind": [{"value", "label", "count"}], "area": [...]}}
+
+    GET /api/groups/<key>   (key from the list, or the percent-encoded group IRI)
+    {... the group ..., "offers": [...], "needs": [...],
+     "links": [{"target", "relation", "mutual", "key", "name"}],
+     "linked_from": [{"source", "relation", "mutual", "key", "name"}],
+     "source": {the provenance record: status, last_success, error_message, ...}}
+
+Facet values are the exact values the matching parameter takes.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pyoxigraph as ox
+from flask import Blueprint, current_app, jsonify, request
+
+from vocab.errors import NotFound
+
+from ..groups import read_group
+from ..store import HUBNET, PROV_GRAPH
+from .params import bad, read_int, search_from
+from .render import kind_label
+
+bp = Blueprint("api", __name__)
+
+LIST_FIELDS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source", "distance_km")
+STATUSES = ("ok", "stale", "failed", "missing", "gone")
+PROBLEMS_FIRST = ("failed", "stale", "missing", "gone", "ok")
+
+
+def hub():
+    return current_app.extensions["hubnet"]
+
+
+def find_group(key: str) -> dict:
+    """The index row for a key (or a group IRI); NotFound (404) otherwise."""
+    row = hub().index.get(key)
+    if row is None:
+        raise NotFound(f"no group with the key {key[:200]!r}; search the directory at /api/groups?q=...")
+    return row
+
+
+def search(args, default_limit: int = 20):
+    s = search_from(args, default_limit=default_limit)
+    result = hub().index.search(s)
+    for item in result["facets"].get("kind", []):
+        item["label"] = kind_label(item["value"])
+    return s, result
+
+
+def list_item(group: dict) -> dict:
+    return {k: group[k] for k in LIST_FIELDS if k in group}
+
+
+@bp.get("/api/groups")
+def groups():
+    s, result = search(request.args)
+    nxt = None
+    if s.offset + s.limit < result["total"]:
+        args = {k: v for k, v in request.args.items() if k != "offset"}
+        args["offset"] = str(s.offset + s.limit)
+        nxt = request.path + "?" + urlencode(args)
+    return jsonify({"total": result["total"], "limit": s.limit, "offset": s.offset, "next": nxt,
+                    "groups": [list_item(g) for g in result["groups"]], "facets": result["facets"]})
+
+
+@bp.get("/api/groups/<path:key>")
+def group(key: str):
+    row = find_group(key)
+    return jsonify(read_group(hub().store, hub().index, row))
+
+
+def source_listing(args) -> dict:
+    """Source records (filtered by ?status=, paged by limit/offset), with counts by status.
+
+    Paged on the status index of the provenance graph, so a page of a 100k-source
+    store reads only that page's records.
+    """
+    status = (args.get("status") or "").strip() or None
+    if status is not None and status not in STATUSES:
+        raise bad("status", f"must be one of {', '.join(STATUSES)} (got {status[:40]!r})")
+    limit, offset = read_int(args, "limit", 500, 1, 10_000), read_int(args, "offset", 0, 0, 10_000_000)
+    store = hub().store
+    pred = ox.NamedNode(HUBNET + "status")
+    by_status = {name: sorted(q.subject.value for q in store.oxigraph.quads_for_pattern(
+        None, pred, ox.Literal(name), PROV_GRAPH)) for name in PROBLEMS_FIRST}
+    counts = {name: len(by_status[name]) for name in STATUSES}
+    # Problems first: a volunteer opening this page is looking for what to fix.
+    urls = by_status[status] if status else [u for name in PROBLEMS_FIRST for u in by_status[name]]
+    records = [r for r in (store.source(u) for u in urls[offset:offset + limit]) if r is not None]
+    return {"total": len(urls), "counts": counts, "limit": limit, "offset": offset,
+            "sources": [r.to_dict() for r in records]}
+
+
+@bp.get("/sources.json")
+def sources_json():
+    return jsonify(source_listing(request.args))

@@ -1,0 +1,163 @@
+"""The server's one crawler thread: the only code in the process that writes to the store.
+
+Pings and timed re-crawls are queued here and run one crawl at a time, so the
+store keeps a single writer (as in ``hubnet-crawler crawl``) while request
+threads read the live store beside it. After every crawl the thread syncs the
+text index and refreshes the SPARQL checkpoint (``Hub.after_crawl``).
+
+Pings that arrive while others are pending are coalesced: a URL already
+waiting is not queued twice, and all waiting URLs go into one crawl. A ping
+for a URL that is being crawled right now is queued again, since the site may
+have changed after the fetch started.
+
+A ping also re-checks the other sources the crawler knows on the same site
+(scheme, host and port), when there are only a few: a group found through a
+link at ``https://x.org/`` that pings with ``https://x.org/profile.jsonld``
+(or withdraws it: 410) must see the directory follow, and both documents are
+the same site speaking for itself. On a site hosting many groups, only the
+pinged URL is re-checked, so one ping never turns into a crawl of a platform.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from urllib.parse import urlsplit
+
+from ..crawl import Crawler
+from ..store import GONE, HUBNET, PROV_GRAPH, now
+
+log = logging.getLogger(__name__)
+MAX_SIBLINGS = 5   # known sources on the pinged site re-checked with a ping; more: only the pinged URL
+
+
+def same_site_sources(store, url: str) -> list:
+    """Known, not withdrawn sources on the same scheme://host:port as ``url`` (at most MAX_SIBLINGS, else none)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return []
+    prefix = json.dumps(f"{parts.scheme}://{parts.netloc}/")   # a JSON string is a valid SPARQL literal
+    q = (f"SELECT ?s WHERE {{ GRAPH <{PROV_GRAPH.value}> {{ ?s <{HUBNET}status> ?st }} "
+         f"FILTER(?st != \"{GONE}\" && STRSTARTS(STR(?s), {prefix})) }} LIMIT {MAX_SIBLINGS + 1}")
+    found = [sol["s"].value for sol in store.query(q)]
+    return [] if len(found) > MAX_SIBLINGS else [u for u in found if u != url]
+
+
+class Background:
+    def __init__(self, hub, settings, interval: float | None):
+        self.hub = hub
+        self.settings = settings
+        self.interval = float(interval) if interval else None
+        self._cv = threading.Condition()
+        self._pending: dict = {}         # url -> time queued (insertion-ordered)
+        self._recrawl_requested = False
+        self._stopping = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._next_recrawl = time.monotonic() + self.interval if self.interval else None
+        self.crawls = 0
+        self.last_crawl: str | None = None
+        self.last_summary: dict | None = None
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="hubnet-crawler", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop after the crawl in progress (a crawl is not cut short: its writes are transactions)."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("the crawler thread did not stop within %.0f s", timeout)
+
+    def ping(self, url: str) -> bool:
+        """Queue a re-check of ``url``; False when it was already waiting (coalesced)."""
+        with self._cv:
+            if url in self._pending:
+                return False
+            self._pending[url] = time.time()
+            self._cv.notify_all()
+            return True
+
+    def recrawl(self) -> None:
+        """Ask for a re-check of every known source now."""
+        with self._cv:
+            self._recrawl_requested = True
+            self._cv.notify_all()
+
+    def status(self) -> dict:
+        with self._cv:
+            return {"running": self._thread is not None and self._thread.is_alive(), "busy": self._busy,
+                    "pending_pings": len(self._pending), "crawls": self.crawls, "last_crawl": self.last_crawl,
+                    "recrawl_interval_s": self.interval, "last_error": self.last_error}
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """For tests and shutdown: True once nothing is pending or running."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while self._pending or self._busy or self._recrawl_requested:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+        return True
+
+    # ------------------------------------------------------------------ the thread
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stopping and not self._pending and not self._due():
+                    self._cv.wait(self._wait_time())
+                if self._stopping:
+                    return
+                urls = list(self._pending)
+                self._pending.clear()
+                recrawl = self._recrawl_requested or self._due()
+                self._recrawl_requested = False
+                if recrawl and self.interval:
+                    self._next_recrawl = time.monotonic() + self.interval
+                self._busy = True
+            try:
+                self._crawl(urls, recrawl)
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
+
+    def _due(self) -> bool:
+        return self._recrawl_requested or (self._next_recrawl is not None and time.monotonic() >= self._next_recrawl)
+
+    def _wait_time(self):
+        if self._next_recrawl is None:
+            return None
+        return max(0.0, self._next_recrawl - time.monotonic())
+
+    def _crawl(self, urls: list, recrawl: bool) -> None:
+        try:
+            seeds = list(urls)
+            for url in urls:
+                seeds += [u for u in same_site_sources(self.hub.store, url) if u not in seeds]
+            crawler = Crawler(self.hub.store, self.settings)
+            # Pinged URLs are seeds marked found_via="ping"; a re-crawl also re-checks every known source.
+            summary = crawler.crawl(seeds, recheck_known=recrawl, found_via="ping")
+            finished = now()
+            self.hub.after_crawl(finished)
+            with self._cv:
+                self.crawls += 1
+                self.last_crawl = finished
+                self.last_summary = summary.to_dict()
+                self.last_error = None
+            log.info("crawl done (%s): %s", "re-crawl" if recrawl else f"{len(urls)} ping(s)",
+                     summary.to_dict()["sources"])
+        except Exception as exc:  # the thread must outlive any one crawl's failure
+            log.exception("background crawl failed")
+            with self._cv:
+                self.last_error = f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,184 @@
+"""Data out: the whole store, the directory as CSV/GeoJSON, a VoID description, health.
+
+Large answers are streamed (``/dump.nq`` writes quads in chunks as it reads
+them; the exports write one row at a time from an index cursor), so a 100k
+group network never sits in memory as one response.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context, url_for
+
+from vocab import __version__
+
+from ..store import PROV as PROV_NS, PROV_GRAPH
+from .render import group_href
+
+bp = Blueprint("data", __name__)
+
+CSV_COLUMNS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source", "page")
+_CHUNK = 2000
+_void_cache: dict = {}
+_void_lock = threading.Lock()
+
+
+def hub():
+    return current_app.extensions["hubnet"]
+
+
+# ------------------------------------------------------------------------- the whole store
+@bp.get("/dump.nq")
+def dump():
+    """Every graph (sources and provenance) as N-Quads, streamed."""
+    store = hub().store.oxigraph
+
+    def chunks():
+        batch = []
+        for quad in store.quads_for_pattern(None, None, None, None):
+            batch.append(quad)
+            if len(batch) >= _CHUNK:
+                yield ox.serialize(batch, format=ox.RdfFormat.N_QUADS)
+                batch = []
+        if batch:
+            yield ox.serialize(batch, format=ox.RdfFormat.N_QUADS)
+
+    resp = Response(stream_with_context(chunks()), mimetype="application/n-quads")
+    resp.headers["Content-Disposition"] = 'inline; filename="hubnet-dump.nq"'
+    return resp
+
+
+# ------------------------------------------------------------------------- the directory as tables
+def _cell(value) -> str:
+    """Text for a spreadsheet: a leading = + - @ would be read as a formula (CSV injection), so quote it."""
+    text = "; ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        text = "'" + text
+    return text
+
+
+@bp.get("/export.csv")
+def export_csv():
+    index = hub().index
+    root = request.host_url.rstrip("/")
+
+    def rows():
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(CSV_COLUMNS)
+        for g in index.iter_all():
+            writer.writerow([_cell(g["id"]), g["key"], _cell(g["name"]), _cell(g["url"]), _cell(g["kind"]),
+                             _cell(g["topics"]), _cell(g["area"]),
+                             "" if g["lat"] is None else repr(g["lat"]), "" if g["lon"] is None else repr(g["lon"]),
+                             _cell(g["source"]), root + group_href(g["key"])])
+            if buf.tell() > 64 * 1024:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    resp = Response(stream_with_context(rows()), mimetype="text/csv")
+    resp.headers["Content-Type"] = "text/csv; charset=utf-8"
+    resp.headers["Content-Disposition"] = 'attachment; filename="hubnet-groups.csv"'
+    return resp
+
+
+@bp.get("/export.geojson")
+def export_geojson():
+    """A FeatureCollection of the groups that give coordinates ([lon, lat], as GeoJSON wants)."""
+    index = hub().index
+    root = request.host_url.rstrip("/")
+
+    def features():
+        yield '{"type": "FeatureCollection", "features": ['
+        first = True
+        for g in index.iter_all(with_coordinates=True):
+            feature = {"type": "Feature", "id": g["key"],
+                       "geometry": {"type": "Point", "coordinates": [g["lon"], g["lat"]]},
+                       "properties": {"id": g["id"], "key": g["key"], "name": g["name"], "url": g["url"],
+                                      "kind": g["kind"], "topics": g["topics"], "area": g["area"],
+                                      "source": g["source"], "page": root + group_href(g["key"])}}
+            yield ("" if first else ",\n") + json.dumps(feature, ensure_ascii=False)
+            first = False
+        yield "]}\n"
+
+    return Response(stream_with_context(features()), mimetype="application/geo+json")
+
+
+# ------------------------------------------------------------------------- VoID
+def _void_counts(store, generation) -> dict:
+    """Triples and distinct subjects over every graph, cached until the index says the data changed."""
+    with _void_lock:
+        cached = _void_cache.get(id(store))
+        if cached and cached[0] == generation:
+            return cached[1]
+    counts = {}
+    for name, query in (("triples", "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"),
+                        ("subjects", "SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }")):
+        counts[name] = int(next(iter(store.query(query)))["n"].value)
+    # When the data last changed: the newest graph written (an unchanged re-crawl writes nothing).
+    newest = next(iter(store.query(
+        f"SELECT (MAX(?t) AS ?n) WHERE {{ GRAPH <{PROV_GRAPH.value}> {{ ?s <{PROV_NS}generatedAtTime> ?t }} }}")))["n"]
+    counts["modified"] = newest.value if newest is not None else None
+    with _void_lock:
+        _void_cache[id(store)] = (generation, counts)
+    return counts
+
+
+@bp.get("/.well-known/void")
+def void():
+    h = hub()
+    counts = _void_counts(h.store, (h.index.meta("generation", 0), h.index.meta("last_crawl")))
+    modified = counts["modified"]
+    V, DC, XSD = "http://rdfs.org/ns/void#", "http://purl.org/dc/terms/", "http://www.w3.org/2001/XMLSchema#"
+    ds = ox.NamedNode(url_for("data.void", _external=True) + "#dataset")
+    a = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+
+    def t(p, o):
+        return ox.Triple(ds, ox.NamedNode(p), o)
+
+    triples = [
+        ox.Triple(ds, a, ox.NamedNode(V + "Dataset")),
+        t(DC + "title", ox.Literal("hubnet: community groups and the links between them")),
+        t(DC + "description", ox.Literal("Group profiles crawled from the groups' own websites, one named graph "
+                                         "per source, with a provenance record for each source.")),
+        t(V + "triples", ox.Literal(str(counts["triples"]), datatype=ox.NamedNode(XSD + "integer"))),
+        t(V + "distinctSubjects", ox.Literal(str(counts["subjects"]), datatype=ox.NamedNode(XSD + "integer"))),
+        t(V + "dataDump", ox.NamedNode(url_for("data.dump", _external=True))),
+        t(V + "vocabulary", ox.NamedNode("http://schema.org/")),
+        t(V + "vocabulary", ox.NamedNode("https://w3id.org/hubnet/ns#")),
+        t(V + "vocabulary", ox.NamedNode("http://www.w3.org/ns/org#")),
+        t(V + "vocabulary", ox.NamedNode("http://www.w3.org/ns/prov#")),
+        t(V + "feature", ox.NamedNode("http://www.w3.org/ns/formats/N-Quads")),
+        t(V + "rootResource", ox.NamedNode(url_for("directory.index", _external=True))),
+    ]
+    if "sparql" in current_app.blueprints:
+        triples.append(t(V + "sparqlEndpoint", ox.NamedNode(url_for("sparql.sparql", _external=True))))
+    if modified:
+        triples.append(t(DC + "modified", ox.Literal(modified, datatype=ox.NamedNode(XSD + "dateTime"))))
+    body = ox.serialize(triples, format=ox.RdfFormat.TURTLE,
+                        prefixes={"void": V, "dcterms": DC, "xsd": XSD})
+    return Response(body, content_type="text/turtle; charset=utf-8")
+
+
+# ------------------------------------------------------------------------- health
+@bp.get("/health")
+def health():
+    """Cheap: counts kept by the index at its last sync, the crawler thread's state."""
+    h = hub()
+    by_status = h.index.meta("sources", {}) or {}
+    crawler = h.background.status()
+    return jsonify({
+        "ok": True,
+        "version": __version__,
+        "sources": sum(by_status.values()),
+        "sources_by_status": by_status,
+        "groups": h.index.meta("groups", 0),
+        "last_crawl": crawler["last_crawl"] or h.index.meta("last_crawl"),
+        "crawler": crawler,
+    })

@@ -1,0 +1,152 @@
+"""The directory for people: search with facets, a page per group, the map, source health.
+
+Each page has a JSON twin (Datasette's rule: whatever a person can see, a
+program can fetch), named in a ``Link: rel=alternate`` header and a
+``<link rel="alternate">`` in the page: ``/`` -> ``/api/groups``,
+``/groups/<key>`` -> ``/api/groups/<key>``, ``/map`` -> ``/export.geojson``,
+``/sources`` -> ``/sources.json``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from flask import Blueprint, current_app, make_response, render_template, request
+
+from vocab.errors import HubnetError
+
+from ..groups import read_group
+from ..index import Search
+from .api import find_group, search, source_listing
+from .params import bad
+from .render import group_href
+
+bp = Blueprint("directory", __name__)
+
+FILTERS = ("q", "topic", "kind", "area", "near", "within_km")
+
+
+def hub():
+    return current_app.extensions["hubnet"]
+
+
+def _page(template: str, alternate: str, status: int = 200, **context):
+    resp = make_response(render_template(template, alternate=alternate, **context), status)
+    resp.headers["Link"] = f'<{alternate}>; rel="alternate"; type="application/json"'
+    return resp
+
+
+def _alternate(path: str) -> str:
+    """The JSON twin's URL with this request's parameters, re-encoded (safe in a Link header)."""
+    query = urlencode(list(request.args.items(multi=True)))
+    return path + ("?" + query if query else "")
+
+
+def _args_without(*names) -> dict:
+    return {k: v for k, v in request.args.items() if k not in names and k in FILTERS and v.strip()}
+
+
+def _href(args: dict) -> str:
+    return "/?" + urlencode(args) if args else "/"
+
+
+@bp.get("/")
+def index():
+    page_size = int(current_app.config["PAGE_SIZE"])
+    alternate = _alternate("/api/groups")
+    try:
+        page = _page_number()
+        if page > 1:
+            alternate = "/api/groups?" + urlencode({**_args_without(), "limit": page_size,
+                                                    "offset": (page - 1) * page_size})
+        args = dict(request.args)
+        args["limit"], args["offset"] = str(page_size), str((page - 1) * page_size)
+        s, result = search(args, default_limit=page_size)
+    except HubnetError as err:
+        if err.status != 400:
+            raise
+        return _page("index.html", "/api/groups", 400, error=err, filters={}, result=None, facets=[],
+                     active=[], pages={})
+    filters = {k: request.args.get(k, "") for k in FILTERS}
+    facets = []
+    for name, title in (("topic", "Topics"), ("kind", "Kinds of group"), ("area", "Areas")):
+        items = [{"value": f["value"], "label": f.get("label", f["value"]), "count": f["count"],
+                  "href": _href({**_args_without(name), name: f["value"]}),
+                  "selected": (request.args.get(name) or "").lower() == f["value"].lower()}
+                 for f in result["facets"].get(name, [])]
+        facets.append({"name": name, "title": title, "values": items})
+    active = [{"name": k, "value": v, "remove": _href(_args_without(k))}
+              for k, v in _args_without().items() if k != "within_km"]
+    total, pages = result["total"], {}
+    if page > 1:
+        pages["prev"] = _href({**_args_without(), **({"page": str(page - 1)} if page > 2 else {})})
+    if page * page_size < total:
+        pages["next"] = _href({**_args_without(), "page": str(page + 1)})
+    return _page("index.html", alternate, filters=filters, result=result, facets=facets, active=active,
+                 pages=pages, page=page, first=s.offset + 1, last=s.offset + len(result["groups"]),
+                 map_href="/map" + ("?" + urlencode(_args_without("near", "within_km"))
+                                    if _args_without("near", "within_km") else ""))
+
+
+def _page_number() -> int:
+    raw = (request.args.get("page") or "1").strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+        raise bad("page", f"must be a page number from 1 (got {raw[:20]!r})")
+    return int(raw)
+
+
+@bp.get("/groups/<path:key>")
+def group(key: str):
+    row = find_group(key)
+    data = read_group(hub().store, hub().index, row)
+    offers_now = [o for o in data["offers"] if o["current"]]
+    needs_now = [n for n in data["needs"] if n["current"]]
+    not_current = [dict(o, what="Offer") for o in data["offers"] if not o["current"]] + \
+                  [dict(n, what="Need") for n in data["needs"] if not n["current"]]
+    return _page("group.html", "/api/groups/" + quote(row["key"], safe=""), group=data,
+                 offers=offers_now, needs=needs_now, not_current=not_current,
+                 last_crawl=hub().background.last_crawl or hub().index.meta("last_crawl"))
+
+
+@bp.get("/map")
+def map_page():
+    limit = int(current_app.config["MAP_LIMIT"])
+    try:
+        s, result = search({**request.args, "limit": "1", "offset": "0"})
+    except HubnetError as err:
+        if err.status != 400:
+            raise
+        return _page("map.html", "/export.geojson", 400, error=err, groups=[], data={}, total=0, without=0)
+    # Only groups with coordinates go on the map; the search runs again restricted to them.
+    located = hub().index.search(Search(q=s.q, topic=s.topic, kind=s.kind, area=s.area, located=True,
+                                        near=s.near, within_km=s.within_km, limit=limit))
+    groups = located["groups"]
+    data = {
+        "tiles": current_app.config["TILE_URL"],
+        "attribution": current_app.config["TILE_ATTRIBUTION"],
+        "attribution_url": current_app.config["TILE_ATTRIBUTION_URL"],
+        "groups": [{"key": g["key"], "name": g["name"], "lat": g["lat"], "lon": g["lon"],
+                    "href": group_href(g["key"])} for g in groups],
+    }
+    return _page("map.html", "/export.geojson", groups=groups, data=data, total=located["total"],
+                 without=max(0, result["total"] - located["total"]), shown=len(groups),
+                 directory_href=_href(_args_without()))
+
+
+@bp.get("/sources")
+def sources():
+    try:
+        listing = source_listing(request.args)
+    except HubnetError as err:
+        if err.status != 400:
+            raise
+        return _page("sources.html", "/sources.json", 400, error=err, listing=None, current="")
+    alternate = _alternate("/sources.json")
+    pages, base = {}, {k: v for k, v in request.args.items() if k in ("status", "limit") and v.strip()}
+    start, size = listing["offset"], listing["limit"]
+    if start > 0:
+        pages["prev"] = "/sources?" + urlencode({**base, "offset": max(0, start - size)})
+    if start + size < listing["total"]:
+        pages["next"] = "/sources?" + urlencode({**base, "offset": start + size})
+    return _page("sources.html", alternate, listing=listing, current=request.args.get("status", ""), pages=pages,
+                 last_crawl=hub().background.last_crawl or hub().index.meta("last_crawl"))
