@@ -48,7 +48,7 @@ from vocab import __version__
 from ..index import open_index
 from ..settings import Settings
 from ..store import DEFAULT_PATH, Store
-from . import api, data, directory, errors, ping, render, sparql
+from . import api, brokering, data, directory, errors, ping, render, sparql
 from .background import Background
 
 log = logging.getLogger(__name__)
@@ -155,6 +155,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(data.bp)
     app.register_blueprint(ping.bp)
     app.register_blueprint(sparql.bp)
+    brokering.init_app(app, hub)
     errors.register(app)
     _register_filters(app)
     app.after_request(_headers)

@@ -1,0 +1,256 @@
+"""Brokering: first points of contact, needs and offers, introductions, the shape of the network.
+
+Each view is a page for people and a JSON twin under ``/api/`` (docs/brokering.md
+explains them to a hub officer; examples/queries/ holds the SPARQL forms):
+
+    /contacts        /api/contacts?topic=&area=&near=LAT,LON&within_km=   (+ /api/contacts.csv)
+    /matches         /api/matches[?group=IRI|key][&within_km=5]
+                     /api/links[?mutual=true|false]
+    /introductions   /api/introductions?from=IRI|key&to=IRI|key
+    /network         /api/network?group=IRI|key&depth=2
+                     /api/network/bridges, /api/network/isolated[?area=]
+
+The answers come from ``crawler.brokering.Models``: built from the store once
+per change (the index's generation), then answered from memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
+
+from vocab.errors import NotFound
+
+from ..brokering import Models
+from ..contacts import contact_details
+from ..index import Search
+from ..matching import DEFAULT_WITHIN_KM
+from ..network import MAX_HOPS
+from .data import _cell
+from .params import _float, bad, read_int, search_from
+
+bp = Blueprint("brokering", __name__)
+EXTENSION = "hubnet.brokering"
+
+
+def init_app(app, hub) -> None:
+    app.extensions[EXTENSION] = Models(hub.store, hub.index)
+    app.register_blueprint(bp)
+
+
+def models() -> Models:
+    return current_app.extensions[EXTENSION]
+
+
+def hub():
+    return current_app.extensions["hubnet"]
+
+
+def _page(template: str, alternate: str, **context):
+    resp = make_response(render_template(template, alternate=alternate, **context))
+    resp.headers["Link"] = f'<{alternate}>; rel="alternate"; type="application/json"'
+    return resp
+
+
+def _alternate(path: str) -> str:
+    return path + ("?" + request.query_string.decode("ascii", "replace") if request.query_string else "")
+
+
+def resolve_group(param: str, value: str | None, required: bool = True) -> dict | None:
+    """A group from a key or an IRI (as the directory lists them); 404 naming the parameter."""
+    if value is None or not value.strip():
+        if required:
+            raise bad(param, "is required: a group's key or IRI, e.g. from /api/groups")
+        return None
+    row = hub().index.get(value.strip())
+    if row is None:
+        raise NotFound(f"{param}: no group {value.strip()[:200]!r} in the directory; find it at /api/groups?q=...")
+    return row
+
+
+def _summary(iri: str) -> dict:
+    row = hub().index.get(iri)
+    if row is None:
+        return {"id": iri, "key": None, "name": models().network.name(iri)}
+    return {"id": iri, "key": row["key"], "name": row["name"]}
+
+
+# ------------------------------------------------------------------------- first points of contact
+CONTACT_COLUMNS = ("name", "contact_name", "email", "telephone", "languages", "url", "topics", "area",
+                   "distance_km", "id")
+
+
+def _contacts():
+    args = request.args
+    s = search_from({"q": args.get("topic", ""), "area": args.get("area"), "near": args.get("near"),
+                     "within_km": args.get("within_km"), "limit": args.get("limit"),
+                     "offset": args.get("offset")}, default_limit=50)
+    result = hub().index.search(s)
+    details = contact_details(hub().store, [g["id"] for g in result["groups"]])
+    groups = []
+    for g in result["groups"]:
+        groups.append({"id": g["id"], "key": g["key"], "name": g["name"], "topics": g["topics"],
+                       "area": g["area"], "distance_km": g.get("distance_km"),
+                       "contact": details.get(g["id"], {})})
+    return s, result["total"], groups
+
+
+@bp.get("/api/contacts")
+def api_contacts():
+    s, total, groups = _contacts()
+    return jsonify({"total": total, "limit": s.limit, "offset": s.offset, "groups": groups})
+
+
+@bp.get("/api/contacts.csv")
+def api_contacts_csv():
+    _, _, groups = _contacts()
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CONTACT_COLUMNS)
+    for g in groups:
+        c = g["contact"]
+        w.writerow([_cell(g["name"]), _cell(c.get("name")), _cell(c.get("email")), _cell(c.get("telephone")),
+                    _cell(c.get("languages")), _cell(c.get("url")), _cell(g["topics"]), _cell(g["area"]),
+                    "" if g["distance_km"] is None else g["distance_km"], _cell(g["id"])])
+    resp = Response(buf.getvalue(), mimetype="text/csv")
+    resp.headers["Content-Type"] = "text/csv; charset=utf-8"
+    resp.headers["Content-Disposition"] = 'attachment; filename="hubnet-contacts.csv"'
+    return resp
+
+
+@bp.get("/contacts")
+def contacts_page():
+    asked = any(request.args.get(k) for k in ("topic", "area", "near"))
+    s, total, groups = _contacts() if asked else (None, 0, [])
+    return _page("contacts.html", _alternate("/api/contacts"), asked=asked, total=total, groups=groups,
+                 csv_href=_alternate("/api/contacts.csv"), args=request.args)
+
+
+# ------------------------------------------------------------------------- needs and offers
+def _within() -> float:
+    raw = request.args.get("within_km")
+    return DEFAULT_WITHIN_KM if raw is None or not raw.strip() else _float("within_km", raw, 0, 20_038)
+
+
+def _matches():
+    row = resolve_group("group", request.args.get("group"), required=False)
+    found = models().matcher.all_matches(group=row["id"] if row else None, within_km=_within())
+    for m in found:
+        m["need"]["group_key"] = _summary(m["need"]["group"])["key"]
+        for o in m["offers"]:
+            o["group_key"] = _summary(o["group"])["key"]
+    return row, found
+
+
+@bp.get("/api/matches")
+def api_matches():
+    row, found = _matches()
+    return jsonify({"group": row["id"] if row else None, "within_km": _within(), "count": len(found),
+                    "matches": found})
+
+
+@bp.get("/matches")
+def matches_page():
+    row, found = _matches()
+    return _page("matches.html", _alternate("/api/matches"), group=row, matches=found, within_km=_within())
+
+
+@bp.get("/api/links")
+def api_links():
+    raw = request.args.get("mutual")
+    if raw not in (None, "", "true", "false"):
+        raise bad("mutual", f"must be true or false (got {raw[:20]!r})")
+    links = models().network.all_links()
+    if raw:
+        links = [l for l in links if l["mutual"] == (raw == "true")]
+    return jsonify({"count": len(links), "links": links})
+
+
+# ------------------------------------------------------------------------- introductions
+def _introductions():
+    src = resolve_group("from", request.args.get("from"))
+    dst = resolve_group("to", request.args.get("to"))
+    paths = models().network.introductions(src["id"], dst["id"])
+    return src, dst, [[_summary(i) for i in p] for p in paths]
+
+
+@bp.get("/api/introductions")
+def api_introductions():
+    src, dst, paths = _introductions()
+    return jsonify({"from": src["id"], "to": dst["id"], "max_hops": MAX_HOPS,
+                    "hops": len(paths[0]) - 1 if paths else None, "paths": paths})
+
+
+@bp.get("/introductions")
+def introductions_page():
+    asked = request.args.get("from") and request.args.get("to")
+    src = dst = None
+    paths = []
+    if asked:
+        src, dst, paths = _introductions()
+    return _page("introductions.html", _alternate("/api/introductions"), asked=asked, src=src, dst=dst,
+                 paths=paths, max_hops=MAX_HOPS, args=request.args)
+
+
+# ------------------------------------------------------------------------- the network
+def _ego():
+    row = resolve_group("group", request.args.get("group"))
+    depth = read_int(request.args, "depth", 2, 1, 4)
+    ego = models().network.ego(row["id"], depth)
+    for n in ego["nodes"]:
+        n["key"] = _summary(n["id"])["key"]
+    return row, ego
+
+
+@bp.get("/api/network")
+def api_network():
+    return jsonify(_ego()[1])
+
+
+@bp.get("/api/network/bridges")
+def api_bridges():
+    net = models().network
+    return jsonify({"bridges": [dict(_summary(i), links=len(net.adj.get(i, ()))) for i in net.bridges()]})
+
+
+@bp.get("/api/network/isolated")
+def api_isolated():
+    isolated = models().network.isolated()
+    area = request.args.get("area", "").strip()
+    if area:
+        in_area = {g["id"] for g in hub().index.search(Search(area=area, limit=100_000))["groups"]}
+        isolated = [i for i in isolated if i in in_area]
+    return jsonify({"area": area or None, "isolated": [_summary(i) for i in isolated]})
+
+
+@bp.get("/network")
+def network_page():
+    if not request.args.get("group"):
+        net = models().network
+        return _page("network.html", "/api/network/bridges", ego=None, drawing=None,
+                     bridges=[_summary(i) for i in net.bridges()],
+                     isolated=[_summary(i) for i in net.isolated()])
+    row, ego = _ego()
+    return _page("network.html", _alternate("/api/network"), ego=ego, group=row, drawing=layout(ego),
+                 bridges=None, isolated=None)
+
+
+def layout(ego: dict, size: int = 560) -> dict:
+    """Positions for an SVG drawing: the group in the middle, each ring of distance further out."""
+    centre = size / 2
+    rings: dict = {}
+    for n in ego["nodes"]:
+        rings.setdefault(n["distance"], []).append(n)
+    pos = {}
+    for d, nodes in rings.items():
+        radius = 0 if d == 0 else (size / 2 - 60) * d / max(rings)
+        for i, n in enumerate(nodes):
+            angle = 2 * math.pi * i / len(nodes) - math.pi / 2
+            pos[n["id"]] = (round(centre + radius * math.cos(angle), 1), round(centre + radius * math.sin(angle), 1))
+    nodes = [dict(n, x=pos[n["id"]][0], y=pos[n["id"]][1]) for n in ego["nodes"]]
+    edges = [dict(e, x1=pos[e["a"]][0], y1=pos[e["a"]][1], x2=pos[e["b"]][0], y2=pos[e["b"]][1])
+             for e in ego["edges"]]
+    return {"size": size, "nodes": nodes, "edges": edges}
