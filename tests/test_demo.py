@@ -438,8 +438,8 @@ def test_needs_meet_the_offers_they_should_and_no_others(demo):
 def _chains(data) -> list:
     """Lists of group IRIs from /api/introductions, whatever the wrapping."""
     out = []
-    for d in [data] + list(_walk(data)):
-        for v in (d.values() if isinstance(d, dict) else [d]):
+    for d in _walk(data):
+        for v in d.values():
             if isinstance(v, list) and v and all(isinstance(x, list) for x in v):
                 for chain in v:
                     out.append([x if isinstance(x, str) else (x.get("id") or x.get("iri")) for x in chain])

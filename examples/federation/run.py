@@ -533,16 +533,13 @@ class Federation:
         self._step("aggregator", t0)
 
     # ---- what the aggregator offers (print only what answers)
-    def group_key(self, slug: str) -> str | None:
-        iri = self.manifest.group(slug).iri
+    def group_keys(self) -> dict:
+        """{group IRI: its key in the directory} (keys make short links; IRIs work too)."""
         try:
             data = self.get_json("/api/groups?limit=1000")
         except (DemoError, ValueError, OSError):
-            return None
-        for item in data.get("groups", data.get("items", [])) if isinstance(data, dict) else data:
-            if item.get("iri") == iri or item.get("id") == iri:
-                return item.get("key") or item.get("id")
-        return None
+            return {}
+        return {g["id"]: g["key"] for g in data.get("groups", []) if g.get("id") and g.get("key")}
 
     def probe_routes(self) -> None:
         """Which pages and API routes the aggregator answers with 200, so the banner shows only those.
@@ -550,11 +547,13 @@ class Federation:
         Brokering pages (/matches, /introductions, ...) and their JSON twins are
         tried page first; a route that answers 404 (not built) or fails is left out.
         """
+        keys = self.group_keys()
+        key = lambda g: keys.get(g.iri, g.iri)  # noqa: E731
         m = self.manifest
-        food = self.group_key("leybridge-foodbank")
-        pair = urllib.parse.urlencode({"from": m.group("wharfside-arts").iri,
-                                       "to": m.group("marsh-end-community-transport").iri})
-        umbrella = urllib.parse.urlencode({"group": m.role("umbrella").iri, "depth": 2})
+        food = keys.get(m.group("leybridge-foodbank").iri)
+        pair = urllib.parse.urlencode({"from": key(m.group("wharfside-arts")),
+                                       "to": key(m.group("marsh-end-community-transport"))})
+        umbrella = urllib.parse.urlencode({"group": key(m.role("umbrella")), "depth": 2})
         candidates = {
             "directory": ["/"],
             "map": ["/map"],
