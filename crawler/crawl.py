@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from vocab.errors import FetchError, HubnetError
 
-from . import link
+from . import authorise, link
 from .fetch import Fetcher, canonical_url
 from .parse import parse_source
 from .settings import Settings
@@ -185,7 +185,8 @@ class Crawler:
                 except Exception as exc:  # one source's crash never stops the crawl (T22)
                     outcome = Outcome(item.url, FAILURE, "internal_error", f"unexpected error: {exc!r}")
                 self._record(outcome)
-                self.groups.update(outcome.groups)
+                for g in outcome.groups:
+                    self.groups.setdefault(g, outcome.url)
                 if self.follow_links:
                     for target in outcome.links:
                         # A group already described by a source (e.g. a node's /profile.jsonld
@@ -284,6 +285,13 @@ class Crawler:
         if same_graph and rec.status == OK and rec.content_hash == parsed.content_hash:
             return self._unchanged(rec, parsed, resp)
         result = UPDATED if rec.graph and rec.status in (OK, STALE, MISSING) else NEW
+        if result == NEW:
+            owner = self._described_elsewhere(parsed.groups, resp.url)
+            if owner:
+                # The same group at a second address (a node answers at / and at /profile.jsonld):
+                # keep one source, so the directory and /sources do not show it twice.
+                return Outcome(rec.url, SKIPPED, "duplicate",
+                               f"describes the same group as {owner}, which is already crawled; that source is kept")
         previous_graph = rec.graph
         stamp = now()
         rec.graph = resp.url
@@ -298,6 +306,16 @@ class Crawler:
         self.known[rec.url] = rec
         return Outcome(rec.url, result, triples=len(parsed.triples), dropped_foreign=parsed.dropped_foreign,
                        links=parsed.links, groups=parsed.groups)
+
+    def _described_elsewhere(self, groups, url: str) -> str | None:
+        """Another known source (on this origin) already describing every one of ``groups``, if any."""
+        owners = {self.groups.get(g) for g in groups}
+        if len(owners) != 1:
+            return None
+        owner = owners.pop()
+        if owner is None or owner == url or not authorise.speaks_for(owner, groups[0]):
+            return None
+        return owner
 
     def _write_hook(self) -> None:
         """Called after each store write; the crash test overrides it to kill the process mid-crawl."""

@@ -44,10 +44,10 @@ def document_of(iri: str) -> str:
     return urldefrag(iri)[0]
 
 
-def known_groups(store) -> set:
-    """IRIs of every group some source in the store describes: no need to fetch their IRIs again."""
-    out = set()
+def known_groups(store) -> dict:
+    """{group IRI: graph describing it} for every group in the store: no need to fetch their IRIs again."""
+    out = {}
     for q in store.oxigraph.quads_for_pattern(None, ox.NamedNode(RDF_TYPE), None, None):
         if q.object.value in GROUP_TYPE_IRIS and isinstance(q.subject, ox.NamedNode):
-            out.add(q.subject.value)
+            out.setdefault(q.subject.value, q.graph_name.value)
     return out

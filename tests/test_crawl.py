@@ -243,3 +243,16 @@ def test_summary_json_lists_failures_with_reason_codes(fed, store):
                               "message": 'the page has no <script type="application/ld+json"> block'}]
     assert d["failed_by_reason"] == {"no_jsonld": 1}
     json.dumps(d)  # serialisable as is
+
+
+def test_the_same_group_at_a_second_address_is_not_stored_twice(fed, store):
+    """A node answers at / and at /profile.jsonld: one source is kept, the other reported as a duplicate."""
+    doc = fed.put_profile("node.test", "Node Group", path="/")
+    fed.put("node.test", "/profile.jsonld", doc)
+    summary = crawl(fed, store, [fed.url("node.test", "/")])
+    assert summary.counts["new"] == 1
+    summary = crawl(fed, store, [fed.url("node.test", "/profile.jsonld")])
+    [dup] = [o for o in summary.outcomes if o.url == fed.url("node.test", "/profile.jsonld")]
+    assert dup.result == "skipped" and dup.code == "duplicate" and fed.url("node.test", "/") in dup.message
+    assert store.source(fed.url("node.test", "/profile.jsonld")) is None
+    assert fed.url("node.test", "/profile.jsonld") not in store.named_graphs()
