@@ -14,23 +14,8 @@ from crawler.crawl import Crawler
 from crawler.parse import content_hash
 from crawler.settings import Settings
 from crawler.store import GONE, MISSING, OK, PROV_GRAPH, STALE, Store
-from federation import Federation
 
 SCHEMA = "http://schema.org/"
-
-
-@pytest.fixture
-def fed():
-    f = Federation()
-    yield f
-    f.close()
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "store")
-    yield s
-    s.close()
 
 
 def settings_for(fed, **kw) -> Settings:

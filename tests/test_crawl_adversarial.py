@@ -16,16 +16,9 @@ from crawler.crawl import Crawler
 from crawler.parse import content_hash
 from crawler.settings import Settings
 from crawler.store import OK, Store
-from federation import CONTEXT, Federation
+from federation import CONTEXT
 
 SCHEMA = "http://schema.org/"
-
-
-@pytest.fixture
-def fed():
-    f = Federation()
-    yield f
-    f.close()
 
 
 @pytest.fixture

@@ -3,29 +3,13 @@ and staying correct after crawls it did not see (the CLI's, while the server was
 
 from __future__ import annotations
 
-import pytest
 from click.testing import CliRunner
 
 from crawler.cli import main as cli
 from crawler.crawl import Crawler
 from crawler.index import INDEX_FILE, Search, TextIndex, fts_query, group_key, open_index
 from crawler.store import Store, load_file
-from federation import Federation
 from server_helpers import CRAWLED_GROUPS, build_sites, crawl, crawl_settings, make_app
-
-
-@pytest.fixture
-def fed():
-    f = Federation()
-    yield f
-    f.close()
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "store")
-    yield s
-    s.close()
 
 
 def names(index, **search) -> set:
