@@ -25,6 +25,7 @@ QUERY_TIMEOUT          seconds before a SPARQL query is killed (default 10)
 QUERY_ROW_CAP          most rows in a SPARQL answer (default 10000)
 QUERY_WORKERS          SPARQL worker processes (default 2)
 PING_LIMIT             flask-limiter rate for POST /ping per client (default "10 per minute")
+SPARQL_LIMIT           flask-limiter rate for /sparql per client (default "120 per minute")
 RATELIMIT_STORAGE_URI  flask-limiter storage (default memory://: per process)
 BACKGROUND             start the crawler thread (default True)
 PAGE_SIZE              groups per directory page (default 20)
@@ -69,6 +70,7 @@ DEFAULTS = {
     "QUERY_ROW_CAP": 10_000,
     "QUERY_WORKERS": 2,
     "PING_LIMIT": "10 per minute",
+    "SPARQL_LIMIT": "120 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
     "BACKGROUND": True,
@@ -149,6 +151,8 @@ def create_app(config: dict | None = None) -> Flask:
                       storage_uri=app.config["RATELIMIT_STORAGE_URI"])
     app.extensions["hubnet.limiter"] = limiter
     limiter.limit(lambda: app.config["PING_LIMIT"], methods=["POST"])(ping.bp)
+    # Each query costs a worker process for up to QUERY_TIMEOUT: one client may not take them all.
+    limiter.limit(lambda: app.config["SPARQL_LIMIT"], methods=["GET", "POST"])(sparql.bp)
 
     app.register_blueprint(directory.bp)
     app.register_blueprint(api.bp)
