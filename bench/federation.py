@@ -460,18 +460,18 @@ def _description(rng: random.Random, name: str, place: str, topics: list) -> str
         f"Set up by local residents, we run {topics[0]} sessions across {place} and nearby.",
     ])
     more = [
-        f"Everyone is welcome; sessions are free and step-free access is available.",
+        "Everyone is welcome; sessions are free and step-free access is available.",
         f"We meet every {rng.choice(DAYS)} and work closely with other groups in the area.",
         f"Our volunteers speak several languages and can help with {topics[-1]}.",
-        f"We are always looking for new volunteers and ideas from people who live locally.",
+        "We are always looking for new volunteers and ideas from people who live locally.",
         f"Last year we supported more than {rng.randint(40, 900)} local people.",
         f"You can find us at our {rng.choice(VENUES).lower()} in {place}, near the bus stop and the shops.",
-        f"Our committee is elected every year at an open meeting; minutes are on our website.",
-        f"We are funded by small grants, local businesses and our own fundraising.",
-        f"New members can just turn up to a session or send us an email; there is no waiting list.",
-        f"We share what we learn with other groups and are happy to help anyone starting something similar.",
+        "Our committee is elected every year at an open meeting; minutes are on our website.",
+        "We are funded by small grants, local businesses and our own fundraising.",
+        "New members can just turn up to a session or send us an email; there is no waiting list.",
+        "We share what we learn with other groups and are happy to help anyone starting something similar.",
         f"In {rng.randint(2015, 2025)} we won a borough award for our work on {topics[1]}.",
-        f"Children and families are welcome, and we can arrange help for anyone who finds it hard to get here.",
+        "Children and families are welcome, and we can arrange help for anyone who finds it hard to get here.",
     ]
     return " ".join([first] + rng.sample(more, rng.randint(5, 9)))
 

@@ -218,9 +218,9 @@ class Bench:
             row("fetch-only floor: peak open file descriptors", max(f["peak_open_fds"] for f in floors), "fds"),
             row("naive stack: profiles/s", n_rate, "profiles/s",
                 f"sequential requests.get + rdflib JSON-LD + rdflib Dataset; measured on the first "
-                f"{naive['profiles']} profiles ({naive['wall_s']:.1f} s budget {self.a.naive_budget:g} s, "
-                f"stopped by {naive['stopped_by']}), rate extrapolated to {n} linearly (flatters it: "
-                f"rdflib slows as the Dataset grows)"),
+                f"{naive['profiles']:,} profiles in {naive['wall_s']:.1f} s (budget {self.a.naive_budget:g} s, "
+                f"stopped by {naive['stopped_by']}), rate extrapolated to {n:,} linearly; each document parsed "
+                f"into its own Graph, links read there, then added to the Dataset; no robots.txt"),
             row("naive stack: extrapolated time for all groups", n / n_rate if n_rate else None, "s",
                 "extrapolated, not measured"),
             row("naive stack: CPU per profile", naive["cpu_s"] / max(1, naive["profiles"]) * 1000, "ms"),
@@ -318,6 +318,7 @@ class Bench:
             row("ingest: docs/s", rate, "docs/s", f"{r['docs']:,} profiles, parse_source + Store.replace_source "
                 f"per document, from a file{' (stopped by the time budget)' if r['partial'] else ''}"),
             row("ingest: wall time", r["wall_s"], "s"),
+            *self._ingest_trend(r),
             row("ingest: parse per doc", r["parse_s"] / r["docs"] * 1000, "ms", "parse_source"),
             row("ingest: store write per doc", r["write_s"] / r["docs"] * 1000, "ms", "Store.replace_source"),
             row("ingest: CPU", r["cpu_s"], "CPU s"),
@@ -343,6 +344,17 @@ class Bench:
         ]
         self.ingest_missed = rate < 1500
 
+    @staticmethod
+    def _ingest_trend(r) -> list:
+        cp = r.get("checkpoints") or []
+        if len(cp) < 2:
+            return []
+        first = cp[0]["docs"] / cp[0]["elapsed_s"]
+        last = (cp[-1]["docs"] - cp[-2]["docs"]) / (cp[-1]["elapsed_s"] - cp[-2]["elapsed_s"])
+        return [row("ingest: docs/s over the first 10,000", first, "docs/s"),
+                row(f"ingest: docs/s over the last 10,000 (to {cp[-1]['docs']:,})", last, "docs/s",
+                    "the store slows as it grows")]
+
     # ------------------------------------------------------------------ queries
     def run_queries(self):
         subset = min(self.ingest_n, 10_000)
@@ -354,9 +366,13 @@ class Bench:
         rows = []
         for name in ("topic_bbox", "two_hop", "count_per_topic", "one_group"):
             full, sub, rdf = res[f"oxigraph_full/{name}"], res[f"oxigraph_subset/{name}"], res[f"rdflib_subset/{name}"]
+            extra = ""
+            if name == "topic_bbox":
+                per = ", ".join(f"{n:,} rows {t:.1f} ms" for n, t in zip(full["rows_per_text"], full["p50_per_text_ms"]))
+                extra = f"; p50 per topic: {per}"
             rows.append(row(f"{name}: Oxigraph at {self.ingest_n:,}, p50", full["p50_ms"], "ms",
                             f"{full['desc']}; {full['runs']} runs, p95 {full['p95_ms']:.2f} ms, "
-                            f"rows {full['rows_mean']:.0f} on average"))
+                            f"rows {full['rows_mean']:.0f} on average{extra}"))
             if subset < self.ingest_n:
                 rows.append(row(f"{name}: Oxigraph at {subset:,}, p50", sub["p50_ms"], "ms",
                                 f"{sub['runs']} runs, p95 {sub['p95_ms']:.2f} ms, rows {sub['rows_mean']:.0f}"))
@@ -393,6 +409,8 @@ class Bench:
             elif "p50_ms" in m:
                 erows.append(row(metric + ", p50", m["p50_ms"], "ms",
                                  f"{via}: {m.get('how', '')}; {m['runs']} runs, p95 {m['p95_ms']:.2f} ms"))
+            elif "single_s" in m:
+                erows.append(row(metric + ", one request", m["single_s"], "s", f"{via}: {m['how']}; {m['note']}"))
             elif "wall_s" in m:
                 erows.append(row(metric, m["wall_s"], "s", via))
 
@@ -407,6 +425,12 @@ class Bench:
         add("/api/matches (HTTP)", rt.get("api_matches"), "route")
         add("matcher build (function)", f.get("matcher_build"), "crawler.matching Matcher.from_store(store)")
         add("matches for one need (function)", f.get("matches_fn"), "underlying function")
+        mb, mf = f.get("matcher_build") or {}, f.get("matches_fn") or {}
+        if "needs" in mb and "p50_ms" in mf:
+            erows.append(row("matches for every need (estimate)", mb["needs"] * mf["p50_ms"] / 1000, "s",
+                             f"estimate, not measured: {mb['needs']:,} needs x p50 of matches_for; "
+                             f"Matcher.all_matches(group=...) computes every need's matches before filtering "
+                             f"by group"))
         if not routes_ok:
             erows.append(nm_row("HTTP routes", rt["app"]["not_measured"]))
         self.results["sections"]["endpoints"] = {"title": f"The aggregator's own endpoints at {self.ingest_n:,} groups",
@@ -534,18 +558,23 @@ class Bench:
                 self.setup_federation()
                 self.start_server()
             if "crawl" in self.only:
-                self.run_crawl()
+                self.guard("crawl", self.run_crawl)
             if "recrawl" in self.only:
-                self.run_recrawl()
+                self.guard("recrawl", self.run_recrawl)
             if "polite" in self.only:
-                self.run_polite()
+                self.guard("polite", self.run_polite)
             if "ingest" in self.only or "queries" in self.only:
-                self.run_ingest()
+                ok = self.guard("ingest", self.run_ingest)
                 if "ingest" not in self.only:
                     self.results["notes"].append("the ingest section ran as setup for the queries")
-            if "queries" in self.only:
-                self.run_queries()
-            self.run_profiles()
+                if "queries" in self.only:
+                    if ok:
+                        self.guard("queries", self.run_queries, also=("endpoints",))
+                    else:
+                        for k in ("queries", "endpoints"):
+                            self.results["sections"][k] = {"title": k, "rows": [
+                                nm_row(k, "not measured: the ingest it needs failed")]}
+            self.guard("profiles", self.run_profiles)
         finally:
             if self.server is not None:
                 self.server.stop()
@@ -554,6 +583,22 @@ class Bench:
         self.results["meta"]["elapsed_s"] = round(time.time() - t0, 1)
         self.results["meta"]["server"] = self.results.get("server")
         return self.results
+
+    def guard(self, name, fn, also=()) -> bool:
+        """Run one section; a failure becomes a "not measured" row instead of losing the whole run."""
+        try:
+            fn()
+            return True
+        except Exception as exc:  # reported in results.md, with the error
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            log(f"{name} failed: {first}")
+            for k in (name, *also):
+                if k in SECTIONS or k == "endpoints":
+                    self.results["sections"].setdefault(k, {"title": k, "rows": []})
+                    self.results["sections"][k]["rows"].append(
+                        nm_row(f"{k} (section failed)", f"not measured: the {name} run failed: {first}"))
+            self.results["notes"].append(f"the {name} run failed: {str(exc)[-1500:]}")
+            return False
 
     def command(self) -> str:
         return "python -m bench " + " ".join(shlex.quote(x) for x in sys.argv[1:])

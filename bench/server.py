@@ -66,7 +66,7 @@ http {{
     sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
-    open_file_cache max=120000 inactive=120s;
+    open_file_cache max=2000 inactive=60s;
     open_file_cache_valid 120s;
     keepalive_requests 100000;
     keepalive_timeout 75s;
@@ -160,12 +160,12 @@ def start_server(root, work, *, port: int | None = None, prefer: str = "auto") -
         user = "user root root;" if os.geteuid() == 0 else ""
         conf.write_text(NGINX_CONF.format(work=work, root=root, port=port, user=user))
         version = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip()
-        proc = subprocess.Popen([binary, "-p", str(work), "-c", str(conf)],
+        proc = subprocess.Popen([binary, "-p", str(work), "-c", str(conf)], preexec_fn=_raise_nofile,
                                 stdout=subprocess.DEVNULL, stderr=open(work / "stderr.log", "wb"))
         server = NginxServer(proc, port, work, version.split("/")[-1])
     else:
         proc = subprocess.Popen([sys.executable, "-m", "bench.server", "--root", str(root), "--port", str(port)],
-                                stdout=subprocess.PIPE, stderr=open(work / "stderr.log", "wb"),
+                                preexec_fn=_raise_nofile, stdout=subprocess.PIPE, stderr=open(work / "stderr.log", "wb"),
                                 cwd=str(Path(__file__).resolve().parent.parent))
         line = proc.stdout.readline()
         if not line.startswith(b"ready"):
@@ -174,6 +174,18 @@ def start_server(root, work, *, port: int | None = None, prefer: str = "auto") -
         server = PythonServer(proc, port)
     _wait_listening(port, server)
     return server
+
+
+def _raise_nofile() -> None:
+    """In the server's process: room for one keep-alive connection per host of a big federation."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 200_000 if os.geteuid() == 0 else hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _wait_listening(port: int, server: Server, timeout: float = 20.0) -> None:
