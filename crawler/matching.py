@@ -209,8 +209,12 @@ class Matcher:
                     today: str | None = None) -> list[dict]:
         """For each current need (of ``group`` if given, or needs met by ``group``'s offers), its matches."""
         today = today or dt.date.today().isoformat()
+        needs = self.needs
+        if group is not None:  # only its own needs, and needs in categories it offers
+            offered = {o.category for o in self.offers if o.group == group}
+            needs = [n for n in needs if n.group == group or n.category in offered]
         out = []
-        for need in sorted(self.needs, key=lambda n: (n.group_name, n.name)):
+        for need in sorted(needs, key=lambda n: (n.group_name, n.name)):
             if need.expired(today):
                 continue
             found = self.matches_for(need, within_km=within_km, today=today)
