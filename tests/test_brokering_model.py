@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-import brokering_fixture
+from brokering_fixture import world  # noqa: F401  (fixture)
 from crawler.matching import Matcher
 from crawler.network import Network
 from crawler.store import Store
 from federation import Federation
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    fed = Federation()
-    iris = brokering_fixture.build(fed)
-    store = Store(tmp_path_factory.mktemp("brokering") / "store")
-    brokering_fixture.crawl_into(fed, store)
-    yield store, iris
-    store.close()
-    fed.close()
 
 
 @pytest.fixture(scope="module")

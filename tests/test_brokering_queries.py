@@ -4,25 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-import brokering_fixture
+from brokering_fixture import world  # noqa: F401  (fixture)
 from crawler.sparql import evaluate
-from crawler.store import Store
-from federation import Federation
 
 QUERIES = Path(__file__).resolve().parent.parent / "examples" / "queries"
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    fed = Federation()
-    iris = brokering_fixture.build(fed)
-    store = Store(tmp_path_factory.mktemp("brokering-q") / "store")
-    brokering_fixture.crawl_into(fed, store)
-    yield store, iris
-    store.close()
-    fed.close()
 
 
 def run(store, name, **iris):
