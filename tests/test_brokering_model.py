@@ -11,8 +11,6 @@ from crawler.store import Store
 from federation import Federation
 
 
-
-
 @pytest.fixture(scope="module")
 def net(world):
     return Network.from_store(world[0])
