@@ -190,13 +190,12 @@ class Store:
         return [g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode)]
 
     # ------------------------------------------------------------------ writing
-    def _apply(self, drop_graphs, insert_graph, triples, record: SourceRecord, old_record_urls=()):
+    def _apply(self, drop_graphs, insert_graph, triples, record: SourceRecord):
         parts = []
         prov = _term_nt(PROV_GRAPH)
         for g in drop_graphs:
             parts.append(f"DROP SILENT GRAPH {_iri(g)}")
-        for url in {record.url, *old_record_urls}:
-            parts.append(f"DELETE WHERE {{ GRAPH {prov} {{ {_iri(url)} ?p ?o }} }}")
+        parts.append(f"DELETE WHERE {{ GRAPH {prov} {{ {_iri(record.url)} ?p ?o }} }}")
         for g in {*drop_graphs, *([insert_graph] if insert_graph else [])}:
             parts.append(f"DELETE WHERE {{ GRAPH {prov} {{ {_iri(g)} {_term_nt(_DERIVED)} ?o }} }}")
         body = []
@@ -226,9 +225,6 @@ class Store:
         """Drop a source's graph and keep a tombstone, in one transaction."""
         drops = {record.graph} if record.graph else set()
         self._apply(drops, None, (), record)
-
-    def load_graph(self, graph: str, triples, record: SourceRecord) -> None:
-        self.replace_source(record, triples)
 
     def backup(self, target: str | os.PathLike) -> None:
         self._store.flush()
