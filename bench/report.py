@@ -122,7 +122,7 @@ def write_report(res: dict) -> str:
         w("")
 
     # ---- sections
-    order = ("crawl", "recrawl", "ingest", "queries", "endpoints", "polite")
+    order = ("crawl", "recrawl", "ingest", "queries", "endpoints", "brokering", "polite")
     for key in order:
         sec = secs.get(key)
         if not sec:

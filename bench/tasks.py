@@ -819,8 +819,150 @@ def _probe_get(client, forms_per_pick: list, min_runs: int, budget: float, label
     return _nm(f"{label} exists but no request form the benchmark knows answered 200 ({'; '.join(tried)[:400]})")
 
 
+# --------------------------------------------------------------------------- brokering endpoints
+
+def _load_corpus(store, corpus, limit=None) -> int:
+    """The crawler's own write path (parse_source + Store.replace_source) from a corpus file."""
+    from crawler.parse import parse_source
+    from crawler.settings import Settings
+    from crawler.store import OK, SourceRecord, now
+
+    settings = Settings()
+    n = 0
+    for url, body in read_corpus(corpus, limit):
+        p = parse_source(body, "application/ld+json", url, settings)
+        stamp = now()
+        store.replace_source(SourceRecord(url=url, graph=url, status=OK, found_via="load", first_seen=stamp,
+                                          last_success=stamp, content_hash=p.content_hash), p.triples)
+        n += 1
+    store.flush()
+    return n
+
+
+def brokering_requests(fed: Federation, key_of, picks: list) -> dict:
+    """name -> (description, [URLs]) for every brokering endpoint and page; URLs cycle over ``picks``."""
+    from urllib.parse import urlencode
+
+    def up(i, k):      # k steps up the member tree (group 0 is the root)
+        for _ in range(k):
+            i = max(0, (i - 1) // 4)
+        return i
+
+    key = lambda i: key_of(fed.iri(i))   # noqa: E731
+    far = [(i * 7919 + 13) % fed.n for i in picks]     # a fixed, unrelated group for each pick
+    topics = ["food bank", "youth club", "community garden", "tenant rights"]
+    areas = ["Leyton ward", "Hackney Wick ward", "Croydon ward", "Brixton ward"]
+    near = ["51.5600,-0.0100", "51.5430,-0.0250", "51.3760,-0.0980", "51.4610,-0.1150"]
+    q = lambda path, **kw: f"{path}?{urlencode(kw)}"   # noqa: E731
+    return {
+        "contacts_topic_area": ("/api/contacts?topic=&area= (first points of contact for a topic in a ward)",
+                                [q("/api/contacts", topic=t, area=a) for t, a in zip(topics, areas)]),
+        "contacts_near": ("/api/contacts?topic=&near=&within_km=3 (ranked by distance)",
+                          [q("/api/contacts", topic=t, near=n, within_km=3) for t, n in zip(topics, near)]),
+        "contacts_csv": ("/api/contacts.csv?topic=&area= (the same as CSV)",
+                         [q("/api/contacts.csv", topic=t, area=a) for t, a in zip(topics, areas)]),
+        "matches_group": ("/api/matches?group= (one group's needs and the needs it can meet)",
+                          [q("/api/matches", group=key(i)) for i in picks]),
+        "matches_all": ("/api/matches (every current need with its offers)", ["/api/matches"]),
+        "links": ("/api/links?mutual=false (claimed links, first page of 1,000)", ["/api/links?mutual=false"]),
+        "introductions_near": ("/api/introductions?from=&to= (2-3 hops up the member tree)",
+                               [q("/api/introductions", **{"from": key(i), "to": key(up(i, 2 + k % 2))})
+                                for k, i in enumerate(picks)]),
+        "introductions_far": ("/api/introductions?from=&to= (unrelated pairs: the full 4-hop search)",
+                              [q("/api/introductions", **{"from": key(i), "to": key(j)}) for i, j in zip(picks, far)]),
+        "network_ego": ("/api/network?group=&depth=2 (a group's ego network)",
+                        [q("/api/network", group=key(i), depth=2) for i in picks]),
+        "bridges": ("/api/network/bridges (articulation points)", ["/api/network/bridges"]),
+        "isolated_area": ("/api/network/isolated?area= (groups with no links in a ward)",
+                          [q("/api/network/isolated", area=a) for a in areas]),
+        "page_contacts": ("/contacts?topic=&area= (page)", [q("/contacts", topic=t, area=a) for t, a in zip(topics, areas)]),
+        "page_matches": ("/matches?group= (page)", [q("/matches", group=key(i)) for i in picks]),
+        "page_introductions": ("/introductions?from=&to= (page)",
+                               [q("/introductions", **{"from": key(i), "to": key(up(i, 3))}) for i in picks]),
+        "page_network": ("/network?group= (page with the drawing)", [q("/network", group=key(i)) for i in picks]),
+        "page_network_overview": ("/network (page: bridges and isolated groups)", ["/network"]),
+    }
+
+
+def task_brokering(a: dict) -> dict:
+    """Every brokering endpoint through Flask's test client on an n-group on-disk store.
+
+    Cold costs (the first request after a change builds the network and the matcher) are timed
+    apart from the warm p50s, which are what a visitor sees between crawls.
+    """
+    from crawler.brokering import Models
+    from crawler.index import group_key
+    from crawler.matching import Matcher
+    from crawler.network import Network
+    from crawler.store import Store
+    from crawler.web import create_app
+
+    n = a["n"]
+    fed = Federation(n, port=80)
+    out: dict = {"n": n}
+    store = Store(a["store"])
+    t = time.perf_counter()
+    out["loaded"] = _load_corpus(store, a["corpus"])
+    out["load_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    net = Network.from_store(store)
+    out["network_build_s"] = time.perf_counter() - t
+    out["network"] = {"groups": len(net.groups), "links": len(net.all_links())}
+    t = time.perf_counter()
+    m = Matcher.from_store(store)
+    out["matcher_build_s"] = time.perf_counter() - t
+    out["matcher"] = {"offers": len(m.offers), "needs": len(m.needs)}
+    net = m = None
+    t = time.perf_counter()
+    app = create_app({"STORE": store, "BACKGROUND": False, "TESTING": True})
+    out["create_app_s"] = time.perf_counter() - t     # includes the text index's first sync
+    client = app.test_client()
+    rng = random.Random(11)
+    picks = [rng.randrange(100, n) for _ in range(10)] if n > 200 else list(range(1, min(n, 11)))
+    reqs = brokering_requests(fed, group_key, picks)
+    # Cold: the first request of a model after a change, then the same request warm.
+    cold = {}
+    for name, url in (("network", "/api/network/bridges"), ("matcher", "/api/matches?group=" + group_key(fed.iri(picks[0])))):
+        app.extensions["hubnet.brokering"].invalidate()
+        t0 = time.perf_counter()
+        r = client.get(url)
+        cold[name] = {"url": url, "status": r.status_code, "first_s": time.perf_counter() - t0}
+    out["cold"] = cold
+    results = {}
+    for name, (desc, urls) in reqs.items():
+        statuses: dict = {}
+        sizes = []
+
+        def run(u):
+            r = client.get(u)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            sizes.append(len(r.data))
+            return len(r.data)
+
+        # The first request may build a cached answer (the matcher's full list, the link list):
+        # reported as first_s; the p50 is what every later visitor sees until the data changes.
+        t0 = time.perf_counter()
+        run(urls[0])
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run(urls[0])
+        second = time.perf_counter() - t0
+        if second > 2.0:      # too slow to repeat 20 times: the second request is the figure
+            res = {"single_s": second}
+        else:
+            res = _time_runs(run, urls, a.get("min_runs", 20), a.get("budget_s", 1.0))
+        res["first_s"] = first
+        res.update(desc=desc, statuses=statuses, mean_bytes=statistics.mean(sizes))
+        results[name] = res
+    out["results"] = results
+    assert isinstance(app.extensions["hubnet.brokering"], Models)
+    app.extensions["hubnet"].close()
+    store.close()
+    return out
+
+
 TASKS = {"crawl": task_crawl, "floor": task_floor, "naive": task_naive, "ingest": task_ingest,
-         "queries": task_queries}
+         "queries": task_queries, "brokering": task_brokering}
 
 
 def main() -> None:

@@ -24,7 +24,10 @@ from vocab.model import categories, slug_of
 SCHEMA = "http://schema.org/"
 HUBNET = "https://w3id.org/hubnet/ns#"
 DEFAULT_WITHIN_KM = 5.0
-_CELL_DEG = 0.1  # ~11 km of latitude: a need's 3x3 neighbourhood covers any within_km <= 11
+MAX_WITHIN_KM = 200.0   # matching is local: a wider radius would compare every need with every offer
+MAX_PER_NEED = 50       # offers listed per need (the rest are counted)
+_CELL_DEG = 0.05        # ~5.6 km of latitude; a radius is covered by the cells around the point
+_MAX_CELLS = 400        # beyond this many cells, scanning the category is cheaper than the cells
 
 
 @dataclass
@@ -136,26 +139,89 @@ class Matcher:
             name = _area_name(r) if r["area"] is not None else None
             if name:
                 it._own_areas.add(name)
-        m = cls()
+        offers, needs = [], []
         for it in items.values():
             it.areas = tuple(sorted(it._own_areas or group_areas.get(it.group, ())))
             del it._own_areas
-            (m.offers if it.kind == "offer" else m.needs).append(it)
-        m._index()
-        return m
+            (offers if it.kind == "offer" else needs).append(it)
+        return cls(offers=offers, needs=needs)
+
+    def __post_init__(self) -> None:
+        self._index()
 
     def _index(self) -> None:
-        self._by_cell: dict = defaultdict(list)
-        self._by_area: dict = defaultdict(list)
-        for o in self.offers:
-            if o.lat is not None:
-                self._by_cell[(o.category, *self._cell(o.lat, o.lon))].append(o)
-            for a in o.areas:
-                self._by_area[(o.category, a)].append(o)
+        self._offers_by_cell = self._bucket_by_cell(self.offers)
+        self._offers_by_area = self._bucket_by_area(self.offers)
+        self._needs_by_cell = self._bucket_by_cell(self.needs)
+        self._needs_by_area = self._bucket_by_area(self.needs)
+        self._by_category: dict = defaultdict(lambda: ([], []))
+        for it in self.offers:
+            self._by_category[it.category][0].append(it)
+        for it in self.needs:
+            self._by_category[it.category][1].append(it)
+        self._all_cache: dict = {}
+
+    @classmethod
+    def _bucket_by_cell(cls, items) -> dict:
+        out: dict = defaultdict(list)
+        for it in items:
+            if it.lat is not None:
+                out[(it.category, *cls._cell(it.lat, it.lon))].append(it)
+        return out
+
+    @staticmethod
+    def _bucket_by_area(items) -> dict:
+        out: dict = defaultdict(list)
+        for it in items:
+            for a in it.areas:
+                out[(it.category, a)].append(it)
+        return out
 
     @staticmethod
     def _cell(lat, lon) -> tuple:
         return math.floor(lat / _CELL_DEG), math.floor(lon / _CELL_DEG)
+
+    def _candidates(self, item: Item, within_km: float, by_cell: dict, by_area: dict, everything: list) -> dict:
+        """Items of the other kind in ``item``'s category that might fit: near it, or in one of its areas."""
+        found: dict = {}
+        if item.lat is not None:
+            # The cells covering the box [lat +- dlat, lon +- dlon] around the item; a degree of
+            # longitude shrinks with latitude, so the box is wider in cells than it is tall.
+            dlat = within_km / 111.2
+            far_lat = min(89.9, abs(item.lat) + dlat)
+            dlon = min(180.0, within_km / (111.32 * math.cos(math.radians(far_lat))))
+            i0, j0 = self._cell(item.lat - dlat, item.lon - dlon)
+            i1, j1 = self._cell(item.lat + dlat, item.lon + dlon)
+            if (i1 - i0 + 1) * (j1 - j0 + 1) > _MAX_CELLS:   # a wide radius: scan the category instead
+                for o in everything:
+                    found[o.iri] = o
+            else:
+                for ci in range(i0, i1 + 1):
+                    for cj in range(j0, j1 + 1):
+                        for o in by_cell.get((item.category, ci, cj), ()):
+                            found[o.iri] = o
+        for a in item.areas:
+            for o in by_area.get((item.category, a), ()):
+                found[o.iri] = o
+        return found
+
+    @staticmethod
+    def _fit(need: Item, offer: Item, within_km: float, today: str):
+        """(distance_km or None, shared areas) when ``offer`` meets ``need``; None when it does not."""
+        if offer.group == need.group or offer.category != need.category or offer.expired(today):
+            return None
+        dist = None
+        if need.lat is not None and offer.lat is not None:
+            dist = haversine_km(need.lat, need.lon, offer.lat, offer.lon)
+        shared = sorted(set(offer.areas) & set(need.areas)) if offer.areas and need.areas else []
+        if not shared and (dist is None or dist > within_km):
+            return None
+        return dist, shared
+
+    @staticmethod
+    def _rank(m) -> tuple:
+        offer, dist = m[0], m[1]
+        return dist is None, dist if dist is not None else 0.0, offer.group_name, offer.name
 
     # ------------------------------------------------------------------ questions
     def current(self, today: str | None = None) -> tuple[list, list]:
@@ -167,33 +233,27 @@ class Matcher:
         today = today or dt.date.today().isoformat()
         if need.category is None or need.expired(today):
             return []
-        candidates = {}
-        if need.lat is not None and within_km <= 11:
-            ci, cj = self._cell(need.lat, need.lon)
-            for di in (-1, 0, 1):
-                for dj in (-1, 0, 1):
-                    for o in self._by_cell.get((need.category, ci + di, cj + dj), ()):
-                        candidates[o.iri] = o
-        elif need.lat is not None:  # a wide radius: compare with every offer in the category
-            for o in self.offers:
-                if o.category == need.category:
-                    candidates[o.iri] = o
-        for a in need.areas:
-            for o in self._by_area.get((need.category, a), ()):
-                candidates[o.iri] = o
         out = []
-        for o in candidates.values():
-            if o.group == need.group or o.expired(today):
-                continue
-            dist = None
-            if need.lat is not None and o.lat is not None:
-                dist = haversine_km(need.lat, need.lon, o.lat, o.lon)
-            shared = sorted(set(o.areas) & set(need.areas))
-            if not shared and (dist is None or dist > within_km):
-                continue
-            out.append((o, dist, self._reason(o, dist, shared)))
-        out.sort(key=lambda m: (m[1] is None, m[1] if m[1] is not None else 0.0, m[0].group_name, m[0].name))
-        return out
+        offers = self._by_category.get(need.category, ((), ()))[0]
+        for o in self._candidates(need, within_km, self._offers_by_cell, self._offers_by_area, offers).values():
+            fit = self._fit(need, o, within_km, today)
+            if fit is not None:
+                out.append((o, *fit))
+        out.sort(key=self._rank)
+        return [(o, dist, self._reason(o, dist, shared)) for o, dist, shared in out]
+
+    def needs_met_by(self, offer: Item, *, within_km: float = DEFAULT_WITHIN_KM, today: str | None = None) -> list:
+        """The current needs one offer meets: [(need, distance_km or None, reason)] (the reverse lookup)."""
+        today = today or dt.date.today().isoformat()
+        if offer.category is None or offer.expired(today):
+            return []
+        needs = self._by_category.get(offer.category, ((), ()))[1]
+        out = []
+        for n in self._candidates(offer, within_km, self._needs_by_cell, self._needs_by_area, needs).values():
+            fit = None if n.expired(today) else self._fit(n, offer, within_km, today)
+            if fit is not None:
+                out.append((n, *fit))
+        return [(n, dist, self._reason(offer, dist, shared)) for n, dist, shared in out]
 
     @staticmethod
     def _reason(offer: Item, dist, shared) -> str:
@@ -206,23 +266,48 @@ class Matcher:
         return ", ".join(parts)
 
     def all_matches(self, *, group: str | None = None, within_km: float = DEFAULT_WITHIN_KM,
-                    today: str | None = None) -> list[dict]:
-        """For each current need (of ``group`` if given, or needs met by ``group``'s offers), its matches."""
+                    today: str | None = None, category: str | None = None,
+                    per_need: int = MAX_PER_NEED) -> list[dict]:
+        """Each current need with the offers that meet it, best first, at most ``per_need`` of them
+        (``offer_count`` says how many there are).
+
+        With ``group``: that group's own needs, and the needs its offers meet (with only its
+        offers). Without: every need that has a match, computed once per (radius, day) and kept,
+        since the matcher itself is rebuilt whenever the data changes.
+        """
         today = today or dt.date.today().isoformat()
-        needs = self.needs
-        if group is not None:  # only its own needs, and needs in categories it offers
-            offered = {o.category for o in self.offers if o.group == group}
-            needs = [n for n in needs if n.group == group or n.category in offered]
+        if group is None:
+            key = (within_km, today)
+            found = self._all_cache.get(key)
+            if found is None:
+                found = []
+                for need in self.needs:
+                    ms = self.matches_for(need, within_km=within_km, today=today)
+                    if ms:
+                        found.append((need, len(ms), ms[:MAX_PER_NEED]))
+                if len(self._all_cache) >= 8:
+                    self._all_cache.clear()
+                self._all_cache[key] = found
+        else:
+            by_need: dict = {}
+            for need in self.needs:
+                if need.group == group:
+                    ms = self.matches_for(need, within_km=within_km, today=today)
+                    if ms:
+                        by_need[need.iri] = (need, ms)
+            for offer in self.offers:
+                if offer.group == group:
+                    for need, dist, reason in self.needs_met_by(offer, within_km=within_km, today=today):
+                        by_need.setdefault(need.iri, (need, []))[1].append((offer, dist, reason))
+            found = []
+            for need, ms in by_need.values():
+                ms.sort(key=self._rank)
+                found.append((need, len(ms), ms))
         out = []
-        for need in sorted(needs, key=lambda n: (n.group_name, n.name)):
-            if need.expired(today):
+        for need, count, ms in sorted(found, key=lambda f: (f[0].group_name, f[0].name, f[0].iri)):
+            if category is not None and need.category != category:
                 continue
-            found = self.matches_for(need, within_km=within_km, today=today)
-            if group is not None and need.group != group:
-                found = [m for m in found if m[0].group == group]
-            if not found:
-                continue
-            out.append({"need": need.to_dict(),
+            out.append({"need": need.to_dict(), "offer_count": count,
                         "offers": [dict(o.to_dict(), distance_km=None if d is None else round(d, 2), reason=r)
-                                   for o, d, r in found]})
+                                   for o, d, r in ms[:per_need]]})
         return out

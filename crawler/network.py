@@ -20,6 +20,7 @@ Link semantics (docs/brokering.md says the same for people):
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag
@@ -111,9 +112,29 @@ class Network:
         g = self.groups.get(iri)
         return g["name"] if g else iri
 
+    # The network does not change once built (a change in the store builds a new one), so the
+    # whole-network answers are worked out once, on first use.
+    @functools.cached_property
+    def _links(self) -> list[dict]:
+        return self._edges_among(self.groups)
+
     def all_links(self) -> list[dict]:
         """Every link between two groups, once per pair, classified mutual or claimed."""
-        return self._edges_among(self.groups)
+        return self._links
+
+    @functools.cached_property
+    def _mutual_links(self) -> list[dict]:
+        return [l for l in self._links if l["mutual"]]
+
+    @functools.cached_property
+    def _claimed_links(self) -> list[dict]:
+        return [l for l in self._links if not l["mutual"]]
+
+    def mutual_links(self) -> list[dict]:
+        return self._mutual_links
+
+    def claimed_links(self) -> list[dict]:
+        return self._claimed_links
 
     def introductions(self, src: str, dst: str, max_hops: int = MAX_HOPS, limit: int = 10) -> list[list[str]]:
         """Every shortest chain of trust from ``src`` to ``dst`` (at most ``max_hops`` links), up to ``limit``."""
@@ -183,12 +204,20 @@ class Network:
                             "claimed_by": None if mutual else a})
         return out
 
-
     def isolated(self) -> list[str]:
+        return self._isolated
+
+    @functools.cached_property
+    def _isolated(self) -> list[str]:
         return sorted(g for g in self.groups if not self.adj.get(g))
 
     def bridges(self) -> list[str]:
-        """Articulation points of the undirected link graph (iterative Tarjan: no recursion limit)."""
+        """Articulation points of the undirected link graph."""
+        return self._bridges
+
+    @functools.cached_property
+    def _bridges(self) -> list[str]:
+        """Iterative Tarjan: no recursion limit on a long chain of groups."""
         index: dict = {}
         low: dict = {}
         result = set()

@@ -51,6 +51,41 @@ def test_matches_api(env):
         == ["Church hall", "Distant hall"]
 
 
+def test_matches_api_pages_counts_and_filters(env):
+    client, i, _ = env
+    wide = client.get("/api/matches?within_km=40").get_json()
+    assert wide["total"] == 2 and wide["offset"] == 0
+    room = next(m for m in wide["matches"] if m["need"]["name"] == "Room on Tuesdays")
+    assert room["offer_count"] == 2
+    one = client.get("/api/matches?within_km=40&per_need=1").get_json()
+    room = next(m for m in one["matches"] if m["need"]["name"] == "Room on Tuesdays")
+    assert [o["name"] for o in room["offers"]] == ["Church hall"] and room["offer_count"] == 2  # nearest kept
+    pages = [client.get(f"/api/matches?limit=1&offset={k}").get_json() for k in (0, 1, 2)]
+    assert [len(p["matches"]) for p in pages] == [1, 1, 0] and all(p["total"] == 2 for p in pages)
+    assert pages[0]["matches"] + pages[1]["matches"] == client.get("/api/matches").get_json()["matches"]
+    vols = client.get("/api/matches?category=volunteers").get_json()
+    assert [m["need"]["name"] for m in vols["matches"]] == ["Volunteers for Saturday"] and vols["total"] == 1
+
+
+@pytest.mark.parametrize("query, parameter", [
+    ("category=rooms", "category"), ("within_km=500", "within_km"), ("within_km=-1", "within_km"),
+    ("per_need=0", "per_need"), ("per_need=51", "per_need"), ("limit=501", "limit"), ("offset=x", "offset"),
+])
+def test_matches_api_refuses_bad_parameters_by_name(env, query, parameter):
+    client, _, _ = env
+    r = client.get("/api/matches?" + query)
+    assert r.status_code == 400
+    assert r.get_json()["error"]["message"].startswith(parameter + ":")
+
+
+def test_matches_page_links_to_the_next_page(env):
+    client, _, _ = env
+    page = client.get("/matches?limit=1").get_data(as_text=True)
+    assert 'href="/matches?limit=1&amp;offset=1"' in page and 'rel="prev"' not in page
+    last = client.get("/matches?limit=1&offset=1").get_data(as_text=True)
+    assert 'href="/matches?limit=1&amp;offset=0"' in last and 'rel="next"' not in last
+
+
 def test_matches_page_lists_reasons_and_not_expired_offers(env):
     client, _, _ = env
     page = client.get("/matches").get_data(as_text=True)
@@ -66,7 +101,21 @@ def test_links_api_marks_mutual_and_claimed(env):
     assert pair[tuple(sorted((i["U"], i["B"])))]["mutual"] is False
     assert pair[tuple(sorted((i["U"], i["B"])))]["claimed_by"] == i["U"]
     claimed = client.get("/api/links?mutual=false").get_json()
-    assert all(not l["mutual"] for l in claimed["links"]) and claimed["count"] == 5
+    assert all(not l["mutual"] for l in claimed["links"]) and claimed["total"] == 5
+    mutual = client.get("/api/links?mutual=true").get_json()
+    assert all(l["mutual"] for l in mutual["links"]) and mutual["total"] == len(links) - 5
+
+
+def test_links_api_pages(env):
+    client, _, _ = env
+    every = client.get("/api/links").get_json()
+    first = client.get("/api/links?limit=2").get_json()
+    rest = client.get("/api/links?limit=2&offset=2").get_json()
+    assert first["total"] == every["total"] == len(every["links"]) and first["limit"] == 2
+    assert first["links"] + rest["links"] == every["links"][:4]
+    for bad in ("limit=0", "limit=10001", "offset=-1", "mutual=yes"):
+        r = client.get("/api/links?" + bad)
+        assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_parameter", bad
 
 
 def test_group_page_and_network_agree_on_mutuality(env):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from brokering_fixture import world  # noqa: F401  (fixture)
-from crawler.matching import Matcher
+from crawler.matching import Item, Matcher, haversine_km
 from crawler.network import Network
 from crawler.store import Store
 from federation import Federation
@@ -107,3 +107,59 @@ def test_a_link_to_a_groups_page_counts_as_a_link_to_the_group(tmp_path):
         assert net.isolated() == []
     finally:
         fed.close()
+
+
+def test_the_group_view_is_the_full_view_seen_from_that_group(matcher, world):
+    """all_matches(group=g) finds its needs' matches and the needs its offers meet (the reverse lookup)."""
+    every = matcher.all_matches(within_km=40, today="2026-11-22")
+    for g in world[1].values():
+        expected = []
+        for m in every:
+            offers = m["offers"] if m["need"]["group"] == g else [o for o in m["offers"] if o["group"] == g]
+            if offers:
+                expected.append((m["need"]["id"], [o["id"] for o in offers]))
+        got = [(m["need"]["id"], [o["id"] for o in m["offers"]])
+               for m in matcher.all_matches(group=g, within_km=40, today="2026-11-22")]
+        assert got == expected, g
+
+
+def _item(kind, n, lat, lon, group=None, category="meeting-space", areas=()):
+    return Item(kind=kind, iri=f"https://{kind}{n}.test/#x", group=group or f"https://{kind}{n}.test/#group",
+                group_name=f"{kind} {n}", name=f"{kind} {n}", description=None, category=category,
+                areas=tuple(areas), valid_through=None, lat=lat, lon=lon)
+
+
+@pytest.mark.parametrize("lat", [51.5, 60.15, -45.0])
+def test_a_radius_reaches_east_and_west_as_far_as_north_and_south(lat):
+    """A degree of longitude is shorter than a degree of latitude away from the equator: an offer
+    7 km due east, in a grid cell two cells away, must still be found within 10 km."""
+    need = _item("need", 0, lat, 0.0999)
+    dlon = 7.0 / (111.32 * __import__("math").cos(__import__("math").radians(lat)))
+    east = _item("offer", 1, lat, 0.0999 + dlon)
+    west = _item("offer", 2, lat, 0.0999 - dlon)
+    north = _item("offer", 3, lat + 7.0 / 111.2, 0.0999)
+    m = Matcher(offers=[east, west, north], needs=[need])
+    found = m.matches_for(need, within_km=10, today="2026-01-01")
+    assert {o.name for o, _, _ in found} == {"offer 1", "offer 2", "offer 3"}
+    assert all(6.5 < d < 7.5 for _, d, _ in found)
+    assert m.matches_for(need, within_km=6, today="2026-01-01") == []
+
+
+def test_a_wide_radius_scans_the_category():
+    need = _item("need", 0, 51.5, -0.1)
+    far = _item("offer", 1, 52.95, -1.15)          # Nottingham, ~170 km
+    other = _item("offer", 2, 52.95, -1.15, category="volunteers")
+    m = Matcher(offers=[far, other], needs=[need])
+    found = m.matches_for(need, within_km=200, today="2026-01-01")
+    assert [o.name for o, _, _ in found] == ["offer 1"]
+    assert found[0][1] == pytest.approx(haversine_km(51.5, -0.1, 52.95, -1.15))
+
+
+def test_per_need_keeps_the_nearest_and_counts_the_rest():
+    need = _item("need", 0, 51.5, 0.0)
+    offers = [_item("offer", k, 51.5 + k * 0.005, 0.0) for k in range(1, 8)]
+    m = Matcher(offers=list(reversed(offers)), needs=[need])
+    [row] = m.all_matches(per_need=3, today="2026-01-01")
+    assert row["offer_count"] == 7
+    assert [o["name"] for o in row["offers"]] == ["offer 1", "offer 2", "offer 3"]
+    assert m.all_matches(category="volunteers", today="2026-01-01") == []

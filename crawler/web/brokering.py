@@ -4,8 +4,8 @@ Each view is a page for people and a JSON twin under ``/api/`` (docs/brokering.m
 explains them to a hub officer; examples/queries/ holds the SPARQL forms):
 
     /contacts        /api/contacts?topic=&area=&near=LAT,LON&within_km=   (+ /api/contacts.csv)
-    /matches         /api/matches[?group=IRI|key][&within_km=5]
-                     /api/links[?mutual=true|false]
+    /matches         /api/matches[?group=IRI|key][&within_km=5][&category=][&per_need=5][&limit=&offset=]
+                     /api/links[?mutual=true|false][&limit=&offset=]
     /introductions   /api/introductions?from=IRI|key&to=IRI|key
     /network         /api/network?group=IRI|key&depth=2
                      /api/network/bridges, /api/network/isolated[?area=]
@@ -23,14 +23,15 @@ import math
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
 
 from vocab.errors import NotFound
+from vocab.model import categories
 
 from ..brokering import Models
 from ..contacts import contact_details
 from ..index import Search
-from ..matching import DEFAULT_WITHIN_KM
+from ..matching import DEFAULT_WITHIN_KM, MAX_PER_NEED, MAX_WITHIN_KM
 from ..network import MAX_HOPS
 from .data import _cell
-from .params import _float, bad, read_int, search_from
+from .params import MAX_OFFSET, _float, bad, offset_pages, read_int, search_from
 
 bp = Blueprint("brokering", __name__)
 EXTENSION = "hubnet.brokering"
@@ -132,30 +133,49 @@ def contacts_page():
 # ------------------------------------------------------------------------- needs and offers
 def _within() -> float:
     raw = request.args.get("within_km")
-    return DEFAULT_WITHIN_KM if raw is None or not raw.strip() else _float("within_km", raw, 0, 20_038)
+    return DEFAULT_WITHIN_KM if raw is None or not raw.strip() else _float("within_km", raw, 0, MAX_WITHIN_KM)
 
 
-def _matches():
+def _category() -> str | None:
+    raw = (request.args.get("category") or "").strip()
+    if not raw:
+        return None
+    slugs = [c.slug for c in categories()]
+    if raw not in slugs:
+        raise bad("category", f"unknown category {raw[:60]!r}; one of: {', '.join(slugs)}")
+    return raw
+
+
+def _matches(default_limit: int):
+    """One page of matches: (group row or None, total needs matched, limit, offset, matches)."""
     row = resolve_group("group", request.args.get("group"), required=False)
-    found = models().matcher.all_matches(group=row["id"] if row else None, within_km=_within())
-    for m in found:
+    per_need = read_int(request.args, "per_need", 5, 1, MAX_PER_NEED)
+    limit = read_int(request.args, "limit", default_limit, 1, 500)
+    offset = read_int(request.args, "offset", 0, 0, MAX_OFFSET)
+    found = models().matcher.all_matches(group=row["id"] if row else None, within_km=_within(),
+                                         category=_category(), per_need=per_need)
+    page = found[offset:offset + limit]
+    for m in page:
         m["need"]["group_key"] = _summary(m["need"]["group"])["key"]
         for o in m["offers"]:
             o["group_key"] = _summary(o["group"])["key"]
-    return row, found
+    return row, len(found), limit, offset, page
 
 
 @bp.get("/api/matches")
 def api_matches():
-    row, found = _matches()
-    return jsonify({"group": row["id"] if row else None, "within_km": _within(), "count": len(found),
-                    "matches": found})
+    row, total, limit, offset, page = _matches(default_limit=50)
+    return jsonify({"group": row["id"] if row else None, "within_km": _within(), "category": _category(),
+                    "total": total, "limit": limit, "offset": offset, "matches": page})
 
 
 @bp.get("/matches")
 def matches_page():
-    row, found = _matches()
-    return _page("matches.html", _alternate("/api/matches"), group=row, matches=found, within_km=_within())
+    row, total, limit, offset, page = _matches(default_limit=20)
+    pages = offset_pages("/matches", request.args, total, offset, limit,
+                         keep=("group", "within_km", "category", "per_need", "limit"))
+    return _page("matches.html", _alternate("/api/matches"), group=row, matches=page, within_km=_within(),
+                 total=total, first=offset + 1, pages=pages)
 
 
 @bp.get("/api/links")
@@ -163,10 +183,12 @@ def api_links():
     raw = request.args.get("mutual")
     if raw not in (None, "", "true", "false"):
         raise bad("mutual", f"must be true or false (got {raw[:20]!r})")
-    links = models().network.all_links()
-    if raw:
-        links = [l for l in links if l["mutual"] == (raw == "true")]
-    return jsonify({"count": len(links), "links": links})
+    limit = read_int(request.args, "limit", 1000, 1, 10_000)
+    offset = read_int(request.args, "offset", 0, 0, MAX_OFFSET)
+    net = models().network
+    links = net.all_links() if not raw else (net.mutual_links() if raw == "true" else net.claimed_links())
+    return jsonify({"mutual": None if not raw else raw == "true", "total": len(links), "limit": limit,
+                    "offset": offset, "links": links[offset:offset + limit]})
 
 
 # ------------------------------------------------------------------------- introductions

@@ -18,7 +18,7 @@ from vocab.errors import HubnetError
 from ..groups import read_group
 from ..index import Search
 from .api import find_group, search, source_listing
-from .params import bad
+from .params import bad, offset_pages
 from .render import group_href
 
 bp = Blueprint("directory", __name__)
@@ -142,11 +142,7 @@ def sources():
             raise
         return _page("sources.html", "/sources.json", 400, error=err, listing=None, current="")
     alternate = _alternate("/sources.json")
-    pages, base = {}, {k: v for k, v in request.args.items() if k in ("status", "limit") and v.strip()}
-    start, size = listing["offset"], listing["limit"]
-    if start > 0:
-        pages["prev"] = "/sources?" + urlencode({**base, "offset": max(0, start - size)})
-    if start + size < listing["total"]:
-        pages["next"] = "/sources?" + urlencode({**base, "offset": start + size})
+    pages = offset_pages("/sources", request.args, listing["total"], listing["offset"], listing["limit"],
+                         keep=("status", "limit"))
     return _page("sources.html", alternate, listing=listing, current=request.args.get("status", ""), pages=pages,
                  last_crawl=hub().background.last_crawl or hub().index.meta("last_crawl"))

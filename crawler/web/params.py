@@ -7,6 +7,7 @@ user sees ``near must be LAT,LON`` rather than an empty result.
 from __future__ import annotations
 
 import math
+from urllib.parse import urlencode
 
 from vocab.errors import HubnetError
 
@@ -77,3 +78,14 @@ def search_from(args, *, default_limit: int = 20, max_limit: int = MAX_LIMIT) ->
         limit=read_int(args, "limit", default_limit, 1, max_limit),
         offset=read_int(args, "offset", 0, 0, MAX_OFFSET),
     )
+
+
+def offset_pages(path: str, args, total: int, offset: int, limit: int, keep) -> dict:
+    """Previous/next links for a listing paged by ``offset``; ``keep`` names the args carried over."""
+    base = {k: v for k, v in args.items() if k in keep and v.strip()}
+    pages = {}
+    if offset > 0:
+        pages["prev"] = f"{path}?" + urlencode({**base, "offset": max(0, offset - limit)})
+    if offset + limit < total:
+        pages["next"] = f"{path}?" + urlencode({**base, "offset": offset + limit})
+    return pages
