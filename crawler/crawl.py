@@ -332,8 +332,7 @@ class Crawler:
             rec.last_success = now()
             self._write(self.store.update_record, rec)
         if parsed is None:
-            triples = self.store.graph_triples(rec.graph)
-            links, groups = link.links(triples, self.settings.max_outlinks), link.group_subjects(triples)
+            links, groups = link.stored_links_and_groups(self.store, rec.graph, self.settings.max_outlinks)
         else:
             links, groups = parsed.links, parsed.groups
         return Outcome(rec.url, UNCHANGED, dropped_foreign=parsed.dropped_foreign if parsed else 0,

@@ -39,6 +39,18 @@ def links(triples, limit: int) -> list[str]:
     return out
 
 
+def stored_links_and_groups(store, graph: str, limit: int) -> tuple[list[str], list[str]]:
+    """``links`` and ``group_subjects`` of a stored graph, reading only the statements they look at.
+
+    An unchanged source (a 304) still passes its links on; its whole graph is ~50 statements,
+    of which a handful are links and types.
+    """
+    g = ox.NamedNode(graph)
+    quads = [q for p in (*sorted(LINK_PREDICATES), RDF_TYPE)
+             for q in store.oxigraph.quads_for_pattern(None, ox.NamedNode(p), None, g)]
+    return links(quads, limit), group_subjects(quads)
+
+
 def document_of(iri: str) -> str:
     """The document to fetch for a group IRI: the IRI without its fragment."""
     return urldefrag(iri)[0]
