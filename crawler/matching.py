@@ -84,7 +84,7 @@ SELECT ?g ?gname ?rel ?x ?name ?desc ?cat ?until ?area ?areaName WHERE {{
 _Q_PLACES = f"""
 SELECT ?g ?lat ?lon ?area ?areaName WHERE {{
   GRAPH ?src {{
-    {{ ?g <{SCHEMA}location> ?loc . ?loc <{SCHEMA}geo> ?geo . ?geo <{SCHEMA}latitude> ?lat ; <{SCHEMA}longitude> ?lon }}
+    {{ ?g <{SCHEMA}location>/<{SCHEMA}geo>? ?geo . ?geo <{SCHEMA}latitude> ?lat ; <{SCHEMA}longitude> ?lon }}
     UNION
     {{ ?g <{SCHEMA}areaServed> ?area . ?g <{SCHEMA}makesOffer>|<{SCHEMA}seeks>|<{SCHEMA}name> ?any .
        OPTIONAL {{ ?area <{SCHEMA}name> ?areaName }} }}

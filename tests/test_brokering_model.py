@@ -163,3 +163,27 @@ def test_per_need_keeps_the_nearest_and_counts_the_rest():
     assert row["offer_count"] == 7
     assert [o["name"] for o in row["offers"]] == ["offer 1", "offer 2", "offer 3"]
     assert m.all_matches(category="volunteers", today="2026-01-01") == []
+
+
+def test_a_place_with_coordinates_of_its_own_counts_like_one_with_geo():
+    """The directory accepts location.latitude as well as location.geo.latitude; so does matching."""
+    import json
+
+    from crawler.parse import parse_source
+    from crawler.settings import Settings
+    from crawler.store import OK, SourceRecord
+
+    store = Store(None)
+    for host, place, key in (("n.test", {"@type": "Place", "latitude": 51.56, "longitude": -0.01}, "seeks"),
+                             ("o.test", {"@type": "Place", "geo": {"@type": "GeoCoordinates", "latitude": 51.57,
+                                                                   "longitude": -0.01}}, "makesOffer")):
+        url = f"https://{host}/"
+        doc = {"@context": "https://w3id.org/hubnet/context.jsonld", "@id": url + "#group", "@type": "Organization",
+               "name": host, "location": place,
+               key: {"@type": "Demand" if key == "seeks" else "Offer", "name": "A room", "category": "meeting-space"}}
+        p = parse_source(json.dumps(doc).encode(), "application/ld+json", url, Settings())
+        store.replace_source(SourceRecord(url=url, graph=url, status=OK), p.triples)
+    m = Matcher.from_store(store)
+    [need] = m.needs
+    assert need.lat == 51.56
+    assert [round(d, 1) for _, d, _ in m.matches_for(need, today="2026-01-01")] == [1.1]
