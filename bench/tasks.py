@@ -98,7 +98,7 @@ def _top(stats: pstats.Stats, sort: str, limit: int) -> str:
 
 # --------------------------------------------------------------------------- crawl family
 
-def _counting_fetcher(settings):
+def _counting_fetcher(settings, robots=None):
     from crawler.fetch import Fetcher
 
     class CountingFetcher(Fetcher):
@@ -113,7 +113,7 @@ def _counting_fetcher(settings):
             self.status[str(resp.status)] += 1
             return resp
 
-    return CountingFetcher(settings)
+    return CountingFetcher(settings, robots=robots)
 
 
 def crawl_settings(a: dict, fed: Federation):
@@ -142,8 +142,22 @@ def task_crawl(a: dict) -> dict:
     server_pid = a.get("server_pid")
     out: dict = {}
 
+    robots = None
+    if a.get("warm_robots"):
+        # As `hubnet-crawler serve` re-crawls: one robots cache kept from the crawl before.
+        # That crawl is run here first, unmeasured.
+        from crawler.robots import RobotsCache
+
+        robots = RobotsCache(settings.robots_cache_size)
+
+        async def warm():
+            async with _counting_fetcher(settings, robots) as f:
+                await Crawler(store, settings, fetcher=f).run(fed.seeds())
+
+        asyncio.run(warm())
+
     async def run():
-        fetcher = _counting_fetcher(settings)
+        fetcher = _counting_fetcher(settings, robots)
         async with fetcher:
             crawler = Crawler(store, settings, fetcher=fetcher)
             if profile:

@@ -104,11 +104,12 @@ def seed_items(seeds) -> list:
 class Crawler:
     """One crawl over a store. ``run`` may be called once per instance."""
 
-    def __init__(self, store: Store, settings: Settings | None = None, *, progress=None, fetcher=None):
+    def __init__(self, store: Store, settings: Settings | None = None, *, progress=None, fetcher=None, robots=None):
         self.store = store
         self.settings = settings or Settings()
         self.progress = progress            # callable(done, queued, outcome) or None
         self._fetcher = fetcher
+        self._robots = robots               # a RobotsCache kept by the caller across crawls, or None
         self._pipeline = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubnet-pipeline")
         self.summary = Summary()
 
@@ -135,7 +136,7 @@ class Crawler:
                 if rec.status != GONE:
                     self._enqueue(_Item(rec.url, rec.depth, rec.found_via, rec.found_from))
         own_fetcher = self._fetcher is None
-        fetcher = self._fetcher or Fetcher(self.settings)
+        fetcher = self._fetcher or Fetcher(self.settings, robots=self._robots)
         try:
             if own_fetcher:
                 await fetcher.__aenter__()

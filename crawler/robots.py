@@ -15,7 +15,9 @@ RFC 9309 §2.3.1 in short:
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from urllib.parse import urljoin
 
 from protego import Protego
 
@@ -86,6 +88,41 @@ class RobotsPolicy:
                 code="crawl_delay_too_long",
             )
         return delay
+
+
+class RobotsCache:
+    """Policies by robots.txt URL (one per origin), each kept until its TTL runs out.
+
+    A Fetcher lives for one crawl; this may outlive it (``Fetcher(settings, robots=cache)``),
+    so that a re-crawl an hour later does not ask 10,000 sites for robots.txt again. Expired
+    policies are dropped on lookup, so they are fetched again. Bounded: beyond ``max_origins``
+    the oldest-fetched are dropped. Plain data, no locks: use it from one crawl at a time.
+    """
+
+    def __init__(self, max_origins: int = 20_000):
+        self.max_origins = max(1, max_origins)
+        self._policies: OrderedDict[str, RobotsPolicy] = OrderedDict()
+
+    def get(self, robots_url: str) -> RobotsPolicy | None:
+        """The fresh policy for ``robots_url``, or None if there is none or it has expired."""
+        policy = self._policies.get(robots_url)
+        if policy is not None and not policy.fresh():
+            del self._policies[robots_url]
+            return None
+        return policy
+
+    def put(self, robots_url: str, policy: RobotsPolicy) -> None:
+        self._policies.pop(robots_url, None)  # re-inserted at the end: now the newest
+        self._policies[robots_url] = policy
+        while len(self._policies) > self.max_origins:
+            self._policies.popitem(last=False)
+
+    def forget(self, url: str) -> None:
+        """Drop the policy for the origin of ``url`` (a canonical URL), so it is read again."""
+        self._policies.pop(urljoin(url, "/robots.txt"), None)
+
+    def __len__(self) -> int:
+        return len(self._policies)
 
 
 def policy_for_status(url: str, status: int, body: bytes, *, limit: int, ttl: float) -> RobotsPolicy:

@@ -41,6 +41,7 @@ class Settings:
     robots_max_redirects: int = 5
     robots_max_body: int = 512 * 1024
     robots_cache_ttl: float = 24 * 3600
+    robots_cache_size: int = 20_000      # origins remembered across crawls (RobotsCache); the oldest go first
     # --- politeness (T12): one request in flight per host, a delay between them
     per_host_delay: float = 1.0
     max_crawl_delay: float = 30.0        # Crawl-delay honoured up to this; a host asking more is skipped
@@ -48,6 +49,11 @@ class Settings:
     retry_backoff: float = 1.0           # seconds, doubled each retry, with jitter
     max_retry_after: float = 120.0       # a longer Retry-After defers the host to the next crawl
     concurrency: int = 32                # hosts in flight at once
+    # --- connections: aiohttp keeps one idle keep-alive socket per host, which at 10,000 hosts
+    # ran out of file descriptors (EMFILE under ulimit -n 1024). Two per worker keeps the
+    # robots.txt-then-profile pair on one connection; the least recently used beyond are closed.
+    max_idle_connections: int | None = None  # None: 2 x concurrency
+    keepalive_timeout: float = 5.0       # idle sockets closed after this (Apache's default; aiohttp's is 15 s)
     # --- the frontier (T11)
     max_depth: int = 5
     max_sources: int = 10_000

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import inspect
+import os
 import socket
 import threading
 import time
@@ -213,3 +214,31 @@ def _numeric(name: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def client_sockets(port: int) -> int:
+    """This process's TCP sockets connected to ``port`` on loopback: the fetcher's end only.
+
+    Linux only (/proc). The fixture servers run in this process too; their ends have ``port``
+    as the local port, so matching the remote port counts only the client's sockets.
+    """
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed since listdir
+            continue
+        if target.startswith("socket:["):
+            ours.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if int(cols[2].rsplit(":", 1)[1], 16) == port and cols[9] in ours:
+                count += 1
+    return count

@@ -13,7 +13,9 @@ through Settings so the file stays fast.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gzip
+import os
 import shutil
 import ssl
 import subprocess
@@ -37,10 +39,11 @@ from crawler.fetch import (
     parse_resolve,
     parse_retry_after,
 )
+from crawler.robots import RobotsCache, unreachable
 from crawler.settings import Settings
 from vocab.errors import FetchError
 
-from fetch_fixtures import ConnectSpy, Loopback, read_request, wait_closed
+from fetch_fixtures import ConnectSpy, Loopback, client_sockets, read_request, wait_closed
 
 JSONLD = {"Content-Type": "application/ld+json"}
 PROFILE = '{"@id": "p"}'
@@ -892,3 +895,209 @@ def test_robots_checked_for_each_redirect_origin(serve):
     err = refused(f"http://a.test:{site.port}/p", robots_settings(site.port, "a.test", "b.test"))
     assert err.code == "robots_disallowed" and f"reached by redirect from http://a.test:{site.port}/p" in err.message
     assert site.hits("/robots.txt", host="b.test") == 1 and site.hits("/q") == 0
+
+
+# --------------------------------------------------------------------------- connections (file descriptors)
+
+ALLOW_ALL = (200, {"Content-Type": "text/plain"}, "User-agent: *\nAllow: /\n")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts sockets through /proc (Linux)")
+def test_idle_connections_are_bounded_across_many_hosts(serve):
+    """One idle keep-alive socket per host ran a 10,000-host crawl out of file descriptors."""
+    site = serve.site({"/p": (200, JSONLD, PROFILE)})
+    hosts = [f"h{i}.test" for i in range(60)]
+
+    def crawl(max_idle):
+        s = open_settings(site.port, *hosts, concurrency=8, max_idle_connections=max_idle)
+        peak = 0
+
+        async def one(f, host):
+            nonlocal peak
+            r = await f.fetch(f"http://{host}:{site.port}/p")
+            peak = max(peak, client_sockets(site.port))
+            return r.status
+
+        async def go(f):
+            statuses = await asyncio.gather(*(one(f, h) for h in hosts))
+            await asyncio.sleep(0.05)  # closed transports finish closing on the next loop turns
+            return statuses, f.idle_connections(), client_sockets(site.port)
+        (statuses, idle, after), _ = run_with(s, go)
+        assert statuses == [200] * len(hosts)
+        return peak, idle, after
+
+    peak, idle, after = crawl(4)
+    assert idle == 4 and after == 4
+    assert peak <= 8 + 4 + 2, peak  # in flight + idle, and a couple still closing
+    _, idle, after = crawl(1000)    # unbounded, as before: one idle socket per host
+    assert idle == after == len(hosts)
+
+
+def test_robots_txt_and_pages_on_one_host_share_one_connection(spy, serve):
+    site = serve.site({"/robots.txt": ALLOW_ALL, "/p": (200, JSONLD, PROFILE), "/q": (200, JSONLD, PROFILE)})
+    s = robots_settings(site.port, per_host_delay=0.1, max_idle_connections=1)
+
+    async def go(f):
+        return [(await f.fetch(f"http://127.0.0.1:{site.port}/{p}")).status for p in ("p", "q")]
+    statuses, f = run_with(s, go)
+    assert statuses == [200, 200] and site.hits("/robots.txt") == 1
+    assert spy.to_port(site.port) == 1
+
+
+def test_robots_and_profile_pairs_keep_their_connection_under_the_bound(spy, serve):
+    """Crawl-like: a few workers, each taking host after host (robots.txt, then the profile);
+    the default bound (2 x concurrency) keeps every pair on one connection."""
+    site = serve.site({"/robots.txt": ALLOW_ALL, "/p": (200, JSONLD, PROFILE)})
+    hosts = [f"h{i}.test" for i in range(40)]
+    s = robots_settings(site.port, *hosts, concurrency=4, per_host_delay=0.05)
+
+    async def go(f):
+        queue = list(hosts)
+
+        async def worker():
+            while queue:
+                await f.fetch(f"http://{queue.pop()}:{site.port}/p")
+        await asyncio.gather(*(worker() for _ in range(s.concurrency)))
+        return f.idle_connections()
+    idle, _ = run_with(s, go)
+    assert site.hits("/robots.txt") == site.hits("/p") == len(hosts)
+    assert spy.to_port(site.port) == len(hosts)
+    assert idle == 2 * s.concurrency
+
+
+class _ExhaustedResolver(AbstractResolver):
+    async def resolve(self, host, port=0, family=0):
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+    async def close(self):
+        pass
+
+
+@pytest.mark.parametrize("where", ["socket", "lookup"])
+def test_out_of_file_descriptors_is_ours_not_the_sites(where, serve):
+    """EMFILE while connecting: not connect_failed, and robots.txt is not cached as unreachable."""
+    site = serve.site({"/robots.txt": ALLOW_ALL, "/p": (200, JSONLD, PROFILE)})
+    s = robots_settings(site.port, "full.test", retries=1, retry_backoff=0.01)
+    full = True
+    f = Fetcher(s, resolver_factory=(lambda: _ExhaustedResolver()) if where == "lookup" else None)
+    real_factory = f._socket_factory
+
+    def socket_factory(addr_info):
+        if full and where == "socket":
+            raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+        return real_factory(addr_info)
+    f._socket_factory = socket_factory  # read when the connector is made, on first use
+    url = f"http://full.test:{site.port}/p" if where == "socket" else "http://full.test/p"
+
+    async def go():
+        nonlocal full
+        async with f:
+            err = await _catch(f.fetch(url))
+            assert len(f.robots) == 0  # nothing learnt about the site
+            if where == "socket":
+                full = False
+                assert (await f.fetch(url)).status == 200
+        return err
+    err = asyncio.run(go())
+    assert err.code == "network_error" and "too many open files" in err.message
+    assert "not a problem with the site" in err.message
+    assert f.stats["retries"] == 1  # retried: descriptors free up as connections close
+    if where == "socket":
+        assert site.hits("/robots.txt") == 1 and site.hits("/p") == 1
+
+
+# --------------------------------------------------------------------------- a robots cache across crawls
+
+
+def test_robots_cache_outlives_a_fetcher(serve):
+    site = serve.site({"/robots.txt": ALLOW_ALL, "/p": (200, JSONLD, PROFILE)})
+    s = robots_settings(site.port, robots_cache_ttl=0.5)
+    cache = RobotsCache()
+
+    def crawl():
+        async def go():
+            async with Fetcher(s, robots=cache) as f:
+                await f.fetch(f"http://127.0.0.1:{site.port}/p")
+                return f.stats
+        return asyncio.run(go())  # a new event loop each time, as Crawler.crawl does
+
+    assert crawl()["robots_fetches"] == 1
+    second = crawl()
+    assert second["robots_fetches"] == 0 and second["robots_cache_hits"] == 1
+    assert site.hits("/robots.txt") == 1 and site.hits("/p") == 2
+    time.sleep(0.6)  # expired: asked again
+    assert crawl()["robots_fetches"] == 1 and site.hits("/robots.txt") == 2
+
+
+async def _catch_or_status(coro):
+    try:
+        return (await coro).status
+    except FetchError as exc:
+        return exc.code
+
+
+def test_shared_robots_cache_keeps_the_shorter_ttl_of_unreachable_robots(monkeypatch, serve):
+    import crawler.fetch as fetchmod
+
+    monkeypatch.setattr(fetchmod, "_ROBOTS_FAILURE_TTL", 0.3)
+    site = serve.site({"a.test/robots.txt": (503, {}, "down"), "b.test/robots.txt": ALLOW_ALL,
+                       "/p": (200, JSONLD, PROFILE)})
+    s = robots_settings(site.port, "a.test", "b.test", robots_cache_ttl=60)
+    cache = RobotsCache()
+
+    def crawl():
+        async def go():
+            async with Fetcher(s, robots=cache) as f:
+                return [await _catch_or_status(f.fetch(f"http://{h}:{site.port}/p")) for h in ("a.test", "b.test")]
+        return asyncio.run(go())
+
+    assert crawl() == ["robots_unreachable", 200]
+    assert crawl() == ["robots_unreachable", 200]
+    assert site.hits("/robots.txt", host="a.test") == 1
+    time.sleep(0.4)
+    crawl()
+    assert site.hits("/robots.txt", host="a.test") == 2 and site.hits("/robots.txt", host="b.test") == 1
+
+
+def test_robots_cache_is_bounded_and_forgets_on_request():
+    cache = RobotsCache(max_origins=2)
+    for host in ("a", "b", "c"):
+        cache.put(f"https://{host}.test/robots.txt", unreachable("x", "y", ttl=60))
+    assert len(cache) == 2 and cache.get("https://a.test/robots.txt") is None  # the oldest went
+    cache.forget("https://b.test/some/profile.jsonld?x=1")
+    assert cache.get("https://b.test/robots.txt") is None and cache.get("https://c.test/robots.txt")
+    cache.put("https://d.test/robots.txt", unreachable("x", "y", ttl=-1))
+    assert cache.get("https://d.test/robots.txt") is None and len(cache) == 1  # expired: dropped
+
+
+def test_crawler_and_background_pass_one_robots_cache_to_every_crawl(monkeypatch, serve):
+    from crawler.crawl import Crawler, Summary
+    from crawler.store import Store
+    from crawler.web import background
+
+    site = serve.site({"/robots.txt": ALLOW_ALL, "/p": (200, JSONLD, PROFILE)})
+    s = robots_settings(site.port)
+    cache = RobotsCache()
+    for _ in range(2):
+        Crawler(Store(None), s, robots=cache).crawl([f"http://127.0.0.1:{site.port}/p"])
+    assert site.hits("/robots.txt") == 1 and site.hits("/p") == 2
+
+    given = []
+
+    class FakeCrawler:
+        def __init__(self, store, settings, *, robots=None):
+            given.append(robots)
+
+        def crawl(self, *args, **kw):
+            return Summary()
+
+    monkeypatch.setattr(background, "Crawler", FakeCrawler)
+    hub = type("Hub", (), {"store": Store(None), "after_crawl": lambda self, when: None})()
+    bg = background.Background(hub, s, None)
+    bg.robots.put("https://x.test/robots.txt", unreachable("https://x.test/robots.txt", "HTTP 503", ttl=60))
+    bg._crawl([], True)
+    assert len(bg.robots) == 1  # a re-crawl keeps what it knows
+    bg._crawl(["https://x.test/profile.jsonld"], False)
+    assert len(bg.robots) == 0  # a ping reads its site's robots.txt again
+    assert given == [bg.robots, bg.robots] and bg.last_error is None
+

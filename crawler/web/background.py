@@ -27,6 +27,7 @@ import time
 from urllib.parse import urlsplit
 
 from ..crawl import Crawler
+from ..robots import RobotsCache
 from ..store import GONE, HUBNET, PROV_GRAPH, now
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class Background:
         self._busy = False
         self._thread: threading.Thread | None = None
         self._next_recrawl = time.monotonic() + self.interval if self.interval else None
+        # Outlives each crawl, so a re-crawl within robots_cache_ttl asks no site for robots.txt again.
+        self.robots = RobotsCache(settings.robots_cache_size)
         self.crawls = 0
         self.last_crawl: str | None = None
         self.last_summary: dict | None = None
@@ -144,8 +147,10 @@ class Background:
         try:
             seeds = list(urls)
             for url in urls:
+                # A ping is the site asking to be read now, perhaps after fixing its robots.txt.
+                self.robots.forget(url)
                 seeds += [u for u in same_site_sources(self.hub.store, url) if u not in seeds]
-            crawler = Crawler(self.hub.store, self.settings)
+            crawler = Crawler(self.hub.store, self.settings, robots=self.robots)
             # Pinged URLs are seeds marked found_via="ping"; a re-crawl also re-checks every known source.
             summary = crawler.crawl(seeds, recheck_known=recrawl, found_via="ping")
             finished = now()
