@@ -440,9 +440,9 @@ class Bench:
         mb, mf = f.get("matcher_build") or {}, f.get("matches_fn") or {}
         if "needs" in mb and "p50_ms" in mf:
             erows.append(row("matches for every need (estimate)", mb["needs"] * mf["p50_ms"] / 1000, "s",
-                             f"estimate, not measured: {mb['needs']:,} needs x p50 of matches_for; "
-                             f"Matcher.all_matches(group=...) computes every need's matches before filtering "
-                             f"by group"))
+                             f"estimate, not measured: {mb['needs']:,} needs x p50 of matches_for: the "
+                             f"first /api/matches without group= after a change computes every need's "
+                             f"matches (kept until the next change); with group= only that group's"))
         if not routes_ok:
             erows.append(nm_row("HTTP routes", rt["app"]["not_measured"]))
         self.results["sections"]["endpoints"] = {"title": f"The aggregator's own endpoints at {self.ingest_n:,} groups",
