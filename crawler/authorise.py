@@ -11,6 +11,7 @@ https identity. Triples about any other subject are dropped and counted.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pyoxigraph as ox
@@ -45,18 +46,48 @@ def speaks_for(document_url: str, subject_iri: str) -> bool:
     return s_scheme == "http" and d_scheme == "https" and s_port == 80 and d_port == 443
 
 
+def authority(document_url: str):
+    """``speaks_for(document_url, ·)`` as a function of the subject IRI, for many subjects of one document.
+
+    Most subjects of a profile start with the document's own ``scheme://host/``,
+    and for those the answer is known without parsing: such an IRI splits to
+    exactly that scheme and host on the default port (or the port written in
+    the prefix). That shortcut is only taken for plain lowercase DNS/IPv4 hosts
+    (no IPv6 brackets, userinfo or odd characters that ``urlsplit`` might read
+    differently); every other IRI goes through ``speaks_for``, once per IRI.
+    """
+    cache: dict = {}
+    doc = origin(document_url)
+    prefixes: tuple = ()
+    if doc is not None and _PLAIN_HOST.fullmatch(doc[1]):
+        scheme, host, port = doc
+        if port == _DEFAULT_PORTS[scheme]:
+            prefixes = (f"{scheme}://{host}/",) + ((f"http://{host}/",) if scheme == "https" else ())
+        else:
+            prefixes = (f"{scheme}://{host}:{port}/",)
+
+    def speaks(subject_iri: str) -> bool:
+        if subject_iri.startswith(prefixes):
+            return True
+        ok = cache.get(subject_iri)
+        if ok is None:
+            ok = cache[subject_iri] = speaks_for(document_url, subject_iri)
+        return ok
+
+    return speaks
+
+
+_PLAIN_HOST = re.compile(r"[a-z0-9.-]+")
+
+
 def authorise(triples, document_url: str) -> tuple[list, int]:
     """Keep the triples whose subject the document may speak for; return (kept, dropped count)."""
-    kept, dropped, cache = [], 0, {}
+    kept, dropped = [], 0
+    speaks = authority(document_url)
     for t in triples:
         s = t.subject
-        if isinstance(s, ox.NamedNode):
-            ok = cache.get(s.value)
-            if ok is None:
-                ok = cache[s.value] = speaks_for(document_url, s.value)
-        else:
-            ok = False  # blank nodes are skolemised before this stage; anything else is refused
-        if ok:
+        # blank nodes are skolemised before this stage; anything else is refused
+        if isinstance(s, ox.NamedNode) and speaks(s.value):
             kept.append(t)
         else:
             dropped += 1

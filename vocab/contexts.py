@@ -7,6 +7,10 @@ reference anywhere in a document with the local copy and refuses any other
 reference with ``DocumentError(code="unsupported_context")`` — before any
 parser sees the document. The parsers are then given a document with no
 remote references at all, so no code path can fetch a context.
+
+The parse path uses ``inline_contexts_in_place``, which puts in one shared,
+read-only copy of each context (loaded once) rather than a deep copy per
+document; ``pinned_context`` and ``inline_contexts`` still hand out copies.
 """
 
 from __future__ import annotations
@@ -32,17 +36,58 @@ PINNED = {CONTEXT_IRI: "context.jsonld", **{iri: "schemaorg-context.jsonld" for 
 
 @lru_cache(maxsize=None)
 def _load_file(name: str) -> dict:
+    """The parsed file, shared: never mutate it (``pinned_context`` hands out copies)."""
     text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-    return json.loads(text)["@context"]
+    context = json.loads(text)["@context"]
+    # Shared copies are inlined without being walked (see ``_inline``), which is
+    # only sound while our own files hold no references to resolve.
+    if "@import" in text or any(isinstance(v, (str, list)) for v in _nested_contexts(context)):
+        raise RuntimeError(f"pinned context {name} must be self-contained")
+    _SHARED[id(context)] = context
+    return context
 
 
-def pinned_context(iri: str) -> dict:
-    """The local copy of a pinned context (a fresh copy: callers may mutate it)."""
+def _nested_contexts(context: dict):
+    stack = [context]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "@context" in item:
+                yield item["@context"]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+# id -> the shared, read-only context object. Holding the object here keeps the id from
+# ever being reused by another dict (lru_cache may load a file twice under threads).
+_SHARED: dict = {}
+_SHARED_JSON: dict = {}  # id -> json.dumps() of that shared context
+
+
+def shared_context_json(value) -> str | None:
+    """``json.dumps(value)``, cached, if ``value`` is a shared pinned context; else None."""
+    key = id(value)
+    if key not in _SHARED:
+        return None
+    text = _SHARED_JSON.get(key)
+    if text is None:
+        text = _SHARED_JSON[key] = json.dumps(value)
+    return text
+
+
+def _shared_context(iri: str) -> dict:
+    """The cached copy of a pinned context, for callers that only read it (no deepcopy per document)."""
     try:
         name = PINNED[_normalise(iri)]
     except KeyError:
         raise DocumentError(_refusal(iri), code="unsupported_context") from None
-    return copy.deepcopy(_load_file(name))
+    return _load_file(name)
+
+
+def pinned_context(iri: str) -> dict:
+    """The local copy of a pinned context (a fresh copy: callers may mutate it)."""
+    return copy.deepcopy(_shared_context(iri))
 
 
 def hubnet_context() -> dict:
@@ -75,32 +120,54 @@ def inline_contexts(document):
     pinned (``http://127.0.0.1/…``, ``file:///etc/passwd``, a relative path...).
     Iterative, so hostile nesting cannot exhaust the Python stack.
     """
-    root = copy.deepcopy(document)
+    return _inline(copy.deepcopy(document), shared=False)
+
+
+def inline_contexts_in_place(document):
+    """``inline_contexts`` for a caller that owns ``document`` and only reads the result.
+
+    Edits ``document`` itself (no copy), and inlines the shared cached pinned
+    contexts rather than copies: the parser serialises the result once, so a
+    deepcopy of the document and of each context per document was pure cost.
+    Never mutate the result. On error ``document`` is left half-done.
+    """
+    return _inline(document, shared=True)
+
+
+def _inline(root, shared: bool):
+    """Inline every context reference in ``root``, in place; ``shared``: use (and never walk) the cached copies."""
+    skip = _SHARED if shared else ()
+    resolve = _shared_context if shared else pinned_context
     stack = [root]
+    pop, push = stack.pop, stack.extend
     while stack:
-        item = stack.pop()
+        item = pop()
+        if type(item) is str:
+            continue  # most values
         if isinstance(item, dict):
+            if id(item) in skip:
+                continue  # one of our own pinned contexts: already inline, and must stay unmodified
             if "@context" in item:
-                item["@context"] = _resolve_context_value(item["@context"])
+                item["@context"] = _resolve_context_value(item["@context"], resolve)
             if "@import" in item:  # inside a context definition (JSON-LD 1.1)
                 ref = item.pop("@import")
                 if not isinstance(ref, str):
                     raise DocumentError("@import must name a context", code="unsupported_context")
-                imported = pinned_context(ref)
+                imported = pinned_context(ref)  # a copy: its entries join (and are walked with) this dict
                 for key, value in imported.items():
                     item.setdefault(key, value)
-            stack.extend(item.values())
+            push(item.values())
         elif isinstance(item, list):
-            stack.extend(item)
+            push(item)
     return root
 
 
-def _resolve_context_value(value):
+def _resolve_context_value(value, resolve):
     if value is None or isinstance(value, dict):
         return value  # dicts are walked by the caller (they may nest scoped contexts)
     if isinstance(value, str):
-        return pinned_context(value)
+        return resolve(value)
     if isinstance(value, list):
-        return [_resolve_context_value(v) for v in value]
+        return [_resolve_context_value(v, resolve) for v in value]
     raise DocumentError(f"@context must be a URL, an object or a list, not {type(value).__name__}",
                         code="invalid_document")

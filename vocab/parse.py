@@ -5,8 +5,8 @@ crawler's hostile input alike:
 
 1. ``read_json`` / ``extract_html_jsonld``: bytes -> JSON, with the depth and
    size checks done before any JSON-LD processing (threats.md T7, C6, C12).
-2. ``contexts.inline_contexts``: every ``@context`` reference replaced by its
-   pinned local copy, or the document refused (T4, T5).
+2. ``contexts.inline_contexts_in_place``: every ``@context`` reference replaced
+   by its pinned local copy, or the document refused (T4, T5).
 3. ``pyoxigraph.parse``: the fast JSON-LD parser, with named graphs refused
    (T8: a document must not choose graph names).
 4. ``https://schema.org/`` IRIs normalised to ``http://schema.org/`` so both
@@ -15,14 +15,16 @@ crawler's hostile input alike:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from itertools import repeat
 
 import pyoxigraph as ox
 
-from .contexts import inline_contexts
+from .contexts import inline_contexts_in_place, shared_context_json
 from .errors import DocumentError
 
 SCHEMA = "http://schema.org/"
@@ -77,20 +79,25 @@ def check_shape(value, limits: Limits = DEFAULT_LIMITS) -> None:
     if isinstance(value, list) and (not value or not all(isinstance(v, dict) for v in value)):
         raise DocumentError("the document must be a JSON object (or a list of objects), "
                             "not an empty list or a list of other values", code="invalid_document")
+    # Depth-first, in the same order as ever (which limit a hostile document hits first
+    # decides its error code); zip/repeat builds the (child, depth) pairs in C.
+    max_depth, max_nodes = limits.max_json_depth, limits.max_json_nodes
     stack = [(value, 1)]
+    pop, push = stack.pop, stack.extend
     nodes = 0
     while stack:
-        item, depth = stack.pop()
+        item, depth = pop()
         nodes += 1
-        if depth > limits.max_json_depth:
-            raise DocumentError(f"the JSON is nested more than {limits.max_json_depth} levels deep",
-                                code="too_deep")
-        if nodes > limits.max_json_nodes:
-            raise DocumentError(f"the JSON has more than {limits.max_json_nodes} values", code="too_large")
+        if depth > max_depth:
+            raise DocumentError(f"the JSON is nested more than {max_depth} levels deep", code="too_deep")
+        if nodes > max_nodes:
+            raise DocumentError(f"the JSON has more than {max_nodes} values", code="too_large")
+        if type(item) is str:
+            continue  # most values: nothing more to check
         if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+            push(zip(item.values(), repeat(depth + 1)))
         elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+            push(zip(item, repeat(depth + 1)))
         elif isinstance(item, float) and not math.isfinite(item):
             raise DocumentError("the JSON holds a number too large to represent", code="invalid_document")
 
@@ -192,35 +199,65 @@ def _normalise_iri(term):
 
 def jsonld_to_triples(document, base_iri: str | None, limits: Limits = DEFAULT_LIMITS) -> list:
     """A decoded JSON-LD value -> pyoxigraph triples (as Quads in the default graph)."""
-    safe = inline_contexts(document)
-    payload = json.dumps(safe).encode("utf-8")
-    return _parse(payload, ox.RdfFormat.JSON_LD, base_iri, limits)
+    return _quads(_parse_rows(_jsonld_payload(document, owned=False), ox.RdfFormat.JSON_LD, base_iri, limits))
 
 
 def turtle_to_triples(data, base_iri: str | None, limits: Limits = DEFAULT_LIMITS) -> list:
-    return _parse(data, ox.RdfFormat.TURTLE, base_iri, limits)
+    return _quads(_parse_rows(data, ox.RdfFormat.TURTLE, base_iri, limits))
 
 
 def document_to_triples(data, media_type: str, base_iri: str | None, limits: Limits = DEFAULT_LIMITS) -> list:
     """Bytes as served (JSON-LD, JSON, HTML with embedded JSON-LD, Turtle) -> triples."""
+    return _quads(document_rows(data, media_type, base_iri, limits))
+
+
+def document_rows(data, media_type: str, base_iri: str | None, limits: Limits = DEFAULT_LIMITS) -> list:
+    """``document_to_triples``, each triple with the terms this module already read from it.
+
+    One tuple per triple: ``(quad, subject, predicate, object, subject IRI,
+    predicate IRI, object value)``; the subject IRI is None unless the subject
+    is a NamedNode, the object value None unless the object is a NamedNode,
+    Literal or BlankNode. Reading a term or its value from pyoxigraph makes a
+    new Python object each time, so a caller that looks at every triple (the
+    crawler) gets them here rather than reading them all again.
+    """
     kind = (media_type or "").split(";")[0].strip().lower()
     if kind in TURTLE_TYPES:
-        return turtle_to_triples(data, base_iri, limits)
-    return jsonld_to_triples(read_document(data, kind, limits), base_iri, limits)
+        return _parse_rows(data, ox.RdfFormat.TURTLE, base_iri, limits)
+    payload = _jsonld_payload(read_document(data, kind, limits), owned=True)
+    return _parse_rows(payload, ox.RdfFormat.JSON_LD, base_iri, limits)
 
 
-def _parse(payload, fmt, base_iri, limits: Limits) -> list:
+def _quads(rows) -> list:
+    return [row[0] for row in rows]
+
+
+def _jsonld_payload(document, owned: bool) -> bytes:
+    """The document with its contexts inlined, as the JSON text pyoxigraph reads.
+
+    ``owned``: ``document`` was decoded by us for this call only, so contexts
+    are inlined into it rather than into a deep copy. The pinned contexts put
+    in are shared, read-only objects, and when the document is an object whose
+    first member is a pinned ``@context`` (nearly every profile) that member's
+    text is the cached serialisation: the same bytes ``json.dumps`` would
+    write for the whole object, without serialising the context every time.
+    """
+    safe = inline_contexts_in_place(document if owned else copy.deepcopy(document))
+    if type(safe) is dict and safe and next(iter(safe)) == "@context":
+        text = shared_context_json(safe["@context"])
+        if text is not None:
+            rest = dict(safe)
+            del rest["@context"]
+            if not rest:
+                return ('{"@context": ' + text + "}").encode("utf-8")
+            # json.dumps writes an object as "{" + members joined by ", " + "}".
+            return ('{"@context": ' + text + ", " + json.dumps(rest)[1:]).encode("utf-8")
+    return json.dumps(safe).encode("utf-8")
+
+
+def _parse_rows(payload, fmt, base_iri, limits: Limits) -> list:
     try:
-        quads = ox.parse(payload, format=fmt, base_iri=base_iri, without_named_graphs=True)
-        out = []
-        for q in quads:
-            if len(out) >= limits.max_triples:
-                raise DocumentError(f"the document holds more than {limits.max_triples} statements",
-                                    code="too_many_triples")
-            s, p, o = _normalise_iri(q.subject), _normalise_iri(q.predicate), _normalise_iri(q.object)
-            _check_term_sizes((s, p, o), limits)
-            out.append(ox.Quad(s, p, o, ox.DefaultGraph()))
-        return out
+        return _checked_rows(ox.parse(payload, format=fmt, base_iri=base_iri, without_named_graphs=True), limits)
     except DocumentError:
         raise
     except SyntaxError as exc:
@@ -235,11 +272,52 @@ def _parse(payload, fmt, base_iri, limits: Limits) -> list:
         raise DocumentError(f"the document could not be read as RDF: {exc}", code="invalid_document") from None
 
 
-def _check_term_sizes(terms, limits: Limits) -> None:
-    for t in terms:
-        if isinstance(t, ox.Literal):
-            if len(t.value) > limits.max_literal:
-                raise DocumentError(f"a text value is longer than {limits.max_literal} characters",
-                                    code="literal_too_long")
-        elif isinstance(t, ox.NamedNode) and len(t.value) > limits.max_iri:
-            raise DocumentError(f"an IRI is longer than {limits.max_iri} characters", code="iri_too_long")
+def _checked_rows(quads, limits: Limits) -> list:
+    """Parser output -> rows (see ``document_rows``): default graph, schema.org IRIs normalised, sizes checked.
+
+    The hot loop of every parse: it reads each term once, makes no per-term
+    function calls, and keeps the parser's own Quad unless a term changes
+    (building an ``ox.Quad`` costs microseconds: pyoxigraph tries each term
+    type in turn). Checks, in order: subject IRI, predicate IRI, then object
+    (IRI or literal) length, each after https://schema.org/ normalisation.
+    """
+    named_node, blank_node, literal, default_graph = ox.NamedNode, ox.BlankNode, ox.Literal, ox.DefaultGraph
+    max_triples, max_literal, max_iri = limits.max_triples, limits.max_literal, limits.max_iri
+    out = []
+    append = out.append
+    for q in quads:
+        if len(out) >= max_triples:
+            raise DocumentError(f"the document holds more than {max_triples} statements", code="too_many_triples")
+        s, p, o = q.subject, q.predicate, q.object
+        changed = type(q.graph_name) is not default_graph  # cannot happen (without_named_graphs); never trust it
+        sv = ov = None
+        if type(s) is named_node:
+            sv = s.value
+            if sv.startswith(_HTTPS_SCHEMA):
+                s, changed = _normalise_iri(s), True
+                sv = s.value
+            if len(sv) > max_iri:
+                raise DocumentError(f"an IRI is longer than {max_iri} characters", code="iri_too_long")
+        pv = p.value  # a predicate is always an IRI
+        if pv.startswith(_HTTPS_SCHEMA):
+            p, changed = _normalise_iri(p), True
+            pv = p.value
+        if len(pv) > max_iri:
+            raise DocumentError(f"an IRI is longer than {max_iri} characters", code="iri_too_long")
+        t = type(o)
+        if t is literal:
+            ov = o.value
+            if len(ov) > max_literal:
+                raise DocumentError(f"a text value is longer than {max_literal} characters", code="literal_too_long")
+        elif t is named_node:
+            ov = o.value
+            if ov.startswith(_HTTPS_SCHEMA):
+                o, changed = _normalise_iri(o), True
+                ov = o.value
+            if len(ov) > max_iri:
+                raise DocumentError(f"an IRI is longer than {max_iri} characters", code="iri_too_long")
+        elif t is blank_node:
+            ov = o.value
+        # Quad() without a graph is in the default graph
+        append((ox.Quad(s, p, o) if changed else q, s, p, o, sv, pv, ov))
+    return out
