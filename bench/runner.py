@@ -210,7 +210,7 @@ class Bench:
                 "requests"),
             row("first crawl: peak RSS", med([c["peak_rss_mb"] for c in crawls]), "MB"),
             row("first crawl: peak open file descriptors", max(c["peak_open_fds"] for c in crawls), "fds",
-                "mostly idle keep-alive sockets, one per host already fetched (sampled every 50 ms)"),
+                "sockets in use and idle keep-alive ones (sampled every 50 ms)"),
             row("fetch-only floor: profiles/s", med(f_rate), "profiles/s",
                 "the crawler's Fetcher, same URLs, same settings (robots.txt too), 32 at once, nothing else",
                 range_=rng(f_rate)),
@@ -650,6 +650,7 @@ class Bench:
 
     def guard(self, name, fn, also=()) -> bool:
         """Run one section; a failure becomes a "not measured" row instead of losing the whole run."""
+        before = len(self.results["targets"])
         try:
             fn()
             return True
@@ -663,9 +664,29 @@ class Bench:
                         nm_row(f"{k} (section failed)", f"not measured: the {name} run failed: {first}"))
             self.results["notes"].append(f"the {name} run failed: {str(exc)[-1500:]}")
             return False
+        finally:
+            for t in self.results["targets"][before:]:
+                t.setdefault("section", name)
 
     def command(self) -> str:
         return "python -m bench " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+
+
+def merge_into(old: dict, new: dict) -> dict:
+    """``old`` with the sections (and their targets) that ``new`` ran replaced; said so in the meta."""
+    ran = set(new["meta"]["only"]) | ({"endpoints"} if "queries" in new["meta"]["only"] else set())
+    for name in ran:
+        if name in new["sections"]:
+            old["sections"][name] = new["sections"][name]
+    fresh = [t for t in new["targets"] if t.get("section") in ran]
+    names = {t["target"] for t in fresh}
+    old["targets"] = [t for t in old["targets"] if t.get("section") not in ran and t["target"] not in names] + fresh
+    old["notes"] = old.get("notes", []) + new.get("notes", [])
+    old.setdefault("profiles", {}).update(new.get("profiles") or {})
+    old["meta"].setdefault("updates", []).append(
+        {"sections": sorted(ran & set(new["sections"])), "command": new["meta"]["command"],
+         "started": new["meta"]["started"], "elapsed_s": new["meta"]["elapsed_s"]})
+    return old
 
 
 def main(argv=None) -> int:
@@ -683,6 +704,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ingest-budget", type=float, default=900.0, help="seconds before the ingest stops")
     ap.add_argument("--workdir", help="scratch directory (default: a new temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--update", action="store_true",
+                    help="replace only the sections run now in the existing results (with --only)")
     args = ap.parse_args(argv)
     if args.naive_budget is None:
         args.naive_budget = 2.0 if args.quick else 60.0
@@ -691,8 +714,10 @@ def main(argv=None) -> int:
     from bench.report import write_report
 
     out = Path(args.out)
+    if args.update:
+        results = merge_into(json.loads(out.with_suffix(".json").read_text()), results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
     out.write_text(write_report(results))
-    log(f"wrote {out} and {out.with_suffix('.json')} in {results['meta']['elapsed_s']} s")
+    log(f"wrote {out} and {out.with_suffix('.json')} in {bench.results['meta']['elapsed_s']} s")
     return 0

@@ -46,5 +46,13 @@ class Models:
     def matcher(self) -> Matcher:
         return self._get("matcher", Matcher.from_store)
 
+    def warm(self) -> None:
+        """Build, after a crawl, what the first visitor after a change would otherwise wait for
+        (at 10k groups: ~1.5 s for the network, ~4 s for the matcher and its full match list)."""
+        net = self.network
+        net.bridges()
+        net.all_links()
+        self.matcher.page(limit=0)
+
     def invalidate(self) -> None:
         self._cache.clear()

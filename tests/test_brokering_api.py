@@ -189,3 +189,18 @@ def test_models_are_rebuilt_when_the_data_changes(env):
                                              app.extensions["hubnet"].index.meta("generation", 0) + 1)
     app.extensions["hubnet"].index._conn().commit()
     assert models.network is not first
+
+
+def test_a_crawl_that_changed_something_leaves_the_models_built(env):
+    """The first visitor after a change should not wait for the network and matcher builds."""
+    client, i, app = env
+    hub, models = app.extensions["hubnet"], app.extensions["hubnet.brokering"]
+    hub.index._set_meta(hub.index._conn(), "generation", hub.index.meta("generation", 0) + 1)
+    hub.index._conn().commit()
+    gen = hub.index.meta("generation", 0)
+    hub.after_crawl("2026-12-01T00:00:00Z")
+    assert {name: cached[0] for name, cached in models._cache.items()} == {"network": gen, "matcher": gen}
+    assert models.matcher._all_cache    # the full match list too
+    before = dict(models._cache)
+    hub.after_crawl("2026-12-01T00:00:01Z")   # nothing changed: nothing rebuilt
+    assert all(models._cache[k][1] is before[k][1] for k in before)

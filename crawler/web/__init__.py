@@ -98,11 +98,14 @@ class Hub:
         self._closed = False
 
     def after_crawl(self, crawled_at: str) -> None:
-        """Called by the crawler thread after every crawl batch: index, then SPARQL checkpoint."""
+        """Called by the crawler thread after every crawl batch: index, SPARQL checkpoint, brokering models."""
         self.index.sync(self.store, crawled_at=crawled_at)
         queries = self.app.extensions.get(sparql.EXTENSION)
         if queries is not None:
             queries.refresh()
+        models = self.app.extensions.get(brokering.EXTENSION)
+        if models is not None:
+            models.warm()       # rebuilt only if the sync changed something
 
     def close(self) -> None:
         if self._closed:

@@ -72,11 +72,16 @@ def resolve_group(param: str, value: str | None, required: bool = True) -> dict 
     return row
 
 
-def _summary(iri: str) -> dict:
-    row = hub().index.get(iri)
-    if row is None:
-        return {"id": iri, "key": None, "name": models().network.name(iri)}
-    return {"id": iri, "key": row["key"], "name": row["name"]}
+def _summaries(iris) -> list[dict]:
+    """{id, key, name} for each IRI, in order: one index query for the lot, not one per group."""
+    iris = list(iris)
+    rows = hub().index.by_iris(iris)
+    out = []
+    for iri in iris:
+        row = rows.get(iri)
+        out.append({"id": iri, "key": row["key"], "name": row["name"]} if row
+                   else {"id": iri, "key": None, "name": models().network.name(iri)})
+    return out
 
 
 # ------------------------------------------------------------------------- first points of contact
@@ -152,14 +157,12 @@ def _matches(default_limit: int):
     per_need = read_int(request.args, "per_need", 5, 1, MAX_PER_NEED)
     limit = read_int(request.args, "limit", default_limit, 1, 500)
     offset = read_int(request.args, "offset", 0, 0, MAX_OFFSET)
-    found = models().matcher.all_matches(group=row["id"] if row else None, within_km=_within(),
-                                         category=_category(), per_need=per_need)
-    page = found[offset:offset + limit]
-    for m in page:
-        m["need"]["group_key"] = _summary(m["need"]["group"])["key"]
-        for o in m["offers"]:
-            o["group_key"] = _summary(o["group"])["key"]
-    return row, len(found), limit, offset, page
+    total, page = models().matcher.page(group=row["id"] if row else None, within_km=_within(),
+                                        category=_category(), per_need=per_need, offset=offset, limit=limit)
+    items = [m["need"] for m in page] + [o for m in page for o in m["offers"]]
+    for item, summary in zip(items, _summaries(item["group"] for item in items)):
+        item["group_key"] = summary["key"]
+    return row, total, limit, offset, page
 
 
 @bp.get("/api/matches")
@@ -196,7 +199,7 @@ def _introductions():
     src = resolve_group("from", request.args.get("from"))
     dst = resolve_group("to", request.args.get("to"))
     paths = models().network.introductions(src["id"], dst["id"])
-    return src, dst, [[_summary(i) for i in p] for p in paths]
+    return src, dst, [_summaries(p) for p in paths]
 
 
 @bp.get("/api/introductions")
@@ -222,8 +225,8 @@ def _ego():
     row = resolve_group("group", request.args.get("group"))
     depth = read_int(request.args, "depth", 2, 1, 4)
     ego = models().network.ego(row["id"], depth)
-    for n in ego["nodes"]:
-        n["key"] = _summary(n["id"])["key"]
+    for n, summary in zip(ego["nodes"], _summaries(n["id"] for n in ego["nodes"])):
+        n["key"] = summary["key"]
     return row, ego
 
 
@@ -235,7 +238,7 @@ def api_network():
 @bp.get("/api/network/bridges")
 def api_bridges():
     net = models().network
-    return jsonify({"bridges": [dict(_summary(i), links=len(net.adj.get(i, ()))) for i in net.bridges()]})
+    return jsonify({"bridges": [dict(g, links=len(net.adj.get(g["id"], ()))) for g in _summaries(net.bridges())]})
 
 
 @bp.get("/api/network/isolated")
@@ -245,7 +248,7 @@ def api_isolated():
     if area:
         in_area = {g["id"] for g in hub().index.search(Search(area=area, limit=100_000))["groups"]}
         isolated = [i for i in isolated if i in in_area]
-    return jsonify({"area": area or None, "isolated": [_summary(i) for i in isolated]})
+    return jsonify({"area": area or None, "isolated": _summaries(isolated)})
 
 
 @bp.get("/network")
@@ -253,8 +256,7 @@ def network_page():
     if not request.args.get("group"):
         net = models().network
         return _page("network.html", "/api/network/bridges", ego=None, drawing=None,
-                     bridges=[_summary(i) for i in net.bridges()],
-                     isolated=[_summary(i) for i in net.isolated()])
+                     bridges=_summaries(net.bridges()), isolated=_summaries(net.isolated()))
     row, ego = _ego()
     return _page("network.html", _alternate("/api/network"), ego=ego, group=row, drawing=layout(ego),
                  bridges=None, isolated=None)
