@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-import pyoxigraph as ox
-
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -78,17 +76,3 @@ def authority(document_url: str):
 
 
 _PLAIN_HOST = re.compile(r"[a-z0-9.-]+")
-
-
-def authorise(triples, document_url: str) -> tuple[list, int]:
-    """Keep the triples whose subject the document may speak for; return (kept, dropped count)."""
-    kept, dropped = [], 0
-    speaks = authority(document_url)
-    for t in triples:
-        s = t.subject
-        # blank nodes are skolemised before this stage; anything else is refused
-        if isinstance(s, ox.NamedNode) and speaks(s.value):
-            kept.append(t)
-        else:
-            dropped += 1
-    return kept, dropped

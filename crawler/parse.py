@@ -18,7 +18,7 @@ from vocab.errors import DocumentError
 from vocab.parse import Limits, document_rows
 
 from .authorise import authority, speaks_for
-from .link import GROUP_TYPE_IRIS, LINK_PREDICATES, RDF_TYPE, group_subjects
+from .link import GROUP_TYPE_IRIS, LINK_PREDICATES, RDF_TYPE
 from .settings import Settings
 
 
@@ -37,41 +37,6 @@ def limits_from(settings: Settings) -> Limits:
                   max_triples=settings.max_triples, max_literal=settings.max_literal, max_iri=settings.max_iri)
 
 
-def skolemise(triples, document_url: str) -> list:
-    """Give blank nodes stable IRIs under the document's URL.
-
-    A blank-node group (an Organization with no ``@id``, common on websites)
-    becomes ``<url>#group``; other blank nodes ``<url>#_b1``, ``#_b2``... in
-    order of first appearance, so the same document always gives the same
-    statements (and the same hash).
-    """
-    base = urldefrag(document_url)[0]
-    groups = {t.subject for t in triples
-              if isinstance(t.subject, ox.BlankNode) and t.predicate.value == RDF_TYPE
-              and t.object.value in GROUP_TYPE_IRIS}
-    names: dict = {}
-    n_group = 0
-
-    def name(b):
-        nonlocal n_group
-        iri = names.get(b)
-        if iri is None:
-            if b in groups:
-                n_group += 1
-                iri = ox.NamedNode(f"{base}#group" + ("" if n_group == 1 else str(n_group)))
-            else:
-                iri = ox.NamedNode(f"{base}#_b{len(names) - n_group + 1}")
-            names[b] = iri
-        return iri
-
-    out = []
-    for t in triples:
-        s = name(t.subject) if isinstance(t.subject, ox.BlankNode) else t.subject
-        o = name(t.object) if isinstance(t.object, ox.BlankNode) else t.object
-        out.append(ox.Quad(s, t.predicate, o, ox.DefaultGraph()) if (s is not t.subject or o is not t.object) else t)
-    return out
-
-
 def content_hash(triples) -> str:
     """Hash of the statements, order-independent: unchanged data means an unchanged hash."""
     lines = sorted(f"{t.subject} {t.predicate} {t.object}" for t in triples)
@@ -84,10 +49,9 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
         rows = document_rows(body, media_type, document_url, limits_from(settings))
     except (RecursionError, MemoryError):
         raise DocumentError("the document is too complex to read", code="too_deep") from None
-    kept, dropped, groups, outlinks, digest = _statements(rows, document_url, settings.max_outlinks)
+    kept, dropped, groups, every_group, outlinks, digest = _statements(rows, document_url, settings.max_outlinks)
     if not groups:
-        named = skolemise([row[0] for row in rows], document_url)  # slow path: the document is refused
-        foreign = [g for g in group_subjects(named) if not speaks_for(document_url, g)]
+        foreign = [g for g in every_group if not speaks_for(document_url, g)]
         if foreign:
             raise DocumentError(
                 f"the profile describes {foreign[0]}, which is not on the site it was fetched from "
@@ -99,13 +63,18 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
 
 
 def _statements(rows, document_url: str, max_outlinks: int):
-    """``skolemise`` -> ``authorise`` -> ``group_subjects``, ``links`` and ``content_hash`` in one pass.
+    """Name blank nodes, apply the authority rule, find groups and links, hash: in one pass.
 
-    The same answers as chaining those functions (tests/test_parse_speedups.py
-    holds it to that) at a fraction of the cost: the terms come already read
+    Blank nodes get stable IRIs under the document's URL: a blank-node group (an
+    Organization with no ``@id``, common on websites) becomes ``<url>#group``
+    (``#group2``...), other blank nodes ``<url>#_b1``, ``#_b2``... in order of
+    first appearance, so the same document always gives the same statements and
+    hash. The same answers as naming, then ``speaks_for`` per subject, then
+    ``group_subjects``, ``links`` and ``content_hash`` (tests/test_parse_speedups.py
+    holds it to that), at a fraction of the cost: the terms come already read
     (``vocab.parse.document_rows``), a Quad is only built for a kept statement
-    whose blank nodes were renamed, and the hash lines are built from strings
-    in hand. Returns (kept, dropped count, group IRIs, link targets, hash).
+    whose blank nodes were renamed, and the hash lines are built from strings in hand.
+    Returns (kept, dropped count, kept group IRIs, every group IRI, link targets, hash).
     """
     base = urldefrag(document_url)[0]
     blank, named_node, literal, quad = ox.BlankNode, ox.NamedNode, ox.Literal, ox.Quad
@@ -126,7 +95,7 @@ def _statements(rows, document_url: str, max_outlinks: int):
 
     speaks = authority(document_url)
     limit = max(max_outlinks, 1)  # links() checks its limit after taking a target, so it always takes one
-    kept, lines, group_iris, outlinks, seen_links = [], [], [], [], set()
+    kept, lines, group_iris, every_group, outlinks, seen_links = [], [], [], [], [], set()
     dropped = 0
     for q, s, p, o, sv, pv, ov in rows:
         renamed = False
@@ -136,6 +105,9 @@ def _statements(rows, document_url: str, max_outlinks: int):
         if type(o) is blank:
             o, ov = names.get(o) or name(o)
             renamed = True
+        is_group = pv == RDF_TYPE and ov in GROUP_TYPE_IRIS and sv is not None
+        if is_group and sv not in every_group:
+            every_group.append(sv)
         if sv is None or not speaks(sv):  # sv is None: not an IRI (a quoted triple), never spoken for
             dropped += 1
             continue
@@ -149,12 +121,12 @@ def _statements(rows, document_url: str, max_outlinks: int):
             # str(quad) is "s p o" for a default-graph quad, but wraps a quoted triple in <<( )>>
             lines.append(str(q) if type(o) is named_node or type(o) is literal else f"{s} {p} {o}")
         kept.append(q)
-        if pv == RDF_TYPE and ov in GROUP_TYPE_IRIS and sv not in group_iris:
+        if is_group and sv not in group_iris:
             group_iris.append(sv)
         if pv in LINK_PREDICATES and type(o) is named_node and len(outlinks) < limit:
             if ov.startswith(("http://", "https://")) and ov not in seen_links:
                 seen_links.add(ov)
                 outlinks.append(ov)
     digest = hashlib.sha256("\n".join(sorted(lines)).encode("utf-8")).hexdigest()
-    return kept, dropped, group_iris, outlinks, digest
+    return kept, dropped, group_iris, every_group, outlinks, digest
 
