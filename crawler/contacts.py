@@ -9,53 +9,68 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from .budget import UNLIMITED, Budget
+
 SCHEMA = "http://schema.org/"
 FIRST = "first point of contact"
 
+# One value per row (issue 12, finding 2): each property is its own UNION branch, so a contact
+# point with k names and k emails gives 2k rows, never the k**5 of five OPTIONALs side by side.
+_CP = f"?g <{SCHEMA}contactPoint> ?cp ."
 _Q = f"""
-SELECT ?g ?cp ?type ?cname ?email ?tel ?lang ?gemail ?gtel ?gurl WHERE {{
+SELECT ?g ?cp ?f ?v WHERE {{
   VALUES ?g {{ %s }}
   GRAPH ?src {{
-    {{ ?g <{SCHEMA}contactPoint> ?cp .
-       OPTIONAL {{ ?cp <{SCHEMA}contactType> ?type }}
-       OPTIONAL {{ ?cp <{SCHEMA}name> ?cname }}
-       OPTIONAL {{ ?cp <{SCHEMA}email> ?email }}
-       OPTIONAL {{ ?cp <{SCHEMA}telephone> ?tel }}
-       OPTIONAL {{ ?cp <{SCHEMA}availableLanguage> ?lang }} }}
-    UNION {{ ?g <{SCHEMA}email> ?gemail }}
-    UNION {{ ?g <{SCHEMA}telephone> ?gtel }}
-    UNION {{ ?g <{SCHEMA}url> ?gurl }}
+    {{ {_CP} BIND("cp" AS ?f) }}
+    UNION {{ {_CP} ?cp <{SCHEMA}contactType> ?v BIND("type" AS ?f) }}
+    UNION {{ {_CP} ?cp <{SCHEMA}name> ?v BIND("name" AS ?f) }}
+    UNION {{ {_CP} ?cp <{SCHEMA}email> ?v BIND("email" AS ?f) }}
+    UNION {{ {_CP} ?cp <{SCHEMA}telephone> ?v BIND("telephone" AS ?f) }}
+    UNION {{ {_CP} ?cp <{SCHEMA}availableLanguage> ?v BIND("lang" AS ?f) }}
+    UNION {{ ?g <{SCHEMA}email> ?v BIND("gemail" AS ?f) }}
+    UNION {{ ?g <{SCHEMA}telephone> ?v BIND("gtel" AS ?f) }}
+    UNION {{ ?g <{SCHEMA}url> ?v BIND("gurl" AS ?f) }}
   }}
 }}"""
+_OWN = {"gemail": "email", "gtel": "telephone", "gurl": "url"}
 
 
 def _strip_mailto(v: str) -> str:
     return v[7:] if v.lower().startswith("mailto:") else v
 
 
-def contact_details(store, iris) -> dict:
+def _first_values(fields: dict) -> dict:
+    """One value per field (the least, so the same whatever order rows come in; a "first point
+    of contact" type before any other); every language."""
+    out = {k: min(v) for k, v in fields.items() if k != "lang" and v}
+    firsts = [t for t in fields.get("type", ()) if t.strip().lower() == FIRST]
+    if firsts:
+        out["type"] = firsts[0]
+    out["languages"] = set(fields.get("lang", ()))
+    return out
+
+
+def contact_details(store, iris, budget: Budget = UNLIMITED) -> dict:
     """{group IRI: {"name", "email", "telephone", "languages", "type", "url"}} for the given groups."""
     iris = [i for i in iris if i]
     if not iris:
         return {}
     values = " ".join(f"<{i}>" for i in iris if ">" not in i and " " not in i)
-    points: dict = defaultdict(dict)
-    own: dict = defaultdict(dict)
-    for r in store.query(_Q % values):
-        g = r["g"].value
-        if r["cp"] is not None:
-            p = points[g].setdefault(r["cp"].value, {"languages": set()})
-            for key, var in (("type", "type"), ("name", "cname"), ("email", "email"), ("telephone", "tel")):
-                if r[var] is not None:
-                    p.setdefault(key, r[var].value)
-            if r["lang"] is not None:
-                p["languages"].add(r["lang"].value)
-        for key, var in (("email", "gemail"), ("telephone", "gtel"), ("url", "gurl")):
-            if r[var] is not None:
-                own[g].setdefault(key, r[var].value)
+    points: dict = defaultdict(dict)           # group -> contact point -> {field: [values]}
+    own: dict = defaultdict(lambda: defaultdict(list))
+    for r in budget.rows(store, _Q % values):
+        g, f, v = r["g"].value, r["f"].value, r["v"]
+        if f in _OWN:
+            own[g][_OWN[f]].append(v.value)
+            continue
+        p = points[g].setdefault(r["cp"].value, defaultdict(list))
+        if v is not None:
+            p[f].append(v.value)
+    points = {g: [_first_values(p) for p in cps.values()] for g, cps in points.items()}
+    own = {g: _first_values(fields) for g, fields in own.items()}
     out = {}
     for g in iris:
-        cps = list(points.get(g, {}).values())
+        cps = points.get(g, [])
         cps.sort(key=lambda p: (str(p.get("type", "")).lower() != FIRST, p.get("name", "")))
         best = cps[0] if cps else {}
         mine = own.get(g, {})

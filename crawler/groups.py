@@ -22,6 +22,7 @@ import pyoxigraph as ox
 
 from vocab.model import LINK_PROPERTIES, kinds, categories
 
+from .budget import UNLIMITED, Budget
 from .store import HUBNET, PROV_GRAPH
 
 SCHEMA = "http://schema.org/"
@@ -43,18 +44,22 @@ def _iri(value: str) -> str:
 
 
 # ------------------------------------------------------------------------- the profile
-def _describe(store, iri: str) -> dict:
+def _describe(store, iri: str, budget: Budget = UNLIMITED) -> dict:
     """{node: {predicate: [terms]}} for the group and the nodes nested under it (two levels)."""
     g = _iri(iri)
     nested = "|".join(f"<{SCHEMA}{p}>" for p in _NESTED)
+    # The nodes first, each once (however many paths reach it), then their statements: rows are
+    # the statements of those nodes, never paths times statements (issue 12, finding 2).
     q = f"""
 SELECT ?s ?p ?o WHERE {{
-  {{ BIND({g} AS ?s) ?s ?p ?o }}
-  UNION {{ {g} ({nested}) ?s . FILTER(isIRI(?s)) ?s ?p ?o }}
-  UNION {{ {g} ({nested})/({nested}) ?s . FILTER(isIRI(?s)) ?s ?p ?o }}
+  {{ SELECT DISTINCT ?s WHERE {{
+      {{ BIND({g} AS ?s) }}
+      UNION {{ {g} ({nested}) ?s . FILTER(isIRI(?s)) }}
+      UNION {{ {g} ({nested})/({nested}) ?s . FILTER(isIRI(?s)) }} }} }}
+  ?s ?p ?o
 }}"""
     nodes: dict = {}
-    for sol in store.query(q):
+    for sol in budget.rows(store, q):
         s, p, o = sol["s"].value, sol["p"].value, sol["o"]
         values = nodes.setdefault(s, {}).setdefault(p, [])
         if o not in values:
@@ -243,10 +248,10 @@ def source_record(store, graph: str):
 
 
 # ------------------------------------------------------------------------- the whole page
-def read_group(store, index, row: dict, today: dt.date | None = None) -> dict:
+def read_group(store, index, row: dict, today: dt.date | None = None, budget: Budget = UNLIMITED) -> dict:
     """Everything the group page and /api/groups/<key> show, as plain JSON-ready data."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    nodes = _describe(store, row["id"])
+    nodes = _describe(store, row["id"], budget)
     group = nodes.get(row["id"], {})
     kind_labels = {c.slug: c.label for c in kinds()}
     kind_slugs = sorted({t.value[len(KIND_NS):] for t in group.get(SCHEMA + "additionalType", [])

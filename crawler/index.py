@@ -154,13 +154,16 @@ def _group_types_values() -> str:
 
 
 def _extract_query(graph_iri: str | None) -> str:
-    """Long-format (group, field, value) rows: linear in the graph's size, no cross products."""
+    """Long-format (group, field, value) rows: linear in the graph's size, no cross products.
+
+    Whether a subject is a group is a FILTER EXISTS, not a join: a join would repeat every
+    value once per type the group declares (issue 12, finding 2).
+    """
     g = f"<{graph_iri}>" if graph_iri else "?src"
     s = SCHEMA
     return f"""
 SELECT DISTINCT ?src ?g ?f ?v WHERE {{
   GRAPH {g} {{
-    ?g a ?type . VALUES ?type {{ {_group_types_values()} }}
     {{ ?g <{s}name> ?v BIND("name" AS ?f) }}
     UNION {{ ?g <{s}description> ?v BIND("description" AS ?f) }}
     UNION {{ ?g <{s}url> ?v BIND("url" AS ?f) }}
@@ -172,6 +175,7 @@ SELECT DISTINCT ?src ?g ?f ?v WHERE {{
     UNION {{ ?g <{s}location>/<{s}address>?/<{s}addressLocality> ?v BIND("locality" AS ?f) }}
     UNION {{ ?g <{s}location>/<{s}geo>? ?geo . ?geo <{s}latitude> ?v BIND("lat" AS ?f) }}
     UNION {{ ?g <{s}location>/<{s}geo>? ?geo . ?geo <{s}longitude> ?v BIND("lon" AS ?f) }}
+    FILTER EXISTS {{ ?g a ?type . VALUES ?type {{ {_group_types_values()} }} }}
   }}
   {"BIND(" + g + " AS ?src)" if graph_iri else ""}
 }}"""

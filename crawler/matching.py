@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 from vocab.model import categories, slug_of
 
+from .budget import UNLIMITED, Budget
+
 SCHEMA = "http://schema.org/"
 HUBNET = "https://w3id.org/hubnet/ns#"
 DEFAULT_WITHIN_KM = 5.0
@@ -68,26 +70,34 @@ def _label(slug: str | None) -> str:
     return slug or "uncategorised"
 
 
+# One value per row (issue 12, finding 2): the properties of an item are UNION branches, never
+# OPTIONALs joined side by side, so an item with k names and k descriptions gives 2k rows, not k*k.
+_ITEM_RELS = f"VALUES ?rel {{ <{SCHEMA}makesOffer> <{SCHEMA}seeks> }}"
 _Q_ITEMS = f"""
-SELECT ?g ?gname ?rel ?x ?name ?desc ?cat ?until ?area ?areaName WHERE {{
+SELECT ?g ?rel ?x ?f ?v ?areaName WHERE {{
   GRAPH ?src {{
-    ?g ?rel ?x . VALUES ?rel {{ <{SCHEMA}makesOffer> <{SCHEMA}seeks> }}
-    OPTIONAL {{ ?g <{SCHEMA}name> ?gname }}
-    OPTIONAL {{ ?x <{SCHEMA}name> ?name }}
-    OPTIONAL {{ ?x <{SCHEMA}description> ?desc }}
-    OPTIONAL {{ ?x <{HUBNET}category> ?cat }}
-    OPTIONAL {{ ?x <{SCHEMA}validThrough> ?until }}
-    OPTIONAL {{ ?x <{SCHEMA}areaServed> ?area . OPTIONAL {{ ?area <{SCHEMA}name> ?areaName }} }}
+    ?g ?rel ?x . {_ITEM_RELS}
+    {{ BIND("item" AS ?f) }}
+    UNION {{ ?x <{SCHEMA}name> ?v BIND("name" AS ?f) }}
+    UNION {{ ?x <{SCHEMA}description> ?v BIND("description" AS ?f) }}
+    UNION {{ ?x <{HUBNET}category> ?v BIND("category" AS ?f) }}
+    UNION {{ ?x <{SCHEMA}validThrough> ?v BIND("until" AS ?f) }}
+    UNION {{ ?x <{SCHEMA}areaServed> ?v . OPTIONAL {{ ?v <{SCHEMA}name> ?areaName }} BIND("area" AS ?f) }}
   }}
 }}"""
 
+_Q_GROUP_NAMES = f"""
+SELECT ?g ?v WHERE {{
+  GRAPH ?src {{ ?g <{SCHEMA}name> ?v FILTER EXISTS {{ ?g ?rel ?x {_ITEM_RELS} }} }}
+}}"""
+
 _Q_PLACES = f"""
-SELECT ?g ?lat ?lon ?area ?areaName WHERE {{
+SELECT ?g ?geo ?f ?v ?areaName WHERE {{
   GRAPH ?src {{
-    {{ ?g <{SCHEMA}location>/<{SCHEMA}geo>? ?geo . ?geo <{SCHEMA}latitude> ?lat ; <{SCHEMA}longitude> ?lon }}
-    UNION
-    {{ ?g <{SCHEMA}areaServed> ?area . ?g <{SCHEMA}makesOffer>|<{SCHEMA}seeks>|<{SCHEMA}name> ?any .
-       OPTIONAL {{ ?area <{SCHEMA}name> ?areaName }} }}
+    {{ ?g <{SCHEMA}location>/<{SCHEMA}geo>? ?geo . ?geo <{SCHEMA}latitude> ?v BIND("lat" AS ?f) }}
+    UNION {{ ?g <{SCHEMA}location>/<{SCHEMA}geo>? ?geo . ?geo <{SCHEMA}longitude> ?v BIND("lon" AS ?f) }}
+    UNION {{ ?g <{SCHEMA}areaServed> ?v FILTER EXISTS {{ ?g <{SCHEMA}makesOffer>|<{SCHEMA}seeks>|<{SCHEMA}name> ?any }}
+             OPTIONAL {{ ?v <{SCHEMA}name> ?areaName }} BIND("area" AS ?f) }}
   }}
 }}"""
 
@@ -95,9 +105,37 @@ SELECT ?g ?lat ?lon ?area ?areaName WHERE {{
 def _area_name(row) -> str | None:
     if row["areaName"] is not None:
         return row["areaName"].value.strip().lower()
-    if row["area"] is not None and row["area"].__class__.__name__ == "Literal":
-        return row["area"].value.strip().lower()
+    if row["v"].__class__.__name__ == "Literal":
+        return row["v"].value.strip().lower()
     return None
+
+
+def _first(values):
+    """One value of a multi-valued property, the same whatever order the store returns them in."""
+    return min(values) if values else None
+
+
+def _coordinates(rows) -> dict:
+    """{group: (lat, lon)} from lat/lon rows: the first place (by IRI) that gives a valid pair."""
+    found: dict = defaultdict(lambda: ([], []))
+    for g, geo, f, v in rows:
+        found[g, geo][0 if f == "lat" else 1].append(v)
+    coords: dict = {}
+    for (g, _geo), (lats, lons) in sorted(found.items()):
+        if g in coords:
+            continue
+        for lat in sorted(lats):
+            for lon in sorted(lons):
+                try:
+                    lat_f, lon_f = float(lat), float(lon)
+                except ValueError:
+                    continue
+                if -90 <= lat_f <= 90 and -180 <= lon_f <= 180:
+                    coords[g] = (lat_f, lon_f)
+                    break
+            if g in coords:
+                break
+    return coords
 
 
 @dataclass
@@ -106,44 +144,44 @@ class Matcher:
     needs: list = field(default_factory=list)
 
     @classmethod
-    def from_store(cls, store) -> "Matcher":
-        coords: dict = {}
-        group_areas: dict = defaultdict(set)
-        for r in store.query(_Q_PLACES):
-            g = r["g"].value
-            if r["lat"] is not None:
-                try:
-                    lat, lon = float(r["lat"].value), float(r["lon"].value)
-                except ValueError:
-                    continue
-                if -90 <= lat <= 90 and -180 <= lon <= 180:
-                    coords.setdefault(g, (lat, lon))
-            name = _area_name(r) if r["area"] is not None else None
-            if name:
-                group_areas[g].add(name)
-        items: dict = {}
-        for r in store.query(_Q_ITEMS):
+    def from_store(cls, store, budget: Budget = UNLIMITED) -> "Matcher":
+        geo_rows, group_areas = [], defaultdict(set)
+        for r in budget.rows(store, _Q_PLACES):
+            g, f = r["g"].value, r["f"].value
+            if f == "area":
+                name = _area_name(r)
+                if name:
+                    group_areas[g].add(name)
+            else:
+                geo_rows.append((g, str(r["geo"]), f, r["v"].value))
+        coords = _coordinates(geo_rows)
+        group_names: dict = defaultdict(list)
+        for r in budget.rows(store, _Q_GROUP_NAMES):
+            group_names[r["g"].value].append(r["v"].value)
+        items: dict = {}   # iri -> (group, kind, {field: [values]}, own areas)
+        for r in budget.rows(store, _Q_ITEMS):
             key = r["x"].value
             it = items.get(key)
             if it is None:
-                g = r["g"].value
-                lat, lon = coords.get(g, (None, None))
-                it = items[key] = Item(
-                    kind="offer" if r["rel"].value.endswith("makesOffer") else "need",
-                    iri=key, group=g, group_name=r["gname"].value if r["gname"] else g,
-                    name=r["name"].value if r["name"] else "(unnamed)",
-                    description=r["desc"].value if r["desc"] else None,
-                    category=slug_of(r["cat"].value) if r["cat"] else None,
-                    areas=(), valid_through=r["until"].value if r["until"] else None, lat=lat, lon=lon)
-                it._own_areas = set()
-            name = _area_name(r) if r["area"] is not None else None
-            if name:
-                it._own_areas.add(name)
+                kind = "offer" if r["rel"].value.endswith("makesOffer") else "need"
+                it = items[key] = (r["g"].value, kind, defaultdict(list), set())
+            f = r["f"].value
+            if f == "area":
+                name = _area_name(r)
+                if name:
+                    it[3].add(name)
+            elif f != "item":
+                it[2][f].append(r["v"].value)
         offers, needs = [], []
-        for it in items.values():
-            it.areas = tuple(sorted(it._own_areas or group_areas.get(it.group, ())))
-            del it._own_areas
-            (offers if it.kind == "offer" else needs).append(it)
+        for iri, (g, kind, fields, own_areas) in items.items():
+            lat, lon = coords.get(g, (None, None))
+            category = _first(fields["category"])
+            item = Item(kind=kind, iri=iri, group=g, group_name=_first(group_names.get(g)) or g,
+                        name=_first(fields["name"]) or "(unnamed)", description=_first(fields["description"]),
+                        category=slug_of(category) if category else None,
+                        areas=tuple(sorted(own_areas or group_areas.get(g, ()))),
+                        valid_through=_first(fields["until"]), lat=lat, lon=lon)
+            (offers if kind == "offer" else needs).append(item)
         return cls(offers=offers, needs=needs)
 
     def __post_init__(self) -> None:

@@ -13,9 +13,11 @@ Link semantics (docs/brokering.md says the same for people):
 - a link between two groups is *mutual* when each states some link to the
   other (``member`` one way and ``memberOf`` back counts), *claimed* when
   only one does.
-- introductions travel along relationships of trust: mutual links, and
-  ``vouchesFor`` in either direction (whoever vouches knows the other well).
-- bridges and isolation look at every link, mutual or claimed.
+- trust is what both sides confirm: introductions, bridges and isolation use
+  mutual links only. A one-sided ``vouchesFor`` (or any claimed link) is shown
+  as a claim and nothing more — otherwise anyone could publish a profile that
+  vouches for two groups and become the introducer between them, un-isolate an
+  isolated group, or appear as a bridge (issue 12, finding 9).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urldefrag
 
 from vocab.model import GROUP_TYPES, LINK_PROPERTIES
+
+from .budget import UNLIMITED, Budget
 
 SCHEMA = "http://schema.org/"
 VOUCHES = "https://w3id.org/hubnet/ns#vouchesFor"
@@ -49,18 +53,24 @@ class Network:
     out: dict = field(default_factory=lambda: defaultdict(list))   # iri -> [Link] it states
     inc: dict = field(default_factory=lambda: defaultdict(list))   # iri -> [Link] stated about it
     adj: dict = field(default_factory=lambda: defaultdict(set))    # undirected: any link either way
-    trust: dict = field(default_factory=lambda: defaultdict(set))  # undirected: mutual or vouches
+    trust: dict = field(default_factory=lambda: defaultdict(set))  # undirected: mutual links only
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def from_store(cls, store) -> "Network":
+    def from_store(cls, store, budget: Budget = UNLIMITED) -> "Network":
         net = cls()
-        q_groups = (f"SELECT ?g ?src (SAMPLE(?n) AS ?name) {{ GRAPH ?src {{ ?g a ?t . "
-                    f"OPTIONAL {{ ?g <{SCHEMA}name> ?n }} }} VALUES ?t {{ {_GROUP_TYPES} }} }} GROUP BY ?g ?src")
-        for r in store.query(q_groups):
-            iri = r["g"].value
-            if iri not in net.groups:
-                net.groups[iri] = {"name": r["name"].value if r["name"] else iri, "graph": r["src"].value}
+        # Groups, then their names: two queries, so a group's types and names are never multiplied.
+        q_groups = f"SELECT DISTINCT ?g ?src {{ GRAPH ?src {{ ?g a ?t }} VALUES ?t {{ {_GROUP_TYPES} }} }}"
+        for r in budget.rows(store, q_groups):
+            net.groups.setdefault(r["g"].value, {"name": None, "graph": r["src"].value})
+        q_names = (f"SELECT ?g ?src ?n {{ GRAPH ?src {{ ?g <{SCHEMA}name> ?n "
+                   f"FILTER EXISTS {{ ?g a ?t VALUES ?t {{ {_GROUP_TYPES} }} }} }} }}")
+        for r in budget.rows(store, q_names):
+            g = net.groups.get(r["g"].value)
+            if g is not None and g["graph"] == r["src"].value and (g["name"] is None or r["n"].value < g["name"]):
+                g["name"] = r["n"].value
+        for iri, g in net.groups.items():
+            g["name"] = g["name"] or iri
         # Links often name a group's page (https://x.org/) rather than the group (https://x.org/#group):
         # a page whose source describes exactly one group stands for that group.
         by_page: dict = defaultdict(set)
@@ -70,7 +80,7 @@ class Network:
         pages = {page: next(iter(found)) for page, found in by_page.items() if len(found) == 1}
         preds = " ".join(f"<{p}>" for p in _REL)
         q_links = f"SELECT ?src ?a ?p ?b {{ GRAPH ?src {{ ?a ?p ?b }} VALUES ?p {{ {preds} }} }}"
-        for r in store.query(q_links):
+        for r in budget.rows(store, q_links):
             a, b = r["a"].value, r["b"].value
             if b not in net.groups:
                 b = pages.get(b) or pages.get(urldefrag(b)[0]) or b
@@ -86,9 +96,10 @@ class Network:
         self.adj[link.target].add(link.source)
 
     def finish(self) -> None:
+        """Trust: the pairs where each side states a link to the other (a vouch only counts once confirmed)."""
         for a, links in self.out.items():
             for l in links:
-                if l.relation == "vouchesFor" or self.mutual(a, l.target):
+                if self.mutual(a, l.target):
                     self.trust[a].add(l.target)
                     self.trust[l.target].add(a)
 
@@ -107,6 +118,17 @@ class Network:
     def linked_from(self, iri: str) -> list[dict]:
         return [{"source": l.source, "name": self.name(l.source), "relation": l.relation,
                  "mutual": self.mutual(iri, l.source)} for l in self.inc.get(iri, ())]
+
+    def claims(self, iri: str) -> list[dict]:
+        """The links stated by or about a group that the other side does not confirm, one per other group."""
+        others = {l.target for l in self.out.get(iri, ())} | {l.source for l in self.inc.get(iri, ())}
+        out = []
+        for other in sorted(others - self.trust.get(iri, set())):
+            by = iri if self.states_link(iri, other) else other
+            to = other if by == iri else iri
+            rels = sorted({l.relation for l in self.out.get(by, ()) if l.target == to})
+            out.append({"claimed_by": by, "about": to, "relations": rels})
+        return out
 
     def name(self, iri: str) -> str:
         g = self.groups.get(iri)
@@ -205,14 +227,15 @@ class Network:
         return out
 
     def isolated(self) -> list[str]:
+        """Groups with no confirmed (mutual) link; claims by or about them do not count."""
         return self._isolated
 
     @functools.cached_property
     def _isolated(self) -> list[str]:
-        return sorted(g for g in self.groups if not self.adj.get(g))
+        return sorted(g for g in self.groups if not self.trust.get(g))
 
     def bridges(self) -> list[str]:
-        """Articulation points of the undirected link graph."""
+        """Articulation points of the graph of confirmed (mutual) links."""
         return self._bridges
 
     @functools.cached_property
@@ -228,7 +251,7 @@ class Network:
             index[root] = low[root] = counter
             counter += 1
             children = 0
-            stack = [(root, None, iter(sorted(self.adj.get(root, ()))))]
+            stack = [(root, None, iter(sorted(self.trust.get(root, ()))))]
             while stack:
                 node, parent, it = stack[-1]
                 advanced = False
@@ -242,7 +265,7 @@ class Network:
                         counter += 1
                         if node == root:
                             children += 1
-                        stack.append((nb, node, iter(sorted(self.adj.get(nb, ())))))
+                        stack.append((nb, node, iter(sorted(self.trust.get(nb, ())))))
                         advanced = True
                         break
                 if not advanced:

@@ -49,7 +49,8 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
         rows = document_rows(body, media_type, document_url, limits_from(settings))
     except (RecursionError, MemoryError):
         raise DocumentError("the document is too complex to read", code="too_deep") from None
-    kept, dropped, groups, every_group, outlinks, digest = _statements(rows, document_url, settings.max_outlinks)
+    kept, dropped, groups, every_group, outlinks, digest, capped = _statements(
+        rows, document_url, settings.max_outlinks, settings.max_values_per_property)
     if not groups:
         foreign = [g for g in every_group if not speaks_for(document_url, g)]
         if foreign:
@@ -59,10 +60,13 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
                 code="id_mismatch")
         raise DocumentError("no group found: the document must describe an Organization "
                             "(or a kind of it, such as NGO)", code="no_group")
-    return Parsed(triples=kept, groups=groups, dropped_foreign=dropped, links=outlinks, content_hash=digest)
+    notes = [f"{capped} statement(s) beyond {settings.max_values_per_property} values of one property "
+             "of one subject were not kept"] if capped else []
+    return Parsed(triples=kept, groups=groups, dropped_foreign=dropped, links=outlinks, content_hash=digest,
+                  notes=notes)
 
 
-def _statements(rows, document_url: str, max_outlinks: int):
+def _statements(rows, document_url: str, max_outlinks: int, max_values: int):
     """Name blank nodes, apply the authority rule, find groups and links, hash: in one pass.
 
     Blank nodes get stable IRIs under the document's URL: a blank-node group (an
@@ -74,7 +78,10 @@ def _statements(rows, document_url: str, max_outlinks: int):
     holds it to that), at a fraction of the cost: the terms come already read
     (``vocab.parse.document_rows``), a Quad is only built for a kept statement
     whose blank nodes were renamed, and the hash lines are built from strings in hand.
-    Returns (kept, dropped count, kept group IRIs, every group IRI, link targets, hash).
+    Only the first ``max_values`` values of each (subject, property) are kept, in document
+    order: the aggregator's queries and pages read every value, so a profile repeating a name
+    or a description hundreds of times must not multiply their work (issue 12, finding 2).
+    Returns (kept, dropped count, kept group IRIs, every group IRI, link targets, hash, capped count).
     """
     base = urldefrag(document_url)[0]
     blank, named_node, literal, quad = ox.BlankNode, ox.NamedNode, ox.Literal, ox.Quad
@@ -96,7 +103,8 @@ def _statements(rows, document_url: str, max_outlinks: int):
     speaks = authority(document_url)
     limit = max(max_outlinks, 1)  # links() checks its limit after taking a target, so it always takes one
     kept, lines, group_iris, every_group, outlinks, seen_links = [], [], [], [], [], set()
-    dropped = 0
+    dropped = capped = 0
+    per_property: dict = {}  # (subject IRI, predicate IRI) -> values kept
     for q, s, p, o, sv, pv, ov in rows:
         renamed = False
         if type(s) is blank:
@@ -111,6 +119,11 @@ def _statements(rows, document_url: str, max_outlinks: int):
         if sv is None or not speaks(sv):  # sv is None: not an IRI (a quoted triple), never spoken for
             dropped += 1
             continue
+        seen = per_property.get((sv, pv), 0)
+        if seen >= max_values:
+            capped += 1
+            continue
+        per_property[sv, pv] = seen + 1
         # Hash lines are str() of each term, as content_hash writes them; an IRI prints as <IRI>.
         if renamed:
             # No graph argument means the default graph; passing ox.DefaultGraph() would cost
@@ -128,5 +141,5 @@ def _statements(rows, document_url: str, max_outlinks: int):
                 seen_links.add(ov)
                 outlinks.append(ov)
     digest = hashlib.sha256("\n".join(sorted(lines)).encode("utf-8")).hexdigest()
-    return kept, dropped, group_iris, every_group, outlinks, digest
+    return kept, dropped, group_iris, every_group, outlinks, digest, capped
 

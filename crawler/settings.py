@@ -65,6 +65,11 @@ class Settings:
     max_triples: int = 5_000
     max_literal: int = 64 * 1024
     max_iri: int = 2083
+    # Values kept per subject and property (the first ones, in document order; the rest are dropped
+    # with a note). Bounds what any one profile adds to every internal query and page: no real profile
+    # has 100 names, and an umbrella listing more than 100 members has its outlinks capped at
+    # max_outlinks anyway (issue 12, finding 2).
+    max_values_per_property: int = 100
     # --- lifecycle (T13)
     misses_before_delete: int = 3        # consecutive 404s before a source's graph is dropped
 

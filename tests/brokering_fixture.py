@@ -2,9 +2,13 @@
 
     U (umbrella) --member--> A, B, C        A --memberOf--> U      (U-A mutual, U-B and U-C claimed)
     A <--linkedTo--> B                       (mutual)
-    B --vouchesFor--> D --vouchesFor--> E    (trust chain: A to E is 3 hops: A-B-D-E)
+    B --vouchesFor--> D --vouchesFor--> E    each confirmed: D linkedTo B, E linkedTo D
+                                             (trust chain: A to E is 3 hops: A-B-D-E)
     E --linkedTo--> G                        (claimed by E)
     F                                        (isolated)
+
+Trust (introductions, bridges, isolation) is the confirmed links only: the chain
+U-A-B-D-E. C and G are only claimed by others, so they count as isolated too.
 
 Offers and needs (all near lat 51.56, lon -0.01 unless said):
     A needs  meeting-space                -> B's hall (1.1 km) matches;
@@ -43,10 +47,11 @@ def build(fed) -> dict:
                                  "validThrough": "2099-06-30"}])
     fed.put_profile("c.test", "Gamma Far Away", path="/", location=place(51.830, -0.010),
                     makesOffer=[{"@type": "Offer", "name": "Distant hall", "category": "meeting-space"}])
-    fed.put_profile("d.test", "Delta Youth", path="/", vouchesFor=g("e.test"), location=place(51.561, -0.011),
+    fed.put_profile("d.test", "Delta Youth", path="/", vouchesFor=g("e.test"), linkedTo=g("b.test"),
+                    location=place(51.561, -0.011),
                     makesOffer=[{"@type": "Offer", "name": "Old room", "category": "meeting-space",
                                  "validThrough": "2020-01-31"}])
-    fed.put_profile("e.test", "Epsilon Volunteers", path="/", linkedTo=g("g.test"),
+    fed.put_profile("e.test", "Epsilon Volunteers", path="/", linkedTo=[g("g.test"), g("d.test")],
                     areaServed={"@type": "AdministrativeArea", "name": "Leyton"},
                     makesOffer=[{"@type": "Offer", "name": "Saturday volunteers", "category": "volunteers"}])
     fed.put_profile("f.test", "Foxtrot Allotments", path="/", location=place(51.565, -0.012))

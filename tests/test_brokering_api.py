@@ -101,9 +101,9 @@ def test_links_api_marks_mutual_and_claimed(env):
     assert pair[tuple(sorted((i["U"], i["B"])))]["mutual"] is False
     assert pair[tuple(sorted((i["U"], i["B"])))]["claimed_by"] == i["U"]
     claimed = client.get("/api/links?mutual=false").get_json()
-    assert all(not l["mutual"] for l in claimed["links"]) and claimed["total"] == 5
+    assert all(not l["mutual"] for l in claimed["links"]) and claimed["total"] == 3   # U-B, U-C, E-G
     mutual = client.get("/api/links?mutual=true").get_json()
-    assert all(l["mutual"] for l in mutual["links"]) and mutual["total"] == len(links) - 5
+    assert all(l["mutual"] for l in mutual["links"]) and mutual["total"] == len(links) - 3
 
 
 def test_links_api_pages(env):
@@ -155,11 +155,13 @@ def test_network_views(env):
     assert {n["id"] for n in ego["nodes"]} == {i["D"], i["B"], i["E"]}
     assert client.get("/api/network", query_string={"group": i["D"], "depth": 9}).status_code == 400
     bridges = {b["id"] for b in client.get("/api/network/bridges").get_json()["bridges"]}
-    assert bridges == {i["U"], i["B"], i["D"], i["E"]}
-    isolated = client.get("/api/network/isolated").get_json()["isolated"]
-    assert [g["id"] for g in isolated] == [i["F"]] and isolated[0]["name"] == "Foxtrot Allotments"
+    assert bridges == {i["A"], i["B"], i["D"]}
+    isolated = {g["id"]: g for g in client.get("/api/network/isolated").get_json()["isolated"]}
+    assert set(isolated) == {i["C"], i["F"], i["G"]} and isolated[i["F"]]["name"] == "Foxtrot Allotments"
+    assert isolated[i["F"]]["claims"] == []
+    assert isolated[i["G"]]["claims"] == [{"claimed_by": i["E"], "about": i["G"], "relations": ["linkedTo"]}]
     page = client.get("/network", query_string={"group": i["D"], "depth": 1}).get_data(as_text=True)
-    assert "<svg" in page and "Delta Youth" in page and 'class="mutual"' not in page  # D's links are vouches: claimed
+    assert "<svg" in page and "Delta Youth" in page and 'class="mutual"' in page  # D's vouches are confirmed
     overview = client.get("/network").get_data(as_text=True)
     assert "Foxtrot Allotments" in overview and "Umbrella Network" in overview
 
@@ -199,8 +201,10 @@ def test_a_crawl_that_changed_something_leaves_the_models_built(env):
     hub.index._conn().commit()
     gen = hub.index.meta("generation", 0)
     hub.after_crawl("2026-12-01T00:00:00Z")
+    assert hub.wait_refreshed()
     assert {name: cached[0] for name, cached in models._cache.items()} == {"network": gen, "matcher": gen}
     assert models.matcher._all_cache    # the full match list too
     before = dict(models._cache)
     hub.after_crawl("2026-12-01T00:00:01Z")   # nothing changed: nothing rebuilt
+    assert hub.wait_refreshed()
     assert all(models._cache[k][1] is before[k][1] for k in before)

@@ -53,14 +53,15 @@ def test_ego_and_isolated_queries(world):
     store, i = world
     ego = {r["near"]: int(r["hops"]) for r in run(store, "ego-network.rq", alpha=i["D"])}
     assert ego[i["B"]] == 1 and ego[i["E"]] == 1 and ego[i["A"]] == 2 and i["F"] not in ego
-    assert [r["group"] for r in run(store, "isolated-groups.rq")] == [i["F"]]
+    # as /api/network/isolated: no mutual link (C and G are only claimed by others)
+    assert {r["group"] for r in run(store, "isolated-groups.rq")} == {i["C"], i["F"], i["G"]}
 
 
 def test_sole_connectors_query(world):
     store, i = world
     got = {r["connector"] for r in run(store, "sole-connectors.rq")}
-    # C hangs only off U, G only off E: both connectors are among the network's bridges
-    assert got == {i["U"], i["E"]}
+    # U hangs only off A, E only off D (mutual links): both connectors are among the network's bridges
+    assert got == {i["A"], i["D"]}
 
 
 def test_contacts_query(world):

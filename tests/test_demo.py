@@ -228,7 +228,11 @@ def test_the_example_network_has_a_three_link_introduction_and_one_isolated_grou
     assert net.introductions(g("wharfside-arts"), g("marsh-end-community-transport")) == [
         [g("wharfside-arts"), g("leybridge-youth-parliament"), g("marsh-end-mutual-aid"),
          g("marsh-end-community-transport")]]
-    assert net.isolated() == [MANIFEST.role("isolated").iri]
+    # Isolated: no mutual link. The lone group has no link at all; the others are only claimed by
+    # someone (an umbrella listing them, a vouch) that they have not confirmed.
+    lone = MANIFEST.role("isolated").iri
+    assert lone in net.isolated() and net.claims(lone) == []
+    assert all(net.claims(iri) for iri in net.isolated() if iri != lone)
     assert net.mutual(g("church-street-ra"), g("ferry-lane-ra"))
     assert not net.mutual(g("cattle-green-ta"), g("ferry-lane-ra"))
 
@@ -463,8 +467,10 @@ def test_the_network_view_finds_the_one_isolated_group(demo):
     data = _require(demo, "/api/network/isolated")
     iris = {v for d in _walk(data) for v in d.values() if isinstance(v, str) and v.startswith("http")}
     iris |= {v for v in (data if isinstance(data, list) else []) if isinstance(v, str)}
-    group_iris = {g.iri for g in demo.manifest.groups}
-    assert iris & group_iris == {demo.manifest.role("isolated").iri}, data
+    lone = demo.manifest.role("isolated").iri
+    assert lone in iris, data
+    # every other group listed is only claimed by another (no mutual link), and says by whom
+    assert all(g["claims"] for g in data["isolated"] if g["id"] != lone), data
 
 
 @pytest.mark.slow

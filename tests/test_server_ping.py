@@ -23,7 +23,8 @@ def test_ping_queues_a_crawl_that_lands_in_directory_and_sparql(fresh_network):
     resp = net.client.post("/ping", data={"url": url})
     assert resp.status_code == 202
     assert resp.get_json() == {"ok": True, "queued": url, "coalesced": False}
-    wait_for(lambda: net.hub.background.status()["crawls"] == 1)   # crawl, index sync, SPARQL refresh: done
+    wait_for(lambda: net.hub.background.status()["crawls"] == 1)
+    assert net.hub.background.wait_idle(20)   # and the refresh after it (index sync, SPARQL checkpoint, models)
     assert found(net, "latecomers") == 1
     group = net.group(LATE)
     assert group["source"]["found_via"] == "ping" and group["source"]["status"] == "ok"

@@ -30,6 +30,12 @@ RATELIMIT_STORAGE_URI  flask-limiter storage (default memory://: per process)
 BACKGROUND             start the crawler thread (default True)
 PAGE_SIZE              groups per directory page (default 20)
 MAP_LIMIT              most groups on the map page (default 2000)
+MODEL_BUILD_BUDGET     seconds a brokering model build may take before it is stopped and the
+                       previous model kept (default 120)
+MODEL_WAIT             seconds a request waits for a model being built before it is answered
+                       from the previous model, or with 503 + Retry-After (default 2)
+REQUEST_QUERY_BUDGET   seconds of store queries one page or API request may spend (group page,
+                       contacts) before it answers 503 + Retry-After (default 10)
 =====================  ======================================================================
 """
 
@@ -51,6 +57,7 @@ from ..settings import Settings
 from ..store import DEFAULT_PATH, Store
 from . import api, brokering, data, directory, errors, ping, render, sparql
 from .background import Background
+from .refresh import Refresher
 
 log = logging.getLogger(__name__)
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -76,6 +83,9 @@ DEFAULTS = {
     "BACKGROUND": True,
     "PAGE_SIZE": 20,
     "MAP_LIMIT": 2000,
+    "MODEL_BUILD_BUDGET": 120.0,
+    "MODEL_WAIT": 2.0,
+    "REQUEST_QUERY_BUDGET": 10.0,
     "JSON_SORT_KEYS": False,
 }
 EXTENSION = "hubnet"
@@ -95,10 +105,19 @@ class Hub:
         self.settings = settings
         self.index = open_index(store)
         self.background = Background(self, settings, app.config["RECRAWL_INTERVAL"])
+        self.refresher = Refresher(self.refresh)
         self._closed = False
 
     def after_crawl(self, crawled_at: str) -> None:
-        """Called by the crawler thread after every crawl batch: index, SPARQL checkpoint, brokering models."""
+        """Called by the crawler thread after every crawl batch: hands ``refresh`` to the refresh
+        thread and returns, so a slow sync or model build never holds up the next ping."""
+        self.refresher.request(crawled_at)
+
+    def wait_refreshed(self, timeout: float = 30.0) -> bool:
+        return self.refresher.wait_idle(timeout)
+
+    def refresh(self, crawled_at: str) -> None:
+        """Index, SPARQL checkpoint, brokering models (run on the refresh thread)."""
         self.index.sync(self.store, crawled_at=crawled_at)
         queries = self.app.extensions.get(sparql.EXTENSION)
         if queries is not None:
@@ -112,6 +131,10 @@ class Hub:
             return
         self._closed = True
         self.background.stop()
+        self.refresher.stop()
+        models = self.app.extensions.get(brokering.EXTENSION)
+        if models is not None:
+            models.close()
         queries = self.app.extensions.get(sparql.EXTENSION)
         if queries is not None:
             queries.close()

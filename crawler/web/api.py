@@ -28,7 +28,7 @@ from vocab.errors import NotFound
 
 from ..groups import read_group
 from ..store import HUBNET, PROV_GRAPH
-from .params import bad, read_int, search_from
+from .params import bad, read_int, request_budget, search_from
 from .render import kind_label
 
 bp = Blueprint("api", __name__)
@@ -77,7 +77,7 @@ def groups():
 @bp.get("/api/groups/<path:key>")
 def group(key: str):
     row = find_group(key)
-    return jsonify(read_group(hub().store, hub().index, row))
+    return jsonify(read_group(hub().store, hub().index, row, budget=request_budget()))
 
 
 def source_listing(args) -> dict:

@@ -103,7 +103,7 @@ class Background:
                     "recrawl_interval_s": self.interval, "last_error": self.last_error}
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """For tests and shutdown: True once nothing is pending or running."""
+        """For tests and shutdown: True once nothing is pending or running, the refresh after it included."""
         deadline = time.monotonic() + timeout
         with self._cv:
             while self._pending or self._busy or self._recrawl_requested:
@@ -111,7 +111,7 @@ class Background:
                 if left <= 0:
                     return False
                 self._cv.wait(left)
-        return True
+        return self.hub.wait_refreshed(max(0.0, deadline - time.monotonic()))
 
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:

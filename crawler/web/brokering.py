@@ -31,14 +31,15 @@ from ..index import Search
 from ..matching import DEFAULT_WITHIN_KM, MAX_PER_NEED, MAX_WITHIN_KM
 from ..network import MAX_HOPS
 from .data import _cell
-from .params import MAX_OFFSET, _float, bad, offset_pages, read_int, search_from
+from .params import MAX_OFFSET, _float, bad, offset_pages, read_int, request_budget, search_from
 
 bp = Blueprint("brokering", __name__)
 EXTENSION = "hubnet.brokering"
 
 
 def init_app(app, hub) -> None:
-    app.extensions[EXTENSION] = Models(hub.store, hub.index)
+    app.extensions[EXTENSION] = Models(hub.store, hub.index, build_budget=app.config["MODEL_BUILD_BUDGET"],
+                                       wait=app.config["MODEL_WAIT"])
     app.register_blueprint(bp)
 
 
@@ -95,7 +96,7 @@ def _contacts():
                      "within_km": args.get("within_km"), "limit": args.get("limit"),
                      "offset": args.get("offset")}, default_limit=50)
     result = hub().index.search(s)
-    details = contact_details(hub().store, [g["id"] for g in result["groups"]])
+    details = contact_details(hub().store, [g["id"] for g in result["groups"]], request_budget())
     groups = []
     for g in result["groups"]:
         groups.append({"id": g["id"], "key": g["key"], "name": g["name"], "topics": g["topics"],
@@ -238,7 +239,7 @@ def api_network():
 @bp.get("/api/network/bridges")
 def api_bridges():
     net = models().network
-    return jsonify({"bridges": [dict(g, links=len(net.adj.get(g["id"], ()))) for g in _summaries(net.bridges())]})
+    return jsonify({"bridges": [dict(g, links=len(net.trust.get(g["id"], ()))) for g in _summaries(net.bridges())]})
 
 
 @bp.get("/api/network/isolated")
@@ -248,15 +249,19 @@ def api_isolated():
     if area:
         in_area = {g["id"] for g in hub().index.search(Search(area=area, limit=100_000))["groups"]}
         isolated = [i for i in isolated if i in in_area]
-    return jsonify({"area": area or None, "isolated": _summaries(isolated)})
+    net = models().network
+    return jsonify({"area": area or None,
+                    "isolated": [dict(g, claims=net.claims(g["id"])) for g in _summaries(isolated)]})
 
 
 @bp.get("/network")
 def network_page():
     if not request.args.get("group"):
         net = models().network
+        isolated = [dict(g, claims=[dict(c, by=net.name(c["claimed_by"]), to=net.name(c["about"]))
+                                    for c in net.claims(g["id"])]) for g in _summaries(net.isolated())]
         return _page("network.html", "/api/network/bridges", ego=None, drawing=None,
-                     bridges=_summaries(net.bridges()), isolated=_summaries(net.isolated()))
+                     bridges=_summaries(net.bridges()), isolated=isolated)
     row, ego = _ego()
     return _page("network.html", _alternate("/api/network"), ego=ego, group=row, drawing=layout(ego),
                  bridges=None, isolated=None)

@@ -18,7 +18,7 @@ from vocab.errors import HubnetError
 from ..groups import read_group
 from ..index import Search
 from .api import find_group, search, source_listing
-from .params import bad, offset_pages
+from .params import bad, offset_pages, request_budget
 from .render import group_href
 
 bp = Blueprint("directory", __name__)
@@ -98,7 +98,7 @@ def _page_number() -> int:
 @bp.get("/groups/<path:key>")
 def group(key: str):
     row = find_group(key)
-    data = read_group(hub().store, hub().index, row)
+    data = read_group(hub().store, hub().index, row, budget=request_budget())
     offers_now = [o for o in data["offers"] if o["current"]]
     needs_now = [n for n in data["needs"] if n["current"]]
     not_current = [dict(o, what="Offer") for o in data["offers"] if not o["current"]] + \

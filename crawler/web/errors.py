@@ -71,7 +71,9 @@ def _from_http(exc: HTTPException) -> HubnetError:
 def register(app) -> None:
     @app.errorhandler(HubnetError)
     def _hubnet(exc: HubnetError):
-        return error_response(exc)
+        # A busy answer (503) says when to come back.
+        retry = getattr(exc, "retry_after", None)
+        return error_response(exc, {"Retry-After": str(retry)} if retry else None)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -9,8 +9,11 @@ from __future__ import annotations
 import math
 from urllib.parse import urlencode
 
+from flask import current_app
+
 from vocab.errors import HubnetError
 
+from ..budget import Budget
 from ..index import MAX_LIMIT, Search
 
 MAX_TEXT = 200
@@ -21,6 +24,11 @@ def bad(name: str, message: str) -> HubnetError:
     err = HubnetError(f"{name}: {message}", code="bad_parameter", status=400)
     err.parameter = name
     return err
+
+
+def request_budget() -> Budget:
+    """The time this request's store queries may take (REQUEST_QUERY_BUDGET)."""
+    return Budget(current_app.config["REQUEST_QUERY_BUDGET"], "reading the store for this page")
 
 
 def _text(args, name: str) -> str | None:
