@@ -100,17 +100,20 @@ class Models:
     def matcher(self) -> Matcher:
         return self._get("matcher")
 
+    def start(self) -> list:
+        """Start building every model that is out of date (at server start); returns the builds."""
+        gen = self._generation()
+        return [self._start(name, gen) for name in self.BUILDERS if not self._current(name, gen)]
+
     def warm(self) -> None:
         """Build, after a crawl, what the first visitor after a change would otherwise wait for
         (at 10k groups: ~1.5 s for the network, ~4 s for the matcher and its full match list).
         Waits for the builds (it runs on the hub's refresh thread); an overrun is logged."""
-        gen = self._generation()
-        for name in self.BUILDERS:
-            if not self._current(name, gen):
-                try:
-                    self._start(name, gen).result()
-                except OverBudget as exc:
-                    log.warning("%s; the previous model is kept", exc)
+        for build in self.start():
+            try:
+                build.result()
+            except OverBudget as exc:
+                log.warning("%s; the previous model is kept", exc)
 
     def invalidate(self) -> None:
         self._cache.clear()

@@ -40,6 +40,7 @@ EXTENSION = "hubnet.brokering"
 def init_app(app, hub) -> None:
     app.extensions[EXTENSION] = Models(hub.store, hub.index, build_budget=app.config["MODEL_BUILD_BUDGET"],
                                        wait=app.config["MODEL_WAIT"])
+    app.extensions[EXTENSION].start()   # built in the background: the first visitors need not wait
     app.register_blueprint(bp)
 
 
