@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 def build_network(store, budget: Budget) -> Network:
     net = Network.from_store(store, budget)
+    budget.check()
     net.bridges()      # the whole-network answers, worked out here rather than by the first visitor
     net.all_links()
     return net
@@ -37,6 +38,7 @@ def build_network(store, budget: Budget) -> Network:
 
 def build_matcher(store, budget: Budget) -> Matcher:
     matcher = Matcher.from_store(store, budget)
+    budget.check()
     matcher.page(limit=0)   # the full match list (~4 s at 10k groups)
     return matcher
 
@@ -68,10 +70,12 @@ class Models:
         return model
 
     def _start(self, name: str, gen):
-        """The build of ``name`` for ``gen``: the one already running, or a new one."""
+        """The build of ``name`` for ``gen``: the one already running (or failed: the same data
+        would fail again, so the next generation tries again), or a new one."""
         with self._lock:
             running = self._building.get(name)
-            if running is not None and running[0] == gen and not running[1].done():
+            if running is not None and running[0] == gen and gen is not None and (
+                    not running[1].done() or running[1].exception() is not None):
                 return running[1]
             future = self._builder.submit(self._build, name, gen)
             self._building[name] = (gen, future)

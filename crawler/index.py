@@ -27,6 +27,7 @@ import functools
 import hashlib
 import itertools
 import json
+import logging
 import math
 import re
 import sqlite3
@@ -37,7 +38,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .authorise import speaks_for
+from .budget import UNLIMITED, Budget, OverBudget
 from .store import HUBNET, OK, PROV, PROV_GRAPH, MISSING, STALE, now
+
+log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite"
 SCHEMA_VERSION = 2    # bump when the layout changes: an index of another version is rebuilt
@@ -318,18 +322,20 @@ class TextIndex:
         return self._conn().execute("SELECT COUNT(*) FROM groups WHERE dup = 0").fetchone()[0]
 
     # ------------------------------------------------------------------ sync
-    def sync(self, store, *, crawled_at: str | None = None) -> dict:
+    def sync(self, store, *, crawled_at: str | None = None, budget: Budget = UNLIMITED) -> dict:
         """Bring the index in line with the store; returns what changed.
 
         ``crawled_at`` records when a crawl finished (the CLI and the server's
-        background thread pass it; a plain sync at start-up does not).
+        background thread pass it; a plain sync at start-up does not). Past its
+        ``budget`` a sync stops extracting: what it committed stays, and the
+        sources it did not reach are indexed by the next sync.
         """
         with self._write_lock:
-            stats = self._sync(store, crawled_at)
+            stats = self._sync(store, crawled_at, budget)
         self.front_facets()  # warm the front page's counts here, off the request path
         return stats
 
-    def _sync(self, store, crawled_at) -> dict:
+    def _sync(self, store, crawled_at, budget: Budget = UNLIMITED) -> dict:
         conn = self._conn()
         want, status_counts = _source_versions(store)
         have = dict(conn.execute("SELECT graph, version FROM sources").fetchall())
@@ -337,35 +343,12 @@ class TextIndex:
         removed = [g for g in have if g not in want]
         stats = {"changed": len(changed), "removed": len(removed), "groups": None}
         if changed or removed:
-            if len(changed) > BULK_THRESHOLD:  # one scan of the store instead of thousands of queries
-                wanted = set(changed)
-                extracted = _assemble(r for r in _term_rows(store.query(_extract_query(None))) if r[0] in wanted)
-                batches = [changed]
-            else:
-                extracted, batches = None, [changed[i:i + 100] for i in range(0, len(changed), 100)]
-            affected = set()
-            for g in removed:
-                affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
-                conn.execute("DELETE FROM groups WHERE source = ?", (g,))
-                conn.execute("DELETE FROM sources WHERE graph = ?", (g,))
-            for batch in batches:
-                for g in batch:
-                    if extracted is None:
-                        found = _assemble(_term_rows(store.query(_extract_query(g)), g)).get(g, {})
-                    else:
-                        found = extracted.get(g, {})
-                    affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
-                    conn.execute("DELETE FROM groups WHERE source = ?", (g,))
-                    for item in found.values():
-                        self._insert(conn, g, want[g], item)
-                        affected.add(item.iri)
-                    conn.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (g, want[g]))
-                # Each batch commits whole (rows, duplicate marks, versions): a sync cut short
-                # leaves a consistent index, and the next sync redoes only what is missing.
-                self._mark_duplicates(conn, affected)
-                affected = set()
-                conn.commit()
-            self._mark_duplicates(conn, affected)
+            try:
+                self._apply(conn, store, want, changed, removed, budget)
+            except OverBudget as exc:
+                conn.rollback()   # the batch in progress; the batches committed before it stay
+                log.warning("%s; the sources not reached are indexed at the next sync", exc)
+                stats["unfinished"] = True
             self._set_meta(conn, "generation", (self.meta("generation", 0) or 0) + 1)
         self._set_meta(conn, "sources", status_counts)
         self._set_meta(conn, "synced_at", now())
@@ -376,6 +359,38 @@ class TextIndex:
         self._set_meta(conn, "groups", stats["groups"])
         conn.commit()
         return stats
+
+    def _apply(self, conn, store, want: dict, changed: list, removed: list, budget: Budget) -> None:
+        """Drop the removed sources' rows and (re-)extract the changed ones, a batch per commit."""
+        if len(changed) > BULK_THRESHOLD:  # one scan of the store instead of thousands of queries
+            wanted = set(changed)
+            extracted = _assemble(r for r in _term_rows(budget.rows(store, _extract_query(None))) if r[0] in wanted)
+            batches = [changed]
+        else:
+            extracted, batches = None, [changed[i:i + 100] for i in range(0, len(changed), 100)]
+        affected = set()
+        for g in removed:
+            affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
+            conn.execute("DELETE FROM groups WHERE source = ?", (g,))
+            conn.execute("DELETE FROM sources WHERE graph = ?", (g,))
+        for batch in batches:
+            for g in batch:
+                if extracted is None:
+                    found = _assemble(_term_rows(budget.rows(store, _extract_query(g)), g)).get(g, {})
+                else:
+                    found = extracted.get(g, {})
+                affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
+                conn.execute("DELETE FROM groups WHERE source = ?", (g,))
+                for item in found.values():
+                    self._insert(conn, g, want[g], item)
+                    affected.add(item.iri)
+                conn.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (g, want[g]))
+            # Each batch commits whole (rows, duplicate marks, versions): a sync cut short
+            # leaves a consistent index, and the next sync redoes only what is missing.
+            self._mark_duplicates(conn, affected)
+            affected = set()
+            conn.commit()
+        self._mark_duplicates(conn, affected)
 
     def _insert(self, conn, graph: str, version: str, e: Extracted) -> None:
         cur = conn.execute(

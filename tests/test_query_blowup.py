@@ -16,6 +16,7 @@ loopback, then:
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -92,19 +93,23 @@ def store(world):
 
 
 class Counting:
-    """The real store, with the number of rows each query produced written down."""
+    """The real store, with the number of rows each query produced written down; a query reading
+    more than ``bound`` rows fails the test there and then (an exploding join never finishes)."""
 
-    def __init__(self, store):
+    def __init__(self, store, bound: int):
         self.store = store
+        self.bound = bound
         self.rows: list = []
 
     def __getattr__(self, name):
         return getattr(self.store, name)
 
     def query(self, sparql, **kw):
-        rows = list(self.store.query(sparql, **kw))
-        self.rows.append(len(rows))
-        return iter(rows)
+        self.rows.append(0)
+        for row in self.store.query(sparql, **kw):
+            self.rows[-1] += 1
+            assert self.rows[-1] <= self.bound, f"more than {self.bound} rows from:\n{sparql}"
+            yield row
 
 
 def _quads(store) -> int:
@@ -125,8 +130,8 @@ def test_the_hostile_profile_was_stored_with_each_property_capped(world, store):
 
 def test_every_internal_query_reads_rows_bounded_by_the_statements(world, store):
     fed = world[0]
-    counting = Counting(store)
     bound = 2 * _quads(store)           # linear: a query joining k-valued properties would read ~k**2 and more
+    counting = Counting(store, bound)
     matcher = Matcher.from_store(counting)
     Network.from_store(counting)
     contact_details(counting, [fed.group_iri(h) for h in HOSTS])
@@ -258,3 +263,37 @@ def _wait(cond, tries=600):
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached")
+
+
+def test_an_index_sync_over_its_budget_stops_and_the_next_sync_finishes(store):
+    ticks = itertools.count()
+    index = TextIndex(None)
+    try:
+        first = index.sync(store, budget=Budget(2, "indexing", clock=lambda: next(ticks)))   # 3 clock reads
+        assert first["unfinished"] and index.count() < len(HOSTS)
+        assert index.meta("generation") == 1      # what it committed is visible to the models
+        second = index.sync(store)
+        assert "unfinished" not in second and index.count() == len(HOSTS)
+        assert second["changed"] == len(HOSTS) - first["groups"]   # only what the first did not reach
+    finally:
+        index.close()
+
+
+def test_a_build_over_its_budget_is_not_retried_by_every_request(app, monkeypatch):
+    client, models = app.test_client(), app.extensions["hubnet.brokering"]
+    models.warm()
+    models.invalidate()
+    calls = []
+
+    def over(store, budget):
+        calls.append(1)
+        raise OverBudget("building the network model took longer than its budget")
+
+    monkeypatch.setitem(brokering.Models.BUILDERS, "network", over)
+    _bump(app)
+    gen = app.extensions["hubnet"].index.meta("generation")
+    for _ in range(3):
+        r = client.get("/api/network/bridges")
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        assert models._start("network", gen).exception(30) is not None
+    assert len(calls) == 1                 # the same data would fail again: the next change retries

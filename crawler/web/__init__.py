@@ -36,6 +36,8 @@ MODEL_WAIT             seconds a request waits for a model being built before it
                        from the previous model, or with 503 + Retry-After (default 2)
 REQUEST_QUERY_BUDGET   seconds of store queries one page or API request may spend (group page,
                        contacts) before it answers 503 + Retry-After (default 10)
+INDEX_SYNC_BUDGET      seconds the text index sync after a crawl may spend extracting; what it
+                       did not reach is indexed by the next sync (default 300)
 =====================  ======================================================================
 """
 
@@ -52,6 +54,7 @@ from flask_limiter.util import get_remote_address
 
 from vocab import __version__
 
+from ..budget import Budget
 from ..index import open_index
 from ..settings import Settings
 from ..store import DEFAULT_PATH, Store
@@ -86,6 +89,7 @@ DEFAULTS = {
     "MODEL_BUILD_BUDGET": 120.0,
     "MODEL_WAIT": 2.0,
     "REQUEST_QUERY_BUDGET": 10.0,
+    "INDEX_SYNC_BUDGET": 300.0,
     "JSON_SORT_KEYS": False,
 }
 EXTENSION = "hubnet"
@@ -118,7 +122,8 @@ class Hub:
 
     def refresh(self, crawled_at: str) -> None:
         """Index, SPARQL checkpoint, brokering models (run on the refresh thread)."""
-        self.index.sync(self.store, crawled_at=crawled_at)
+        self.index.sync(self.store, crawled_at=crawled_at,
+                        budget=Budget(self.app.config["INDEX_SYNC_BUDGET"], "indexing the latest crawl"))
         queries = self.app.extensions.get(sparql.EXTENSION)
         if queries is not None:
             queries.refresh()

@@ -181,4 +181,5 @@ def health():
         "groups": h.index.meta("groups", 0),
         "last_crawl": crawler["last_crawl"] or h.index.meta("last_crawl"),
         "crawler": crawler,
+        "refresh_error": h.refresher.last_error,   # the index sync / model builds after the last crawl
     })
