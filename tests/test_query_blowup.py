@@ -17,6 +17,7 @@ loopback, then:
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections import Counter
@@ -32,6 +33,7 @@ from crawler.groups import read_group
 from crawler.index import TextIndex
 from crawler.matching import Matcher
 from crawler.network import Network
+from crawler.parse import content_hash, parse_source
 from crawler.settings import Settings
 from crawler.store import Store
 from crawler.web import create_app
@@ -126,6 +128,25 @@ def test_the_hostile_profile_was_stored_with_each_property_capped(world, store):
     assert {"name", "description", "email", "telephone", "url", "knowsAbout", "availableLanguage", "contactType",
             "validThrough", "areaServed", "latitude", "longitude"} <= capped
     assert store.source(fed.url("evil.test", "/")).status == "ok"
+
+
+@pytest.mark.parametrize("prop, values", [
+    ("name", _many("Name")),                                                          # literals
+    ("sameAs", [f"https://elsewhere.example/{i}" for i in range(K)]),                # IRIs
+    ("knowsAbout", [{"@type": "Thing", "name": f"topic {i}"} for i in range(K)]),     # nested nodes
+    ("makesOffer", [{"@type": "Offer", "name": f"offer {i}", "category": "other"} for i in range(K)]),
+])
+def test_parse_keeps_the_first_values_of_a_property_up_to_the_cap(prop, values):
+    url = "https://cap.example/"
+    doc = {"@context": "https://w3id.org/hubnet/context.jsonld", "@id": url + "#group", "@type": "Organization",
+           "name": "Cap Test", prop: values}
+    parsed = parse_source(json.dumps(doc).encode(), "application/ld+json", url, Settings())
+    per = Counter((str(t.subject), str(t.predicate)) for t in parsed.triples)
+    assert per[(f"<{url}#group>", f"<{SCHEMA}{prop}>")] == CAP and max(per.values()) == CAP
+    assert parsed.notes and "were not kept" in parsed.notes[0]
+    assert parsed.content_hash == content_hash(parsed.triples)       # the hash is of what is kept
+    again = parse_source(json.dumps(doc).encode(), "application/ld+json", url, Settings())
+    assert [str(t) for t in again.triples] == [str(t) for t in parsed.triples]   # the same first values
 
 
 def test_every_internal_query_reads_rows_bounded_by_the_statements(world, store):
