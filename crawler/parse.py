@@ -17,7 +17,7 @@ import pyoxigraph as ox
 from vocab.errors import DocumentError
 from vocab.parse import Limits, document_rows
 
-from .authorise import authority, speaks_for
+from .authorise import authority, has_userinfo, speaks_for
 from .link import GROUP_TYPE_IRIS, LINK_PREDICATES, RDF_TYPE
 from .settings import Settings
 
@@ -50,6 +50,12 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
     except (RecursionError, MemoryError):
         raise DocumentError("the document is too complex to read", code="too_deep") from None
     kept, dropped, groups, every_group, outlinks, digest = _statements(rows, document_url, settings.max_outlinks)
+    disguised = [g for g in every_group if has_userinfo(g)]
+    if disguised:
+        raise DocumentError(
+            f"the profile names a group {disguised[0]} whose address holds a user name (the part before "
+            "'@'), which shows one site and means another; name the group with a plain address of your site",
+            code="userinfo_in_iri")
     if not groups:
         foreign = [g for g in every_group if not speaks_for(document_url, g)]
         if foreign:

@@ -66,7 +66,8 @@ class Settings:
     max_literal: int = 64 * 1024
     max_iri: int = 2083
     # --- lifecycle (T13)
-    misses_before_delete: int = 3        # consecutive 404s before a source's graph is dropped
+    misses_before_delete: int = 3        # consecutive 404s (or off-site redirects) before a source's graph is dropped
+    failed_source_attempts: int = 5      # failed fetches before a source that never worked is forgotten
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
