@@ -228,6 +228,9 @@ class Store:
         """
         with self._write_lock:
             involved = {*drop_graphs, *([insert_graph] if insert_graph else [])}
+            old_record = self._current(PROV_GRAPH, ox.NamedNode(record.url))
+            # Graphs whose attribution is recomputed: those written, and any the record claimed before.
+            involved |= {o.value for _, p, o in old_record if p == _PRED["graph"]}
             others = {g: self._live_owners(g, record.url) for g in involved}
             parts = [f"DROP SILENT GRAPH {_iri(g)}" for g in drop_graphs if g != insert_graph and not others[g]]
             removed, added = [], []
@@ -244,7 +247,7 @@ class Store:
                     removed.append((g, old - new))
                     added.append((g, new - old))
             # The record, and every "graph wasDerivedFrom source" pointing at the graphs involved.
-            old = self._current(PROV_GRAPH, ox.NamedNode(record.url))
+            old = set(old_record)
             new = set(_record_triples(record)) if keep_record else set()
             for name in involved:
                 old |= {(q.subject, q.predicate, q.object) for q in
