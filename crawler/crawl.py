@@ -232,6 +232,8 @@ class Crawler:
             return await self._in_pipeline(self._failed, rec, exc.code, exc.message)
 
         if _off_site(item, resp):
+            if item.candidates and resp.status != 200:
+                return await self._try_next_candidate(fetcher, item)
             return await self._in_pipeline(self._redirected, rec, resp.url)
         if resp.status == 304 and has_graph:
             if resp.url == rec.graph:

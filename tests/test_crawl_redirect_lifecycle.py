@@ -45,6 +45,25 @@ def test_a_site_moved_to_another_host_is_a_new_source_and_the_old_one_retires(fe
     assert summary.counts["deleted"] == 1
 
 
+def test_a_bare_domain_whose_well_known_redirects_off_site_to_nothing_tries_its_home_page(fed, store):
+    fed.put("moved.test", "/.well-known/hubnet", "", content_type="text/plain", status=302,
+            headers={"Location": fed.url("www.moved.test", "/.well-known/hubnet")})
+    fed.put_profile("moved.test", "Moving Group", path="/")
+    summary = Crawler(store, settings_for(fed)).crawl([f"moved.test:{fed.port}"])
+    assert summary.counts["new"] == 1, summary.to_dict()
+    assert store.source(fed.url("moved.test")).status == OK
+
+
+def test_a_bare_domain_whose_home_page_redirects_off_site_finds_the_profile_there(fed, store):
+    fed.put("moved.test", "/", "", content_type="text/plain", status=301,
+            headers={"Location": fed.url("www.moved.test", "/")})
+    fed.put_profile("www.moved.test", "Moving Group", path="/")
+    summary = Crawler(store, settings_for(fed)).crawl([f"moved.test:{fed.port}"])
+    assert summary.counts["new"] == 1, summary.to_dict()
+    assert store.source(fed.url("moved.test")) is None
+    assert store.source(fed.url("www.moved.test")).graph == fed.url("www.moved.test")
+
+
 # kind -> how the never-working address answers
 NEVER_OK = {
     "404": lambda fed: None,                                                        # nothing there

@@ -167,6 +167,7 @@ def test_a_withdrawn_group_is_not_kept_listed_through_a_redirect(fed, agg, store
         legacy_takeover(agg, evil, refuge)
     fed.put("refuge.test", "/", "withdrawn", content_type="text/plain", status=410)
     agg.ping(refuge)                                    # the refuge withdraws its profile
+    assert agg.listed(REFUGE) == 0 and not agg.sparql_knows("refuge.test", REFUGE)
     if evil_then == "500":
         fed.put("evil.test", "/p", "oops", content_type="text/plain", status=500)
     elif evil_then == "own profile":
