@@ -83,7 +83,7 @@ def _statements(rows, document_url: str, max_outlinks: int):
     Returns (kept, dropped count, kept group IRIs, every group IRI, link targets, hash).
     """
     base = urldefrag(document_url)[0]
-    blank, named_node, literal, quad = ox.BlankNode, ox.NamedNode, ox.Literal, ox.Quad
+    blank, named_node, quad = ox.BlankNode, ox.NamedNode, ox.Quad
     # Which blank nodes are groups: they are named #group, #group2... rather than #_bN.
     groups = {row[1] for row in rows if type(row[1]) is blank and row[5] == RDF_TYPE and row[6] in GROUP_TYPE_IRIS}
     names: dict = {}  # BlankNode -> (NamedNode, IRI), numbered in order of first appearance
@@ -114,7 +114,7 @@ def _statements(rows, document_url: str, max_outlinks: int):
         is_group = pv == RDF_TYPE and ov in GROUP_TYPE_IRIS and sv is not None
         if is_group and sv not in every_group:
             every_group.append(sv)
-        if sv is None or not speaks(sv):  # sv is None: not an IRI (a quoted triple), never spoken for
+        if sv is None or not speaks(sv):  # sv is None: not an IRI, never spoken for
             dropped += 1
             continue
         # Hash lines are str() of each term, as content_hash writes them; an IRI prints as <IRI>.
@@ -124,8 +124,9 @@ def _statements(rows, document_url: str, max_outlinks: int):
             q = quad(s, p, o)
             lines.append(f"<{sv}> <{pv}> <{ov}>" if type(o) is named_node else f"<{sv}> <{pv}> {o}")
         else:
-            # str(quad) is "s p o" for a default-graph quad, but wraps a quoted triple in <<( )>>
-            lines.append(str(q) if type(o) is named_node or type(o) is literal else f"{s} {p} {o}")
+            # str(quad) is "s p o" for a default-graph quad of IRIs and literals (triple terms are
+            # refused by vocab.parse, blank nodes renamed above)
+            lines.append(str(q))
         kept.append(q)
         if is_group and sv not in group_iris:
             group_iris.append(sv)
