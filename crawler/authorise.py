@@ -24,7 +24,8 @@ def origin(url: str) -> tuple[str, str, int] | None:
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        # userinfo (https://victim.example@evil.example/) shows one site and names another: no origin
         return None
     return scheme, parts.hostname.lower().rstrip("."), port or _DEFAULT_PORTS[scheme]
 
@@ -42,6 +43,24 @@ def speaks_for(document_url: str, subject_iri: str) -> bool:
         return s_port == d_port
     # http identity in an https document: same host, both on their default port.
     return s_scheme == "http" and d_scheme == "https" and s_port == 80 and d_port == 443
+
+
+def has_userinfo(iri: str) -> bool:
+    """Does ``iri`` carry a user name or password (``scheme://user@host/``)?"""
+    try:
+        return "@" in urlsplit(iri).netloc
+    except ValueError:
+        return False
+
+
+def owns_graph(source_url: str, graph_url: str) -> bool:
+    """May the source fetched at ``source_url`` keep its statements in the graph ``graph_url``?
+
+    Only when the graph is on the source's own origin (the final URL of a same-site
+    redirect, http -> https included): a redirect to another site gives the redirecting
+    source nothing there; the target is a source of its own (docs/crawler.md).
+    """
+    return source_url == graph_url or speaks_for(graph_url, source_url)
 
 
 def authority(document_url: str):

@@ -12,11 +12,15 @@ Lifecycle of a source (docs/crawler.md): 410 -> graph removed, tombstone
 kept; 404 -> removed after ``misses_before_delete`` consecutive misses;
 timeouts, 5xx, robots refusals, invalid documents -> last good graph kept and
 marked stale, the error recorded; 304 or the same statements -> no write.
+A source owns only a graph on its own site: a redirect to another site makes
+the target a source of its own and counts as a miss for the redirecting one.
+A source never read successfully is forgotten after ``failed_source_attempts``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -212,6 +216,12 @@ class Crawler:
         if rec is None:
             rec = SourceRecord(url=item.url, found_via=item.found_via, found_from=item.found_from,
                                depth=item.depth, first_seen=now())
+        else:
+            rec = dataclasses.replace(rec)   # self.known changes only once a write succeeded
+            if rec.graph and not authorise.owns_graph(rec.url, rec.graph):
+                # A graph on another site, recorded by an older crawler after a redirect: it was never
+                # this source's, so nothing this source answers may drop or rewrite it.
+                rec.graph, rec.status = None, FAILED
         has_graph = bool(rec.graph) and rec.status in (OK, STALE, MISSING)
         try:
             resp = await fetcher.fetch(item.url, etag=rec.etag if has_graph else None,
@@ -221,6 +231,10 @@ class Crawler:
                 return await self._try_next_candidate(fetcher, item)
             return await self._in_pipeline(self._failed, rec, exc.code, exc.message)
 
+        if _off_site(item, resp):
+            if item.candidates and resp.status != 200:
+                return await self._try_next_candidate(fetcher, item)
+            return await self._in_pipeline(self._redirected, rec, resp.url)
         if resp.status == 304 and has_graph:
             if resp.url == rec.graph:
                 return await self._in_pipeline(self._unchanged, rec, None)
@@ -229,6 +243,8 @@ class Crawler:
                 resp = await fetcher.fetch(item.url)
             except FetchError as exc:
                 return await self._in_pipeline(self._failed, rec, exc.code, exc.message)
+            if _off_site(item, resp):
+                return await self._in_pipeline(self._redirected, rec, resp.url)
         if resp.status == 200:
             if item.candidates and item.url.endswith("/.well-known/hubnet"):
                 return await self._follow_well_known(fetcher, item, resp)
@@ -302,7 +318,7 @@ class Crawler:
         rec.triples, rec.dropped_foreign = len(parsed.triples), parsed.dropped_foreign
         rec.generated_at = rec.last_success = stamp
         rec.error_code = rec.error_message = rec.error_at = rec.removed_at = None
-        rec.misses = 0
+        rec.misses = rec.failed_attempts = 0
         self._write(lambda: self.store.replace_source(rec, parsed.triples, previous_graph=previous_graph))
         self.known[rec.url] = rec
         return Outcome(rec.url, result, triples=len(parsed.triples), dropped_foreign=parsed.dropped_foreign,
@@ -341,38 +357,83 @@ class Crawler:
 
     def _failed(self, rec: SourceRecord, code: str, message: str) -> Outcome:
         has_graph = bool(rec.graph) and rec.status in (OK, STALE, MISSING)
-        status = STALE if has_graph else FAILED
-        if (rec.status, rec.error_code, rec.error_message) != (status, code, message):
-            rec.status, rec.error_code, rec.error_message, rec.error_at = status, code, message, now()
+        if not has_graph:
+            return self._failed_never_ok(rec, code, message)
+        if (rec.status, rec.error_code, rec.error_message) != (STALE, code, message):
+            rec.status, rec.error_code, rec.error_message, rec.error_at = STALE, code, message, now()
             self._write(self.store.update_record, rec)
             self.known[rec.url] = rec
         return Outcome(rec.url, FAILURE, code, message)
 
-    def _gone(self, rec: SourceRecord, message: str) -> Outcome:
+    def _failed_never_ok(self, rec: SourceRecord, code: str, message: str) -> Outcome:
+        """A source never read successfully: counted, and forgotten after ``failed_source_attempts``
+        (a pinged or linked address that never worked is not fetched forever; a new ping or link
+        brings it back)."""
+        rec.failed_attempts += 1
+        limit = self.settings.failed_source_attempts
+        if rec.failed_attempts >= limit:
+            if rec.url in self.known:
+                self._write(self.store.forget_source, rec)
+                del self.known[rec.url]
+            return Outcome(rec.url, FAILURE, code, f"{message} (failed {rec.failed_attempts} times and never "
+                                                   "worked: the address is forgotten until pinged or linked again)")
+        rec.status, rec.error_code, rec.error_message, rec.error_at = FAILED, code, message, now()
+        self._write(self.store.update_record, rec)
+        self.known[rec.url] = rec
+        return Outcome(rec.url, FAILURE, code, message)
+
+    def _gone(self, rec: SourceRecord, message: str, code: str = "gone") -> Outcome:
         had_graph = bool(rec.graph) and rec.status in (OK, STALE, MISSING)
         if not had_graph and rec.url not in self.known:
-            return Outcome(rec.url, FAILURE, "gone", message)
+            return Outcome(rec.url, FAILURE, code, message)
         rec.status, rec.removed_at = GONE, now()
-        rec.error_code, rec.error_message, rec.error_at = "gone", message, rec.removed_at
+        rec.error_code, rec.error_message, rec.error_at = code, message, rec.removed_at
         rec.triples = 0
         self._write(self.store.remove_source, rec)
         self.known[rec.url] = rec
-        return Outcome(rec.url, DELETED, "gone", message)
+        return Outcome(rec.url, DELETED, code, message)
 
-    def _missing(self, rec: SourceRecord) -> Outcome:
+    def _missing(self, rec: SourceRecord, code: str = "not_found",
+                 answer: str = "the site answered 404 Not Found") -> Outcome:
         has_graph = bool(rec.graph) and rec.status in (OK, STALE, MISSING)
         if not has_graph:
-            return self._failed(rec, "not_found", "the site answered 404 Not Found: no profile at this address")
+            return self._failed(rec, code, f"{answer}: no profile at this address")
         rec.misses += 1
         limit = self.settings.misses_before_delete
         if rec.misses >= limit:
-            return self._gone(rec, f"the site answered 404 Not Found {rec.misses} times in a row")
-        rec.status, rec.error_code, rec.error_at = MISSING, "not_found", now()
-        rec.error_message = (f"the site answered 404 Not Found ({rec.misses} of {limit} misses before "
+            return self._gone(rec, f"{answer} {rec.misses} times in a row", code)
+        rec.status, rec.error_code, rec.error_at = MISSING, code, now()
+        rec.error_message = (f"{answer} ({rec.misses} of {limit} misses before "
                              "the profile is dropped); the last good version is kept meanwhile")
         self._write(self.store.update_record, rec)
         self.known[rec.url] = rec
-        return Outcome(rec.url, FAILURE, "not_found", rec.error_message)
+        return Outcome(rec.url, FAILURE, code, rec.error_message)
+
+    def _redirected(self, rec: SourceRecord, target: str) -> Outcome:
+        """``rec.url`` redirects to another site: the target becomes a source of its own (passed on
+        as a link), and this source gains nothing there. Its own graph, if any, is kept for a
+        while, as after a 404."""
+        answer = f"the address redirects to another site ({target}), which is crawled as a source of its own"
+        has_graph = bool(rec.graph) and rec.status in (OK, STALE, MISSING)
+        if has_graph:
+            outcome = self._missing(rec, "redirected", answer)
+        elif rec.url in self.known:
+            outcome = self._failed(rec, "redirected", answer)
+        else:
+            outcome = Outcome(rec.url, SKIPPED, "redirected", answer)
+        outcome.links = [target]
+        return outcome
+
+
+def _off_site(item: _Item, resp) -> bool:
+    """Did the fetch of ``item`` end on another site (so the answer is not the source's own)?
+
+    A bare domain's /.well-known/hubnet may be served from elsewhere: it only names the
+    profile URL, which is then crawled under its own address.
+    """
+    if resp.status == 200 and item.candidates and item.url.endswith("/.well-known/hubnet"):
+        return False
+    return not authorise.owns_graph(item.url, resp.url)
 
 
 def _reason(status: int) -> str:

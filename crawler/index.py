@@ -37,14 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .authorise import speaks_for
+from .authorise import owns_graph, speaks_for
 from .budget import UNLIMITED, Budget, OverBudget
 from .store import HUBNET, OK, PROV, PROV_GRAPH, MISSING, STALE, now
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite"
-SCHEMA_VERSION = 2    # bump when the layout changes: an index of another version is rebuilt
+SCHEMA_VERSION = 3    # bump when the layout or group keys change: an index of another version is rebuilt
 SCHEMA = "http://schema.org/"
 KIND_NS = "https://w3id.org/hubnet/kind/"
 FACETS = ("topic", "kind", "area")
@@ -107,13 +107,17 @@ _BM25 = "bm25(groups_fts, 10.0, 2.0, 5.0, 3.0, 3.0)"
 
 # --------------------------------------------------------------------------- keys and values
 def group_key(iri: str) -> str:
-    """A short, stable, URL-safe key: the host name plus 8 hex digits of the IRI's hash."""
-    digest = hashlib.sha256(iri.encode("utf-8")).hexdigest()[:8]
+    """A stable, URL-safe key: the whole host name (less ``www.``) plus 64 bits of the IRI's hash.
+
+    The hash tells groups apart (16 hex digits: no collision by chance or by search), the
+    host shows whose group it is; neither is cut short, so a long host cannot pass for another.
+    """
+    digest = hashlib.sha256(iri.encode("utf-8")).hexdigest()[:16]
     try:
         host = (urlsplit(iri).hostname or "").lower()
     except ValueError:
         host = ""
-    host = re.sub(r"[^a-z0-9.-]+", "-", host.removeprefix("www.")).strip("-.")[:60]
+    host = re.sub(r"[^a-z0-9.-]+", "-", host.removeprefix("www.")).strip("-.")
     return f"{host or 'group'}-{digest}"
 
 
@@ -601,8 +605,8 @@ SELECT ?s ?status ?graph ?hash ?gen WHERE {{ GRAPH <{PROV_GRAPH.value}> {{
         status = sol["status"].value
         counts[status] = counts.get(status, 0) + 1
         graph = sol["graph"]
-        if graph is None or status not in (OK, STALE, MISSING):
-            continue
+        if graph is None or status not in (OK, STALE, MISSING) or not owns_graph(sol["s"].value, graph.value):
+            continue  # a graph on another site (an older crawler's redirect record) is not that source's
         version = (sol["hash"].value if sol["hash"] is not None else
                    "t:" + (sol["gen"].value if sol["gen"] is not None else ""))
         want[graph.value] = version

@@ -17,7 +17,7 @@ import pyoxigraph as ox
 from vocab.errors import DocumentError
 from vocab.parse import Limits, document_rows
 
-from .authorise import authority, speaks_for
+from .authorise import authority, has_userinfo, speaks_for
 from .link import GROUP_TYPE_IRIS, LINK_PREDICATES, RDF_TYPE
 from .settings import Settings
 
@@ -51,6 +51,12 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
         raise DocumentError("the document is too complex to read", code="too_deep") from None
     kept, dropped, groups, every_group, outlinks, digest, capped = _statements(
         rows, document_url, settings.max_outlinks, settings.max_values_per_property)
+    disguised = [g for g in every_group if has_userinfo(g)]
+    if disguised:
+        raise DocumentError(
+            f"the profile names a group {disguised[0]} whose address holds a user name (the part before "
+            "'@'), which shows one site and means another; name the group with a plain address of your site",
+            code="userinfo_in_iri")
     if not groups:
         foreign = [g for g in every_group if not speaks_for(document_url, g)]
         if foreign:
@@ -84,7 +90,7 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int):
     Returns (kept, dropped count, kept group IRIs, every group IRI, link targets, hash, capped count).
     """
     base = urldefrag(document_url)[0]
-    blank, named_node, literal, quad = ox.BlankNode, ox.NamedNode, ox.Literal, ox.Quad
+    blank, named_node, quad = ox.BlankNode, ox.NamedNode, ox.Quad
     # Which blank nodes are groups: they are named #group, #group2... rather than #_bN.
     groups = {row[1] for row in rows if type(row[1]) is blank and row[5] == RDF_TYPE and row[6] in GROUP_TYPE_IRIS}
     names: dict = {}  # BlankNode -> (NamedNode, IRI), numbered in order of first appearance
@@ -116,7 +122,7 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int):
         is_group = pv == RDF_TYPE and ov in GROUP_TYPE_IRIS and sv is not None
         if is_group and sv not in every_group:
             every_group.append(sv)
-        if sv is None or not speaks(sv):  # sv is None: not an IRI (a quoted triple), never spoken for
+        if sv is None or not speaks(sv):  # sv is None: not an IRI, never spoken for
             dropped += 1
             continue
         seen = per_property.get((sv, pv), 0)
@@ -131,8 +137,9 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int):
             q = quad(s, p, o)
             lines.append(f"<{sv}> <{pv}> <{ov}>" if type(o) is named_node else f"<{sv}> <{pv}> {o}")
         else:
-            # str(quad) is "s p o" for a default-graph quad, but wraps a quoted triple in <<( )>>
-            lines.append(str(q) if type(o) is named_node or type(o) is literal else f"{s} {p} {o}")
+            # str(quad) is "s p o" for a default-graph quad of IRIs and literals (triple terms are
+            # refused by vocab.parse, blank nodes renamed above)
+            lines.append(str(q))
         kept.append(q)
         if is_group and sv not in group_iris:
             group_iris.append(sv)

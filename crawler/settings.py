@@ -71,7 +71,8 @@ class Settings:
     # max_outlinks anyway (issue 12, finding 2).
     max_values_per_property: int = 100
     # --- lifecycle (T13)
-    misses_before_delete: int = 3        # consecutive 404s before a source's graph is dropped
+    misses_before_delete: int = 3        # consecutive 404s (or off-site redirects) before a source's graph is dropped
+    failed_source_attempts: int = 5      # failed fetches before a source that never worked is forgotten
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -28,6 +28,8 @@ import pyoxigraph as ox
 from vocab import __version__
 from vocab.errors import StoreError
 
+from .authorise import owns_graph
+
 HUBNET = "https://w3id.org/hubnet/ns#"
 PROV = "http://www.w3.org/ns/prov#"
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -43,6 +45,7 @@ def now() -> str:
 
 # Status of a source, as shown to people.
 OK, STALE, FAILED, MISSING, GONE = "ok", "stale", "failed", "missing", "gone"
+LIVE = (OK, STALE, MISSING)   # a record in one of these states owns its graph
 
 
 @dataclass
@@ -67,6 +70,7 @@ class SourceRecord:
     error_message: str | None = None
     error_at: str | None = None
     misses: int = 0                 # consecutive 404s
+    failed_attempts: int = 0        # failed fetches in a row of a source never read successfully
     removed_at: str | None = None
     crawler_version: str = __version__
 
@@ -75,7 +79,7 @@ class SourceRecord:
 
 
 # field name -> (predicate, kind) for the provenance graph.
-_INT_FIELDS = {"depth", "triples", "dropped_foreign", "misses"}
+_INT_FIELDS = {"depth", "triples", "dropped_foreign", "misses", "failed_attempts"}
 _DATE_FIELDS = {"first_seen", "generated_at", "last_success", "error_at", "removed_at"}
 _IRI_FIELDS = {"graph", "found_from"}
 
@@ -107,7 +111,7 @@ def _record_triples(rec: SourceRecord) -> list:
         else:
             obj = ox.Literal(str(value))
         out.append((s, pred, obj))
-    if rec.graph and rec.status in (OK, STALE, MISSING):
+    if rec.graph and rec.status in LIVE and owns_graph(rec.url, rec.graph):
         out.append((ox.NamedNode(rec.graph), _DERIVED, s))
     return out
 
@@ -129,9 +133,12 @@ class Store:
     whatever else lives beside the graph (the text index, query checkpoints).
     """
 
-    def __init__(self, path: str | os.PathLike | None = DEFAULT_PATH):
+    def __init__(self, path: str | os.PathLike | None = DEFAULT_PATH, *, on_write=None):
         self.path = None if path is None else Path(path)
         self._write_lock = threading.Lock()
+        # Fault injection (tests/test_store_failpoints.py): called with the operations of each
+        # write, returns the operations run as its one transaction.
+        self.on_write = on_write
         try:
             if self.path is None:
                 self._store = ox.Store()
@@ -195,7 +202,19 @@ class Store:
     def _current(self, graph: ox.NamedNode, subject=None) -> set:
         return {(q.subject, q.predicate, q.object) for q in self._store.quads_for_pattern(subject, None, None, graph)}
 
-    def _apply(self, drop_graphs, insert_graph, triples, record: SourceRecord):
+    def _live_owners(self, graph: str, but: str) -> set:
+        """URLs of the live records other than ``but`` that own ``graph`` (it is on their own site)."""
+        owners = set()
+        for q in self._store.quads_for_pattern(None, _PRED["graph"], ox.NamedNode(graph), PROV_GRAPH):
+            url = q.subject.value
+            if url == but or not owns_graph(url, graph):
+                continue
+            status = next(self._store.quads_for_pattern(q.subject, _PRED["status"], None, PROV_GRAPH), None)
+            if status is not None and status.object.value in LIVE:
+                owners.add(url)
+        return owners
+
+    def _apply(self, drop_graphs, insert_graph, triples, record: SourceRecord, *, keep_record: bool = True):
         """Bring the source's graph and provenance record to their new state in one SPARQL update.
 
         Only the difference is written: every quad costs several index writes in RocksDB
@@ -203,9 +222,17 @@ class Store:
         the stored one in a handful of statements. Reading the current state and writing the
         difference happen under one lock, so two writers in this process cannot interleave;
         other processes cannot open the store at all.
+
+        A graph that another live record owns is never dropped, and its ``prov:wasDerivedFrom``
+        always names exactly its live owners: one source cannot take or remove another's graph.
         """
         with self._write_lock:
-            parts = [f"DROP SILENT GRAPH {_iri(g)}" for g in drop_graphs if g != insert_graph]
+            involved = {*drop_graphs, *([insert_graph] if insert_graph else [])}
+            old_record = self._current(PROV_GRAPH, ox.NamedNode(record.url))
+            # Graphs whose attribution is recomputed: those written, and any the record claimed before.
+            involved |= {o.value for _, p, o in old_record if p == _PRED["graph"]}
+            others = {g: self._live_owners(g, record.url) for g in involved}
+            parts = [f"DROP SILENT GRAPH {_iri(g)}" for g in drop_graphs if g != insert_graph and not others[g]]
             removed, added = [], []
             if insert_graph:
                 g = ox.NamedNode(insert_graph)
@@ -220,11 +247,12 @@ class Store:
                     removed.append((g, old - new))
                     added.append((g, new - old))
             # The record, and every "graph wasDerivedFrom source" pointing at the graphs involved.
-            old = self._current(PROV_GRAPH, ox.NamedNode(record.url))
-            for name in {*drop_graphs, *([insert_graph] if insert_graph else [])}:
+            old = set(old_record)
+            new = set(_record_triples(record)) if keep_record else set()
+            for name in involved:
                 old |= {(q.subject, q.predicate, q.object) for q in
                         self._store.quads_for_pattern(ox.NamedNode(name), _DERIVED, None, PROV_GRAPH)}
-            new = set(_record_triples(record))
+                new |= {(ox.NamedNode(name), _DERIVED, ox.NamedNode(o)) for o in others[name]}
             removed.append((PROV_GRAPH, old - new))
             added.append((PROV_GRAPH, new - old))
             for verb, changes in (("DELETE DATA", removed), ("INSERT DATA", added)):
@@ -234,13 +262,22 @@ class Store:
                     parts.append(f"{verb} {{\n" + "".join(body) + "}")
             if not parts:
                 return
+            if self.on_write is not None:
+                parts = self.on_write(list(parts))
             try:
                 self._store.update(" ;\n".join(parts))
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:
                 raise StoreError(f"writing to the store failed: {exc}", code="store_error") from None
 
     def replace_source(self, record: SourceRecord, triples, *, previous_graph: str | None = None) -> None:
-        """Replace a source's graph and its provenance record in one transaction."""
+        """Replace a source's graph and its provenance record in one transaction.
+
+        The graph must be on the source's own site: a redirect to another site gives the
+        redirecting source nothing there (``authorise.owns_graph``).
+        """
+        if record.graph and not owns_graph(record.url, record.graph):
+            raise StoreError(f"{record.url} may not keep its statements in {record.graph}: a source owns "
+                             "only a graph on its own site", code="cross_origin_graph")
         drops = {g for g in (previous_graph, record.graph) if g}
         self._apply(drops, record.graph, triples, record)
 
@@ -252,6 +289,10 @@ class Store:
         """Drop a source's graph and keep a tombstone, in one transaction."""
         drops = {record.graph} if record.graph else set()
         self._apply(drops, None, (), record)
+
+    def forget_source(self, record: SourceRecord) -> None:
+        """Delete the record of a source that owns no graph (one never read successfully)."""
+        self._apply((), None, (), record, keep_record=False)
 
     def backup(self, target: str | os.PathLike) -> None:
         self._store.flush()

@@ -200,9 +200,10 @@ def test_d3_redirect_to_victim_gives_evil_nothing(fed, world):
     fed.put("evil.test", "/p", "", content_type="text/plain", status=302,
             headers={"Location": fed.url("victim.test", "/")})
     summary = run(fed, store, [fed.url("evil.test", "/p")])
-    rec = store.source(fed.url("evil.test", "/p"))
-    # what was stored is the victim's own document, under the victim's URL, and only that
-    assert rec.graph == fed.url("victim.test", "/") and summary.counts["failed"] == 0
+    # the redirecting address gets no record and no graph; the victim stays its own source
+    [outcome] = [o for o in summary.outcomes if o.url == fed.url("evil.test", "/p")]
+    assert (outcome.result, outcome.code) == ("skipped", "redirected") and summary.counts["failed"] == 0
+    assert store.source(fed.url("evil.test", "/p")) is None
     assert victim_unchanged(store, graph, before)
     assert fed.url("evil.test", "/p") not in store.named_graphs()
 

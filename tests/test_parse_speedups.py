@@ -161,7 +161,10 @@ def ref_skolemise(triples, document_url):
 def ref_parse_source(body, media_type, document_url, settings):
     limits = Limits(max_json_depth=settings.max_json_depth, max_json_nodes=settings.max_json_nodes,
                     max_triples=settings.max_triples, max_literal=settings.max_literal, max_iri=settings.max_iri)
-    named = ref_skolemise(ref_document_to_triples(body, media_type, document_url, limits), document_url)
+    triples = ref_document_to_triples(body, media_type, document_url, limits)
+    if any(isinstance(t.object, ox.Triple) for t in triples):
+        raise DocumentError("a triple term", code="triple_term_forbidden")
+    named = ref_skolemise(triples, document_url)
     kept = [t for t in named if isinstance(t.subject, ox.NamedNode) and speaks_for(document_url, t.subject.value)]
     groups = group_subjects(kept)
     if not groups:
@@ -293,6 +296,11 @@ TURTLE = {
         [] a s:Organization ; s:name "T"@en ; s:member [ a s:NGO ; s:name "U" ] ;
            s:location [ s:name "Hall" ] .
         <https://other.test/#g> a s:Organization .
+        <https://t.test/#x> s:knows <https://t.test/#y> .
+    """),
+    "turtle-triple-term": ("https://t.test/p", b"""
+        @prefix s: <http://schema.org/> .
+        [] a s:Organization ; s:name "T"@en .
         <https://t.test/#x> s:knows <<( <https://t.test/#x> s:knows _:q )>> .
         _:q s:subjectOf <<( _:q s:name "inner" )>> .
     """),

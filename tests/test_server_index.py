@@ -3,6 +3,10 @@ and staying correct after crawls it did not see (the CLI's, while the server was
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from click.testing import CliRunner
 
 from crawler.cli import main as cli
@@ -87,12 +91,20 @@ def test_fts_query_quotes_every_word():
     assert fts_query("café") == '"café"*'
 
 
-def test_group_key_is_short_stable_and_readable():
-    key = group_key("https://www.marshgate-ra.example.org/#group")
-    assert key == group_key("https://www.marshgate-ra.example.org/#group")
-    assert key.startswith("marshgate-ra.example.org-") and len(key) == len("marshgate-ra.example.org-") + 8
-    assert key != group_key("https://www.marshgate-ra.example.org/#group2")
-    assert group_key("urn:uuid:1234").startswith("group-")
+@pytest.mark.parametrize("iri, host", [
+    ("https://www.marshgate-ra.example.org/#group", "marshgate-ra.example.org"),
+    ("http://alpha.test:8080/#group", "alpha.test"),
+    # a host longer than 60 characters is kept whole: its first 60 cannot stand for it
+    ("https://" + "a" * 60 + ".victim.example/#group", "a" * 60 + ".victim.example"),
+    ("https://" + "a" * 60 + ".evil.example/#group", "a" * 60 + ".evil.example"),
+    ("https://xn--caf-dma.example/#group", "xn--caf-dma.example"),
+    ("urn:uuid:1234", "group"),
+])
+def test_group_key_is_the_whole_host_and_64_bits_of_hash(iri, host):
+    key = group_key(iri)
+    assert key == group_key(iri)
+    assert re.fullmatch(re.escape(host) + "-[0-9a-f]{16}", key), key
+    assert key != group_key(iri + "2")
 
 
 def test_index_rebuilds_from_nothing(fed, store):

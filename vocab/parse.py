@@ -318,6 +318,9 @@ def _checked_rows(quads, limits: Limits) -> list:
                 raise DocumentError(f"an IRI is longer than {max_iri} characters", code="iri_too_long")
         elif t is blank_node:
             ov = o.value
+        else:  # an RDF 1.2 triple term (Turtle's <<( )>>, or the reifier a << >> or {| |} stands for)
+            raise DocumentError("the document holds a statement about a statement (an RDF 1.2 triple term); "
+                                "a profile states plain facts only", code="triple_term_forbidden")
         # Quad() without a graph is in the default graph
         append((ox.Quad(s, p, o) if changed else q, s, p, o, sv, pv, ov))
     return out
