@@ -177,13 +177,16 @@ class QueryService:
     address space per worker, ``None`` for no limit), ``start_method`` ("forkserver" or
     "spawn"), ``isolate_network`` (try to give workers an empty network namespace),
     ``client_concurrency`` and ``client_seconds`` (each client's queries in flight and
-    worker-seconds per minute, see ``ClientBudget``; ``None``: no per-client limit).
+    worker-seconds per minute, see ``ClientBudget``; ``None``: no per-client limit),
+    ``demote_after`` (seconds after which a running query's worker drops to the lowest CPU
+    priority; ``None``: never).
     """
 
     def __init__(self, store, workdir=None, timeout: float = 10.0, row_cap: int = 10_000, workers: int = 2, *,
                  queue_wait: float = 1.0, byte_cap: int = 16 * 1024 * 1024, memory_limit: int | None = 4 << 30,
                  start_method: str | None = None, isolate_network: bool = True, start_timeout: float = 30.0,
-                 client_concurrency: int | None = None, client_seconds: float | None = None, clock=time.monotonic):
+                 client_concurrency: int | None = None, client_seconds: float | None = None,
+                 demote_after: float | None = None, clock=time.monotonic):
         self.store = store
         self.timeout = float(timeout)
         self.row_cap = int(row_cap)
@@ -192,6 +195,7 @@ class QueryService:
         self.queue_wait = float(queue_wait)
         self.max_waiting = self.size * 4
         self.start_timeout = start_timeout
+        self.demote_after = math.inf if demote_after is None else float(demote_after)
         self.clients = ClientBudget(client_concurrency or self.size, client_seconds or math.inf, clock) \
             if client_concurrency or client_seconds else None
         self._worker_args = (memory_limit, isolate_network)
@@ -229,7 +233,7 @@ class QueryService:
         self._current: str | None = None
         self._graphs: frozenset = frozenset()
         self.counters = {"queries": 0, "timeouts": 0, "turned_away": 0, "crashes": 0, "refreshes": 0,
-                         "over_client_budget": 0}
+                         "over_client_budget": 0, "demoted": 0}
         self.startup_seconds: list[float] = []
         self.network_isolated: bool | None = None   # did the last worker get an empty network namespace?
 
@@ -520,9 +524,13 @@ class QueryService:
             job["checkpoint"] = worker.checkpoint = self._current
             self.counters["queries"] += 1
         t0 = time.monotonic()
+        demoted = False
         try:
             worker.conn.send(job)
-            ready = worker.conn.poll(self.timeout)
+            ready = worker.conn.poll(min(self.timeout, self.demote_after))
+            if not ready and self.demote_after < self.timeout:
+                demoted = self._demote(worker)   # a long query yields the CPU to short ones
+                ready = worker.conn.poll(self.timeout - (time.monotonic() - t0))
             reply = worker.conn.recv() if ready else None
         except (EOFError, OSError, BrokenPipeError):
             self.counters["crashes"] += 1
@@ -537,12 +545,26 @@ class QueryService:
             raise QueryError(f"the query took longer than {self.timeout:g} s and was stopped; make it more "
                              "selective (add a LIMIT, fewer unbound patterns)", code="query_timeout", status=504)
         seconds = time.monotonic() - t0
-        self._release(worker)
+        if demoted and not _set_nice(worker.proc.pid, 0):
+            self._discard(worker)   # may not raise its priority again (not root): start a fresh one
+        else:
+            self._release(worker)
         if reply[0] == "error":
             _, status, code, message = reply
             raise QueryError(message, code=code, status=status)
         _, kind, media_type, body, truncated, count = reply
         return QueryResult(kind, media_type, body, truncated, count, seconds)
+
+    def _demote(self, worker: _Worker) -> bool:
+        """Lower a worker's CPU priority while it runs a query past ``demote_after`` seconds.
+
+        On a small machine one cross product takes a whole core; at the lowest priority it
+        still runs (to its timeout) but no longer slows the short queries of other clients.
+        """
+        if worker.proc.pid is None or not _set_nice(worker.proc.pid, DEMOTED_NICE):
+            return False
+        self.counters["demoted"] += 1
+        return True
 
     def stats(self) -> dict:
         """Pool state for a health page: workers, idle/busy, counters, last start-up time."""
@@ -600,6 +622,18 @@ def _close_at_exit(ref) -> None:
     service = ref()
     if service is not None:
         service.close()
+
+
+DEMOTED_NICE = 19
+
+
+def _set_nice(pid: int, value: int) -> bool:
+    """Set a process's nice value; False when not allowed (raising priority needs privilege) or gone."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, value)
+        return True
+    except (OSError, AttributeError):
+        return False
 
 
 # ---------------------------------------------------------------------- the worker process

@@ -124,7 +124,8 @@ class Client:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     store = fill_store(tmp_path_factory.mktemp("budgets"), filler=400)
-    server = LiveServer(make_app(store, timeout=2.0, workers=2, client_concurrency=1, client_seconds=6.0))
+    server = LiveServer(make_app(store, timeout=2.0, workers=2, client_concurrency=1, client_seconds=6.0,
+                                 demote_after=0.2))
     yield server
     server.close()
     store.close()
@@ -162,6 +163,29 @@ def test_a_client_with_slow_queries_gets_429_and_others_are_still_served(served)
     # The attacker never had more than its one query running: at most one 504 per timeout
     # period, and the worker-seconds budget (6 s/min at a 2 s timeout) allows three kills.
     assert statuses.count(504) <= 3
+
+
+@pytest.mark.slow
+def test_a_long_query_runs_at_the_lowest_cpu_priority_and_a_short_one_does_not(served):
+    import os
+
+    from crawler.queryservice import DEMOTED_NICE
+
+    service = served.app.extensions["hubnet.queries"]
+    before = service.counters["demoted"]
+    assert Client(served, "127.0.0.4").get(FAST)[0] == 200
+    assert service.counters["demoted"] == before            # a short query is never demoted
+    seen = []
+    slow = threading.Thread(target=lambda: seen.append(Client(served, "127.0.0.5").get(SLOW)[0]))
+    slow.start()
+    deadline = time.monotonic() + 10
+    while service.counters["demoted"] == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    nice = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in service.stats()["pids"]}
+    slow.join(30)
+    assert service.counters["demoted"] == before + 1
+    assert DEMOTED_NICE in nice.values() and 0 in nice.values(), nice   # the other worker keeps its priority
+    assert seen == [504]
 
 
 def test_the_budget_is_a_documented_default_of_the_app():

@@ -26,6 +26,8 @@ QUERY_ROW_CAP          most rows in a SPARQL answer (default 10000)
 QUERY_WORKERS          SPARQL worker processes (default 2)
 QUERY_CLIENT_RUNNING   SPARQL queries one client may have running at once (default 1)
 QUERY_CLIENT_SECONDS   worker-seconds one client's SPARQL queries may use per minute (default 20)
+QUERY_DEMOTE_AFTER     seconds after which a running SPARQL query drops to the lowest CPU priority
+                       (default 0.5), so it cannot slow other clients' short queries
 PING_LIMIT             flask-limiter rate for POST /ping per client (default "10 per minute")
 PING_MAX_BODY          bytes a POST /ping body may have (default 8192); /sparql allows its query cap
 MAX_CONTENT_LENGTH     bytes any other request body may have (default 1024); more is 413 too_large
@@ -78,6 +80,7 @@ DEFAULTS = {
     "QUERY_WORKERS": 2,
     "QUERY_CLIENT_RUNNING": 1,
     "QUERY_CLIENT_SECONDS": 20.0,
+    "QUERY_DEMOTE_AFTER": 0.5,
     "PING_LIMIT": "10 per minute",
     "PING_MAX_BODY": 8 * 1024,
     "MAX_CONTENT_LENGTH": 1024,
@@ -156,7 +159,8 @@ def create_app(config: dict | None = None) -> Flask:
         sparql.init_app(app, store, timeout=float(app.config["QUERY_TIMEOUT"]),
                         row_cap=int(app.config["QUERY_ROW_CAP"]), workers=int(app.config["QUERY_WORKERS"]),
                         client_concurrency=app.config["QUERY_CLIENT_RUNNING"],
-                        client_seconds=app.config["QUERY_CLIENT_SECONDS"])
+                        client_seconds=app.config["QUERY_CLIENT_SECONDS"],
+                        demote_after=app.config["QUERY_DEMOTE_AFTER"])
     except BaseException:
         if hub is not None:
             hub.close()          # releases the index, any query workers, and the store if ours
