@@ -212,7 +212,7 @@ def _limit_body():
     length = request.content_length
     if request.endpoint != "sparql.sparql" and length is not None and length > limit:
         raise HubnetError(f"the request body has {length} bytes; this address accepts at most {limit}",
-                                 code="too_large", status=413)
+                          code="too_large", status=413)
 
 
 # ------------------------------------------------------------------------- response headers

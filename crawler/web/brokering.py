@@ -27,10 +27,10 @@ from vocab.model import categories
 
 from ..brokering import Models
 from ..contacts import contact_details
-from ..spreadsheet import cell as _cell
 from ..index import Search
 from ..matching import DEFAULT_WITHIN_KM, MAX_PER_NEED, MAX_WITHIN_KM
 from ..network import MAX_HOPS
+from ..spreadsheet import cell as _cell
 from .params import MAX_OFFSET, _float, bad, offset_pages, read_int, search_from
 from .render import alternate_url as _alternate, page as _page
 
