@@ -975,8 +975,96 @@ def task_brokering(a: dict) -> dict:
     return out
 
 
+def _sparql_get(port: int, source: str, query: str, timeout: float = 60.0) -> tuple[int, float]:
+    """One GET /sparql from a chosen loopback source address (each address is a client): (status, seconds)."""
+    import http.client
+    from urllib.parse import urlencode
+
+    t = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    try:
+        conn.request("GET", "/sparql?" + urlencode({"query": query}))
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, time.perf_counter() - t
+    finally:
+        conn.close()
+
+
+def _p99(xs: list) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
+
+
+def task_sparql_load(a: dict) -> dict:
+    """Normal queries from ten clients, idle and while one client sends cross products (issue 12).
+
+    The attacker keeps ``attackers`` cross products in flight as fast as its rate limit allows.
+    Runs the app as ``serve`` does (waitress, the query pool, the default rate limits), once
+    with the per-client budget at its defaults and once without it, for comparison.
+    """
+    import threading
+
+    from crawler.store import Store
+    from crawler.web import create_app
+    from crawler.web.serve import make_server
+
+    store = Store(a["store"])
+    loaded = _load_corpus(store, a["corpus"])
+    normal = ("PREFIX schema: <http://schema.org/> SELECT ?g ?name WHERE { ?g a schema:Organization ; "
+              "schema:name ?name } LIMIT 20")
+    slow = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
+    victims = [f"127.0.0.{i}" for i in range(3, 13)]
+    out: dict = {"groups": loaded, "timeout_s": a["timeout"], "samples": a["samples"]}
+
+    def measure(attack: bool, port: int) -> dict:
+        stop, attacks = threading.Event(), []
+
+        def attacker():
+            # As fast as the rate limit lets one client (SPARQL_LIMIT, 120 a minute: 2 a second over
+            # all threads); a flood beyond it is the rate limiter's business, not this measurement's.
+            while not stop.wait(a["attackers"] / 2.0):
+                attacks.append(_sparql_get(port, "127.0.0.2", slow))
+
+        threads = [threading.Thread(target=attacker) for _ in range(a["attackers"])] if attack else []
+        for t in threads:
+            t.start()
+        time.sleep(1.0 if attack else 0)
+        answers = []
+        for i in range(a["samples"]):   # paced, so the phase lasts several query timeouts
+            answers.append(_sparql_get(port, victims[i % len(victims)], normal))
+            time.sleep(0.1)
+        stop.set()
+        for t in threads:
+            t.join(120)
+        ok = [sec for status, sec in answers if status == 200]
+        return {"statuses": dict(Counter(str(s) for s, _ in answers)),
+                "p50_ms": statistics.median(ok) * 1000 if ok else None,
+                "p99_ms": _p99(ok) * 1000 if ok else None,
+                "attacker_statuses": dict(Counter(str(s) for s, _ in attacks)),
+                "attacker_stop_max_s": max((sec for s, sec in attacks if s == 504), default=None)}
+
+    for label, budget in (("limited", {}), ("unlimited", {"QUERY_CLIENT_RUNNING": None,
+                                                          "QUERY_CLIENT_SECONDS": None})):
+        app = create_app({"STORE": store, "BACKGROUND": False, "QUERY_TIMEOUT": a["timeout"], **budget})
+        server = make_server(app, host="127.0.0.1", port=0)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            port = server.effective_port
+            for _ in range(10):   # warm the workers
+                _sparql_get(port, victims[0], normal)
+            app.extensions["hubnet.limiter"].reset()
+            out[label] = {"idle": measure(False, port), "loaded": measure(True, port)}
+        finally:
+            server.close()
+            app.extensions["hubnet"].close()
+    store.close()
+    return out
+
+
 TASKS = {"crawl": task_crawl, "floor": task_floor, "naive": task_naive, "ingest": task_ingest,
-         "queries": task_queries, "brokering": task_brokering}
+         "queries": task_queries, "brokering": task_brokering, "sparql_load": task_sparql_load}
 
 
 def main() -> None:

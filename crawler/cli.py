@@ -269,10 +269,14 @@ def export(fmt, output, store_path):
               help="Seconds before a SPARQL query is stopped.")
 @click.option("--trusted-proxy", metavar="ADDR",
               help="Address of your reverse proxy (e.g. 127.0.0.1). Its X-Forwarded-For/-Proto/-Host "
-                   "headers are then believed, so rate limits see each client and links use your public "
-                   "address. Without it, those headers are ignored.")
+                   "headers are then believed, so rate limits see each client. Without it, those headers "
+                   "are ignored.")
+@click.option("--public-url", metavar="URL",
+              help="The address people reach this server at, e.g. https://hub.example.org/. Links in "
+                   "/export.csv, /export.geojson, VoID and the SPARQL service description use it; the "
+                   "request's Host header never does. Default: http://HOST:PORT/ as listened on.")
 def serve(store_path, host, port, recrawl_interval, cors, allow_private, resolves, tiles, tile_attribution,
-          query_timeout, trusted_proxy):
+          query_timeout, trusted_proxy, public_url):
     """Serve the directory, its JSON API, a map, data downloads and SPARQL.
 
     One process holds the store: while the server runs, it does all the
@@ -306,7 +310,8 @@ def serve(store_path, host, port, recrawl_interval, cors, allow_private, resolve
         raise click.BadParameter(str(exc), param_hint="--recrawl-interval") from None
     config = {"STORE": store_path, "RECRAWL_INTERVAL": interval, "CORS": cors, "ALLOW_PRIVATE": allow_private,
               "RESOLVE": _parse_resolve(resolves), "TILE_URL": tiles, "TILE_ATTRIBUTION": tile_attribution,
-              "QUERY_TIMEOUT": query_timeout}
+              "QUERY_TIMEOUT": query_timeout,
+              "PUBLIC_URL": public_url or f"http://{f'[{host}]' if ':' in host else host}:{port}"}
     run(config, host=host, port=port, trusted_proxy=trusted_proxy)
 
 

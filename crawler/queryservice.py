@@ -31,6 +31,7 @@ Why processes, and why a checkpoint:
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import math
 import multiprocessing
@@ -49,7 +50,7 @@ import pyoxigraph as ox
 
 from vocab.errors import QueryError
 
-from .sparql import (GRAPH_FORMATS, RESULT_FORMATS, check_query, dataset_options, execute, query_prefixes,
+from .sparql import (GRAPH_FORMATS, RESULT_FORMATS, Checked, check_query, dataset_options, execute,
                      serialize_boolean, serialize_select, serialize_triples)
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,76 @@ class ServiceBusy(QueryError):
     def __init__(self, message: str, *, retry_after: int = 5, **kw):
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+
+class TooManyQueries(QueryError):
+    """One client is over its share of the workers: answer 429 with ``Retry-After`` (issue 12, finding 6)."""
+
+    code = "too_many_queries"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, **kw):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ClientBudget:
+    """Per-client share of the pool: queries in flight, and worker-seconds per sliding minute.
+
+    A request-rate limit alone lets one client hold every worker with a few slow queries a
+    minute; this bounds what it *occupies*. A query is charged the seconds it held a worker
+    (a killed one its whole timeout). ``clock`` is injectable for tests.
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self, concurrency: int, seconds_per_minute: float, clock=time.monotonic):
+        self.concurrency = int(concurrency)
+        self.seconds = float(seconds_per_minute)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._running: collections.Counter = collections.Counter()
+        self._spent: dict[str, collections.deque] = {}   # client -> deque of (finished at, seconds)
+
+    def admit(self, client: str, timeout: float) -> None:
+        """Count one more query in flight for ``client``, or raise ``TooManyQueries``."""
+        with self._lock:
+            now = self.clock()
+            spent = self._window(client, now)
+            if self._running[client] >= self.concurrency:
+                raise TooManyQueries(f"you already have {self._running[client]} queries running (at most "
+                                     f"{self.concurrency} at a time per client); wait for them to finish",
+                                     retry_after=max(1, math.ceil(timeout)))
+            used = sum(sec for _, sec in spent)
+            if used >= self.seconds:
+                # Wait until enough of the window has expired to bring the total under the budget.
+                excess, wait = used - self.seconds, 1.0
+                for finished, sec in spent:
+                    excess -= sec
+                    wait = finished + self.WINDOW - now
+                    if excess < 0:
+                        break
+                raise TooManyQueries(f"your queries used {used:.0f} worker-seconds in the last minute (at most "
+                                     f"{self.seconds:g} per client); make them more selective or wait",
+                                     retry_after=max(1, math.ceil(wait)))
+            self._running[client] += 1
+
+    def done(self, client: str, seconds: float) -> None:
+        with self._lock:
+            self._running[client] -= 1
+            if self._running[client] <= 0:
+                del self._running[client]
+            self._spent.setdefault(client, collections.deque()).append((self.clock(), float(seconds)))
+
+    def _window(self, client: str, now: float) -> collections.deque:
+        """The client's charges within the window; forgets clients with nothing left to remember."""
+        for key in list(self._spent) if len(self._spent) > 1000 else [client]:
+            q = self._spent.get(key)
+            while q and q[0][0] <= now - self.WINDOW:
+                q.popleft()
+            if q is not None and not q:
+                del self._spent[key]
+        return self._spent.get(client, collections.deque())
 
 
 @dataclass
@@ -104,12 +175,18 @@ class QueryService:
     Options: ``queue_wait`` (seconds to wait for a free worker before ``ServiceBusy``),
     ``byte_cap`` (approximate limit on the terms in one answer), ``memory_limit`` (bytes of
     address space per worker, ``None`` for no limit), ``start_method`` ("forkserver" or
-    "spawn"), ``isolate_network`` (try to give workers an empty network namespace).
+    "spawn"), ``isolate_network`` (try to give workers an empty network namespace),
+    ``client_concurrency`` and ``client_seconds`` (each client's queries in flight and
+    worker-seconds per minute, see ``ClientBudget``; ``None``: no per-client limit),
+    ``demote_after`` (seconds after which a running query's worker drops to the lowest CPU
+    priority; ``None``: never).
     """
 
     def __init__(self, store, workdir=None, timeout: float = 10.0, row_cap: int = 10_000, workers: int = 2, *,
                  queue_wait: float = 1.0, byte_cap: int = 16 * 1024 * 1024, memory_limit: int | None = 4 << 30,
-                 start_method: str | None = None, isolate_network: bool = True, start_timeout: float = 30.0):
+                 start_method: str | None = None, isolate_network: bool = True, start_timeout: float = 30.0,
+                 client_concurrency: int | None = None, client_seconds: float | None = None,
+                 demote_after: float | None = None, clock=time.monotonic):
         self.store = store
         self.timeout = float(timeout)
         self.row_cap = int(row_cap)
@@ -118,6 +195,9 @@ class QueryService:
         self.queue_wait = float(queue_wait)
         self.max_waiting = self.size * 4
         self.start_timeout = start_timeout
+        self.demote_after = math.inf if demote_after is None else float(demote_after)
+        self.clients = ClientBudget(client_concurrency or self.size, client_seconds or math.inf, clock) \
+            if client_concurrency or client_seconds else None
         self._worker_args = (memory_limit, isolate_network)
         self._own_dir = False
         if workdir is not None:
@@ -152,7 +232,8 @@ class QueryService:
         self._seq = 0
         self._current: str | None = None
         self._graphs: frozenset = frozenset()
-        self.counters = {"queries": 0, "timeouts": 0, "turned_away": 0, "crashes": 0, "refreshes": 0}
+        self.counters = {"queries": 0, "timeouts": 0, "turned_away": 0, "crashes": 0, "refreshes": 0,
+                         "over_client_budget": 0, "demoted": 0}
         self.startup_seconds: list[float] = []
         self.network_isolated: bool | None = None   # did the last worker get an empty network namespace?
 
@@ -402,18 +483,21 @@ class QueryService:
     # ------------------------------------------------------------------ queries
     def execute(self, text: str, *, results_format: str | None = DEFAULT_RESULTS_FORMAT,
                 graph_format: str | None = DEFAULT_GRAPH_FORMAT, default_graphs=None,
-                named_graphs=None) -> QueryResult:
+                named_graphs=None, client: str | None = None, checked: Checked | None = None) -> QueryResult:
         """Check and run one query; the answer is already serialised.
 
         ``results_format`` is the media type for SELECT/ASK answers, ``graph_format`` for
         CONSTRUCT/DESCRIBE (keys of ``RESULT_FORMATS``/``GRAPH_FORMATS``; ``None`` means the
         client accepts no such type, so that form of query gets 406). ``default_graphs`` and
         ``named_graphs`` are the protocol's ``default-graph-uri``/``named-graph-uri``.
+        ``client`` (e.g. the address) is charged against its ``ClientBudget``; ``checked`` is
+        this text's ``check_query`` result when the caller already has it.
 
-        Raises ``QueryError`` (400 refused/malformed, 406, 504 ``query_timeout``, 503) and
-        ``ServiceBusy`` (503, with ``retry_after``).
+        Raises ``QueryError`` (400 refused/malformed, 406, 504 ``query_timeout``, 503),
+        ``ServiceBusy`` (503) and ``TooManyQueries`` (429), both with ``retry_after``.
         """
-        check_query(text, self.graph_exists)  # refused before any worker sees it
+        if checked is None:
+            check_query(text, self.graph_exists)  # refused before any worker sees it
         for iri in [*(default_graphs or ()), *(named_graphs or ())]:
             if not self.graph_exists(iri):
                 raise QueryError(f"<{iri}> is not a graph in this store; this endpoint never fetches graphs "
@@ -421,14 +505,32 @@ class QueryService:
         job = {"query": text, "default_graphs": default_graphs, "named_graphs": named_graphs,
                "results_format": results_format, "graph_format": graph_format,
                "row_cap": self.row_cap, "byte_cap": self.byte_cap}
+        if self.clients is None or client is None:
+            return self._run(text, job)
+        try:
+            self.clients.admit(client, self.timeout)
+        except TooManyQueries:
+            self.counters["over_client_budget"] += 1
+            raise
+        t0 = time.monotonic()
+        try:
+            return self._run(text, job)
+        finally:  # charged for the time it held (or waited for) a worker, answered, failed or killed
+            self.clients.done(client, time.monotonic() - t0)
+
+    def _run(self, text: str, job: dict) -> QueryResult:
         worker = self._acquire()
         with self._cv:
             job["checkpoint"] = worker.checkpoint = self._current
             self.counters["queries"] += 1
         t0 = time.monotonic()
+        demoted = False
         try:
             worker.conn.send(job)
-            ready = worker.conn.poll(self.timeout)
+            ready = worker.conn.poll(min(self.timeout, self.demote_after))
+            if not ready and self.demote_after < self.timeout:
+                demoted = self._demote(worker)   # a long query yields the CPU to short ones
+                ready = worker.conn.poll(self.timeout - (time.monotonic() - t0))
             reply = worker.conn.recv() if ready else None
         except (EOFError, OSError, BrokenPipeError):
             self.counters["crashes"] += 1
@@ -443,12 +545,26 @@ class QueryService:
             raise QueryError(f"the query took longer than {self.timeout:g} s and was stopped; make it more "
                              "selective (add a LIMIT, fewer unbound patterns)", code="query_timeout", status=504)
         seconds = time.monotonic() - t0
-        self._release(worker)
+        if demoted and not _set_nice(worker.proc.pid, 0):
+            self._discard(worker)   # may not raise its priority again (not root): start a fresh one
+        else:
+            self._release(worker)
         if reply[0] == "error":
             _, status, code, message = reply
             raise QueryError(message, code=code, status=status)
         _, kind, media_type, body, truncated, count = reply
         return QueryResult(kind, media_type, body, truncated, count, seconds)
+
+    def _demote(self, worker: _Worker) -> bool:
+        """Lower a worker's CPU priority while it runs a query past ``demote_after`` seconds.
+
+        On a small machine one cross product takes a whole core; at the lowest priority it
+        still runs (to its timeout) but no longer slows the short queries of other clients.
+        """
+        if worker.proc.pid is None or not _set_nice(worker.proc.pid, DEMOTED_NICE):
+            return False
+        self.counters["demoted"] += 1
+        return True
 
     def stats(self) -> dict:
         """Pool state for a health page: workers, idle/busy, counters, last start-up time."""
@@ -506,6 +622,18 @@ def _close_at_exit(ref) -> None:
     service = ref()
     if service is not None:
         service.close()
+
+
+DEMOTED_NICE = 19
+
+
+def _set_nice(pid: int, value: int) -> bool:
+    """Set a process's nice value; False when not allowed (raising priority needs privilege) or gone."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, value)
+        return True
+    except (OSError, AttributeError):
+        return False
 
 
 # ---------------------------------------------------------------------- the worker process
@@ -590,8 +718,8 @@ def _answer(store, job) -> tuple:
         except ValueError:
             return False
 
-    check_query(text, graph_in)  # again, in case the parent's check was ever skipped
-    options = dataset_options(text, job["default_graphs"], job["named_graphs"])
+    checked = check_query(text, graph_in)  # again, in case the parent's check was ever skipped
+    options = dataset_options(checked, job["default_graphs"], job["named_graphs"])
     kind, result, truncated = execute(store, text, row_cap=job["row_cap"], byte_cap=job["byte_cap"], **options)
     media_type = job["graph_format"] if kind == "graph" else job["results_format"]
     if media_type is None:
@@ -601,7 +729,7 @@ def _answer(store, job) -> tuple:
     if kind == "boolean":
         return ("ok", kind, media_type, serialize_boolean(result, RESULT_FORMATS[media_type]), False, 1)
     if kind == "graph":
-        body = serialize_triples(result, GRAPH_FORMATS[media_type], prefixes=query_prefixes(text))
+        body = serialize_triples(result, GRAPH_FORMATS[media_type], prefixes=checked.prefixes())
         return ("ok", kind, media_type, body, truncated, len(result))
     variables, rows = result
     return ("ok", kind, media_type, serialize_select(variables, rows, RESULT_FORMATS[media_type]),

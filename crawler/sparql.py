@@ -18,42 +18,127 @@ import pyoxigraph as ox
 
 from vocab.errors import QueryError
 
+from .spreadsheet import safe as spreadsheet_safe
+
 MAX_QUERY_BYTES = 10 * 1024
 MAX_NESTING = 64
 
-_TOKEN = re.compile(
-    r"""
-    (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-              |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
-    |(?P<iri><(?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*>)
-    |(?P<comment>\#[^\n\r]*)
-    |(?P<var>[?$][A-Za-z0-9_\u00B7-\uFFFF]+)
-    |(?P<pname>(?:[A-Za-z_][\w.\-]*)?:(?:[\w.\-:%]|\\[_~.\-!$&'()*+,;=/?\#@%])*)
-    |(?P<word>[A-Za-z_][A-Za-z0-9_]*)
-    |(?P<open>[{(\[])
-    |(?P<close>[})\]])
-    |(?P<other>\S)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-
 _UPDATE_WORDS = {"INSERT", "DELETE", "CLEAR", "DROP", "CREATE", "ADD", "MOVE", "COPY", "WITH"}
+_FORMS = {"SELECT": "select", "ASK": "boolean", "CONSTRUCT": "graph", "DESCRIBE": "graph"}
+
+# The tokenizer is a hand loop over anchored patterns, each of which commits to what it
+# consumed, so every character is read a bounded number of times: linear in the query's
+# length. (One regex alternation backtracked: ``a.a.a...`` rescanned the rest of the run
+# for a ``:`` at every word, ~0.5 s for 10 KiB, issue 12 finding 7.)
+_SPACE = re.compile(r"\s+")
+_COMMENT = re.compile(r"#[^\n\r]*")
+_LONG_STRING = {q: re.compile(q * 3 + r"(?:[^" + q + r"\\]|\\.|" + q + r"(?!" + q * 2 + r"))*" + q * 3, re.DOTALL)
+                for q in "'\""}
+_SHORT_STRING = {q: re.compile(q + r"(?:[^" + q + r"\\\n\r]|\\.)*" + q, re.DOTALL) for q in "'\""}
+_IRI = re.compile(r"<(?:[^<>\"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*>")
+_VAR = re.compile(r"[?$][A-Za-z0-9_\u00B7-\uFFFF]+")
+_NAME_RUN = re.compile(r"[A-Za-z_][\w.\-]*")          # a prefix's characters, up to where a ':' would be
+_PNAME_LOCAL = re.compile(r"(?:[\w.\-:%]|\\[_~.\-!$&'()*+,;=/?#@%])*")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPEN, _CLOSE = "{([", "})]"
 
 
-def tokens(text: str):
-    """(kind, value) pairs of a SPARQL text, comments dropped."""
-    for m in _TOKEN.finditer(text):
-        kind = m.lastgroup
-        if kind != "comment":
-            yield kind, m.group()
+class Tokens(list):
+    """The (kind, value) tokens of a query, comments dropped; ``steps`` counts the characters read."""
+
+    steps = 0
 
 
-def check_query(text: str, graph_exists=None) -> None:
+def tokens(text: str) -> Tokens:
+    """Tokenize once, in linear time. Raises QueryError on a quote that opens no string.
+
+    Kinds: string, iri, var, pname, word, open, close, other. A quote outside a string is
+    a syntax error, so a string that never closes is refused here rather than re-read (a
+    ``'''`` that never closes is refused too, even where ``''`` then ``'...'`` might parse).
+    """
+    out = Tokens()
+    steps, pos, n = 0, 0, len(text)
+    no_colon_before = 0   # a name run starting before this index is known not to end in ':'
+
+    def scan(pattern, start=None):
+        nonlocal steps
+        start = pos if start is None else start
+        m = pattern.match(text, start)
+        steps += (m.end() - start if m else 0) + 1
+        return m
+
+    while pos < n:
+        c = text[pos]
+        steps += 1
+        if c.isspace():
+            pos = scan(_SPACE).end()
+            continue
+        if c == "#":
+            pos = scan(_COMMENT).end()
+            continue
+        if c in "'\"":
+            # Every string scan either commits or ends the tokenization, so none is read twice.
+            m = scan(_LONG_STRING[c] if text.startswith(c * 3, pos) else _SHORT_STRING[c])
+            if m is None:
+                raise QueryError(f"a string opened at character {pos + 1} is never closed",
+                                 code="malformed_query")
+            kind, end = "string", m.end()
+        elif c == "<":
+            m = scan(_IRI)
+            kind, end = ("iri", m.end()) if m else ("other", pos + 1)
+        elif c in "?$":
+            m = scan(_VAR)
+            kind, end = ("var", m.end()) if m else ("other", pos + 1)
+        elif c == ":" or (c.isascii() and (c.isalpha() or c == "_")):
+            colon = pos
+            if c != ":" and pos >= no_colon_before:
+                run_end = scan(_NAME_RUN).end()
+                if text.startswith(":", run_end):
+                    colon = run_end
+                else:
+                    no_colon_before = run_end
+            if text.startswith(":", colon):
+                kind, end = "pname", scan(_PNAME_LOCAL, colon + 1).end()
+            else:
+                kind, end = "word", scan(_WORD).end()
+        elif c in _OPEN:
+            kind, end = "open", pos + 1
+        elif c in _CLOSE:
+            kind, end = "close", pos + 1
+        else:
+            kind, end = "other", pos + 1
+        out.append((kind, text[pos:end]))
+        pos = end
+    out.steps = steps
+    return out
+
+
+class Checked:
+    """What the endpoint needs to know about a query that passed ``check_query``, from one tokenization."""
+
+    __slots__ = ("tokens", "form", "default_graphs", "named_graphs")
+
+    def __init__(self, toks: Tokens):
+        self.tokens = toks
+        self.form = next((_FORMS[v.upper()] for k, v in toks if k == "word" and v.upper() in _FORMS), None)
+        self.default_graphs, self.named_graphs = _dataset_clause(toks)
+
+    def prefixes(self) -> dict:
+        """The ``PREFIX name: <iri>`` declarations, as a dict."""
+        toks, out = self.tokens, {}
+        for i in range(len(toks) - 2):
+            if toks[i][0] == "word" and toks[i][1].upper() == "PREFIX" and toks[i + 1][0] == "pname" \
+                    and toks[i + 2][0] == "iri" and toks[i + 1][1].endswith(":"):
+                out[toks[i + 1][1][:-1]] = toks[i + 2][1][1:-1]
+        return out
+
+
+def check_query(text: str, graph_exists=None) -> Checked:
     """Refuse a query that could reach outside the store or change it. Raises QueryError."""
     if len(text.encode("utf-8")) > MAX_QUERY_BYTES:
         raise QueryError(f"the query is longer than {MAX_QUERY_BYTES // 1024} KiB", code="query_too_long", status=413)
     depth = 0
-    toks = list(tokens(text))
+    toks = tokens(text)
     for i, (kind, value) in enumerate(toks):
         if kind == "open":
             depth += 1
@@ -80,6 +165,7 @@ def check_query(text: str, graph_exists=None) -> None:
                 raise QueryError(f"{word} is an update; this endpoint is read-only", code="update_forbidden")
             if word == "FROM":
                 _check_from(toks, i, graph_exists)
+    return Checked(toks)
 
 
 def _check_from(toks, i, graph_exists) -> None:
@@ -92,6 +178,19 @@ def _check_from(toks, i, graph_exists) -> None:
     if graph_exists is not None and not graph_exists(iri):
         raise QueryError(f"FROM names <{iri}>, which is not a graph in this store; this endpoint never "
                          "fetches graphs from elsewhere", code="unknown_graph")
+
+
+def _dataset_clause(toks) -> tuple[list, list]:
+    """The IRIs of the query's ``FROM`` and ``FROM NAMED`` clauses, in order."""
+    default, named = [], []
+    for i, (kind, value) in enumerate(toks):
+        if kind == "word" and value.upper() == "FROM":
+            j = i + 1
+            is_named = j < len(toks) and toks[j][0] == "word" and toks[j][1].upper() == "NAMED"
+            j += is_named
+            if j < len(toks) and toks[j][0] == "iri":
+                (named if is_named else default).append(toks[j][1][1:-1])
+    return default, named
 
 
 # ---------------------------------------------------------------------- result formats
@@ -111,35 +210,7 @@ GRAPH_FORMATS = {
 }
 
 
-_FORMS = {"SELECT": "select", "ASK": "boolean", "CONSTRUCT": "graph", "DESCRIBE": "graph"}
-
-
-def query_form(text: str) -> str | None:
-    """"select", "boolean" or "graph" from the first query-form keyword (None if there is none).
-
-    Lets the endpoint refuse an unacceptable ``Accept`` before spending any time evaluating.
-    """
-    for kind, value in tokens(text):
-        if kind == "word" and value.upper() in _FORMS:
-            return _FORMS[value.upper()]
-    return None
-
-
-def dataset_clause(text: str) -> tuple[list, list]:
-    """The IRIs of the query's ``FROM`` and ``FROM NAMED`` clauses, in order."""
-    toks = list(tokens(text))
-    default, named = [], []
-    for i, (kind, value) in enumerate(toks):
-        if kind == "word" and value.upper() == "FROM":
-            j = i + 1
-            is_named = j < len(toks) and toks[j][0] == "word" and toks[j][1].upper() == "NAMED"
-            j += is_named
-            if j < len(toks) and toks[j][0] == "iri":
-                (named if is_named else default).append(toks[j][1][1:-1])
-    return default, named
-
-
-def dataset_options(text: str, default_graphs=None, named_graphs=None) -> dict:
+def dataset_options(checked: Checked, default_graphs=None, named_graphs=None) -> dict:
     """pyoxigraph ``query()`` keywords for the dataset a request asks for.
 
     The protocol's ``default-graph-uri``/``named-graph-uri`` win over the query's own
@@ -150,17 +221,16 @@ def dataset_options(text: str, default_graphs=None, named_graphs=None) -> dict:
     if default_graphs is not None or named_graphs is not None:
         return {"default_graph": [ox.NamedNode(g) for g in default_graphs or ()],
                 "named_graphs": [ox.NamedNode(g) for g in named_graphs or ()]}
-    default, named = dataset_clause(text)
-    if default or named:
+    if checked.default_graphs or checked.named_graphs:
         return {}  # the query's own dataset clause, which check_query restricted to in-store graphs
     return {"use_default_graph_as_union": True}
 
 
 def evaluate(store, text: str, *, row_cap: int = 10_000, **kw):
     """Check and run a query on a crawler ``Store``; returns (kind, rows-or-triples-or-bool, truncated)."""
-    check_query(text, lambda iri: _graph_in(store, iri))
+    checked = check_query(text, lambda iri: _graph_in(store, iri))
     if not kw:
-        kw = dataset_options(text)
+        kw = dataset_options(checked)
     kw.setdefault("use_default_graph_as_union", False)  # stops Store.query forcing the union over FROM
     return execute(store, text, row_cap=row_cap, **kw)
 
@@ -221,12 +291,16 @@ def _graph_in(store, iri: str) -> bool:
 
 
 def serialize_select(variables, rows, fmt: ox.QueryResultsFormat) -> bytes:
-    """Rows of terms -> SPARQL results in ``fmt``, written by pyoxigraph's own serialisers."""
-    sols = _solutions(variables, rows)
+    """Rows of terms -> SPARQL results in ``fmt``, written by pyoxigraph's own serialisers.
+
+    CSV and TSV are opened in spreadsheets, so there a literal that would be read as a
+    formula is neutralised as /export.csv does (``crawler.spreadsheet``).
+    """
+    sols = _solutions(variables, rows, spreadsheet=fmt in (ox.QueryResultsFormat.CSV, ox.QueryResultsFormat.TSV))
     return sols.serialize(format=fmt)
 
 
-def _solutions(variables, rows):
+def _solutions(variables, rows, spreadsheet: bool = False):
     # Rebuild a QuerySolutions object through pyoxigraph's JSON results parser:
     # the row cap means we hold a list, and this keeps every format pyoxigraph's.
 
@@ -240,7 +314,9 @@ def _solutions(variables, rows):
         if isinstance(t, ox.Triple):  # RDF 1.2 triple terms, e.g. from BIND(<<( ?s ?p ?o )>> AS ?t)
             return {"type": "triple", "value": {"subject": term(t.subject), "predicate": term(t.predicate),
                                                 "object": term(t.object)}}
-        d = {"type": "literal", "value": t.value}
+        d = {"type": "literal", "value": spreadsheet_safe(t.value) if spreadsheet else t.value}
+        if d["value"] != t.value:
+            return d   # now text: a datatype (e.g. xsd:integer for "-1") would no longer fit it
         if t.language:
             d["xml:lang"] = t.language
         elif t.datatype.value != "http://www.w3.org/2001/XMLSchema#string":
@@ -265,17 +341,6 @@ def serialize_triples(triples, fmt: ox.RdfFormat, prefixes: dict | None = None) 
         except ValueError:  # a prefix the serialiser will not write: plain IRIs are still right
             pass
     return ox.serialize(triples, format=fmt) or b""
-
-
-def query_prefixes(text: str) -> dict:
-    """The ``PREFIX name: <iri>`` declarations of a query, as a dict."""
-    toks = list(tokens(text))
-    out = {}
-    for i in range(len(toks) - 2):
-        if toks[i][0] == "word" and toks[i][1].upper() == "PREFIX" and toks[i + 1][0] == "pname" \
-                and toks[i + 2][0] == "iri" and toks[i + 1][1].endswith(":"):
-            out[toks[i + 1][1][:-1]] = toks[i + 2][1][1:-1]
-    return out
 
 
 def format_table(variables, rows) -> str:

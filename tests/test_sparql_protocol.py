@@ -345,7 +345,11 @@ def test_service_description_for_rdf_clients(live):
     assert r.status_code == 200 and r.headers["Content-Type"] == "text/turtle; charset=utf-8"
     triples = list(ox.parse(r.content, format=ox.RdfFormat.TURTLE))
     sd = "http://www.w3.org/ns/sparql-service-description#"
-    assert any(t.predicate.value == sd + "endpoint" and t.object.value == live.url for t in triples)
+    # The endpoint's address comes from the configured PUBLIC_URL, never the request's Host.
+    from crawler.web import DEFAULTS
+
+    endpoint = DEFAULTS["PUBLIC_URL"] + "/sparql"
+    assert any(t.predicate.value == sd + "endpoint" and t.object.value == endpoint for t in triples)
     assert any(t.object.value == sd + "SPARQL11Query" for t in triples)
 
 

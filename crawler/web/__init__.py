@@ -24,7 +24,15 @@ TILE_ATTRIBUTION_URL   where the attribution links (default OSM's copyright page
 QUERY_TIMEOUT          seconds before a SPARQL query is killed (default 10)
 QUERY_ROW_CAP          most rows in a SPARQL answer (default 10000)
 QUERY_WORKERS          SPARQL worker processes (default 2)
+QUERY_CLIENT_RUNNING   SPARQL queries one client may have running at once (default 1)
+QUERY_CLIENT_SECONDS   worker-seconds one client's SPARQL queries may use per minute (default 20)
+QUERY_DEMOTE_AFTER     seconds after which a running SPARQL query drops to the lowest CPU priority
+                       (default 0.5), so it cannot slow other clients' short queries
 PING_LIMIT             flask-limiter rate for POST /ping per client (default "10 per minute")
+PING_MAX_BODY          bytes a POST /ping body may have (default 8192); /sparql allows its query cap
+MAX_CONTENT_LENGTH     bytes any other request body may have (default 1024); more is 413 too_large
+PUBLIC_URL             the server's public base URL, used in exports, VoID and the SPARQL service
+                       description; the request's Host header never is (default http://localhost)
 SPARQL_LIMIT           flask-limiter rate for /sparql per client (default "120 per minute")
 RATELIMIT_STORAGE_URI  flask-limiter storage (default memory://: per process)
 BACKGROUND             start the crawler thread (default True)
@@ -53,6 +61,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from vocab import __version__
+from vocab.errors import HubnetError
 
 from ..budget import Budget
 from ..index import open_index
@@ -79,7 +88,13 @@ DEFAULTS = {
     "QUERY_TIMEOUT": 10.0,
     "QUERY_ROW_CAP": 10_000,
     "QUERY_WORKERS": 2,
+    "QUERY_CLIENT_RUNNING": 1,
+    "QUERY_CLIENT_SECONDS": 20.0,
+    "QUERY_DEMOTE_AFTER": 0.5,
     "PING_LIMIT": "10 per minute",
+    "PING_MAX_BODY": 8 * 1024,
+    "MAX_CONTENT_LENGTH": 1024,
+    "PUBLIC_URL": "http://localhost",
     "SPARQL_LIMIT": "120 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
@@ -170,7 +185,10 @@ def create_app(config: dict | None = None) -> Flask:
         # A crawl run by the CLI while the server was down is picked up here (cheap when nothing changed).
         hub.index.sync(store)
         sparql.init_app(app, store, timeout=float(app.config["QUERY_TIMEOUT"]),
-                        row_cap=int(app.config["QUERY_ROW_CAP"]), workers=int(app.config["QUERY_WORKERS"]))
+                        row_cap=int(app.config["QUERY_ROW_CAP"]), workers=int(app.config["QUERY_WORKERS"]),
+                        client_concurrency=app.config["QUERY_CLIENT_RUNNING"],
+                        client_seconds=app.config["QUERY_CLIENT_SECONDS"],
+                        demote_after=app.config["QUERY_DEMOTE_AFTER"])
     except BaseException:
         if hub is not None:
             hub.close()          # releases the index, any query workers, and the store if ours
@@ -193,10 +211,36 @@ def create_app(config: dict | None = None) -> Flask:
     brokering.init_app(app, hub)
     errors.register(app)
     _register_filters(app)
+    app.before_request(_limit_body)
     app.after_request(_headers)
     if app.config["BACKGROUND"]:
         hub.background.start()
     return app
+
+
+# ------------------------------------------------------------------------- request bodies
+def body_limits(app: Flask) -> dict:
+    """The most bytes each route's request body may have: its need, not waitress's 1 GiB default."""
+    return {"ping.ping": int(app.config["PING_MAX_BODY"]), "sparql.sparql": sparql.MAX_BODY}
+
+
+def largest_body(app: Flask) -> int:
+    """What the HTTP server itself accepts (``max_request_body_size``): the largest route limit."""
+    return max([int(app.config["MAX_CONTENT_LENGTH"]), *body_limits(app).values()])
+
+
+def _limit_body():
+    """413 ``too_large`` before a body bigger than this route needs is read (issue 12, finding 8).
+
+    A declared length is refused at once; a chunked body is cut off by Werkzeug while it is
+    read (``max_content_length``). /sparql reads its own body and answers ``query_too_long``.
+    """
+    limit = body_limits(current_app).get(request.endpoint, int(current_app.config["MAX_CONTENT_LENGTH"]))
+    request.max_content_length = limit
+    length = request.content_length
+    if request.endpoint != "sparql.sparql" and length is not None and length > limit:
+        raise HubnetError(f"the request body has {length} bytes; this address accepts at most {limit}",
+                          code="too_large", status=413)
 
 
 # ------------------------------------------------------------------------- response headers

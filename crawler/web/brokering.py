@@ -20,7 +20,7 @@ import csv
 import io
 import math
 
-from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from vocab.errors import NotFound
 from vocab.model import categories
@@ -30,8 +30,9 @@ from ..contacts import contact_details
 from ..index import Search
 from ..matching import DEFAULT_WITHIN_KM, MAX_PER_NEED, MAX_WITHIN_KM
 from ..network import MAX_HOPS
-from .data import _cell
+from ..spreadsheet import cell as _cell
 from .params import MAX_OFFSET, _float, bad, offset_pages, read_int, request_budget, search_from
+from .render import alternate_url as _alternate, page as _page
 
 bp = Blueprint("brokering", __name__)
 EXTENSION = "hubnet.brokering"
@@ -50,16 +51,6 @@ def models() -> Models:
 
 def hub():
     return current_app.extensions["hubnet"]
-
-
-def _page(template: str, alternate: str, **context):
-    resp = make_response(render_template(template, alternate=alternate, **context))
-    resp.headers["Link"] = f'<{alternate}>; rel="alternate"; type="application/json"'
-    return resp
-
-
-def _alternate(path: str) -> str:
-    return path + ("?" + request.query_string.decode("ascii", "replace") if request.query_string else "")
 
 
 def resolve_group(param: str, value: str | None, required: bool = True) -> dict | None:

@@ -13,12 +13,13 @@ import json
 import threading
 
 import pyoxigraph as ox
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, jsonify, stream_with_context, url_for
 
 from vocab import __version__
 
+from ..spreadsheet import cell as _cell
 from ..store import PROV as PROV_NS, PROV_GRAPH
-from .render import group_href
+from .render import group_href, public_url
 
 bp = Blueprint("data", __name__)
 
@@ -54,18 +55,10 @@ def dump():
 
 
 # ------------------------------------------------------------------------- the directory as tables
-def _cell(value) -> str:
-    """Text for a spreadsheet: a leading = + - @ would be read as a formula (CSV injection), so quote it."""
-    text = "; ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        text = "'" + text
-    return text
-
-
 @bp.get("/export.csv")
 def export_csv():
     index = hub().index
-    root = request.host_url.rstrip("/")
+    root = public_url("")
 
     def rows():
         buf = io.StringIO()
@@ -92,7 +85,7 @@ def export_csv():
 def export_geojson():
     """A FeatureCollection of the groups that give coordinates ([lon, lat], as GeoJSON wants)."""
     index = hub().index
-    root = request.host_url.rstrip("/")
+    root = public_url("")
 
     def features():
         yield '{"type": "FeatureCollection", "features": ['
@@ -136,7 +129,7 @@ def void():
     counts = _void_counts(h.store, (h.index.meta("generation", 0), h.index.meta("last_crawl")))
     modified = counts["modified"]
     V, DC, XSD = "http://rdfs.org/ns/void#", "http://purl.org/dc/terms/", "http://www.w3.org/2001/XMLSchema#"
-    ds = ox.NamedNode(url_for("data.void", _external=True) + "#dataset")
+    ds = ox.NamedNode(public_url(url_for("data.void")) + "#dataset")
     a = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 
     def t(p, o):
@@ -149,16 +142,16 @@ def void():
                                          "per source, with a provenance record for each source.")),
         t(V + "triples", ox.Literal(str(counts["triples"]), datatype=ox.NamedNode(XSD + "integer"))),
         t(V + "distinctSubjects", ox.Literal(str(counts["subjects"]), datatype=ox.NamedNode(XSD + "integer"))),
-        t(V + "dataDump", ox.NamedNode(url_for("data.dump", _external=True))),
+        t(V + "dataDump", ox.NamedNode(public_url(url_for("data.dump")))),
         t(V + "vocabulary", ox.NamedNode("http://schema.org/")),
         t(V + "vocabulary", ox.NamedNode("https://w3id.org/hubnet/ns#")),
         t(V + "vocabulary", ox.NamedNode("http://www.w3.org/ns/org#")),
         t(V + "vocabulary", ox.NamedNode("http://www.w3.org/ns/prov#")),
         t(V + "feature", ox.NamedNode("http://www.w3.org/ns/formats/N-Quads")),
-        t(V + "rootResource", ox.NamedNode(url_for("directory.index", _external=True))),
+        t(V + "rootResource", ox.NamedNode(public_url(url_for("directory.index")))),
     ]
     if "sparql" in current_app.blueprints:
-        triples.append(t(V + "sparqlEndpoint", ox.NamedNode(url_for("sparql.sparql", _external=True))))
+        triples.append(t(V + "sparqlEndpoint", ox.NamedNode(public_url(url_for("sparql.sparql")))))
     if modified:
         triples.append(t(DC + "modified", ox.Literal(modified, datatype=ox.NamedNode(XSD + "dateTime"))))
     body = ox.serialize(triples, format=ox.RdfFormat.TURTLE,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, current_app, request
 
 from vocab.errors import HubnetError
 
@@ -19,7 +19,7 @@ from ..groups import read_group
 from ..index import Search
 from .api import find_group, search, source_listing
 from .params import bad, offset_pages, request_budget
-from .render import group_href
+from .render import alternate_url as _alternate, group_href, page as _page
 
 bp = Blueprint("directory", __name__)
 
@@ -28,18 +28,6 @@ FILTERS = ("q", "topic", "kind", "area", "near", "within_km")
 
 def hub():
     return current_app.extensions["hubnet"]
-
-
-def _page(template: str, alternate: str, status: int = 200, **context):
-    resp = make_response(render_template(template, alternate=alternate, **context), status)
-    resp.headers["Link"] = f'<{alternate}>; rel="alternate"; type="application/json"'
-    return resp
-
-
-def _alternate(path: str) -> str:
-    """The JSON twin's URL with this request's parameters, re-encoded (safe in a Link header)."""
-    query = urlencode(list(request.args.items(multi=True)))
-    return path + ("?" + query if query else "")
 
 
 def _args_without(*names) -> dict:

@@ -11,6 +11,8 @@ import datetime as dt
 import re
 from urllib.parse import quote, urlencode, urlsplit
 
+from flask import current_app, make_response, render_template, request
+
 from vocab.model import categories, kinds
 
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -109,3 +111,24 @@ def register(app) -> None:
     app.add_template_filter(relation_out)
     app.add_template_filter(relation_in)
     app.add_template_global(urlencode, "urlencode_pairs")
+
+
+# ------------------------------------------------------------------------- URLs and pages
+def public_url(path: str) -> str:
+    """An absolute URL on this server from the configured ``PUBLIC_URL``, never the request's Host."""
+    from . import DEFAULTS  # an app with only the SPARQL blueprint has no PUBLIC_URL of its own
+
+    return current_app.config.get("PUBLIC_URL", DEFAULTS["PUBLIC_URL"]).rstrip("/") + path
+
+
+def alternate_url(path: str) -> str:
+    """The JSON twin's URL with this request's parameters, re-encoded (safe in a ``Link`` header)."""
+    query = urlencode(list(request.args.items(multi=True)))
+    return path + ("?" + query if query else "")
+
+
+def page(template: str, alternate: str, status: int = 200, **context):
+    """A page naming its JSON twin in a ``Link: rel=alternate`` header (and to the template)."""
+    resp = make_response(render_template(template, alternate=alternate, **context), status)
+    resp.headers["Link"] = f'<{alternate}>; rel="alternate"; type="application/json"'
+    return resp

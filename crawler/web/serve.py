@@ -31,10 +31,56 @@ def parse_duration(text: str | None) -> float | None:
     return seconds
 
 
-def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None, threads: int = 8) -> None:
-    """Create the app and serve it until interrupted; always release the store on the way out."""
+def make_server(app, *, host: str, port: int, trusted_proxy: str | None = None, threads: int = 8):
+    """The waitress server ``serve`` runs: bodies capped at the largest route's need, errors as JSON."""
     from waitress import create_server
 
+    from . import largest_body
+
+    options = {"host": host, "port": port, "threads": threads, "ident": "hubnet",
+               "max_request_body_size": largest_body(app)}
+    if trusted_proxy:
+        # The proxy's X-Forwarded-* headers are believed only from its address, so the rate limits
+        # see each client's own address. (Links are built from PUBLIC_URL, never from a Host.)
+        options.update(trusted_proxy=trusted_proxy, trusted_proxy_count=1,
+                       trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
+                       clear_untrusted_proxy_headers=True)
+    server = create_server(app, **options)
+    channel = _json_error_channel()
+    for srv in [server, *getattr(server, "map", {}).values()]:
+        if hasattr(srv, "channel_class"):
+            srv.channel_class = channel
+    return server
+
+
+def _json_error_channel():
+    """A waitress channel whose own errors (413 body too large, 400 bad framing) use the one JSON shape."""
+    import json
+
+    from waitress.channel import HTTPChannel
+    from waitress.task import ErrorTask
+
+    from .errors import _CODES
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self):
+            e = self.request.error
+            err = HubnetError(f"{e.reason.lower()}: {e.body}", code=_CODES.get(e.code, "bad_request"), status=e.code)
+            body = json.dumps(err.to_dict()).encode("utf-8")
+            self.status = f"{e.code} {e.reason}"
+            self.response_headers.append(("Content-Type", "application/json"))
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    class JsonErrorChannel(HTTPChannel):
+        error_task_class = JsonErrorTask
+
+    return JsonErrorChannel
+
+
+def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None, threads: int = 8) -> None:
+    """Create the app and serve it until interrupted; always release the store on the way out."""
     from . import create_app
 
     try:
@@ -42,15 +88,8 @@ def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None,
     except HubnetError as exc:
         raise click.ClickException(exc.message) from None
     hub = app.extensions["hubnet"]
-    options = {"host": host, "port": port, "threads": threads, "ident": "hubnet"}
-    if trusted_proxy:
-        # The proxy's X-Forwarded-* headers are believed only from its address, so the rate limit
-        # on /ping sees each client's own address, and links use the public scheme and host.
-        options.update(trusted_proxy=trusted_proxy, trusted_proxy_count=1,
-                       trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
-                       clear_untrusted_proxy_headers=True)
     try:
-        server = create_server(app, **options)
+        server = make_server(app, host=host, port=port, trusted_proxy=trusted_proxy, threads=threads)
     except OSError as exc:
         hub.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "

@@ -23,6 +23,7 @@ Wiring (the app factory owns this)::
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -31,8 +32,8 @@ from urllib.parse import unquote_to_bytes
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from werkzeug.datastructures import MIMEAccept
 
-from crawler.queryservice import DEFAULT_GRAPH_FORMAT, DEFAULT_RESULTS_FORMAT, QueryService, ServiceBusy
-from crawler.sparql import MAX_QUERY_BYTES, query_form
+from crawler.queryservice import DEFAULT_GRAPH_FORMAT, DEFAULT_RESULTS_FORMAT, QueryService
+from crawler.sparql import MAX_QUERY_BYTES, check_query
 from vocab.errors import HubnetError, QueryError
 
 _HERE = Path(__file__).resolve().parent
@@ -69,7 +70,8 @@ def init_app(app, store, *, timeout: float = 10.0, row_cap: int = 10_000, worker
     """Create the query service for ``store`` and keep it as ``app.extensions["hubnet.queries"]``.
 
     ``options`` go to ``QueryService`` (``workdir``, ``queue_wait``, ``byte_cap``,
-    ``memory_limit``, ``start_method``, ``isolate_network``). Registering ``bp`` is the
+    ``memory_limit``, ``start_method``, ``isolate_network``, ``client_concurrency``,
+    ``client_seconds``). Registering ``bp`` is the
     app factory's job. Call ``.refresh()`` on the service after the data changed.
     """
     old = app.extensions.get(EXTENSION)
@@ -131,7 +133,8 @@ def _handle() -> Response:
     results_format = _negotiate(SELECT_TYPES, DEFAULT_RESULTS_FORMAT)
     ask_format = _negotiate(ASK_TYPES, DEFAULT_RESULTS_FORMAT)
     graph_format = _negotiate(GRAPH_TYPES, DEFAULT_GRAPH_FORMAT)
-    form = query_form(text)
+    checked = check_query(text, service.graph_exists)  # refused before any worker sees it; tokenized once
+    form = checked.form
     if form == "boolean":
         results_format = ask_format
     wanted = {"select": results_format, "boolean": results_format, "graph": graph_format}
@@ -142,7 +145,8 @@ def _handle() -> Response:
 
     result = service.execute(text, results_format=results_format, graph_format=graph_format,
                              default_graphs=params.get("default-graph-uri"),
-                             named_graphs=params.get("named-graph-uri"))
+                             named_graphs=params.get("named-graph-uri"), client=client_key(),
+                             checked=checked)
     mimetype = result.media_type
     resp = Response(result.body, status=200,
                     content_type=f"{mimetype}; charset=utf-8" if mimetype in _TEXT_TYPES else mimetype)
@@ -251,9 +255,21 @@ def _no_query() -> Response:
 def error_response(exc: HubnetError) -> Response:
     resp = Response(json.dumps(exc.to_dict()), status=exc.status, mimetype="application/json")
     resp.headers.update(CORS_HEADERS)
-    if isinstance(exc, ServiceBusy):
+    if getattr(exc, "retry_after", None):   # ServiceBusy (503), TooManyQueries (429)
         resp.headers["Retry-After"] = str(exc.retry_after)
     return resp
+
+
+def client_key() -> str:
+    """Whom a query is charged to: the client's address (from the trusted proxy, if any), an IPv6 /64."""
+    addr = request.remote_addr or "unknown"
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return addr
+    if ip.version == 6:
+        return str(ip.ipv4_mapped or ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 # ---------------------------------------------------------------------- service description
@@ -262,9 +278,11 @@ def _service_description(mimetype: str) -> Response:
 
     from crawler.sparql import GRAPH_FORMATS
 
+    from .render import public_url
+
     sd = "http://www.w3.org/ns/sparql-service-description#"
     fmt = "http://www.w3.org/ns/formats/"
-    endpoint = ox.NamedNode(url_for("sparql.sparql", _external=True))
+    endpoint = ox.NamedNode(public_url(url_for("sparql.sparql")))
     node = ox.BlankNode("service")
     a = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
     triples = [ox.Triple(node, a, ox.NamedNode(sd + "Service")),
@@ -323,7 +341,10 @@ def _query_page() -> Response:
     service: QueryService | None = current_app.extensions.get(EXTENSION)
     examples = load_examples()
     first = examples[0]["query"] if examples else _DEFAULT_QUERY
+    from .render import public_url
+
     html = render_template("sparql.html", layout=_layout(), examples=examples, first_query=first,
+                           endpoint=public_url(url_for("sparql.sparql")),
                            timeout=service.timeout if service else None,
                            row_cap=service.row_cap if service else None,
                            max_kib=MAX_QUERY_BYTES // 1024)
