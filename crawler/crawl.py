@@ -225,7 +225,9 @@ class Crawler:
         item.url = url
         self.budgets.set_root(item)
         ping = self.budgets.is_ping(item)
-        if item.depth > self.budgets.max_depth(item):
+        # A known source is always re-checked; the ping's depth budget limits what is new.
+        limit = self.settings.max_depth if url in self.known else self.budgets.max_depth(item)
+        if item.depth > limit:
             if ping and item.depth <= self.settings.max_depth:
                 self._skip(url, OVER_QUOTA, "not fetched: a ping reaches only the pinged page and the pages it "
                                             "links to directly")
