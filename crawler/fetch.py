@@ -213,7 +213,7 @@ class Fetcher:
             max_idle = s.max_idle_connections
             connector = self._connector = _PooledConnector(
                 resolver=resolver,
-                use_dns_cache=False,       # one lookup per new connection, no stale answers
+                use_dns_cache=False,       # SafeResolver keeps the one checked answer per name itself
                 limit=0,                   # concurrency is capped by self._slots instead
                 max_idle=2 * max(1, s.concurrency) if max_idle is None else max_idle,
                 keepalive_timeout=s.keepalive_timeout,

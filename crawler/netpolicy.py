@@ -273,7 +273,7 @@ class StaticResolver(AbstractResolver):
     """A fixed ``{name: address or [addresses]}`` table, for tests and demos.
 
     Unknown names fail like NXDOMAIN. ``calls`` records each lookup, so a test can show
-    one resolution per connection (DNS rebinding, threats.md A6). A value may also be a
+    one resolution per name per Fetcher (DNS rebinding, threats.md A6). A value may also be a
     callable returning the addresses, to answer differently on each call.
     """
 
