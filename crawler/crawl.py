@@ -5,9 +5,9 @@ talks to the network) -> parse (parse.py) -> authorise (authorise.py) ->
 store (store.py) -> link (link.py). This module schedules them: an asyncio
 loop runs many fetches at once, taking URLs from per-host queues in two lanes
 (frontier.py: pings first, and only hosts that are ready; politeness itself
-is the fetcher's job) within the budgets of frontier.py, while parsing and writing run one source at a time in a worker thread, off
-the event loop, so one slow parse never stalls the fetches and the store has
-a single writer.
+is the fetcher's job) within the budgets of frontier.py, while parsing and
+writing run one source at a time in a worker thread, off the event loop, so
+one slow parse never stalls the fetches and the store has a single writer.
 
 Lifecycle of a source (docs/crawler.md): 410 -> graph removed, tombstone
 kept; 404 -> removed after ``misses_before_delete`` consecutive misses;
@@ -387,8 +387,8 @@ class Crawler:
                 # keep one source, so the directory and /sources do not show it twice.
                 return Outcome(rec.url, SKIPPED, "duplicate",
                                f"describes the same group as {owner}, which is already crawled; that source is kept")
-        over = self.budgets.statements(rec.url, resp.url, rec.triples if rec.graph and rec.status in (OK, STALE, MISSING)
-                                       else 0, len(parsed.triples))
+        held = rec.triples if rec.graph and rec.status in (OK, STALE, MISSING) else 0
+        over = self.budgets.statements(rec.url, resp.url, held, len(parsed.triples))
         if over:
             return self._failed(rec, OVER_QUOTA, over)
         previous_graph = rec.graph
