@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import threading
 import time
 from collections import Counter
@@ -149,9 +150,8 @@ class Crawler:
             item.found_via = found_via
             self._enqueue(item)
         if recheck_known:
-            for rec in self.known.values():
-                if rec.status != GONE:
-                    self._enqueue(_Item(rec.url, rec.depth, rec.found_via, rec.found_from))
+            for rec in self._rechecks():
+                self._enqueue(_Item(rec.url, rec.depth, rec.found_via, rec.found_from))
         own_fetcher = self._fetcher is None
         fetcher = self._fetcher or Fetcher(self.settings, robots=self._robots)
         fetcher.on_release = self.lanes.wake
@@ -172,6 +172,17 @@ class Crawler:
         return self.summary
 
     # ------------------------------------------------------------------ frontier
+    def _rechecks(self) -> list:
+        """Known sources to re-check; on a host with more than ``max_urls_per_host``, a random
+        sample of that many, so that over re-crawls every source there is checked in turn."""
+        by_host: dict = {}
+        for rec in self.known.values():
+            if rec.status != GONE:
+                by_host.setdefault(host_of(rec.url), []).append(rec)
+        cap = self.settings.max_urls_per_host
+        return [rec for recs in by_host.values()
+                for rec in (recs if len(recs) <= cap else random.sample(recs, cap) + recs)]
+
     def submit(self, urls) -> bool:
         """Hand pinged URLs to this running crawl, from any thread; they go to the ping lane.
 

@@ -174,3 +174,20 @@ def test_a_source_that_grows_past_a_quota_keeps_its_last_good_graph(fed, store):
 ])
 def test_registrable_domain_uses_the_public_suffix_list_offline(host, domain):
     assert registrable_domain(host) == domain
+
+
+def test_a_host_over_its_url_cap_is_rechecked_in_turn(fed, store):
+    """Known sources beyond max_urls_per_host wait (over_quota), a different sample each re-crawl."""
+    seed = star(fed, [f"plat.test/g{i}" for i in range(5)])
+    Crawler(store, settings_for(fed)).crawl([seed])
+    checked = set()
+    for _ in range(10):
+        fed.clear_log()
+        summary = Crawler(store, settings_for(fed, max_urls_per_host=4)).crawl()
+        plat = {p for h, p, _ in fed.log if h == "plat.test" and p != "/robots.txt"}
+        assert len(plat) == 4
+        [waiting] = [o for o in summary.outcomes if o.code == "over_quota"]
+        assert "/".join(waiting.url.split("/")[3:]) not in {p.lstrip("/") for p in plat}
+        checked |= plat
+    assert checked == {f"/g{i}" for i in range(5)}   # all five, over the re-crawls (fails by chance ~1e-7)
+    assert all(r.status == OK for r in store.sources().values())
