@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import threading
 import time
@@ -35,6 +36,7 @@ from .parse import parse_source
 from .settings import Settings
 from .store import FAILED, GONE, MISSING, OK, STALE, SourceRecord, Store, now
 
+log = logging.getLogger(__name__)
 NEW, UPDATED, UNCHANGED, DELETED, FAILURE, SKIPPED = "new", "updated", "unchanged", "deleted", "failed", "skipped"
 
 
@@ -111,10 +113,16 @@ def seed_items(seeds) -> list:
 class Crawler:
     """One crawl over a store. ``run`` may be called once per instance."""
 
-    def __init__(self, store: Store, settings: Settings | None = None, *, progress=None, fetcher=None, robots=None):
+    def __init__(self, store: Store, settings: Settings | None = None, *, progress=None, fetcher=None, robots=None,
+                 publish=None):
         self.store = store
         self.settings = settings or Settings()
         self.progress = progress            # callable(done, queued, outcome) or None
+        # callable() run on the pipeline thread (between writes) when a pinged source changed the
+        # store while the crawl has more to do: the server re-indexes, so a ping is visible before
+        # a long re-crawl ends. None: nothing.
+        self._publish = publish
+        self._publish_pending = False
         self._fetcher = fetcher
         self._robots = robots               # a RobotsCache kept by the caller across crawls, or None
         self._pipeline = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubnet-pipeline")
@@ -288,6 +296,8 @@ class Crawler:
                 except Exception as exc:  # one source's crash never stops the crawl (T22)
                     outcome = Outcome(item.url, FAILURE, "internal_error", f"unexpected error: {exc!r}")
                 self._record(outcome)
+                if item.depth == 0 and self.budgets.is_ping(item) and outcome.result in (NEW, UPDATED, DELETED):
+                    self._schedule_publish()
                 for g in outcome.groups:
                     self.groups.setdefault(g, outcome.url)
                 if self.follow_links:
@@ -300,6 +310,19 @@ class Crawler:
             finally:
                 # Only after the links are queued, or the crawl could look finished too early.
                 self.lanes.done(item)
+
+    def _schedule_publish(self) -> None:
+        if self._publish is None or self._publish_pending or self.lanes.size() == 0:
+            return   # none asked for, one already waiting, or the crawl ends now and the caller publishes
+        self._publish_pending = True
+        self._pipeline.submit(self._run_publish)
+
+    def _run_publish(self) -> None:
+        self._publish_pending = False
+        try:
+            self._publish()
+        except Exception:  # showing a ping early is a courtesy; the crawl goes on regardless
+            log.exception("publishing a ping during the crawl failed")
 
     def _record(self, outcome: Outcome) -> None:
         self.summary.outcomes.append(outcome)

@@ -233,7 +233,7 @@ def test_a_ping_during_a_long_recrawl_is_served_before_it_ends(fresh_network):
     """Through POST /ping and the server's background thread: the re-crawl is held by a Crawl-delay."""
     net = fresh_network(BACKGROUND=False)
     fed, bg = net.fed, net.hub.background
-    fed.put("plat.test", "/robots.txt", "User-agent: *\nCrawl-delay: 0.5\n", content_type="text/plain")
+    fed.put("plat.test", "/robots.txt", "User-agent: *\nCrawl-delay: 1\n", content_type="text/plain")
     plat = [put_group(fed, "plat.test", f"/g{i}.jsonld") for i in range(6)]
     net.hub.settings.resolve[("plat.test", fed.port)] = "127.0.0.1"
     for url in plat:
@@ -244,6 +244,9 @@ def test_a_ping_during_a_long_recrawl_is_served_before_it_ends(fresh_network):
     bg.recrawl()
     wait_for(lambda: any(h == "plat.test" for h, _ in pages(fed)))   # the re-crawl is under way
     assert net.client.post("/ping", data={"url": fed.url("late.test")}).status_code == 202
+    wait_for(lambda: net.client.get("/api/groups?q=latecomers").get_json()["total"] == 1)
+    # In the directory while the re-crawl still has plat.test's pages to fetch (a second apart).
+    assert sum(h == "plat.test" for h, _ in pages(fed)) < len(plat) and bg.status()["busy"]
     assert bg.wait_idle(30)
     order = pages(fed)
     last_plat = max(i for i, (h, _) in enumerate(order) if h == "plat.test")

@@ -11,7 +11,9 @@ that arrives while a crawl runs (a long re-crawl, say) is handed to that crawl,
 which serves it in its own lane, before the re-crawl's remaining URLs and with
 workers reserved for pings (``Crawler.submit``, crawler/frontier.py); a URL
 already fetched in that crawl is fetched again, since the site may have changed
-after the fetch started. A ping reaches only the pinged URL and the pages it
+after the fetch started. Once a pinged source is stored, the index and the
+SPARQL snapshot are refreshed at once (``publish``), not at the end of the
+re-crawl. A ping reaches only the pinged URL and the pages it
 links to directly, within the ping budget of ``Settings``.
 
 A ping also re-checks the other sources the crawler knows on the same site
@@ -165,7 +167,8 @@ class Background:
                 # A ping is the site asking to be read now, perhaps after fixing its robots.txt.
                 self.robots.forget(url)
                 seeds += [u for u in self._ping_seeds(url) if u not in seeds]
-            crawler = Crawler(self.hub.store, self.settings, robots=self.robots)
+            crawler = Crawler(self.hub.store, self.settings, robots=self.robots,
+                              publish=lambda: self.hub.after_crawl(now()))
             with self._cv:
                 self._current = crawler
             # Pinged URLs are seeds marked found_via="ping"; a re-crawl also re-checks every known source.
