@@ -48,7 +48,7 @@ class Settings:
     retries: int = 2                     # on 429/5xx/connection errors
     retry_backoff: float = 1.0           # seconds, doubled each retry, with jitter
     max_retry_after: float = 120.0       # a longer Retry-After defers the host to the next crawl
-    concurrency: int = 32                # hosts in flight at once
+    concurrency: int = 32                # hosts in flight at once (plus ping_workers, for pings only)
     # Per resolved address, and per IPv4 /24 or IPv6 /64, so that many names on one machine
     # (or one rack) do not turn the crawler into an amplifier (issue 12, finding 4). Looser
     # than per name: shared hosting (GitHub Pages, WordPress.com) serves many groups from one address.
