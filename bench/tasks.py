@@ -119,7 +119,14 @@ def _counting_fetcher(settings, robots=None):
 def crawl_settings(a: dict, fed: Federation):
     from crawler.settings import Settings
 
-    kw = dict(allow_private=True, resolve=fed.resolve_map())
+    # Every bench site is a separate machine played by one loopback address, all under one
+    # domain (bench.test) and one seed: lift the per-address politeness limits and the
+    # per-domain and per-seed budgets, which would otherwise be measured instead of the crawler.
+    big = 1_000_000_000
+    kw = dict(allow_private=True, resolve=fed.resolve_map(), per_address_concurrency=big,
+              per_subnet_concurrency=big, per_address_delay=0.0, per_subnet_delay=0.0,
+              max_new_sources_per_domain=big, max_triples_per_domain=big, max_new_sources_per_seed=big,
+              max_triples_per_seed=big, max_urls_per_host=big)
     kw.update(a.get("settings", {}))
     return Settings(**kw)
 

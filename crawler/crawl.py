@@ -3,10 +3,11 @@
 The stages, each in its own module: fetch (fetch.py, the only code that
 talks to the network) -> parse (parse.py) -> authorise (authorise.py) ->
 store (store.py) -> link (link.py). This module schedules them: an asyncio
-loop runs many fetches at once (politeness per host is the fetcher's job),
-while parsing and writing run one source at a time in a worker thread, off
-the event loop, so one slow parse never stalls the fetches and the store has
-a single writer.
+loop runs many fetches at once, taking URLs from per-host queues in two lanes
+(frontier.py: pings first, and only hosts that are ready; politeness itself
+is the fetcher's job) within the budgets of frontier.py, while parsing and
+writing run one source at a time in a worker thread, off the event loop, so
+one slow parse never stalls the fetches and the store has a single writer.
 
 Lifecycle of a source (docs/crawler.md): 410 -> graph removed, tombstone
 kept; 404 -> removed after ``misses_before_delete`` consecutive misses;
@@ -22,6 +23,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
+import random
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -31,10 +35,12 @@ from vocab.errors import FetchError, HubnetError
 
 from . import authorise, link
 from .fetch import Fetcher, canonical_url
+from .frontier import CRAWL, OVER_QUOTA, PING, Budgets, Lanes, host_of
 from .parse import parse_source
 from .settings import Settings
 from .store import FAILED, GONE, MISSING, OK, STALE, SourceRecord, Store, now
 
+log = logging.getLogger(__name__)
 NEW, UPDATED, UNCHANGED, DELETED, FAILURE, SKIPPED = "new", "updated", "unchanged", "deleted", "failed", "skipped"
 
 
@@ -70,6 +76,7 @@ class Summary:
         return {
             "sources": self.counts,
             "failed_by_reason": dict(Counter(o.code for o in self.failures)),
+            "skipped_by_reason": dict(Counter(o.code for o in self.outcomes if o.result == SKIPPED)),
             "failures": [{"url": o.url, "code": o.code, "message": o.message} for o in self.failures],
             "triples_written": sum(o.triples for o in self.outcomes if o.result in (NEW, UPDATED)),
             "foreign_triples_dropped": sum(o.dropped_foreign for o in self.outcomes),
@@ -86,6 +93,8 @@ class _Item:
     found_via: str
     found_from: str | None = None
     candidates: tuple = ()       # for bare-domain seeds: other URLs to try if this one fails
+    root: str | None = None      # the seed, ping or re-checked source this URL was reached from
+    refetch: bool = False        # a ping for a URL already fetched in this crawl: fetch it again
 
 
 def seed_items(seeds) -> list:
@@ -108,14 +117,24 @@ def seed_items(seeds) -> list:
 class Crawler:
     """One crawl over a store. ``run`` may be called once per instance."""
 
-    def __init__(self, store: Store, settings: Settings | None = None, *, progress=None, fetcher=None, robots=None):
+    def __init__(self, store: Store, settings: Settings | None = None, *, progress=None, fetcher=None, robots=None,
+                 publish=None):
         self.store = store
         self.settings = settings or Settings()
         self.progress = progress            # callable(done, queued, outcome) or None
+        # callable() run on the pipeline thread (between writes) when a pinged source changed the
+        # store while the crawl has more to do: the server re-indexes, so a ping is visible before
+        # a long re-crawl ends. None: nothing.
+        self._publish = publish
+        self._publish_pending = False
         self._fetcher = fetcher
         self._robots = robots               # a RobotsCache kept by the caller across crawls, or None
         self._pipeline = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubnet-pipeline")
         self.summary = Summary()
+        self._submit_lock = threading.Lock()   # pings handed in from other threads (submit)
+        self._accepting = False
+        self._submits = 0
+        self._loop = None
 
     # ------------------------------------------------------------------ public
     def crawl(self, seeds=(), *, recheck_known: bool = True, found_via: str = "seed",
@@ -130,26 +149,32 @@ class Crawler:
         self.groups = await self._in_pipeline(link.known_groups, self.store)
         self.follow_links = follow_links
         self.seen: set = set()
+        self._started: set = set()
+        self._skipped: set = set()
+        self._host_urls: Counter = Counter()
         self._new_sources = 0
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.lanes = Lanes()
+        self.budgets = Budgets(self.settings, self.known)
+        self._loop = asyncio.get_running_loop()
+        with self._submit_lock:
+            self._accepting = True
         for item in seed_items(seeds):
             item.found_via = found_via
             self._enqueue(item)
         if recheck_known:
-            for rec in self.known.values():
-                if rec.status != GONE:
-                    self._enqueue(_Item(rec.url, rec.depth, rec.found_via, rec.found_from))
+            for rec in self._rechecks():
+                self._enqueue(_Item(rec.url, rec.depth, rec.found_via, rec.found_from))
         own_fetcher = self._fetcher is None
         fetcher = self._fetcher or Fetcher(self.settings, robots=self._robots)
+        fetcher.on_release = self.lanes.wake
         try:
             if own_fetcher:
                 await fetcher.__aenter__()
-            workers = [asyncio.create_task(self._worker(fetcher)) for _ in range(max(1, self.settings.concurrency))]
-            await self.queue.join()
-            for w in workers:
-                w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            lanes = [(PING, CRAWL)] * max(1, self.settings.concurrency) + [(PING,)] * max(0, self.settings.ping_workers)
+            await asyncio.gather(*(self._worker(fetcher, ls) for ls in lanes))
         finally:
+            with self._submit_lock:
+                self._accepting = False
             if own_fetcher:
                 await fetcher.close()
             self._pipeline.shutdown(wait=True)
@@ -159,6 +184,56 @@ class Crawler:
         return self.summary
 
     # ------------------------------------------------------------------ frontier
+    def _rechecks(self) -> list:
+        """Known sources to re-check; on a host with more than ``max_urls_per_host``, a random
+        sample of that many, so that over re-crawls every source there is checked in turn."""
+        by_host: dict = {}
+        for rec in self.known.values():
+            if rec.status != GONE:
+                by_host.setdefault(host_of(rec.url), []).append(rec)
+        cap = self.settings.max_urls_per_host
+        return [rec for recs in by_host.values()
+                for rec in (recs if len(recs) <= cap else random.sample(recs, cap) + recs)]
+
+    def submit(self, urls) -> bool:
+        """Hand pinged URLs to this running crawl, from any thread; they go to the ping lane.
+
+        False if the crawl is not running or has finished (the caller queues them for the next)."""
+        with self._submit_lock:
+            if not self._accepting:
+                return False
+            self._submits += 1
+        self._loop.call_soon_threadsafe(self._take_submitted, list(urls))
+        return True
+
+    def _take_submitted(self, urls) -> None:
+        try:
+            for url in urls:
+                if self._robots is not None:
+                    self._robots.forget(url)   # a ping is the site asking to be read now
+                item = _Item(url, 0, "ping")
+                try:
+                    started = canonical_url(url) in self._started
+                except FetchError:
+                    started = False
+                item.refetch = started         # fetched already: the site may have changed since
+                self._enqueue(item)
+        finally:
+            with self._submit_lock:
+                self._submits -= 1
+            self.lanes.wake()
+
+    def _finished(self) -> bool:
+        with self._submit_lock:
+            if self.lanes.idle() and self._submits == 0:
+                self._accepting = False
+            return not self._accepting
+
+    def _skip(self, url: str, code: str, message: str) -> None:
+        if url not in self._skipped:   # a URL linked from many sources is reported once
+            self._skipped.add(url)
+            self._record(Outcome(url, SKIPPED, code, message))
+
     def _enqueue(self, item: _Item) -> None:
         try:
             url = canonical_url(item.url)
@@ -166,30 +241,67 @@ class Crawler:
             if item.found_via != "link":  # a bad link in someone's profile is their problem, not a failure
                 self._record(Outcome(item.url, FAILURE, exc.code, exc.message))
             return
-        if url in self.seen:
+        if url in self.seen and not item.refetch:
+            if item.found_via == "ping" and item.depth == 0:
+                self._promote(url)
             return
-        if item.depth > self.settings.max_depth:
-            return
-        is_known = url in self.known
-        if not is_known and self._new_sources >= self.settings.max_sources:
-            self._record(Outcome(url, SKIPPED, "max_sources",
-                                 f"not fetched: the crawl reached its limit of {self.settings.max_sources} sources"))
-            return
-        self.seen.add(url)
-        if not is_known:
-            self._new_sources += 1
         item.url = url
-        self.queue.put_nowait(item)
+        self.budgets.set_root(item)
+        ping = self.budgets.is_ping(item)
+        # A known source is always re-checked; the ping's depth budget limits what is new.
+        limit = self.settings.max_depth if url in self.known else self.budgets.max_depth(item)
+        if item.depth > limit:
+            if ping and item.depth <= self.settings.max_depth:
+                self._skip(url, OVER_QUOTA, "not fetched: a ping reaches only the pinged page and the pages it "
+                                            "links to directly")
+            return
+        if url not in self.seen:
+            if self._host_urls[host_of(url)] >= self.settings.max_urls_per_host and not (ping and item.depth == 0):
+                self._skip(url, OVER_QUOTA, f"not fetched: {self.settings.max_urls_per_host} URLs on "
+                                            f"{host_of(url)} already this crawl (the per-host cap)")
+                return
+            is_known = url in self.known
+            if not is_known and self._new_sources >= self.settings.max_sources:
+                self._skip(url, "max_sources",
+                           f"not fetched: the crawl reached its limit of {self.settings.max_sources} sources")
+                return
+            refusal = self.budgets.admit(item, url, is_known, self._new_sources)
+            if refusal:
+                self._skip(url, OVER_QUOTA, refusal)
+                return
+            self.seen.add(url)
+            self._host_urls[host_of(url)] += 1
+            if not is_known:
+                self._new_sources += 1
+        self.lanes.put(item, PING if ping else CRAWL)
 
-    async def _worker(self, fetcher) -> None:
+    def _promote(self, url: str) -> None:
+        """A ping for a URL still waiting in the crawl lane: move it to the ping lane."""
+        queue = self.lanes.queues[CRAWL].get(host_of(url))
+        for waiting in list(queue or ()):
+            if waiting.url == url:
+                queue.remove(waiting)
+                if not queue:
+                    del self.lanes.queues[CRAWL][host_of(url)]
+                self.lanes.put(waiting, PING)
+
+    async def _worker(self, fetcher, lanes) -> None:
         while True:
-            item = await self.queue.get()
+            item = await self.lanes.next(lanes, fetcher.ready_at, self._finished)
+            if item is None:
+                return
+            if item.url in self._started and not item.refetch:
+                self.lanes.done(item)   # queued twice (a ping raced the crawl lane): fetched once
+                continue
+            self._started.add(item.url)
             try:
                 try:
                     outcome = await self._process(fetcher, item)
                 except Exception as exc:  # one source's crash never stops the crawl (T22)
                     outcome = Outcome(item.url, FAILURE, "internal_error", f"unexpected error: {exc!r}")
                 self._record(outcome)
+                if item.depth == 0 and self.budgets.is_ping(item) and outcome.result in (NEW, UPDATED, DELETED):
+                    self._schedule_publish()
                 for g in outcome.groups:
                     self.groups.setdefault(g, outcome.url)
                 if self.follow_links:
@@ -197,15 +309,29 @@ class Crawler:
                         # A group already described by a source (e.g. a node's /profile.jsonld
                         # for its /#group IRI) needs no fetch of its IRI.
                         if target not in self.groups:
-                            self._enqueue(_Item(link.document_of(target), item.depth + 1, "link", item.url))
+                            self._enqueue(_Item(link.document_of(target), item.depth + 1, "link", item.url,
+                                                root=item.root))
             finally:
-                # Only after the links are queued, or join() could see an empty queue too early.
-                self.queue.task_done()
+                # Only after the links are queued, or the crawl could look finished too early.
+                self.lanes.done(item)
+
+    def _schedule_publish(self) -> None:
+        if self._publish is None or self._publish_pending or self.lanes.size() == 0:
+            return   # none asked for, one already waiting, or the crawl ends now and the caller publishes
+        self._publish_pending = True
+        self._pipeline.submit(self._run_publish)
+
+    def _run_publish(self) -> None:
+        self._publish_pending = False
+        try:
+            self._publish()
+        except Exception:  # showing a ping early is a courtesy; the crawl goes on regardless
+            log.exception("publishing a ping during the crawl failed")
 
     def _record(self, outcome: Outcome) -> None:
         self.summary.outcomes.append(outcome)
         if self.progress:
-            self.progress(len(self.summary.outcomes), self.queue.qsize(), outcome)
+            self.progress(len(self.summary.outcomes), self.lanes.size(), outcome)
 
     async def _in_pipeline(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pipeline, fn, *args)
@@ -259,12 +385,13 @@ class Crawler:
                                        f"the site answered HTTP {resp.status} {_reason(resp.status)}")
 
     async def _try_next_candidate(self, fetcher, item: _Item) -> Outcome:
-        nxt = _Item(item.candidates[0], item.depth, item.found_via, item.found_from, item.candidates[1:])
+        nxt = _Item(item.candidates[0], item.depth, item.found_via, item.found_from, item.candidates[1:], item.root)
         try:
             nxt.url = canonical_url(nxt.url)
         except FetchError as exc:
             return Outcome(item.url, FAILURE, exc.code, exc.message)
         self.seen.add(nxt.url)
+        self.budgets.roots.setdefault(nxt.url, item.root)
         return await self._process(fetcher, nxt)
 
     async def _follow_well_known(self, fetcher, item: _Item, resp) -> Outcome:
@@ -275,7 +402,7 @@ class Crawler:
                 raise ValueError
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             return await self._try_next_candidate(fetcher, item)
-        nxt = _Item(target, item.depth, item.found_via, item.found_from)
+        nxt = _Item(target, item.depth, item.found_via, item.found_from, root=item.root)
         try:
             nxt.url = canonical_url(target)
         except FetchError as exc:
@@ -283,6 +410,7 @@ class Crawler:
         if nxt.url in self.seen:
             return Outcome(nxt.url, SKIPPED, "duplicate", "already crawled")
         self.seen.add(nxt.url)
+        self.budgets.roots.setdefault(nxt.url, item.root)
         return await self._process(fetcher, nxt)
 
     # ------------------------------------------------------------------ pipeline-thread steps (single writer)
@@ -309,6 +437,10 @@ class Crawler:
                 # keep one source, so the directory and /sources do not show it twice.
                 return Outcome(rec.url, SKIPPED, "duplicate",
                                f"describes the same group as {owner}, which is already crawled; that source is kept")
+        held = rec.triples if rec.graph and rec.status in (OK, STALE, MISSING) else 0
+        over = self.budgets.statements(rec.url, resp.url, held, len(parsed.triples))
+        if over:
+            return self._failed(rec, OVER_QUOTA, over)
         previous_graph = rec.graph
         stamp = now()
         rec.graph = resp.url

@@ -6,14 +6,16 @@ Everything the crawler fetches is hostile (threats.md §1), so this module is wh
 
 - URLs are canonicalised and refused early (scheme, userinfo, port, IP-literal hosts);
   the address and URL rules live in ``netpolicy.py``;
-- names are resolved once per connection by ``SafeResolver``, every address is checked, and
-  the connection goes to exactly those addresses; a socket factory re-checks the address
+- names are resolved once per Fetcher by ``SafeResolver``, every address is checked, and
+  every connection goes to exactly the first checked address; a socket factory re-checks the address
   right before ``connect()`` as a backstop (Mastodon, Misskey and Advocate check the
   connected address, never the URL string);
 - redirects are followed by hand so that every hop is checked again;
 - a total deadline covers each request, and bodies are counted after decompression;
 - robots.txt (RFC 9309), one request in flight per host, a delay between requests,
-  retries with back-off and ``Retry-After``;
+  retries with back-off and ``Retry-After``; and per resolved address and per /24 or /64, a
+  bound on requests in flight and a delay between starts, so that many names pointing at
+  one machine do not make the crawler an amplifier;
 - at most ``max_idle_connections`` idle keep-alive sockets, so that thousands of hosts do not
   exhaust our file descriptors; running out anyway (EMFILE) is reported as ours, not the site's.
 
@@ -39,7 +41,7 @@ import aiohttp
 from yarl import URL
 
 from crawler import robots as robotslib
-from crawler.netpolicy import AddressPolicy, SafeResolver, _canonical, _err, _refusals, _refuse
+from crawler.netpolicy import AddressPolicy, SafeResolver, _canonical, _err, _refusals, _refuse, subnet
 # Re-exported: callers import the whole fetching API from here.
 from crawler.netpolicy import StaticResolver, canonical_url, check_address, parse_resolve  # noqa: F401
 from crawler.settings import ACCEPT, PROFILE_TYPES, Settings
@@ -90,6 +92,16 @@ class _Host:
     last_end: float = 0.0         # monotonic time the last request to it ended
     delay: float = 0.0            # per_host_delay, or a larger Crawl-delay
     backed_off_until: float = 0.0  # monotonic; set by a Retry-After longer than max_retry_after
+
+
+@dataclass
+class _Gate:
+    """Politeness for one address or subnet: at most ``limit`` requests in flight, starts ``interval`` apart."""
+
+    limit: int
+    interval: float
+    active: int = 0
+    next_start: float = 0.0
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -172,6 +184,10 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
         self._connector: _PooledConnector | None = None
         self._hosts: dict[str, _Host] = {}
+        self._gates: dict[str, _Gate] = {}      # "a:<address>" and "n:<subnet>"
+        self._gate_changed = asyncio.Event()
+        self._resolver: SafeResolver | None = None
+        self.on_release = None                  # called when a request ends (the crawler's scheduler wakes)
         self.robots = robots if robots is not None else robotslib.RobotsCache(settings.robots_cache_size)
         self._robots_locks: dict[str, asyncio.Lock] = {}
         self._slots: asyncio.Semaphore | None = None
@@ -193,11 +209,11 @@ class Fetcher:
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
             s = self.settings
-            resolver = SafeResolver(s, self.policy, self._resolver_factory())
+            resolver = self._resolver = SafeResolver(s, self.policy, self._resolver_factory())
             max_idle = s.max_idle_connections
             connector = self._connector = _PooledConnector(
                 resolver=resolver,
-                use_dns_cache=False,       # one lookup per new connection, no stale answers
+                use_dns_cache=False,       # SafeResolver keeps the one checked answer per name itself
                 limit=0,                   # concurrency is capped by self._slots instead
                 max_idle=2 * max(1, s.concurrency) if max_idle is None else max_idle,
                 keepalive_timeout=s.keepalive_timeout,
@@ -212,7 +228,8 @@ class Fetcher:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout,
                                               sock_read=s.read_timeout),
             )
-            self._slots = asyncio.Semaphore(max(1, s.concurrency))
+            # The crawler runs ping_workers beside its concurrency workers (a lane of their own).
+            self._slots = asyncio.Semaphore(max(1, s.concurrency) + max(0, s.ping_workers))
         return self._session
 
     def _socket_factory(self, addr_info) -> socket.socket:
@@ -224,6 +241,27 @@ class Fetcher:
         return socket.socket(family, type_, proto)
 
     # ---- public API
+
+    def ready_at(self, url: str) -> float | None:
+        """When a request to ``url`` could start without waiting for politeness (monotonic
+        seconds; 0 for now), or None while its host or address is busy until a request ends.
+        The crawler's scheduler uses it to hand workers only URLs that are ready."""
+        try:
+            _, host, port = _canonical(url, self.settings)
+        except FetchError:
+            return 0.0
+        state = self._hosts.get(host)
+        at = 0.0
+        if state is not None:
+            if state.lock.locked():
+                return None
+            at = max(state.next_start, 0.0) if state.backed_off_until <= time.monotonic() else 0.0
+        address = _literal(host) or (self._resolver.cached(host, port) if self._resolver else None)
+        for gate in self._gates_for(address) if address else ():
+            if gate.active >= gate.limit:
+                return None
+            at = max(at, gate.next_start)
+        return at
 
     def idle_connections(self) -> int | None:
         """Idle keep-alive connections held now (for tests and benchmarks); None if unknown."""
@@ -259,15 +297,10 @@ class Fetcher:
         """Canonicalise and apply every check possible before any traffic: scheme, userinfo,
         IP-literal address, port. Returns (canonical url, host, port)."""
         canon, host, port = _canonical(url, self.settings)
-        literal = host[1:-1] if host.startswith("[") else host
-        try:
-            ipaddress.ip_address(literal.replace("%25", "%", 1))
-            is_literal = True
-        except ValueError:
-            is_literal = False
-        if is_literal:
+        literal = _literal(host)
+        if literal:
             # aiohttp skips the resolver for IP-literal hosts, so check them here.
-            why = self.policy.refusal(literal.replace("%25", "%", 1))
+            why = self.policy.refusal(literal)
             if why:
                 raise FetchError(f"{canon} points at {literal}, a {why} address; we only fetch from "
                                  "public addresses", code="blocked_address")
@@ -432,27 +465,83 @@ class Fetcher:
 
     async def _polite_send(self, url, host, headers, limit, content_types, truncate) -> Response:
         """One request in flight per host, and ``delay`` between the end of one and the start
-        of the next; the total deadline starts only once it is our turn."""
+        of the next; then the address's and subnet's gates (``_enter``); the total deadline
+        starts only once it is our turn."""
         session = self._open()
         state = self._host(host)
-        async with state.lock:
-            self._check_backoff(host)
-            wait = state.next_start - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            assert self._slots is not None
-            async with self._slots:
-                self.stats["requests"] += 1
+        try:
+            async with state.lock:
+                self._check_backoff(host)
+                wait = state.next_start - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                gates = self._gates_for(await self._address(url, host))
+                await self._enter(gates)
                 try:
-                    return await asyncio.wait_for(
-                        self._send(session, url, headers, limit, content_types, truncate),
-                        self.settings.total_timeout)
-                except asyncio.TimeoutError:
-                    raise FetchError(f"{url} did not finish within the {self.settings.total_timeout:g} s "
-                                     "total deadline", code="timeout") from None
+                    assert self._slots is not None
+                    async with self._slots:
+                        self.stats["requests"] += 1
+                        try:
+                            return await asyncio.wait_for(
+                                self._send(session, url, headers, limit, content_types, truncate),
+                                self.settings.total_timeout)
+                        except asyncio.TimeoutError:
+                            raise FetchError(f"{url} did not finish within the {self.settings.total_timeout:g} s "
+                                             "total deadline", code="timeout") from None
                 finally:
+                    self._leave(gates)
                     state.last_end = time.monotonic()
                     state.next_start = max(state.next_start, state.last_end + state.delay)
+        finally:
+            if self.on_release is not None:
+                self.on_release()
+
+    async def _address(self, url: str, host: str) -> str:
+        """The checked address this request will connect to (looked up once per Fetcher)."""
+        literal = _literal(host)
+        if literal:
+            return literal
+        self._open()
+        assert self._resolver is not None
+        try:
+            return await self._resolver.lookup(host, URL(url, encoded=True).port)
+        except FetchError as exc:
+            if _out_of_fds(exc):
+                raise _fds_error(url) from exc
+            raise
+
+    def _gates_for(self, address: str) -> list[_Gate]:
+        s = self.settings
+        keys = ((f"a:{address.split('%', 1)[0]}", s.per_address_concurrency, s.address_delay),
+                (f"n:{subnet(address)}", s.per_subnet_concurrency, s.subnet_delay))
+        gates = []
+        for key, limit, interval in keys:
+            gate = self._gates.get(key)
+            if gate is None:
+                gate = self._gates[key] = _Gate(max(1, limit), max(0.0, interval))
+            gates.append(gate)
+        return gates
+
+    async def _enter(self, gates: list[_Gate]) -> None:
+        """Wait until every gate has room and its delay has passed, then take a place in each."""
+        while True:
+            if all(g.active < g.limit for g in gates):
+                now = time.monotonic()
+                wait = max(g.next_start for g in gates) - now
+                if wait <= 0:
+                    for g in gates:
+                        g.active += 1
+                        g.next_start = now + g.interval
+                    return
+                await asyncio.sleep(wait)
+            else:
+                await self._gate_changed.wait()
+
+    def _leave(self, gates: list[_Gate]) -> None:
+        for g in gates:
+            g.active -= 1
+        changed, self._gate_changed = self._gate_changed, asyncio.Event()
+        changed.set()
 
     async def _send(self, session, url, headers, limit, content_types, truncate) -> Response:
         bucket: list[FetchError] = []
@@ -514,6 +603,16 @@ class Fetcher:
                                  code="too_large")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _literal(host: str) -> str | None:
+    """The address if ``host`` (as canonicalised: IPv6 in brackets, zone as %25) is an IP literal."""
+    literal = (host[1:-1] if host.startswith("[") else host).replace("%25", "%", 1)
+    try:
+        ipaddress.ip_address(literal)
+    except ValueError:
+        return None
+    return literal
 
 
 def _out_of_fds(exc: BaseException | None) -> bool:

@@ -273,7 +273,7 @@ class StaticResolver(AbstractResolver):
     """A fixed ``{name: address or [addresses]}`` table, for tests and demos.
 
     Unknown names fail like NXDOMAIN. ``calls`` records each lookup, so a test can show
-    one resolution per connection (DNS rebinding, threats.md A6). A value may also be a
+    one resolution per name per Fetcher (DNS rebinding, threats.md A6). A value may also be a
     callable returning the addresses, to answer differently on each call.
     """
 
@@ -307,6 +307,10 @@ class SafeResolver(AbstractResolver):
     ``settings.resolve`` overrides (curl --resolve) win over the base resolver and are
     checked too. A host with ANY blocked address is refused as a whole (policy decision:
     threats.md A3), so a mixed answer never leads to a connect to either address.
+
+    Each name is looked up once per resolver (one Fetcher, one crawl) and every connection
+    to it goes to the first checked address: politeness per address (fetch.py) then counts
+    the address actually connected to, and a rebinding name cannot move mid-crawl.
     """
 
     def __init__(self, settings: Settings, policy: "AddressPolicy", base: AbstractResolver):
@@ -314,8 +318,22 @@ class SafeResolver(AbstractResolver):
         self.policy = policy
         self.base = base
         self.overrides = {(h.lower().rstrip("."), int(p)): a for (h, p), a in settings.resolve.items()}
+        self._answers: dict[tuple[str, int], list[ResolveResult]] = {}
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_UNSPEC) -> list[ResolveResult]:
+    def cached(self, host: str, port: int) -> str | None:
+        """The address ``host`` was pinned to, if it has been looked up."""
+        answer = self._answers.get((host.lower().rstrip("."), port))
+        return answer[0]["host"] if answer else None
+
+    async def lookup(self, host: str, port: int) -> str:
+        """The checked address ``host`` connects to; FetchError (dns_failed, blocked_address) if none."""
+        key = (host.lower().rstrip("."), port)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = [(await self._resolve(host, port))[0]]
+        return answer[0]["host"]
+
+    async def _resolve(self, host: str, port: int, family: int = socket.AF_UNSPEC) -> list[ResolveResult]:
         override = self.overrides.get((host.lower().rstrip("."), port))
         if override is not None:
             results = [_result(host, override, port)]
@@ -324,22 +342,37 @@ class SafeResolver(AbstractResolver):
                 results = await asyncio.wait_for(self.base.resolve(host, port, family=family),
                                                  self.settings.connect_timeout)
             except asyncio.TimeoutError:
-                raise _refuse(_err("dns_failed", f"looking up {host} took longer than "
-                                                 f"{self.settings.connect_timeout:g} s")) from None
+                raise _err("dns_failed", f"looking up {host} took longer than "
+                                         f"{self.settings.connect_timeout:g} s") from None
             except OSError as exc:
-                raise _refuse(_err("dns_failed", f"could not find the address of {host} ({exc})")) from exc
+                raise _err("dns_failed", f"could not find the address of {host} ({exc})") from exc
         if not results:
-            raise _refuse(_err("dns_failed", f"{host} has no addresses"))
+            raise _err("dns_failed", f"{host} has no addresses")
         for r in results:
             why = self.policy.refusal(r["host"])
             if why:
                 shown = ", ".join(x["host"] for x in results)
-                raise _refuse(_err("blocked_address", f"{host} resolves to {r['host']}, a {why} address "
-                                                      f"(all answers: {shown}); we only fetch from public addresses"))
+                raise _err("blocked_address", f"{host} resolves to {r['host']}, a {why} address "
+                                              f"(all answers: {shown}); we only fetch from public addresses")
         return results
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_UNSPEC) -> list[ResolveResult]:
+        try:
+            await self.lookup(host, port)
+        except FetchError as exc:
+            raise _refuse(exc) from exc.__cause__
+        return list(self._answers[(host.lower().rstrip("."), port)])
 
     async def close(self) -> None:
         await self.base.close()
+
+
+def subnet(ip: str) -> str:
+    """The /24 (IPv4) or /64 (IPv6) holding ``ip``: the unit a hosting provider usually gives one machine room."""
+    addr = ipaddress.ip_address(str(ip).split("%", 1)[0])
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return str(ipaddress.ip_network(f"{addr}/{24 if addr.version == 4 else 64}", strict=False))
 
 
 class AddressPolicy:

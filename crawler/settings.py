@@ -48,7 +48,14 @@ class Settings:
     retries: int = 2                     # on 429/5xx/connection errors
     retry_backoff: float = 1.0           # seconds, doubled each retry, with jitter
     max_retry_after: float = 120.0       # a longer Retry-After defers the host to the next crawl
-    concurrency: int = 32                # hosts in flight at once
+    concurrency: int = 32                # hosts in flight at once (plus ping_workers, for pings only)
+    # Per resolved address, and per IPv4 /24 or IPv6 /64, so that many names on one machine
+    # (or one rack) do not turn the crawler into an amplifier (issue 12, finding 4). Looser
+    # than per name: shared hosting (GitHub Pages, WordPress.com) serves many groups from one address.
+    per_address_concurrency: int = 2     # requests in flight to one address
+    per_subnet_concurrency: int = 6      # requests in flight to one /24 (IPv4) or /64 (IPv6)
+    per_address_delay: float | None = None  # seconds between request starts; None: per_host_delay / 4
+    per_subnet_delay: float | None = None   # the same per /24 or /64; None: per_host_delay / 8
     # --- connections: aiohttp keeps one idle keep-alive socket per host, which at 10,000 hosts
     # ran out of file descriptors (EMFILE under ulimit -n 1024). Two per worker keeps the
     # robots.txt-then-profile pair on one connection; the least recently used beyond are closed.
@@ -56,7 +63,21 @@ class Settings:
     keepalive_timeout: float = 5.0       # idle sockets closed after this (Apache's default; aiohttp's is 15 s)
     # --- the frontier (T11)
     max_depth: int = 5
-    max_sources: int = 10_000
+    max_sources: int = 10_000            # new sources per crawl
+    max_urls_per_host: int = 200         # URLs fetched from one host name per crawl; the rest wait (over_quota)
+    ping_workers: int = 2                # workers reserved for pings, so a ping never waits behind a re-crawl
+    # --- budgets (issue 12, finding 3): what one seed, ping or site may add; excess is skipped
+    # or refused with the reason code over_quota. A "domain" is the registrable domain
+    # (Public Suffix List): a.github.io and b.github.io are two, www.x.org.uk and x.org.uk one.
+    ping_max_depth: int = 1              # a ping reaches the pinged URL and its direct links, never further
+    ping_max_new_sources: int = 20       # new sources one ping may add per crawl
+    ping_max_triples: int = 20_000       # statements one ping's sources may add per crawl
+    max_new_sources_per_seed: int = 1_000   # per seed (or re-checked source) and its links, per crawl
+    max_triples_per_seed: int = 500_000     # statements added under one seed per crawl
+    max_new_sources_per_domain: int = 100   # new sources on one registrable domain per crawl
+    max_triples_per_domain: int = 100_000   # statements held for one registrable domain, store-wide
+    max_store_sources: int = 100_000     # source records the store may hold (tombstones excluded)
+    max_store_triples: int = 5_000_000   # statements the store may hold
     max_outlinks: int = 50
     max_url_length: int = 2083
     # --- parsing (T7)
@@ -73,6 +94,14 @@ class Settings:
     # --- lifecycle (T13)
     misses_before_delete: int = 3        # consecutive 404s (or off-site redirects) before a source's graph is dropped
     failed_source_attempts: int = 5      # failed fetches before a source that never worked is forgotten
+
+    @property
+    def address_delay(self) -> float:
+        return self.per_host_delay / 4 if self.per_address_delay is None else self.per_address_delay
+
+    @property
+    def subnet_delay(self) -> float:
+        return self.per_host_delay / 8 if self.per_subnet_delay is None else self.per_subnet_delay
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -7,8 +7,14 @@ text index and refreshes the SPARQL checkpoint (``Hub.after_crawl``).
 
 Pings that arrive while others are pending are coalesced: a URL already
 waiting is not queued twice, and all waiting URLs go into one crawl. A ping
-for a URL that is being crawled right now is queued again, since the site may
-have changed after the fetch started.
+that arrives while a crawl runs (a long re-crawl, say) is handed to that crawl,
+which serves it in its own lane, before the re-crawl's remaining URLs and with
+workers reserved for pings (``Crawler.submit``, crawler/frontier.py); a URL
+already fetched in that crawl is fetched again, since the site may have changed
+after the fetch started. Once a pinged source is stored, the index and the
+SPARQL snapshot are refreshed at once (``publish``), not at the end of the
+re-crawl. A ping reaches only the pinged URL and the pages it
+links to directly, within the ping budget of ``Settings``.
 
 A ping also re-checks the other sources the crawler knows on the same site
 (scheme, host and port), when there are only a few: a group found through a
@@ -56,6 +62,7 @@ class Background:
         self._recrawl_requested = False
         self._stopping = False
         self._busy = False
+        self._current: Crawler | None = None   # the crawl running now, which takes pings as they come
         self._thread: threading.Thread | None = None
         self._next_recrawl = time.monotonic() + self.interval if self.interval else None
         # Outlives each crawl, so a re-crawl within robots_cache_ttl asks no site for robots.txt again.
@@ -86,9 +93,19 @@ class Background:
         with self._cv:
             if url in self._pending:
                 return False
+            current = self._current
+        if current is not None and current.submit(self._ping_seeds(url)):
+            return True
+        with self._cv:
+            if url in self._pending:
+                return False
             self._pending[url] = time.time()
             self._cv.notify_all()
             return True
+
+    def _ping_seeds(self, url: str) -> list:
+        """The pinged URL and the few other known sources on its site (module docstring)."""
+        return [url] + [u for u in same_site_sources(self.hub.store, url) if u != url]
 
     def recrawl(self) -> None:
         """Ask for a re-check of every known source now."""
@@ -145,14 +162,21 @@ class Background:
 
     def _crawl(self, urls: list, recrawl: bool) -> None:
         try:
-            seeds = list(urls)
+            seeds = []
             for url in urls:
                 # A ping is the site asking to be read now, perhaps after fixing its robots.txt.
                 self.robots.forget(url)
-                seeds += [u for u in same_site_sources(self.hub.store, url) if u not in seeds]
-            crawler = Crawler(self.hub.store, self.settings, robots=self.robots)
+                seeds += [u for u in self._ping_seeds(url) if u not in seeds]
+            crawler = Crawler(self.hub.store, self.settings, robots=self.robots,
+                              publish=lambda: self.hub.after_crawl(now()))
+            with self._cv:
+                self._current = crawler
             # Pinged URLs are seeds marked found_via="ping"; a re-crawl also re-checks every known source.
-            summary = crawler.crawl(seeds, recheck_known=recrawl, found_via="ping")
+            try:
+                summary = crawler.crawl(seeds, recheck_known=recrawl, found_via="ping")
+            finally:
+                with self._cv:
+                    self._current = None
             finished = now()
             self.hub.after_crawl(finished)
             with self._cv:
