@@ -1085,7 +1085,7 @@ def test_crawler_and_background_pass_one_robots_cache_to_every_crawl(monkeypatch
     given = []
 
     class FakeCrawler:
-        def __init__(self, store, settings, *, robots=None):
+        def __init__(self, store, settings, *, robots=None, **kw):
             given.append(robots)
 
         def crawl(self, *args, **kw):
