@@ -101,7 +101,7 @@ def validate(document_or_graph, *, base_iri: str | None = None, media_type: str 
     document = document_or_graph
     if isinstance(document, os.PathLike):
         document, media_type = _read_path(document, media_type)
-    if isinstance(document, (bytes, str)) and media_type.split(";")[0].strip().lower() not in TURTLE_TYPES:
+    if isinstance(document, (bytes, str)) and (media_type or "").split(";")[0].strip().lower() not in TURTLE_TYPES:
         document = read_document(document, media_type)
     report = validate_graph(load(document, base_iri=base_iri, media_type=media_type))
     if isinstance(document, (dict, list)):
