@@ -59,7 +59,7 @@ def login():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    if request.method == "GET":  # a page with a button: logging out by GET could be triggered by any link
+    if request.method != "POST":  # GET and HEAD: a page with a button (any link could trigger a GET/HEAD)
         return render_template("logout.html", logged_in=is_logged_in())
     if is_logged_in():  # only a real session may move the epoch on (else anyone could log the editor out)
         state.bump_session_epoch(services().state_dir)

@@ -412,11 +412,13 @@ def publish(profile, config_file):
 @main.command()
 @profile_option
 @click.option("--out", default="site", show_default=True, type=click.Path(file_okay=False),
-              help="Folder to write the files into (created if needed).")
+              help="Folder to write the files into (created if needed). It must be a folder of its own: "
+                   "not the profile's folder, which holds the node's private .hubnet-node/ folder.")
 @click.option("--base-url", default=None, metavar="URL",
               help="Where the files will be published, e.g. https://ourgroup.github.io/. "
                    "Default: the website in the profile's @id.")
-def export(profile, out, base_url):
+@config_option
+def export(profile, out, base_url, config_file):
     """Make static files to publish the profile on any web host.
 
     Use it when you have no server to run "hubnet-node serve" on: upload the
@@ -431,14 +433,17 @@ def export(profile, out, base_url):
     """
     from .export import export as do_export
     path = Path(profile or "profile.jsonld")
+    state_dir = Path(_settings(str(path), config_file)["STATE_DIR"])
     try:
-        result = do_export(path, Path(out), base_url)
+        result = do_export(path, Path(out), base_url, state_dir)
     except ProfileInvalid as exc:
         click.echo(str(exc.report), err=True)
         raise Fail(exc.message, 1) from None
     except DocumentError as exc:
         raise Fail(exc.message if exc.message.startswith("cannot read") else f"cannot read {path}: {exc.message}",
                    2) from None
+    except HubnetError as exc:  # the output folder would publish the private state
+        raise Fail(exc.message, 1) from None
     click.echo(f"Wrote {len(result.files)} files to {out}/:")
     for f in result.files:
         click.echo(f"  {f}")

@@ -20,6 +20,7 @@ from . import forms
 from .auth import login_required
 from .doc import dump, is_simple
 from .services import public_profile_url, services
+from .storage import ChangedMeanwhile
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,7 @@ def save():
         return redirect(url_for("editor.edit"))
     form = forms.from_request(request.form)
     if form.base != forms.fingerprint(data):
-        form.base = forms.fingerprint(data)
-        return _page(form, general=[CHANGED_MEANWHILE], status=409)
+        return _changed_meanwhile(form)
     built = forms.build(form, doc)
     try:
         report = vocab.validate(built.doc)
@@ -91,7 +91,11 @@ def save():
         by_field, general = forms.errors_for_form(report, built)
         return _page(form, errors=by_field, general=general, status=422)
     # Compare values, not bytes: an untouched form must not reformat a hand-written file.
-    if built.doc != doc and services().store.save(dump(built.doc)):
+    try:
+        saved = built.doc != doc and services().store.save(dump(built.doc), if_current=data)
+    except ChangedMeanwhile:  # another save won the race since the check above
+        return _changed_meanwhile(form)
+    if saved:
         flash("Saved. Your public profile now shows these details.", "info")
         for w in report.warnings:
             flash(w.message, "warning")
@@ -99,6 +103,12 @@ def save():
     else:
         flash("Nothing was changed, so nothing was saved.", "info")
     return redirect(url_for("editor.edit"))
+
+
+def _changed_meanwhile(form):
+    """The submitted form again, as typed, now based on the live version: saving it again replaces that."""
+    form.base = forms.fingerprint(_current()[0])
+    return _page(form, general=[CHANGED_MEANWHILE], status=409)
 
 
 def _check_restorable(data: bytes) -> None:

@@ -18,11 +18,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import vocab
-from vocab import DocumentError, ProfileInvalid
+from vocab import DocumentError, HubnetError, ProfileInvalid
 
 from .doc import group_node, iri, origin, safe_href, well_known
 from .render import profile_page, turtle
-from .storage import atomic_write
+from .storage import atomic_write, default_state_dir
 
 
 @dataclass
@@ -32,8 +32,41 @@ class Export:
     report: object = None
 
 
-def export(profile: Path, out: Path, base_url: str | None = None) -> Export:
-    """Validate ``profile`` and write the site into ``out``. Raises DocumentError / ProfileInvalid."""
+def check_output(out: Path, profile: Path, state_dir: Path | None = None) -> None:
+    """Refuse an output folder that is, holds, or lies inside the node's private state folder.
+
+    Everything in the output folder is meant to be uploaded, and the state
+    folder (``.hubnet-node/`` beside the profile, or the configured one) holds
+    the editor's password hash and the key that signs logins. Checked on the
+    paths, whether or not the state folder exists yet. Raises HubnetError.
+    """
+    target = Path(out).resolve()
+    privates = {default_state_dir(Path(profile).resolve()).resolve()}
+    if state_dir is not None:
+        privates.add(Path(state_dir).resolve())
+    for private in sorted(privates):
+        if target == private:
+            where = "is"
+        elif private.is_relative_to(target):
+            where = "contains"
+        elif target.is_relative_to(private):
+            where = "is inside"
+        else:
+            continue
+        raise HubnetError(
+            f"the output folder {out} {where} {private}, the node's private folder (it holds the editor's "
+            "password hash and the key that signs logins). Everything in the output folder is meant to be "
+            "uploaded, so nothing was written. Choose a folder of its own, e.g. --out site/",
+            code="private_output", status=400)
+
+
+def export(profile: Path, out: Path, base_url: str | None = None, state_dir: Path | None = None) -> Export:
+    """Validate ``profile`` and write the site into ``out``.
+
+    Raises DocumentError / ProfileInvalid, or HubnetError(code="private_output")
+    when ``out`` would mix the site with the private state (see check_output).
+    """
+    check_output(out, profile, state_dir)
     try:
         data = Path(profile).read_bytes()
     except OSError as exc:

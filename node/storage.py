@@ -20,7 +20,17 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vocab import HubnetError
+
 KEEP_VERSIONS = 10
+_ANY = object()  # save(): no expectation about the live bytes
+
+
+class ChangedMeanwhile(HubnetError):
+    """A save based on a version of the profile that is no longer the live one."""
+
+    code = "changed_meanwhile"
+    status = 409
 
 
 def default_state_dir(profile: Path) -> Path:
@@ -108,13 +118,19 @@ class ProfileStore:
         return sorted(self.versions_dir.glob("*.jsonld"), reverse=True)
 
     # ------------------------------------------------------------------ writing
-    def save(self, data: bytes) -> bool:
+    def save(self, data: bytes, *, if_current=_ANY) -> bool:
         """Make ``data`` the live profile, keeping the replaced bytes as a version.
 
+        ``if_current``: the bytes the change was made from (None: no file yet).
+        If the live file is no longer those bytes, ``ChangedMeanwhile`` is raised
+        and nothing is written. The comparison is made inside the lock, so of two
+        saves made from the same version exactly one wins (compare-and-swap).
         Returns False (and writes nothing) when ``data`` is what is already live.
         """
         with self._lock:
             old = self.path.read_bytes() if self.exists() else None
+            if if_current is not _ANY and old != if_current:
+                raise ChangedMeanwhile("the profile was changed after this change was started from it")
             if old == data:
                 return False
             if old is not None:

@@ -19,7 +19,7 @@ from .contexts import CONTEXT_IRI, PINNED, hubnet_context, inline_contexts, is_p
 from .errors import DocumentError, FetchError, HubnetError, NotFound, ProfileInvalid, QueryError, StoreError
 from .model import (CATEGORY, GROUP_TYPES, HUBNET, KIND, LINK_PROPERTIES, ORG, SCHEMA, categories,
                     find_groups, kinds, slug_of)
-from .parse import DEFAULT_LIMITS, Limits, document_to_triples, read_document
+from .parse import DEFAULT_LIMITS, TURTLE_TYPES, Limits, document_to_triples, read_document
 from .validate import Issue, Report, check_url_strings, validate_graph
 
 __version__ = "0.1.0"
@@ -51,17 +51,22 @@ def triples(document, *, base_iri: str | None = None, media_type: str = "applica
         check_shape(document, limits)
         return jsonld_to_triples(document, base_iri, limits)
     if isinstance(document, os.PathLike):
-        path = Path(document)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise DocumentError(f"cannot read {path}: {exc.strerror}", code="unreadable") from None
-        if media_type == "application/ld+json" and path.suffix in (".html", ".htm"):
-            media_type = "text/html"
-        elif media_type == "application/ld+json" and path.suffix == ".ttl":
-            media_type = "text/turtle"
-        document = data
+        document, media_type = _read_path(document, media_type)
     return document_to_triples(document, media_type, base_iri, limits)
+
+
+def _read_path(path, media_type: str) -> tuple[bytes, str]:
+    """A file's bytes and media type (by its suffix, unless the caller said otherwise)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read {path}: {exc.strerror}", code="unreadable") from None
+    if media_type == "application/ld+json" and path.suffix in (".html", ".htm"):
+        media_type = "text/html"
+    elif media_type == "application/ld+json" and path.suffix == ".ttl":
+        media_type = "text/turtle"
+    return data, media_type
 
 
 def load(document, *, base_iri: str | None = None, media_type: str = "application/ld+json",
@@ -83,13 +88,25 @@ def load(document, *, base_iri: str | None = None, media_type: str = "applicatio
 
 
 def validate(document_or_graph, *, base_iri: str | None = None, media_type: str = "application/ld+json") -> Report:
-    """Validate a profile (anything ``load`` takes, or a Graph). Unreadable input raises DocumentError."""
-    graph = document_or_graph if isinstance(document_or_graph, Graph) else load(
-        document_or_graph, base_iri=base_iri, media_type=media_type)
-    report = validate_graph(graph)
-    if isinstance(document_or_graph, (dict, list)):
+    """Validate a profile (anything ``load`` takes, or a Graph). Unreadable input raises DocumentError.
+
+    JSON-LD (a file, bytes, an HTML page's script blocks or a decoded value) is
+    decoded first and checked as JSON too, so every door (the CLI on a file or
+    URL, the editor, export) applies the same rules: a link written as words
+    would otherwise become a relative IRI that vanishes, or resolves against
+    the page's address, before the shapes ever see it.
+    """
+    if isinstance(document_or_graph, Graph):
+        return validate_graph(document_or_graph)
+    document = document_or_graph
+    if isinstance(document, os.PathLike):
+        document, media_type = _read_path(document, media_type)
+    if isinstance(document, (bytes, str)) and (media_type or "").split(";")[0].strip().lower() not in TURTLE_TYPES:
+        document = read_document(document, media_type)
+    report = validate_graph(load(document, base_iri=base_iri, media_type=media_type))
+    if isinstance(document, (dict, list)):
         known = {i.field for i in report.errors}  # the RDF check already spoke about these fields
-        extra = [i for i in check_url_strings(document_or_graph) if i.field not in known]
+        extra = [i for i in check_url_strings(document) if i.field not in known]
         report.issues = sorted(report.issues + extra, key=lambda i: (i.severity != "violation", i.field))
     return report
 

@@ -262,6 +262,8 @@ def check_url_strings(document) -> list:
             values = value if isinstance(value, list) else [value]
             if key in URL_TERMS:
                 for v in values:
+                    if isinstance(v, dict) and not str(v.get("@id", "_:")).startswith("_:"):
+                        v = v["@id"]  # {"@id": "words"} vanishes just the same (a blank node is the shapes' call)
                     if isinstance(v, str) and not _is_web_address(v):
                         issues.append(Issue(VIOLATION, where, f"{where}: {v!r} is not a web address "
                                                               "(must start with http:// or https:// and have "
