@@ -18,13 +18,16 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) IRI; None for anything else, and for an IRI with
+    userinfo: ``http://victim.test@evil.test/`` reads as victim.test to a person, so it is
+    nobody's identity (issue 12)."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
         return None
     return scheme, parts.hostname.lower().rstrip("."), port or _DEFAULT_PORTS[scheme]
 
