@@ -262,7 +262,8 @@ def _shape_cases():
             f'<{v}> <http://schema.org/name> "Pwned" ; <http://schema.org/email> "p@e" .\n', "text/turtle"), {2}),
         "turtle: @base at the victim": (lambda w, own, v: (
             f'<{own["@id"]}> a <http://schema.org/Organization> ; <http://schema.org/name> "Hostile group" .\n'
-            f'@base <{w.origin("victim.test")}/> .\n<#group> <http://schema.org/name> "Pwned" .\n', "text/turtle"), {1}),
+            f'@base <{w.origin("victim.test")}/> .\n<#group> <http://schema.org/name> "Pwned" .\n',
+            "text/turtle"), {1}),
     }
 
 
