@@ -18,6 +18,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) IRI; None for anything else, and for an IRI with
+    userinfo: ``http://victim.test@evil.test/`` reads as victim.test to a person, so it is
+    nobody's identity (issue 12)."""
     try:
         parts = urlsplit(url)
         port = parts.port
