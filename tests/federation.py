@@ -14,6 +14,7 @@ import hashlib
 import json
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +66,7 @@ class Federation:
         self.log: list[tuple[str, str, dict]] = []   # (host, path, headers)
         self.lock = threading.Lock()
         self.stopping = threading.Event()   # set by close(): hanging responders return
+        self.latency = 0.0                  # seconds every answer waits: a slower, more realistic web
         fed = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,6 +76,8 @@ class Federation:
                 pass
 
             def do_GET(self):
+                if fed.latency:
+                    time.sleep(fed.latency)
                 host = (self.headers.get("Host") or "").split(":")[0].lower()
                 path = self.path.split("?")[0]
                 with fed.lock:
