@@ -122,16 +122,18 @@ def drip_body(handler, fed) -> None:
     handler.send_header("Content-Type", "application/ld+json")
     handler.send_header("Content-Length", "100000")
     handler.end_headers()
-    while not fed.stopping.wait(0.2):
+    for _ in range(int(RESPONDER_LIMIT / 0.2)):
+        if fed.stopping.wait(0.2):
+            return
         handler.wfile.write(b" ")
 
 
 def drip_headers(handler, fed) -> None:
     """A header line every 0.3 s, forever: the response never even starts."""
     handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/ld+json\r\n")
-    n = 0
-    while not fed.stopping.wait(0.3):
-        n += 1
+    for n in range(int(RESPONDER_LIMIT / 0.3)):
+        if fed.stopping.wait(0.3):
+            return
         handler.wfile.write(b"X-Drip-%d: x\r\n" % n)
 
 
@@ -321,25 +323,36 @@ def build_fault_federation(fed: Federation, n_sites: int, bad_share: float, s: d
     link to two other sites (faulty ones included), as real profiles do."""
     n_bad = round(n_sites * bad_share)
     by_family = {fam: [f for f in FAULTS if f.family == fam] for fam in FAMILIES}
-    limits = {**s, "max_body": _default("max_body"), "max_json_depth": _default("max_json_depth"),
-              "max_triples": _default("max_triples")}
     hosts = [f"site{i:03d}.test" for i in range(n_sites)]
     plan = Plan({}, {}, {}, list(hosts))
     for i, host in enumerate(hosts):
         url = fed.url(host, "/")
         if i < n_bad:
             variants = by_family[FAMILIES[i % len(FAMILIES)]]
-            fault = variants[(i // len(FAMILIES)) % len(variants)]
-            fault.install(fed, host, limits)
-            if fault.variant == "cross_host":
-                plan.hosts.append(f"alt-{host}")
-            plan.faulty[url] = fault
-            plan.costs[url] = fault.cost(s)
+            plan.faulty[url] = _install(fed, plan, url, host, variants[(i // len(FAMILIES)) % len(variants)], s)
         else:
             _healthy_site(fed, host, i, hosts)
             plan.healthy[url] = host
             plan.costs[url] = Cost(quick=2)
     return plan
+
+
+def break_healthy_sites(fed: Federation, plan: Plan, s: dict) -> dict:
+    """Turn one healthy site per fault variant faulty (before a re-crawl); {URL: Fault}."""
+    broken = {}
+    for fault, url in zip(FAULTS, sorted(plan.healthy)):
+        broken[url] = _install(fed, plan, url, plan.healthy[url], fault, s)
+    return broken
+
+
+def _install(fed: Federation, plan: Plan, url: str, host: str, fault: Fault, s: dict) -> Fault:
+    """Make ``host`` misbehave as ``fault`` says; its cost and any second host go in the plan."""
+    limits = {**s, **{name: _default(name) for name in ("max_body", "max_json_depth", "max_triples")}}
+    fault.install(fed, host, limits)
+    if fault.variant == "cross_host":
+        plan.hosts.append(f"alt-{host}")
+    plan.costs[url] = fault.cost(s)
+    return fault
 
 
 def _healthy_site(fed: Federation, host: str, i: int, hosts: list) -> None:
