@@ -14,6 +14,7 @@ HUBNET_SOAK_SEED the random seed.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -70,13 +71,12 @@ def cli(fed, store_dir) -> list:
             "--delay", "0", "--concurrency", "4", "--json", *resolves, *seeds]
 
 
-def run_to_end(fed, store_dir) -> int:
-    """One uninterrupted crawl; returns how many requests the sites saw."""
+def run_to_end(fed, store_dir) -> tuple[int, dict]:
+    """One uninterrupted crawl; returns how many requests the sites saw and its --json summary."""
     seen = _requests(fed)
-    proc = subprocess.Popen(cli(fed, store_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    return _requests(fed) - seen
+    proc = subprocess.run(cli(fed, store_dir), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return _requests(fed) - seen, json.loads(proc.stdout)
 
 
 def killed_run(fed, store_dir, after_requests: int, jitter: float) -> bool:
@@ -148,10 +148,10 @@ def test_sigkill_at_random_points_then_resume_converges(fed, tmp_path):
     # The reference: the first crawl, then a re-crawl of the new versions, never interrupted.
     ref = tmp_path / "reference"
     publish(fed, "old")
-    span = run_to_end(fed, ref)  # requests in one crawl: the kill points are drawn from these
+    span, _ = run_to_end(fed, ref)  # requests in one crawl: the kill points are drawn from these
     ref_old = state(ref)
     publish(fed, "new")
-    span = max(span, run_to_end(fed, ref))
+    span = max(span, run_to_end(fed, ref)[0])
     ref_new = state(ref)
     versions: dict = {}
     for snapshot in (ref_old, ref_new):
@@ -182,6 +182,10 @@ def test_sigkill_at_random_points_then_resume_converges(fed, tmp_path):
     publish(fed, "new")
     run_to_end(fed, store_dir)
     assert state(store_dir) == ref_new
+    # Converged means settled: crawled again, nothing changed, so nothing is written (not
+    # even the tombstones of withdrawn sites that others still link to).
+    _, summary = run_to_end(fed, store_dir)
+    assert (summary["store_writes"], summary["sources"]["deleted"]) == (0, 0), summary
 
     print(f"\nsoak: {kills} of {KILLS} kills interrupted a crawl (kill points up to request {span} + {JITTER} s), "
           f"{partial} left a first crawl part-done")
