@@ -32,10 +32,11 @@ RESPONDER_LIMIT = 120.0
 
 # --------------------------------------------------------------------------- settings and the bound
 def soak_settings() -> dict:
-    """Small timeouts, one retry and short waits, so that faults cost seconds, not minutes.
-    Plain values (JSON for the child process); the resolve map is added by the child."""
+    """Small timeouts, one retry and short waits, so that faults cost seconds, not minutes
+    (yet a healthy loopback answer on a loaded machine is well within them). Plain values
+    (JSON for the child process); the resolve map is added by the child."""
     return dict(allow_private=True, per_host_delay=0.0, concurrency=32,
-                connect_timeout=1.0, read_timeout=1.0, total_timeout=2.0,
+                connect_timeout=2.0, read_timeout=2.0, total_timeout=3.0,
                 retries=1, retry_backoff=0.1, max_retry_after=1.5, max_crawl_delay=0.3,
                 max_redirects=3, robots_max_redirects=5)
 
