@@ -16,8 +16,8 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 
 CONTEXT = "https://w3id.org/hubnet/context.jsonld"
 

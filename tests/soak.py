@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from federation import CONTEXT, Federation, profile
+from federation import Federation, profile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # A hanging or dripping responder gives up after this long even if the crawler never does.
