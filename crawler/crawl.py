@@ -516,6 +516,10 @@ class Crawler:
 
     def _gone(self, rec: SourceRecord, message: str, code: str = "gone") -> Outcome:
         had_graph = bool(rec.graph) and rec.status in (OK, STALE, MISSING)
+        if rec.status == GONE:
+            # Still withdrawn (asked again because a profile links to it): the tombstone and
+            # its removal date stay as they are, and nothing is deleted a second time.
+            return Outcome(rec.url, UNCHANGED, "gone", message)
         if not had_graph and rec.url not in self.known:
             return Outcome(rec.url, FAILURE, code, message)
         rec.status, rec.removed_at = GONE, now()

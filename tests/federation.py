@@ -4,15 +4,20 @@ Tests map names like ``alpha.test`` to this server with ``Settings.resolve``
 (the crawler's ``--resolve``), so one process on 127.0.0.1 plays many
 independent websites. Each site is a dict of path -> Page; tests edit pages
 between crawls and read the request log to see exactly what the crawler did.
+A page with a ``respond`` callable misbehaves however it likes (hang, drip, stream
+too much): tests/soak.py builds its faulty sites that way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 
 CONTEXT = "https://w3id.org/hubnet/context.jsonld"
 
@@ -24,6 +29,9 @@ class Page:
     status: int = 200
     headers: dict = field(default_factory=dict)
     etag: bool = True          # answer conditional requests with 304
+    # Writes the whole response itself, given the request handler and the Federation
+    # (instead of status/body above): for faults no static page can express.
+    respond: Callable | None = None
 
 
 def profile(host: str, name: str, port: int, **extra) -> dict:
@@ -41,11 +49,24 @@ def profile(host: str, name: str, port: int, **extra) -> dict:
     return doc
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) drops connections when a crawler opens dozens at once;
+    # the kernel resends the SYN only after a second, which looks like a dead site.
+    request_queue_size = 256
+
+    def handle_error(self, request, client_address):
+        """A crawler hanging up on a misbehaving page is expected: no traceback for that."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class Federation:
     def __init__(self):
         self.sites: dict[str, dict[str, Page]] = {}
         self.log: list[tuple[str, str, dict]] = []   # (host, path, headers)
         self.lock = threading.Lock()
+        self.stopping = threading.Event()   # set by close(): hanging responders return
+        self.latency = 0.0                  # seconds every answer waits: a slower, more realistic web
         fed = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,11 +76,19 @@ class Federation:
                 pass
 
             def do_GET(self):
+                if fed.latency:
+                    time.sleep(fed.latency)
                 host = (self.headers.get("Host") or "").split(":")[0].lower()
                 path = self.path.split("?")[0]
                 with fed.lock:
                     fed.log.append((host, path, dict(self.headers)))
                     page = fed.sites.get(host, {}).get(path)
+                if page is not None and page.respond is not None:
+                    self.close_connection = True  # whatever it did, do not reuse the connection
+                    try:
+                        return page.respond(self, fed)
+                    except OSError:  # the crawler gave up and closed: what a misbehaving page wants
+                        return
                 if page is None:
                     if path == "/robots.txt":
                         return self._send(404, b"", "text/plain")
@@ -83,7 +112,7 @@ class Federation:
                 if body:
                     self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -125,5 +154,6 @@ class Federation:
             self.log.clear()
 
     def close(self) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()

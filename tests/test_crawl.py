@@ -150,6 +150,22 @@ def test_410_removes_the_graph_and_keeps_a_tombstone(fed, store):
     assert fed.url("gamma.test", "/") not in store.named_graphs()
 
 
+def test_a_tombstone_still_linked_to_is_left_as_it_is(fed, store):
+    """beta still vouches for gamma after gamma's 410: each re-crawl asks gamma again, but
+    while it answers 410 nothing is deleted twice and the tombstone (its date) is not rewritten."""
+    build_network(fed)
+    crawl(fed, store, [fed.url("umbrella.test", "/profile.jsonld")])
+    fed.put("gamma.test", "/", "withdrawn", content_type="text/plain", status=410)
+    crawl(fed, store)
+    tombstone = store.source(fed.url("gamma.test", "/"))
+    for _ in range(2):
+        fed.clear_log()
+        summary = crawl(fed, store)
+        assert fed.requests_to("gamma.test", "/")
+        assert (summary.counts["deleted"], summary.writes) == (0, 0), summary.to_dict()
+        assert store.source(fed.url("gamma.test", "/")) == tombstone
+
+
 def test_404_removes_only_after_three_misses(fed, store):
     build_network(fed)
     crawl(fed, store, [fed.url("umbrella.test", "/profile.jsonld")])
