@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from vocab import __version__
-from vocab.errors import HubnetError
+from hubnet import __version__
+from hubnet.vocab.errors import HubnetError
 
-from .index import sync_index
+from hubnet.crawler.store.index import sync_index
 from .settings import Settings
-from .store import DEFAULT_PATH, Store
+from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 
 
 def _store_option(f):
@@ -51,7 +51,7 @@ def main():
 
 
 def _parse_resolve(values) -> dict:
-    from .fetch import parse_resolve
+    from hubnet.crawler.crawl.fetch import parse_resolve
     out = {}
     for v in values:
         try:
@@ -109,8 +109,8 @@ def crawl(seeds, seeds_file, store_path, max_sources, max_depth, concurrency, de
       hubnet-crawler crawl --seeds seeds.txt --max-depth 3 --json
       hubnet-crawler crawl                       # re-check everything already known
     """
-    from .crawl import Crawler
-    from .report import ProgressLine, format_summary
+    from hubnet.crawler.crawl.crawler import Crawler
+    from hubnet.crawler.crawl.progress import ProgressLine, format_summary
 
     all_seeds = list(seeds)
     if seeds_file is not None:
@@ -145,7 +145,7 @@ def sources(store_path, as_json):
     version is kept); failed (never fetched successfully); missing (404, kept
     for now); gone (withdrawn: the group's data was removed, a tombstone kept).
     """
-    from .report import format_sources
+    from hubnet.crawler.crawl.progress import format_sources
 
     store = open_store(store_path)
     try:
@@ -175,7 +175,7 @@ def query(sparql, store_path, fmt):
       hubnet-crawler query 'SELECT (COUNT(*) AS ?n) { ?g a <http://schema.org/Organization> }'
       hubnet-crawler query @examples/queries/groups.rq --format csv
     """
-    from .sparql import run_query
+    from hubnet.crawler.query.sparql import run_query
 
     if sparql.startswith("@"):
         try:
@@ -209,7 +209,7 @@ def load(file, graph, fmt, store_path):
     Example:
       hubnet-crawler load council-groups.ttl --graph https://council.example.gov.uk/groups
     """
-    from .store import load_file
+    from hubnet.crawler.store.graph import load_file
 
     store = open_store(store_path)
     try:
@@ -227,7 +227,7 @@ def load(file, graph, fmt, store_path):
 @_store_option
 def export(fmt, output, store_path):
     """Export every graph (sources and provenance) as N-Quads or TriG."""
-    from .store import export_store
+    from hubnet.crawler.store.graph import export_store
 
     store = open_store(store_path)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from vocab import __version__
+from hubnet import __version__
 
 USER_AGENT = f"hubnet-crawler/{__version__} (+https://w3id.org/hubnet; community-group directory crawler)"
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-import vocab
+from hubnet import vocab
 
 from .doc import as_list, group_node, iri, safe_href, text, texts
 

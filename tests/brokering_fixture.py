@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.crawl import Crawler
-from crawler.settings import Settings
-from crawler.store import Store
-from federation import Federation
+from hubnet.crawler.crawl.crawler import Crawler
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.graph import Store
+from hubnet.testing import Federation
 
 HOSTS = ("u.test", "a.test", "b.test", "c.test", "d.test", "e.test", "f.test", "g.test")
 

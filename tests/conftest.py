@@ -6,8 +6,8 @@ import pytest
 # Test helper modules (federation.py, ...) import as top-level modules.
 sys.path.insert(0, os.path.dirname(__file__))
 
-from crawler.store import Store  # noqa: E402
-from federation import Federation  # noqa: E402
+from hubnet.crawler.store.graph import Store  # noqa: E402
+from hubnet.testing import Federation  # noqa: E402
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from node import state
-from node.app import create_app
-from node.doc import dump
-from node.services import services
+from hubnet.node import state
+from hubnet.node.app import create_app
+from hubnet.node.doc import dump
+from hubnet.node.services import services
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "profile.jsonld"
 PASSWORD = "correct horse battery staple"

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from crawler.crawl import Crawler
-from crawler.settings import Settings
-from crawler.store import Store
-from federation import Federation
+from hubnet.crawler.crawl.crawler import Crawler
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.graph import Store
+from hubnet.testing import Federation
 
 XSS_NAME = "<script>alert(1)</script>"
 XSS_URL = "javascript:alert(1)"
@@ -204,7 +204,7 @@ def crawled_store(fed, path: Path, seeds=None) -> Path:
 
 
 def make_app(fed, path, **config):
-    from crawler.web import create_app
+    from hubnet.crawler.web import create_app
 
     base = {"STORE": str(path), "CRAWL_SETTINGS": crawl_settings(fed), "QUERY_WORKERS": 1, "TESTING": True}
     base.update(config)

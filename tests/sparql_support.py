@@ -19,8 +19,8 @@ import pyoxigraph as ox
 import waitress
 from flask import Flask
 
-from crawler.store import FAILED, SourceRecord, Store, load_file, now
-from crawler.web import sparql as sparql_web
+from hubnet.crawler.store.graph import FAILED, SourceRecord, Store, load_file, now
+from hubnet.crawler.web import sparql as sparql_web
 
 ALPHA = "https://alpha.example.org/"
 BETA = "https://beta.example.org/"

@@ -3,7 +3,7 @@ the helpers to load and validate profiles. Nothing here touches the network.
 
     >>> import vocab
     >>> graph = vocab.load({"@context": "https://schema.org", "@type": "NGO", "name": "X"})
-    >>> report = vocab.validate(profile_dict)      # Report: .conforms, .errors, .warnings
+    >>> report = hubnet.vocab.validate(profile_dict)      # Report: .conforms, .errors, .warnings
 """
 
 from __future__ import annotations

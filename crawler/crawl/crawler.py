@@ -23,13 +23,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from vocab.errors import FetchError, HubnetError
+from hubnet.vocab.errors import FetchError, HubnetError
 
-from . import authorise, link
+from hubnet.crawler import authority as authorise
+from hubnet.crawler.crawl import link
 from .fetch import Fetcher, canonical_url
-from .parse import parse_source
-from .settings import Settings
-from .store import FAILED, GONE, MISSING, OK, STALE, SourceRecord, Store, now
+from hubnet.crawler.crawl.extract import parse_source
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.graph import FAILED, GONE, MISSING, OK, STALE, SourceRecord, Store, now
 
 NEW, UPDATED, UNCHANGED, DELETED, FAILURE, SKIPPED = "new", "updated", "unchanged", "deleted", "failed", "skipped"
 

@@ -14,12 +14,12 @@ from urllib.parse import urldefrag
 
 import pyoxigraph as ox
 
-from vocab.errors import DocumentError
-from vocab.parse import Limits, document_rows
+from hubnet.vocab.errors import DocumentError
+from hubnet.vocab.parse import Limits, document_rows
 
-from .authorise import authority, speaks_for
+from hubnet.crawler.authority import authority, speaks_for
 from .link import GROUP_TYPE_IRIS, LINK_PREDICATES, RDF_TYPE
-from .settings import Settings
+from hubnet.crawler.settings import Settings
 
 
 @dataclass
@@ -72,7 +72,7 @@ def _statements(rows, document_url: str, max_outlinks: int):
     hash. The same answers as naming, then ``speaks_for`` per subject, then
     ``group_subjects``, ``links`` and ``content_hash`` (tests/test_parse_speedups.py
     holds it to that), at a fraction of the cost: the terms come already read
-    (``vocab.parse.document_rows``), a Quad is only built for a kept statement
+    (``hubnet.vocab.parse.document_rows``), a Quad is only built for a kept statement
     whose blank nodes were renamed, and the hash lines are built from strings in hand.
     Returns (kept, dropped count, kept group IRIs, every group IRI, link targets, hash).
     """

@@ -38,12 +38,12 @@ from urllib.parse import urljoin
 import aiohttp
 from yarl import URL
 
-from crawler import robots as robotslib
-from crawler.netpolicy import AddressPolicy, SafeResolver, _canonical, _err, _refusals, _refuse
+from hubnet.crawler.crawl import robots as robotslib
+from hubnet.crawler.crawl.netpolicy import AddressPolicy, SafeResolver, _canonical, _err, _refusals, _refuse
 # Re-exported: callers import the whole fetching API from here.
-from crawler.netpolicy import StaticResolver, canonical_url, check_address, parse_resolve  # noqa: F401
-from crawler.settings import ACCEPT, PROFILE_TYPES, Settings
-from vocab.errors import FetchError
+from hubnet.crawler.crawl.netpolicy import StaticResolver, canonical_url, check_address, parse_resolve  # noqa: F401
+from hubnet.crawler.settings import ACCEPT, PROFILE_TYPES, Settings
+from hubnet.vocab.errors import FetchError
 
 REASON_CODES = (
     "bad_url", "bad_scheme", "blocked_port", "blocked_address", "dns_failed", "connect_failed",

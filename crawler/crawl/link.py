@@ -6,7 +6,7 @@ from urllib.parse import urldefrag
 
 import pyoxigraph as ox
 
-from vocab.model import GROUP_TYPES, LINK_PROPERTIES
+from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES
 
 LINK_PREDICATES = frozenset(str(p) for p in LINK_PROPERTIES)
 GROUP_TYPE_IRIS = frozenset(str(t) for t in GROUP_TYPES)

@@ -18,8 +18,8 @@ from urllib.parse import quote, urlsplit
 import idna  # a dependency of yarl, so always installed with aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from crawler.settings import Settings
-from vocab.errors import FetchError
+from hubnet.crawler.settings import Settings
+from hubnet.vocab.errors import FetchError
 
 
 def _err(code: str, message: str, *, retryable: bool = False) -> FetchError:

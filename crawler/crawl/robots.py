@@ -1,7 +1,7 @@
 """robots.txt policy per RFC 9309, on top of Protego.
 
 Protego is a parser only (threats.md §2.3): it knows nothing about HTTP status codes, size
-limits or caching, so those rules live here. Fetching is done by ``crawler.fetch.Fetcher``
+limits or caching, so those rules live here. Fetching is done by ``hubnet.crawler.crawl.fetch.Fetcher``
 so that robots.txt requests pass the same address, port, redirect and size checks as any
 other request.
 
@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 
 from protego import Protego
 
-from vocab.errors import FetchError
+from hubnet.vocab.errors import FetchError
 
 ALLOW_ALL = "allow_all"        # 4xx, or too many redirects: no rules apply
 DISALLOW_ALL = "disallow_all"  # 5xx / network failure: closed until it can be read

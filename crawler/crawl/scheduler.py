@@ -26,9 +26,9 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from ..crawl import Crawler
-from ..robots import RobotsCache
-from ..store import GONE, HUBNET, PROV_GRAPH, now
+from hubnet.crawler.crawl.crawler import Crawler
+from hubnet.crawler.crawl.robots import RobotsCache
+from hubnet.crawler.store.graph import GONE, HUBNET, PROV_GRAPH, now
 
 log = logging.getLogger(__name__)
 MAX_SIBLINGS = 5   # known sources on the pinged site re-checked with a ping; more: only the pinged URL

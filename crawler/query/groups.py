@@ -20,9 +20,9 @@ from urllib.parse import urldefrag
 
 import pyoxigraph as ox
 
-from vocab.model import LINK_PROPERTIES, kinds, categories
+from hubnet.vocab.model import LINK_PROPERTIES, kinds, categories
 
-from .store import HUBNET, PROV_GRAPH
+from hubnet.crawler.store.graph import HUBNET, PROV_GRAPH
 
 SCHEMA = "http://schema.org/"
 KIND_NS = "https://w3id.org/hubnet/kind/"

@@ -16,7 +16,7 @@ import re
 
 import pyoxigraph as ox
 
-from vocab.errors import QueryError
+from hubnet.vocab.errors import QueryError
 
 MAX_QUERY_BYTES = 10 * 1024
 MAX_NESTING = 64

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from vocab.errors import QueryError
+from hubnet.vocab.errors import QueryError
 
 from .sparql import (GRAPH_FORMATS, RESULT_FORMATS, check_query, dataset_options, execute, query_prefixes,
                      serialize_boolean, serialize_select, serialize_triples)
@@ -96,7 +96,7 @@ class _Worker:
 class QueryService:
     """A small pool of killable query workers over checkpoints of ``store``.
 
-    ``store`` is a ``crawler.store.Store``. ``workdir`` holds the checkpoints (default
+    ``store`` is a ``hubnet.crawler.store.graph.Store``. ``workdir`` holds the checkpoints (default
     ``<store dir>/checkpoints``; a temporary directory for an in-memory store). ``timeout``
     is the hard wall-clock limit per query in seconds, ``row_cap`` the most rows (or
     triples) an answer carries, ``workers`` the pool size and so the concurrency cap.

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from vocab import __version__
-from vocab.errors import StoreError
+from hubnet import __version__
+from hubnet.vocab.errors import StoreError
 
 HUBNET = "https://w3id.org/hubnet/ns#"
 PROV = "http://www.w3.org/ns/prov#"
@@ -275,7 +275,7 @@ _LOAD_FORMATS = {"turtle": "text/turtle", "ttl": "text/turtle", "jsonld": "appli
 
 def load_file(store: Store, path: Path, graph: str, fmt: str = "auto") -> int:
     """Import a local RDF file into ``GRAPH <graph>`` (replacing it) through the safe parser."""
-    from vocab.parse import Limits, document_to_triples
+    from hubnet.vocab.parse import Limits, document_to_triples
 
     kind = _LOAD_FORMATS.get(path.suffix.lstrip(".").lower() if fmt == "auto" else fmt)
     if kind is None:

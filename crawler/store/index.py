@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .authorise import speaks_for
-from .store import HUBNET, OK, PROV, PROV_GRAPH, MISSING, STALE, now
+from hubnet.crawler.authority import speaks_for
+from hubnet.crawler.store.graph import HUBNET, OK, PROV, PROV_GRAPH, MISSING, STALE, now
 
 INDEX_FILE = "index.sqlite"
 SCHEMA_VERSION = 2    # bump when the layout changes: an index of another version is rebuilt
@@ -149,7 +149,7 @@ def fts_query(text: str) -> str | None:
 # --------------------------------------------------------------------------- extraction
 @functools.lru_cache(maxsize=1)
 def _group_types_values() -> str:
-    from vocab.model import GROUP_TYPES
+    from hubnet.vocab.model import GROUP_TYPES
     return " ".join(f"<{t}>" for t in GROUP_TYPES)
 
 

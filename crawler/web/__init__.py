@@ -13,9 +13,9 @@ index, starts the crawler thread and registers the blueprints:
 Config keys (``create_app({...})``; the ``serve`` command fills them from its options):
 
 =====================  ======================================================================
-STORE                  store directory, or an open ``crawler.store.Store`` (default hubnet-data)
+STORE                  store directory, or an open ``hubnet.crawler.store.graph.Store`` (default hubnet-data)
 RECRAWL_INTERVAL       seconds between re-crawls of every known source; 0/None: never
-CRAWL_SETTINGS         a ``crawler.settings.Settings`` for the background crawls; else built
+CRAWL_SETTINGS         a ``hubnet.crawler.settings.Settings`` for the background crawls; else built
                        from ALLOW_PRIVATE (bool) and RESOLVE ({(host, port): address})
 CORS                   add ``Access-Control-Allow-Origin: *`` to API and data responses
 TILE_URL               map tiles, ``{s}/{z}/{x}/{y}`` template (default OpenStreetMap)
@@ -44,13 +44,13 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from vocab import __version__
+from hubnet import __version__
 
-from ..index import open_index
+from hubnet.crawler.store.index import open_index
 from ..settings import Settings
-from ..store import DEFAULT_PATH, Store
+from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 from . import api, brokering, data, directory, errors, ping, render, sparql
-from .background import Background
+from hubnet.crawler.crawl.scheduler import Background
 
 log = logging.getLogger(__name__)
 _PACKAGE = Path(__file__).resolve().parent.parent

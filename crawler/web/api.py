@@ -24,10 +24,10 @@ from urllib.parse import urlencode
 import pyoxigraph as ox
 from flask import Blueprint, current_app, jsonify, request
 
-from vocab.errors import NotFound
+from hubnet.vocab.errors import NotFound
 
-from ..groups import read_group
-from ..store import HUBNET, PROV_GRAPH
+from hubnet.crawler.query.groups import read_group
+from hubnet.crawler.store.graph import HUBNET, PROV_GRAPH
 from .params import bad, read_int, search_from
 from .render import kind_label
 

@@ -15,9 +15,9 @@ import threading
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context, url_for
 
-from vocab import __version__
+from hubnet import __version__
 
-from ..store import PROV as PROV_NS, PROV_GRAPH
+from hubnet.crawler.store.graph import PROV as PROV_NS, PROV_GRAPH
 from .render import group_href
 
 bp = Blueprint("data", __name__)

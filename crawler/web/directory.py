@@ -13,10 +13,10 @@ from urllib.parse import quote, urlencode
 
 from flask import Blueprint, current_app, make_response, render_template, request
 
-from vocab.errors import HubnetError
+from hubnet.vocab.errors import HubnetError
 
-from ..groups import read_group
-from ..index import Search
+from hubnet.crawler.query.groups import read_group
+from hubnet.crawler.store.index import Search
 from .api import find_group, search, source_listing
 from .params import bad, offset_pages
 from .render import group_href

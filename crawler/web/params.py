@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from urllib.parse import urlencode
 
-from vocab.errors import HubnetError
+from hubnet.vocab.errors import HubnetError
 
-from ..index import MAX_LIMIT, Search
+from hubnet.crawler.store.index import MAX_LIMIT, Search
 
 MAX_TEXT = 200
 MAX_OFFSET = 100_000

@@ -14,7 +14,7 @@ service description.
 
 Wiring (the app factory owns this)::
 
-    from crawler.web import sparql
+    from hubnet.crawler.web import sparql
     sparql.init_app(app, store, timeout=10.0, row_cap=10_000, workers=2)
     app.register_blueprint(sparql.bp)
     ...
@@ -31,9 +31,9 @@ from urllib.parse import unquote_to_bytes
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from werkzeug.datastructures import MIMEAccept
 
-from crawler.queryservice import DEFAULT_GRAPH_FORMAT, DEFAULT_RESULTS_FORMAT, QueryService, ServiceBusy
-from crawler.sparql import MAX_QUERY_BYTES, query_form
-from vocab.errors import HubnetError, QueryError
+from hubnet.crawler.query.workers import DEFAULT_GRAPH_FORMAT, DEFAULT_RESULTS_FORMAT, QueryService, ServiceBusy
+from hubnet.crawler.query.sparql import MAX_QUERY_BYTES, query_form
+from hubnet.vocab.errors import HubnetError, QueryError
 
 _HERE = Path(__file__).resolve().parent
 bp = Blueprint("sparql", __name__, template_folder=str(_HERE.parent / "templates"),
@@ -260,7 +260,7 @@ def error_response(exc: HubnetError) -> Response:
 def _service_description(mimetype: str) -> Response:
     import pyoxigraph as ox
 
-    from crawler.sparql import GRAPH_FORMATS
+    from hubnet.crawler.query.sparql import GRAPH_FORMATS
 
     sd = "http://www.w3.org/ns/sparql-service-description#"
     fmt = "http://www.w3.org/ns/formats/"

@@ -273,7 +273,7 @@ def command(name: str) -> list:
     script = Path(sys.executable).parent / name
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", {"hubnet-node": "node", "hubnet-crawler": "crawler.cli"}[name]]
+    return [sys.executable, "-m", {"hubnet-node": "hubnet.node", "hubnet-crawler": "hubnet.crawler.cli"}[name]]
 
 
 # ------------------------------------------------------------------ HTTP checks
@@ -434,7 +434,7 @@ class Federation:
                 (self.workdir / "profiles" / f"{g.slug}.jsonld").write_text(text, encoding="utf-8")
         self.editor_password = "-".join(secrets.choice(EDITOR_PASSWORD_WORDS) for _ in range(3)) + \
             f"-{secrets.randbelow(100):02d}"
-        from node import state  # the venv's hubnet: sets the editor password as `hubnet-node passwd` would
+        from hubnet.node import state  # the venv's hubnet: sets the editor password as `hubnet-node passwd` would
         for g in self.manifest.by_way("node"):
             d = self.workdir / "nodes" / g.slug
             (d / "state").mkdir(parents=True, exist_ok=True)
@@ -691,8 +691,8 @@ def main(argv=None) -> int:
                                       "temporary one that is removed on exit")
     args = ap.parse_args(argv)
     try:
-        import crawler.web  # noqa: F401  (the aggregator's server)
-        import node.app  # noqa: F401
+        import hubnet.crawler.web  # noqa: F401  (the aggregator's server)
+        import hubnet.node.app  # noqa: F401
     except ImportError as exc:
         print(f"hubnet is not installed for {sys.executable} ({exc}). Run the demo with `make demo`, "
               "which creates .venv and installs it, or with .venv/bin/python.", file=sys.stderr)

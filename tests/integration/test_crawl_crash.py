@@ -10,17 +10,17 @@ import textwrap
 
 import pytest
 
-from crawler.parse import content_hash
-from crawler.store import OK, PROV_GRAPH, Store
-from federation import Federation
+from hubnet.crawler.crawl.extract import content_hash
+from hubnet.crawler.store.graph import OK, PROV_GRAPH, Store
+from hubnet.testing import Federation
 
 N_SITES = 60
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from crawler.crawl import Crawler
-    from crawler.settings import Settings
-    from crawler.store import Store
+    from hubnet.crawler.crawl.crawler import Crawler
+    from hubnet.crawler.settings import Settings
+    from hubnet.crawler.store.graph import Store
 
     port, store_dir, seeds = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
     hosts = [s.split("//")[1].split(":")[0] for s in seeds]

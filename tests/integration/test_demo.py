@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
-import vocab
-from crawler.parse import parse_source
-from crawler.settings import Settings
+from hubnet import vocab
+from hubnet.crawler.crawl.extract import parse_source
+from hubnet.crawler.settings import Settings
 from server_helpers import wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FEDERATION = ROOT / "examples" / "federation"
 QUERIES = ROOT / "examples" / "queries"
 
@@ -198,7 +198,7 @@ def test_the_static_host_picks_the_site_by_host_and_serves_only_its_files(tmp_pa
 @pytest.fixture(scope="module")
 def model_store():
     """The healthy profiles and pages, read as the crawler reads them, in an in-memory store (no network)."""
-    from crawler.store import OK, SourceRecord, Store, now
+    from hubnet.crawler.store.graph import OK, SourceRecord, Store, now
     store = Store(None)
     for g in MANIFEST.healthy:
         body = (g.profile or g.page).read_bytes()
@@ -212,7 +212,7 @@ def model_store():
 
 
 def test_the_example_needs_meet_the_designed_offers(model_store):
-    from crawler.matching import Matcher
+    from hubnet.crawler.query.brokering.matching import Matcher
     pairs = _match_pairs(Matcher.from_store(model_store).all_matches())
     g = lambda slug: MANIFEST.group(slug).iri  # noqa: E731
     for need_group, need, offer_group, offer in EXPECTED_MATCHES:
@@ -222,7 +222,7 @@ def test_the_example_needs_meet_the_designed_offers(model_store):
 
 
 def test_the_example_network_has_a_three_link_introduction_and_one_isolated_group(model_store):
-    from crawler.network import Network
+    from hubnet.crawler.query.brokering.network import Network
     net = Network.from_store(model_store)
     g = lambda slug: MANIFEST.group(slug).iri  # noqa: E731
     assert net.introductions(g("wharfside-arts"), g("marsh-end-community-transport")) == [

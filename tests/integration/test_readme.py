@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from crawler.cli import main as crawler_main
-from node.cli import main as node_main
+from hubnet.crawler.cli import main as crawler_main
+from hubnet.node.cli import main as node_main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```sh\n(.*?)```", README, re.S)
 LINES = [line.split("  #")[0].strip() for block in BLOCKS for line in block.splitlines() if line.strip()]
@@ -46,7 +46,7 @@ def test_cli_lines_parse(line):
 def test_curl_lines_name_real_routes_and_files(line):
     from flask import Flask
 
-    from crawler.web import api, brokering, data, directory, sparql
+    from hubnet.crawler.web import api, brokering, data, directory, sparql
 
     argv = shlex.split(line)
     url = next(a for a in argv if a.startswith("http://127.0.0.1:8080"))

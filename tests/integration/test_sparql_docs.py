@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from test_sparql_support import LiveServer, fill_store, make_app
+from sparql_support import LiveServer, fill_store, make_app
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "query.md").read_text(encoding="utf-8")
 DOC_URL = "http://127.0.0.1:8080/sparql"
 _BLOCK = re.compile(r'<!-- check: run(?: expect="(?P<expect>[^"]*)")? -->\n```(?P<lang>\w+)\n(?P<body>.*?)\n```', re.S)
@@ -54,8 +54,8 @@ def test_example_runs(live, lang, body, expect):
 
 
 def test_documented_limits_match_the_code():
-    from crawler.sparql import MAX_NESTING, MAX_QUERY_BYTES
-    from crawler.web.sparql import PAGE_EXAMPLES, init_app
+    from hubnet.crawler.query.sparql import MAX_NESTING, MAX_QUERY_BYTES
+    from hubnet.crawler.web.sparql import PAGE_EXAMPLES, init_app
 
     assert f"| query text | {MAX_QUERY_BYTES // 1024} KiB |" in DOC
     assert f"| {MAX_NESTING} deep |" in DOC

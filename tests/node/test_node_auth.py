@@ -6,9 +6,9 @@ import re
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
-from node import state
-from node.auth import WRONG_PASSWORD
-from node.services import services
+from hubnet.node import state
+from hubnet.node.auth import WRONG_PASSWORD
+from hubnet.node.services import services
 
 from node_helpers import COOKIE, PASSWORD, app, button, client, csrf_from, editor, login, make_app  # noqa: F401
 

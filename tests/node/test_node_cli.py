@@ -10,11 +10,11 @@ import requests
 import responses
 from click.testing import CliRunner
 
-import vocab
-from node import state
-from node.app import create_app
-from node.cli import main
-from node.storage import ProfileStore
+from hubnet import vocab
+from hubnet.node import state
+from hubnet.node.app import create_app
+from hubnet.node.cli import main
+from hubnet.node.storage import ProfileStore
 
 from node_helpers import EXAMPLE, example, modified, write_profile
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-import vocab
-from node import forms
+from hubnet import vocab
+from hubnet.node import forms
 
 from node_helpers import (EXAMPLE, app, button, client, csrf_from, edit_form, editor, example,  # noqa: F401
                           field_error, login, make_app, modified, post_edit, profile_path, versions)

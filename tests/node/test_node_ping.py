@@ -9,8 +9,8 @@ import pytest
 import requests
 import responses
 
-from node.ping import Pinger
-from node.services import services
+from hubnet.node.ping import Pinger
+from hubnet.node.services import services
 
 from node_helpers import button, login, make_app, post_edit
 

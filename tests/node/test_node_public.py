@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from rdflib import Graph, Literal, URIRef
 
-import vocab
-from node.services import services
+from hubnet import vocab
+from hubnet.node.services import services
 
 from node_helpers import EXAMPLE, app, client, example, make_app, modified, profile_path  # noqa: F401
 

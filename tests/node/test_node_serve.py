@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 
-import vocab
+from hubnet import vocab
 
 from node_helpers import EXAMPLE, write_profile
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
@@ -24,7 +24,7 @@ def test_serve_with_waitress_on_a_free_loopback_port(tmp_path):
     write_profile(tmp_path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HUBNET_NODE_CONFIG", None)
-    proc = subprocess.Popen([sys.executable, "-m", "node", "serve", "--profile", "profile.jsonld", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "hubnet.node", "serve", "--profile", "profile.jsonld", "--port", "0"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base, seen = None, []

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from node import state
-from node.app import create_app
-from node.config import ConfigError, resolve
-from node.storage import KEEP_VERSIONS, ProfileStore, atomic_write
+from hubnet.node import state
+from hubnet.node.app import create_app
+from hubnet.node.config import ConfigError, resolve
+from hubnet.node.storage import KEEP_VERSIONS, ProfileStore, atomic_write
 
 
 def test_save_keeps_the_last_ten_versions_newest_first(tmp_path):

@@ -30,8 +30,8 @@ import pytest
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF
 
-import vocab
-from vocab import SCHEMA
+from hubnet import vocab
+from hubnet.vocab import SCHEMA
 
 # --------------------------------------------------------------------------- the I/O auditor
 

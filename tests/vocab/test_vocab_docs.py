@@ -11,7 +11,7 @@ saying what it is and what checking it must give:
     <!-- check: report of=N -->   (```text)   must equal str(report) of profile N
     <!-- check: report-json of=N -->  (```json)  must equal report.to_dict() of profile N
     <!-- check: cli-output of=N -->  (```text)  what `hubnet-node validate profile.jsonld` prints for
-                                                profile N (checked once node.cli exists)
+                                                profile N (checked once hubnet.node.cli exists)
 
 ``errors`` and ``warnings`` list the exact fields reported (none when left out).
 """
@@ -29,9 +29,9 @@ import pytest
 from rdflib import URIRef
 from rdflib.namespace import RDF
 
-import vocab
+from hubnet import vocab
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = ROOT / "docs" / "profile.md"
 DOC = DOC_PATH.read_text(encoding="utf-8")
 
@@ -256,12 +256,12 @@ def test_the_python_snippet_runs(tmp_path):
 # --------------------------------------------------------------------------- the command the page documents
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "node", "validate", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "hubnet.node", "validate", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
 
 
 def test_hubnet_node_validate_exit_codes(tmp_path):
-    pytest.importorskip("node.cli", reason="node.cli is not written yet")
+    pytest.importorskip("hubnet.node.cli", reason="hubnet.node.cli is not written yet")
     good = tmp_path / "good.jsonld"
     good.write_text(PROFILES[0]["body"], encoding="utf-8")
     bad = tmp_path / "bad.jsonld"

@@ -16,10 +16,10 @@ from rdflib import Literal, URIRef
 from rdflib.namespace import RDF
 from rdflib.namespace import XSD as _XSD
 
-import vocab
-from vocab import CATEGORY, HUBNET, KIND, ORG, SCHEMA
+from hubnet import vocab
+from hubnet.vocab import CATEGORY, HUBNET, KIND, ORG, SCHEMA
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_PATH = ROOT / "examples" / "profile.jsonld"
 EXAMPLE = json.loads(EXAMPLE_PATH.read_text(encoding="utf-8"))
 GROUP = URIRef("https://marshgate-ra.example.org/#group")

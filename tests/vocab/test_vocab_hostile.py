@@ -8,8 +8,8 @@ import json
 import pytest
 from rdflib import Literal, URIRef
 
-import vocab
-from vocab.parse import read_document, read_json
+from hubnet import vocab
+from hubnet.vocab.parse import read_document, read_json
 
 ORG = {"@context": "https://schema.org", "@id": "https://a.example/#org", "@type": "Organization",
        "name": "A", "url": "https://a.example/"}

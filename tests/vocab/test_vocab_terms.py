@@ -10,10 +10,10 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH, SKOS
 
-import vocab
-from vocab import CATEGORY, HUBNET, KIND, ORG, SCHEMA
-from vocab.model import ontology
-from vocab.validate import shapes
+from hubnet import vocab
+from hubnet.vocab import CATEGORY, HUBNET, KIND, ORG, SCHEMA
+from hubnet.vocab.model import ontology
+from hubnet.vocab.validate import shapes
 
 CATEGORY_SLUGS = ["equipment", "food", "funding-advice", "meeting-space", "mentoring",
                   "other", "skills", "training", "transport", "volunteers"]

@@ -16,11 +16,11 @@ import pytest
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import RDF
 
-import vocab
-from vocab import SCHEMA
-from vocab.validate import profile_groups
+from hubnet import vocab
+from hubnet.vocab import SCHEMA
+from hubnet.vocab.validate import profile_groups
 
-DATA = Path(__file__).resolve().parent / "data" / "vocab"
+DATA = Path(__file__).resolve().parents[1] / "data" / "vocab"
 YOAST = DATA / "yoast-wordpress.html"
 CAFE = DATA / "community-cafe.html"
 NGO = DATA / "ngo-charity.jsonld"

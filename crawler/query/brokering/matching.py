@@ -19,7 +19,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from vocab.model import categories, slug_of
+from hubnet.vocab.model import categories, slug_of
 
 SCHEMA = "http://schema.org/"
 HUBNET = "https://w3id.org/hubnet/ns#"

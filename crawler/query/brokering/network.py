@@ -25,7 +25,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag
 
-from vocab.model import GROUP_TYPES, LINK_PROPERTIES
+from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES
 
 SCHEMA = "http://schema.org/"
 VOUCHES = "https://w3id.org/hubnet/ns#vouchesFor"

@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from crawler.crawl import Crawler
-from crawler.parse import content_hash
-from crawler.settings import Settings
-from crawler.store import GONE, MISSING, OK, PROV_GRAPH, STALE, Store
+from hubnet.crawler.crawl.crawler import Crawler
+from hubnet.crawler.crawl.extract import content_hash
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.graph import GONE, MISSING, OK, PROV_GRAPH, STALE, Store
 
 SCHEMA = "http://schema.org/"
 

@@ -11,12 +11,12 @@ import json
 
 import pytest
 
-from crawler.authorise import speaks_for
-from crawler.crawl import Crawler
-from crawler.parse import content_hash
-from crawler.settings import Settings
-from crawler.store import OK, Store
-from federation import CONTEXT
+from hubnet.crawler.authority import speaks_for
+from hubnet.crawler.crawl.crawler import Crawler
+from hubnet.crawler.crawl.extract import content_hash
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.graph import OK, Store
+from hubnet.testing import CONTEXT
 
 SCHEMA = "http://schema.org/"
 

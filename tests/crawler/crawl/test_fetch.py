@@ -1,4 +1,4 @@
-"""crawler.fetch: the one safe, polite fetcher (threats.md §5 cases A1-A12, B1-B10, E1-E7).
+"""hubnet.crawler.crawl.fetch: the one safe, polite fetcher (threats.md §5 cases A1-A12, B1-B10, E1-E7).
 
 All traffic stays on 127.0.0.1: fixture servers bind there on port 0, fake names
 (evil.test, a.test...) are mapped through a fake resolver or ``settings.resolve``, and an
@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
-from crawler.fetch import (
+from hubnet.crawler.crawl.fetch import (
     REASON_CODES,
     AddressPolicy,
     Fetcher,
@@ -39,9 +39,9 @@ from crawler.fetch import (
     parse_resolve,
     parse_retry_after,
 )
-from crawler.robots import RobotsCache, unreachable
-from crawler.settings import Settings
-from vocab.errors import FetchError
+from hubnet.crawler.crawl.robots import RobotsCache, unreachable
+from hubnet.crawler.settings import Settings
+from hubnet.vocab.errors import FetchError
 
 from fetch_fixtures import ConnectSpy, Loopback, client_sockets, read_request, wait_closed
 
@@ -1037,7 +1037,7 @@ async def _catch_or_status(coro):
 
 
 def test_shared_robots_cache_keeps_the_shorter_ttl_of_unreachable_robots(monkeypatch, serve):
-    import crawler.fetch as fetchmod
+    import hubnet.crawler.crawl.fetch as fetchmod
 
     monkeypatch.setattr(fetchmod, "_ROBOTS_FAILURE_TTL", 0.3)
     site = serve.site({"a.test/robots.txt": (503, {}, "down"), "b.test/robots.txt": ALLOW_ALL,
@@ -1071,9 +1071,9 @@ def test_robots_cache_is_bounded_and_forgets_on_request():
 
 
 def test_crawler_and_background_pass_one_robots_cache_to_every_crawl(monkeypatch, serve):
-    from crawler.crawl import Crawler, Summary
-    from crawler.store import Store
-    from crawler.web import background
+    from hubnet.crawler.crawl.crawler import Crawler, Summary
+    from hubnet.crawler.store.graph import Store
+    from hubnet.crawler.crawl import scheduler as background
 
     site = serve.site({"/robots.txt": ALLOW_ALL, "/p": (200, JSONLD, PROFILE)})
     s = robots_settings(site.port)

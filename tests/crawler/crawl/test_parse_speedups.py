@@ -1,6 +1,6 @@
 """The fast parse path gives exactly what the straightforward one gave.
 
-``crawler.parse.parse_source`` was made several times faster (shared pinned
+``hubnet.crawler.crawl.extract.parse_source`` was made several times faster (shared pinned
 contexts instead of deep copies, one pass over the statements, a string-prefix
 shortcut in the authority check...). This file keeps the straightforward
 version as a reference, as it was written before that work, and holds the fast
@@ -23,16 +23,16 @@ from urllib.parse import urldefrag
 import pyoxigraph as ox
 import pytest
 
-from crawler.authorise import authority, speaks_for
-from crawler.link import GROUP_TYPE_IRIS, RDF_TYPE, group_subjects, links
-from crawler.parse import content_hash, parse_source
-from crawler.settings import Settings
-from vocab import contexts
-from vocab.errors import DocumentError
-from vocab.parse import (HTML_TYPES, TURTLE_TYPES, Limits, _jsonld_payload, check_shape, extract_html_jsonld,
+from hubnet.crawler.authority import authority, speaks_for
+from hubnet.crawler.crawl.link import GROUP_TYPE_IRIS, RDF_TYPE, group_subjects, links
+from hubnet.crawler.crawl.extract import content_hash, parse_source
+from hubnet.crawler.settings import Settings
+from hubnet.vocab import contexts
+from hubnet.vocab.errors import DocumentError
+from hubnet.vocab.parse import (HTML_TYPES, TURTLE_TYPES, Limits, _jsonld_payload, check_shape, extract_html_jsonld,
                          jsonld_to_triples)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 CONTEXT = contexts.CONTEXT_IRI
 SCHEMA = "http://schema.org/"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from brokering_fixture import world  # noqa: F401  (fixture)
-from crawler.matching import Item, Matcher, haversine_km
-from crawler.network import Network
-from crawler.store import Store
-from federation import Federation
+from hubnet.crawler.query.brokering.matching import Item, Matcher, haversine_km
+from hubnet.crawler.query.brokering.network import Network
+from hubnet.crawler.store.graph import Store
+from hubnet.testing import Federation
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,8 @@ def test_expired_needs_and_offers_are_not_current(matcher):
 
 def test_a_link_to_a_groups_page_counts_as_a_link_to_the_group(tmp_path):
     """People paste a group's website, not its #group IRI: the page stands for the group it describes."""
-    from crawler.crawl import Crawler
-    from crawler.settings import Settings
+    from hubnet.crawler.crawl.crawler import Crawler
+    from hubnet.crawler.settings import Settings
 
     fed = Federation()
     try:
@@ -169,9 +169,9 @@ def test_a_place_with_coordinates_of_its_own_counts_like_one_with_geo():
     """The directory accepts location.latitude as well as location.geo.latitude; so does matching."""
     import json
 
-    from crawler.parse import parse_source
-    from crawler.settings import Settings
-    from crawler.store import OK, SourceRecord
+    from hubnet.crawler.crawl.extract import parse_source
+    from hubnet.crawler.settings import Settings
+    from hubnet.crawler.store.graph import OK, SourceRecord
 
     store = Store(None)
     for host, place, key in (("n.test", {"@type": "Place", "latitude": 51.56, "longitude": -0.01}, "seeks"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from brokering_fixture import world  # noqa: F401  (fixture)
-from crawler.sparql import evaluate
+from hubnet.crawler.query.sparql import evaluate
 
-QUERIES = Path(__file__).resolve().parent.parent / "examples" / "queries"
+QUERIES = Path(__file__).resolve().parents[3] / "examples" / "queries"
 
 
 def run(store, name, **iris):

@@ -17,10 +17,10 @@ import pyoxigraph as ox
 import pytest
 import requests
 
-from crawler.queryservice import QueryService, _isolate_network
-from crawler.store import Store, load_file
-from test_sparql_support import BETA, NETWORK, Canary, LiveServer, fill_store, make_app
-from vocab.errors import QueryError
+from hubnet.crawler.query.workers import QueryService, _isolate_network
+from hubnet.crawler.store.graph import Store, load_file
+from sparql_support import BETA, NETWORK, Canary, LiveServer, fill_store, make_app
+from hubnet.vocab.errors import QueryError
 
 pytestmark = pytest.mark.slow
 

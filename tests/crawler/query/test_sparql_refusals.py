@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from crawler.sparql import check_query
-from test_sparql_support import ALPHA, Canary, LiveServer, fill_store, make_app, store_digest
-from vocab.errors import QueryError
+from hubnet.crawler.query.sparql import check_query
+from sparql_support import ALPHA, Canary, LiveServer, fill_store, make_app, store_digest
+from hubnet.vocab.errors import QueryError
 
 pytestmark = pytest.mark.slow
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from crawler.cli import main as cli
-from crawler.crawl import Crawler
-from crawler.index import INDEX_FILE, Search, TextIndex, fts_query, group_key, open_index
-from crawler.store import Store, load_file
+from hubnet.crawler.cli import main as cli
+from hubnet.crawler.crawl.crawler import Crawler
+from hubnet.crawler.store.index import INDEX_FILE, Search, TextIndex, fts_query, group_key, open_index
+from hubnet.crawler.store.graph import Store, load_file
 from server_helpers import CRAWLED_GROUPS, build_sites, crawl, crawl_settings, make_app
 
 

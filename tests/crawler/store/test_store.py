@@ -8,7 +8,7 @@ import threading
 import pyoxigraph as ox
 import pytest
 
-from crawler.store import OK, PROV_GRAPH, STALE, SourceRecord, Store, load_file, now
+from hubnet.crawler.store.graph import OK, PROV_GRAPH, STALE, SourceRecord, Store, load_file, now
 
 URL = "https://a.test/profile.jsonld"
 G = ox.NamedNode(URL)
@@ -131,11 +131,11 @@ def test_links_of_a_stored_graph_match_the_links_of_its_statements(store):
     """A 304 passes on the links of the stored graph, read without loading the whole graph."""
     from pathlib import Path
 
-    from crawler import link
-    from crawler.parse import parse_source
-    from crawler.settings import Settings
+    from hubnet.crawler.crawl import link
+    from hubnet.crawler.crawl.extract import parse_source
+    from hubnet.crawler.settings import Settings
 
-    body = (Path(__file__).resolve().parent.parent / "examples" / "profile.jsonld").read_bytes()
+    body = (Path(__file__).resolve().parents[3] / "examples" / "profile.jsonld").read_bytes()
     url = "https://marshgate-ra.example.org/profile.jsonld"
     parsed = parse_source(body, "application/ld+json", url, Settings())
     extra = [ox.Quad(ox.NamedNode("https://marshgate-ra.example.org/#group"), ox.NamedNode("http://www.w3.org/ns/org#linkedTo"),

@@ -9,10 +9,10 @@ from urllib.parse import quote
 import pytest
 
 import brokering_fixture
-from crawler.settings import Settings
-from crawler.store import Store
-from crawler.web import create_app
-from federation import Federation
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.graph import Store
+from hubnet.crawler.web import create_app
+from hubnet.testing import Federation
 
 
 @pytest.fixture(scope="module")

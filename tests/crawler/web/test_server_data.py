@@ -8,8 +8,8 @@ import json
 
 import pyoxigraph as ox
 
-from crawler.store import PROV_GRAPH
-from crawler.web.data import _cell
+from hubnet.crawler.store.graph import PROV_GRAPH
+from hubnet.crawler.web.data import _cell
 from server_helpers import CRAWLED_GROUPS, XSS_NAME, network  # noqa: F401  (fixture)
 
 VOID = "http://rdfs.org/ns/void#"

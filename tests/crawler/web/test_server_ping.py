@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.settings import Settings
-from crawler.web.ping import check_ping_url
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.web.ping import check_ping_url
 from server_helpers import fresh_network, network, wait_for  # noqa: F401  (fixtures)
-from vocab.errors import HubnetError
+from hubnet.vocab.errors import HubnetError
 
 LATE = "Latecomers Allotment Society"
 

@@ -15,16 +15,16 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from crawler.cli import main as cli
-from crawler.store import Store
-from crawler.web.serve import parse_duration
-from federation import Federation
+from hubnet.crawler.cli import main as cli
+from hubnet.crawler.store.graph import Store
+from hubnet.crawler.web.serve import parse_duration
+from hubnet.testing import Federation
 from server_helpers import CRAWLED_GROUPS, crawled_store, make_app
 
 
 def _command() -> list:
     exe = Path(sys.executable).with_name("hubnet-crawler")
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from crawler.cli import main; main()"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from hubnet.crawler.cli import main; main()"]
 
 
 def _read_lines(stream, out: queue.Queue):

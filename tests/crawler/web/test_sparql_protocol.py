@@ -17,8 +17,8 @@ import pytest
 import requests
 from SPARQLWrapper import JSON, TURTLE, SPARQLWrapper
 
-from crawler.web.sparql import PAGE_EXAMPLES, load_examples
-from test_sparql_support import ALPHA, BETA, NETWORK, PROV_GRAPH, LiveServer, fill_store, make_app
+from hubnet.crawler.web.sparql import PAGE_EXAMPLES, load_examples
+from sparql_support import ALPHA, BETA, NETWORK, PROV_GRAPH, LiveServer, fill_store, make_app
 
 pytestmark = pytest.mark.slow
 
@@ -370,7 +370,7 @@ def test_browser_gets_the_query_page(live):
 def test_examples_data_cannot_break_out_of_the_script_block():
     from flask import Flask, render_template
 
-    from crawler.web.sparql import bp
+    from hubnet.crawler.web.sparql import bp
 
     app = Flask(__name__)
     app.register_blueprint(bp)
@@ -418,7 +418,7 @@ def test_provenance_graph_is_queryable(live):
 
 def test_inside_the_aggregator_app(tmp_path):
     """The project's app factory wires the blueprint: the page sits in the site layout, queries work."""
-    from crawler.web import create_app
+    from hubnet.crawler.web import create_app
 
     store = fill_store(tmp_path)
     app = create_app({"STORE": store, "BACKGROUND": False, "QUERY_TIMEOUT": 5.0, "QUERY_WORKERS": 1})
@@ -443,5 +443,5 @@ def test_page_script_is_valid_javascript():
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    script = Path(__file__).resolve().parent.parent / "crawler" / "static" / "sparql.js"
+    script = Path(__file__).resolve().parents[3] / "crawler" / "static" / "sparql.js"
     subprocess.run([node, "--check", str(script)], check=True, timeout=30)
