@@ -53,7 +53,7 @@ from . import api, brokering, data, directory, errors, ping, render, sparql
 from hubnet.crawler.crawl.scheduler import Background
 
 log = logging.getLogger(__name__)
-_PACKAGE = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
 
 OSM_TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULTS = {

@@ -36,8 +36,8 @@ from hubnet.crawler.query.sparql import MAX_QUERY_BYTES, query_form
 from hubnet.vocab.errors import HubnetError, QueryError
 
 _HERE = Path(__file__).resolve().parent
-bp = Blueprint("sparql", __name__, template_folder=str(_HERE.parent / "templates"),
-               static_folder=str(_HERE.parent / "static"), static_url_path="/sparql/static")
+bp = Blueprint("sparql", __name__, template_folder=str(_HERE / "templates"),
+               static_folder=str(_HERE / "static"), static_url_path="/sparql/static")
 
 EXTENSION = "hubnet.queries"
 
@@ -283,7 +283,8 @@ def _service_description(mimetype: str) -> Response:
 
 
 # ---------------------------------------------------------------------- the query page
-EXAMPLES_DIR = _HERE.parents[1] / "examples" / "queries"
+# The repository's examples/queries, installed as package data beside this module (pyproject.toml).
+EXAMPLES_DIR = _HERE / "queries" if (_HERE / "queries").is_dir() else _HERE.parents[1] / "examples" / "queries"
 # The page offers a few questions, not the whole folder (which also holds the brokering
 # and hub queries): one per kind of question people ask first.
 PAGE_EXAMPLES = ("groups-by-topic", "groups-near-a-point", "umbrella-members", "offers-and-needs-by-category",

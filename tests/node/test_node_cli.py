@@ -10,6 +10,7 @@ import requests
 import responses
 from click.testing import CliRunner
 
+import hubnet
 from hubnet import vocab
 from hubnet.node import state
 from hubnet.node.app import create_app
@@ -44,7 +45,7 @@ def test_help_everywhere(run):
         assert "Example" in result.output, cmd
     assert "127.0.0.1 means only this computer" in " ".join(run("serve", "--help").output.split())
     assert run("validate", "--help").output.startswith("Usage: hubnet-node validate")
-    assert run("--version").output.strip() == f"hubnet-node {vocab.__version__}"
+    assert run("--version").output.strip() == f"hubnet-node {hubnet.__version__}"
 
 
 # ------------------------------------------------------------------ validate

@@ -10,6 +10,7 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH, SKOS
 
+import hubnet
 from hubnet import vocab
 from hubnet.vocab import CATEGORY, HUBNET, KIND, ORG, SCHEMA
 from hubnet.vocab.model import ontology
@@ -92,7 +93,7 @@ def test_ontology_declares_category_and_is_an_ontology():
     g = ontology()
     assert (URIRef("https://w3id.org/hubnet/ns"), RDF.type, OWL.Ontology) in g
     assert (HUBNET.category, RDF.type, OWL.ObjectProperty) in g
-    assert g.value(URIRef("https://w3id.org/hubnet/ns"), OWL.versionInfo) == Literal(vocab.__version__)
+    assert g.value(URIRef("https://w3id.org/hubnet/ns"), OWL.versionInfo) == Literal(hubnet.__version__)
 
 
 def test_link_properties_include_the_hubnet_ones():

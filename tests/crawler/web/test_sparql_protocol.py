@@ -443,5 +443,5 @@ def test_page_script_is_valid_javascript():
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    script = Path(__file__).resolve().parents[3] / "crawler" / "static" / "sparql.js"
+    script = Path(__file__).resolve().parents[3] / "crawler" / "web" / "static" / "sparql.js"
     subprocess.run([node, "--check", str(script)], check=True, timeout=30)
