@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -11,7 +12,6 @@ import click
 from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 
-from hubnet.crawler.store.index import sync_index
 from .settings import Settings
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 
@@ -111,6 +111,7 @@ def crawl(seeds, seeds_file, store_path, max_sources, max_depth, concurrency, de
     """
     from hubnet.crawler.crawl.crawler import Crawler
     from hubnet.crawler.crawl.progress import ProgressLine, format_summary
+    from hubnet.crawler.service import Aggregator
 
     all_seeds = list(seeds)
     if seeds_file is not None:
@@ -121,13 +122,18 @@ def crawl(seeds, seeds_file, store_path, max_sources, max_depth, concurrency, de
     if not all_seeds and not store.sources():
         raise click.UsageError("nothing to crawl: give a seed URL or domain (the store is empty).")
     progress = ProgressLine() if (sys.stderr.isatty() and not as_json) else None
+    service = Aggregator(store, settings, own_store=True)
     try:
         summary = Crawler(store, settings, progress=progress).crawl(all_seeds)
-        sync_index(store)  # keep the directory's text index in step (a failure only warns)
+        try:
+            service.after_crawl()  # the directory's text index in step; the data is safe in the store already
+        except (sqlite3.Error, OSError) as exc:
+            click.echo(f"warning: the text index was not updated ({exc}); `hubnet-crawler serve` will rebuild it",
+                       err=True)
     finally:
         if progress:
             progress.close()
-        store.close()
+        service.close()
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:

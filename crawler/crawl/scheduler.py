@@ -2,8 +2,9 @@
 
 Pings and timed re-crawls are queued here and run one crawl at a time, so the
 store keeps a single writer (as in ``hubnet-crawler crawl``) while request
-threads read the live store beside it. After every crawl the thread syncs the
-text index and refreshes the SPARQL checkpoint (``Hub.after_crawl``).
+threads read the live store beside it. After every crawl it calls the ``after_crawl``
+callback it was given (``service.Aggregator.after_crawl``: text index, SPARQL checkpoint,
+brokering models). It knows nothing of Flask or of the read side.
 
 Pings that arrive while others are pending are coalesced: a URL already
 waiting is not queued twice, and all waiting URLs go into one crawl. A ping
@@ -47,8 +48,9 @@ def same_site_sources(store, url: str) -> list:
 
 
 class Background:
-    def __init__(self, hub, settings, interval: float | None):
-        self.hub = hub
+    def __init__(self, store, settings, interval: float | None, *, after_crawl=None):
+        self.store = store
+        self.after_crawl = after_crawl or (lambda crawled_at: None)
         self.settings = settings
         self.interval = float(interval) if interval else None
         self._cv = threading.Condition()
@@ -149,12 +151,12 @@ class Background:
             for url in urls:
                 # A ping is the site asking to be read now, perhaps after fixing its robots.txt.
                 self.robots.forget(url)
-                seeds += [u for u in same_site_sources(self.hub.store, url) if u not in seeds]
-            crawler = Crawler(self.hub.store, self.settings, robots=self.robots)
+                seeds += [u for u in same_site_sources(self.store, url) if u not in seeds]
+            crawler = Crawler(self.store, self.settings, robots=self.robots)
             # Pinged URLs are seeds marked found_via="ping"; a re-crawl also re-checks every known source.
             summary = crawler.crawl(seeds, recheck_known=recrawl, found_via="ping")
             finished = now()
-            self.hub.after_crawl(finished)
+            self.after_crawl(finished)
             with self._cv:
                 self.crawls += 1
                 self.last_crawl = finished

@@ -30,7 +30,6 @@ import json
 import math
 import re
 import sqlite3
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -596,18 +595,3 @@ def index_path(store) -> Path | None:
 
 def open_index(store) -> TextIndex:
     return TextIndex(index_path(store))
-
-
-def sync_index(store, *, crawled_at: str | None = None) -> dict | None:
-    """Sync the text index beside ``store`` after a CLI crawl. A failure here never fails the crawl:
-    the data is safely in the store and the server re-syncs at start; it is reported on stderr."""
-    try:
-        index = open_index(store)
-        try:
-            return index.sync(store, crawled_at=crawled_at or now())
-        finally:
-            index.close()
-    except (sqlite3.Error, OSError) as exc:
-        print(f"warning: the text index was not updated ({exc}); `hubnet-crawler serve` will rebuild it",
-              file=sys.stderr)
-        return None

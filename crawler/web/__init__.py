@@ -1,8 +1,9 @@
-"""The aggregator's web server: directory pages, their JSON twins, the map, data exports,
-pings, SPARQL, and the one background thread that crawls.
+"""The aggregator's web server (Flask only): directory pages, their JSON twins, the map, data
+exports, pings and SPARQL, over one ``service.Aggregator``.
 
-``create_app(config)`` opens the store (one process holds it), syncs the text
-index, starts the crawler thread and registers the blueprints:
+``create_app(config)`` opens the store (one process holds it), builds the Aggregator (text index,
+crawl scheduler, query workers, brokering models; kept as ``app.extensions["hubnet"]``), syncs the
+text index, starts the crawler thread and registers the blueprints:
 
 - ``directory``: ``/``, ``/groups/<key>``, ``/map``, ``/sources`` (HTML for people)
 - ``api``: ``/api/groups``, ``/api/groups/<key>``, ``/sources.json`` (the JSON twins)
@@ -46,11 +47,10 @@ from flask_limiter.util import get_remote_address
 
 from hubnet import __version__
 
-from hubnet.crawler.store.index import open_index
 from ..settings import Settings
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 from . import api, brokering, data, directory, errors, ping, render, sparql
-from hubnet.crawler.crawl.scheduler import Background
+from hubnet.crawler.service import Aggregator
 
 log = logging.getLogger(__name__)
 _PACKAGE = Path(__file__).resolve().parent
@@ -76,48 +76,8 @@ DEFAULTS = {
     "BACKGROUND": True,
     "PAGE_SIZE": 20,
     "MAP_LIMIT": 2000,
-    "JSON_SORT_KEYS": False,
 }
 EXTENSION = "hubnet"
-
-
-class Hub:
-    """What the app holds for its lifetime: the store, the text index, the crawler thread.
-
-    Kept as ``app.extensions["hubnet"]``. ``close()`` stops the crawler, the query
-    workers and releases the store's lock, so another process may open it.
-    """
-
-    def __init__(self, app: Flask, store: Store, own_store: bool, settings: Settings):
-        self.app = app
-        self.store = store
-        self.own_store = own_store
-        self.settings = settings
-        self.index = open_index(store)
-        self.background = Background(self, settings, app.config["RECRAWL_INTERVAL"])
-        self._closed = False
-
-    def after_crawl(self, crawled_at: str) -> None:
-        """Called by the crawler thread after every crawl batch: index, SPARQL checkpoint, brokering models."""
-        self.index.sync(self.store, crawled_at=crawled_at)
-        queries = self.app.extensions.get(sparql.EXTENSION)
-        if queries is not None:
-            queries.refresh()
-        models = self.app.extensions.get(brokering.EXTENSION)
-        if models is not None:
-            models.warm()       # rebuilt only if the sync changed something
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.background.stop()
-        queries = self.app.extensions.get(sparql.EXTENSION)
-        if queries is not None:
-            queries.close()
-        self.index.close()
-        if self.own_store:
-            self.store.close()
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -137,12 +97,14 @@ def create_app(config: dict | None = None) -> Flask:
         allow_private=bool(app.config["ALLOW_PRIVATE"]), resolve=dict(app.config["RESOLVE"] or {}))
     hub = None
     try:
-        hub = Hub(app, store, own_store, settings)
+        hub = Aggregator(store, settings, own_store=own_store, recrawl_interval=app.config["RECRAWL_INTERVAL"],
+                         serving=True)
         app.extensions[EXTENSION] = hub
         # A crawl run by the CLI while the server was down is picked up here (cheap when nothing changed).
         hub.index.sync(store)
-        sparql.init_app(app, store, timeout=float(app.config["QUERY_TIMEOUT"]),
-                        row_cap=int(app.config["QUERY_ROW_CAP"]), workers=int(app.config["QUERY_WORKERS"]))
+        app.extensions[sparql.EXTENSION] = hub.start_queries(
+            timeout=float(app.config["QUERY_TIMEOUT"]), row_cap=int(app.config["QUERY_ROW_CAP"]),
+            workers=int(app.config["QUERY_WORKERS"]))
     except BaseException:
         if hub is not None:
             hub.close()          # releases the index, any query workers, and the store if ours

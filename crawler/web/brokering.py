@@ -38,7 +38,7 @@ EXTENSION = "hubnet.brokering"
 
 
 def init_app(app, hub) -> None:
-    app.extensions[EXTENSION] = Models(hub.store, hub.index)
+    app.extensions[EXTENSION] = hub.models
     app.register_blueprint(bp)
 
 

@@ -1092,8 +1092,7 @@ def test_crawler_and_background_pass_one_robots_cache_to_every_crawl(monkeypatch
             return Summary()
 
     monkeypatch.setattr(background, "Crawler", FakeCrawler)
-    hub = type("Hub", (), {"store": Store(None), "after_crawl": lambda self, when: None})()
-    bg = background.Background(hub, s, None)
+    bg = background.Background(Store(None), s, None, after_crawl=lambda when: None)
     bg.robots.put("https://x.test/robots.txt", unreachable("https://x.test/robots.txt", "HTTP 503", ttl=60))
     bg._crawl([], True)
     assert len(bg.robots) == 1  # a re-crawl keeps what it knows
