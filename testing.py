@@ -1,9 +1,11 @@
-"""A fake federation on loopback: one HTTP server, many sites chosen by the Host header.
+"""hubnet.testing: a fake federation on loopback, one HTTP server, many sites chosen by the Host header.
 
 Tests map names like ``alpha.test`` to this server with ``Settings.resolve``
-(the crawler's ``--resolve``), so one process on 127.0.0.1 plays many
-independent websites. Each site is a dict of path -> Page; tests edit pages
-between crawls and read the request log to see exactly what the crawler did.
+(the crawler's ``--resolve``; ``fed.settings()`` builds those crawl settings), so one process on
+127.0.0.1 plays many independent websites. Each site is a dict of path -> Page; tests edit pages
+between crawls and read the request log to see exactly what the crawler did. Conditional
+requests get ETags and 304s. Shipped in the package so the tests, the example federation
+(examples/federation/) and the bench serve sites the same way.
 """
 
 from __future__ import annotations
@@ -11,10 +13,34 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CONTEXT = "https://w3id.org/hubnet/context.jsonld"
+LOOPBACK = "127.0.0.1"
+
+
+def loopback_settings(port: int, hosts, **kw):
+    """Crawl settings for sites served on 127.0.0.1:``port``: each of ``hosts`` resolves to loopback,
+    private addresses are allowed (loopback is one), no per-host delay and no retries. ``kw`` overrides."""
+    from hubnet.crawler.settings import Settings
+
+    base = dict(allow_private=True, per_host_delay=0.0, retries=0, resolve={(h, port): LOOPBACK for h in hosts})
+    base.update(kw)
+    return Settings(**base)
+
+
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
+    """Poll until ``predicate()`` is truthy; return its value or fail (AssertionError) after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
+        time.sleep(interval)
 
 
 @dataclass
@@ -114,7 +140,11 @@ class Federation:
             self.sites.get(host, {}).pop(path, None)
 
     def resolve_map(self, *hosts) -> dict:
-        return {(h, self.port): "127.0.0.1" for h in (hosts or self.sites)}
+        return {(h, self.port): LOOPBACK for h in (hosts or self.sites)}
+
+    def settings(self, *hosts, **kw):
+        """Crawl settings that reach ``hosts`` (default: every site so far) on this server."""
+        return loopback_settings(self.port, hosts or tuple(self.sites), **kw)
 
     def requests_to(self, host: str, path: str | None = None) -> list:
         with self.lock:

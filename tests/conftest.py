@@ -1,13 +1,11 @@
-import os
-import sys
+"""Fixtures for the whole suite. The helper modules beside this file (server_helpers, node_helpers,
+fetch_fixtures, brokering_fixture, sparql_support) import by name because pytest's default (prepend)
+import mode puts this conftest's folder on sys.path; fixtures live in conftest.py files, never in them."""
 
 import pytest
 
-# Test helper modules (federation.py, ...) import as top-level modules.
-sys.path.insert(0, os.path.dirname(__file__))
-
-from hubnet.crawler.store.graph import Store  # noqa: E402
-from hubnet.testing import Federation  # noqa: E402
+from hubnet.crawler.store.graph import Store
+from hubnet.testing import Federation
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 
 from hubnet.node import state
 from hubnet.node.app import create_app
@@ -126,29 +125,6 @@ def field_error(html: str, name: str) -> str | None:
 
 def versions(app) -> list[Path]:
     return services(app).store.versions()
-
-
-@pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def editor(app):
-    """A test client logged in to the editor."""
-    c = app.test_client()
-    assert login(c).status_code == 302
-    return c
-
-
-@pytest.fixture
-def profile_path(app) -> Path:
-    return Path(app.config["PROFILE"])
 
 
 def modified(doc=None, **changes) -> dict:

@@ -19,8 +19,8 @@ N_SITES = 60
 CHILD = textwrap.dedent("""
     import sys, time
     from hubnet.crawler.crawl.crawler import Crawler
-    from hubnet.crawler.settings import Settings
     from hubnet.crawler.store.graph import Store
+    from hubnet.testing import loopback_settings
 
     port, store_dir, seeds = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
     hosts = [s.split("//")[1].split(":")[0] for s in seeds]
@@ -30,8 +30,7 @@ CHILD = textwrap.dedent("""
             print("wrote", flush=True)
             time.sleep(0.02)  # widen the window so the kill lands mid-crawl
 
-    settings = Settings(allow_private=True, per_host_delay=0.0, retries=0, concurrency=8,
-                        resolve={(h, port): "127.0.0.1" for h in hosts})
+    settings = loopback_settings(port, hosts, concurrency=8)
     Slow(Store(store_dir), settings).crawl(seeds)
     print("finished", flush=True)
 """)

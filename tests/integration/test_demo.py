@@ -27,7 +27,7 @@ import pytest
 from hubnet import vocab
 from hubnet.crawler.crawl.extract import parse_source
 from hubnet.crawler.settings import Settings
-from server_helpers import wait_for
+from hubnet.testing import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FEDERATION = ROOT / "examples" / "federation"

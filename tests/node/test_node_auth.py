@@ -10,7 +10,7 @@ from hubnet.node import state
 from hubnet.node.auth import WRONG_PASSWORD
 from hubnet.node.services import services
 
-from node_helpers import COOKIE, PASSWORD, app, button, client, csrf_from, editor, login, make_app  # noqa: F401
+from node_helpers import COOKIE, PASSWORD, button, csrf_from, login, make_app
 
 
 def _wrong(client, password="wrong password here"):

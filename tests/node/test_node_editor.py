@@ -9,8 +9,8 @@ import pytest
 from hubnet import vocab
 from hubnet.node import forms
 
-from node_helpers import (EXAMPLE, app, button, client, csrf_from, edit_form, editor, example,  # noqa: F401
-                          field_error, login, make_app, modified, post_edit, profile_path, versions)
+from node_helpers import (EXAMPLE, button, csrf_from, edit_form, example, field_error, login, make_app, modified,
+                          post_edit, versions)
 
 EVERY_FIELD = (
     "name", "description", "url", "email", "telephone", "logo", "image", "sameAs", "foundingDate", "identifier",

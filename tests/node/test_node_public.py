@@ -14,7 +14,7 @@ from rdflib import Graph, Literal, URIRef
 from hubnet import vocab
 from hubnet.node.services import services
 
-from node_helpers import EXAMPLE, app, client, example, make_app, modified, profile_path  # noqa: F401
+from node_helpers import EXAMPLE, example, make_app, modified
 
 NAME = "Marsh Gate Residents' Association"
 

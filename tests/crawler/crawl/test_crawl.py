@@ -19,9 +19,7 @@ SCHEMA = "http://schema.org/"
 
 
 def settings_for(fed, **kw) -> Settings:
-    base = dict(allow_private=True, per_host_delay=0.0, retries=0, resolve=fed.resolve_map(*fed.sites))
-    base.update(kw)
-    return Settings(**base)
+    return fed.settings(**kw)
 
 
 def crawl(fed, store, seeds=(), **kw):

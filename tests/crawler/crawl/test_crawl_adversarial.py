@@ -14,7 +14,6 @@ import pytest
 from hubnet.crawler.authority import speaks_for
 from hubnet.crawler.crawl.crawler import Crawler
 from hubnet.crawler.crawl.extract import content_hash
-from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import OK, Store
 from hubnet.testing import CONTEXT
 
@@ -34,8 +33,7 @@ def world(fed, tmp_path):
 
 
 def run(fed, store, seeds, **kw):
-    s = Settings(allow_private=True, per_host_delay=0.0, retries=0,
-                 resolve={(h, fed.port): "127.0.0.1" for h in ("victim.test", "evil.test", "ok.test")}, **kw)
+    s = fed.settings("victim.test", "evil.test", "ok.test", **kw)
     return Crawler(store, s).crawl(seeds, recheck_known=False)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from brokering_fixture import world  # noqa: F401  (fixture)
+
 from hubnet.crawler.query.brokering.matching import Item, Matcher, haversine_km
 from hubnet.crawler.query.brokering.network import Network
 from hubnet.crawler.store.graph import Store
@@ -100,8 +100,7 @@ def test_a_link_to_a_groups_page_counts_as_a_link_to_the_group(tmp_path):
         fed.put_profile("x.test", "Xenia Arts", path="/", linkedTo=fed.url("y.test", "/"))
         fed.put_profile("y.test", "Yew Tree Allotments", path="/", linkedTo=fed.group_iri("x.test"))
         store = Store(None)
-        Crawler(store, Settings(allow_private=True, per_host_delay=0.0, resolve=fed.resolve_map("x.test", "y.test"))
-                ).crawl([fed.url("x.test", "/")])
+        Crawler(store, fed.settings("x.test", "y.test", retries=Settings().retries)).crawl([fed.url("x.test", "/")])
         net = Network.from_store(store)
         assert net.mutual(fed.group_iri("x.test"), fed.group_iri("y.test"))
         assert net.isolated() == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from brokering_fixture import world  # noqa: F401  (fixture)
 from hubnet.crawler.query.sparql import evaluate
 
 QUERIES = Path(__file__).resolve().parents[3] / "examples" / "queries"

@@ -24,8 +24,7 @@ def env(tmp_path_factory):
     brokering_fixture.crawl_into(fed, store)
     store.close()
     app = create_app({"STORE": str(path), "BACKGROUND": False, "QUERY_WORKERS": 1, "TESTING": True,
-                      "CRAWL_SETTINGS": Settings(allow_private=True, per_host_delay=0.0,
-                                                 resolve=fed.resolve_map(*brokering_fixture.HOSTS))})
+                      "CRAWL_SETTINGS": fed.settings(*brokering_fixture.HOSTS, retries=Settings().retries)})
     yield app.test_client(), iris, app
     app.extensions["hubnet"].close()
     fed.close()

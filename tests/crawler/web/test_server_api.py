@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from server_helpers import CRAWLED_GROUPS, XSS_NAME, network  # noqa: F401  (fixture)
+from server_helpers import CRAWLED_GROUPS, XSS_NAME
 
 LIST_FIELDS = {"id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source"}
 ALPHA, BETA, NETWORK = "Marsh Gate Residents' Association", "Friends of Marsh Park", "Leyton Community Network"

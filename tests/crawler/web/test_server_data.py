@@ -10,7 +10,7 @@ import pyoxigraph as ox
 
 from hubnet.crawler.store.graph import PROV_GRAPH
 from hubnet.crawler.web.data import _cell
-from server_helpers import CRAWLED_GROUPS, XSS_NAME, network  # noqa: F401  (fixture)
+from server_helpers import CRAWLED_GROUPS, XSS_NAME
 
 VOID = "http://rdfs.org/ns/void#"
 

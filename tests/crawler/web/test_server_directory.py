@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from server_helpers import CRAWLED_GROUPS, XSS_AREA, XSS_DESCRIPTION, XSS_NAME, XSS_TOPIC, network  # noqa: F401
+from server_helpers import CRAWLED_GROUPS, XSS_AREA, XSS_DESCRIPTION, XSS_NAME, XSS_TOPIC
 
 ALPHA, BETA, NETWORK = "Marsh Gate Residents' Association", "Friends of Marsh Park", "Leyton Community Network"
 FOOD, YOUTH = "Cann Hall Foodbank", "Leyton Youth Club"

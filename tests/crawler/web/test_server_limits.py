@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from server_helpers import fresh_network  # noqa: F401  (fixture)
 
-
-def test_sparql_is_rate_limited_per_client(fresh_network):  # noqa: F811
+def test_sparql_is_rate_limited_per_client(fresh_network):
     net = fresh_network(SPARQL_LIMIT="3 per minute", BACKGROUND=False)
     client = net.client
     query = {"query": "ASK { ?s ?p ?o }"}

@@ -7,7 +7,7 @@ import pytest
 
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.web.ping import check_ping_url
-from server_helpers import fresh_network, network, wait_for  # noqa: F401  (fixtures)
+from hubnet.testing import wait_for
 from hubnet.vocab.errors import HubnetError
 
 LATE = "Latecomers Allotment Society"
