@@ -245,11 +245,6 @@ def _free_ports(n: int) -> list:
     raise RuntimeError(f"no {n} consecutive free ports")
 
 
-def _serve_available() -> bool:
-    out = subprocess.run(run.command("hubnet-crawler") + ["serve", "--help"], capture_output=True, text=True)
-    return out.returncode == 0
-
-
 def _children_of_this_process() -> list:
     """Live (not zombie) processes whose parent is this test process (Linux /proc; [] elsewhere)."""
     me, out = str(os.getpid()), []
@@ -271,8 +266,6 @@ def _children_of_this_process() -> list:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    if not _serve_available():
-        pytest.skip("`hubnet-crawler serve` is not available yet: the demo needs the aggregator's server")
     before = set(_children_of_this_process())
     ports = _free_ports(2 + len(MANIFEST.by_way("node")))
     nodes = {g.slug: p for g, p in zip(MANIFEST.by_way("node"), ports[2:])}
@@ -294,10 +287,8 @@ def _iri(item) -> str:
 
 
 def _require(demo, path: str):
-    """The JSON of a brokering route, or skip naming the route while it is not built (404)."""
+    """The JSON of a brokering route (200, or the test fails naming the route)."""
     status, body = demo.get(path)
-    if status == 404:
-        pytest.skip(f"{path.split('?')[0]} is not built yet (brokering): enable when it answers")
     assert status == 200, (path, status, body[:300])
     return json.loads(body)
 
@@ -473,8 +464,6 @@ def test_example_queries_run_on_the_demo(demo, path):
     """Every example query runs; the hubs' ones (and a few others) find what the demo data holds."""
     status, body = demo.get("/sparql?" + urllib.parse.urlencode(
         {"query": (QUERIES / path).read_text(encoding="utf-8")}), accept="application/sparql-results+json")
-    if status == 404:
-        pytest.skip("/sparql is not built yet")
     assert status == 200, body[:500]
     rows = json.loads(body)["results"]["bindings"]
     if path.startswith("hub-"):
@@ -499,8 +488,7 @@ EXPECTED_ROWS = {
 def test_a_node_pings_the_aggregator_which_re_reads_its_profile(demo):
     """What the banner promises: a node's ping (here from `hubnet-node publish`/`unpublish` with the
     node's own config, the same Pinger its editor uses on every save) updates the directory."""
-    if "ping" not in demo.routes:
-        pytest.skip("the aggregator takes no pings (POST /ping)")
+    assert "ping" in demo.routes  # the aggregator takes pings (POST /ping)
     g = demo.manifest.group("ferry-lane-ra")
     folder = demo.workdir / "nodes" / g.slug
     node = run.command("hubnet-node")
@@ -559,8 +547,6 @@ def test_stopping_leaves_no_process_behind(demo):
 @pytest.mark.slow
 def test_make_demo_prints_what_to_open_and_ctrl_c_stops_everything(tmp_path):
     """The script as `make demo` runs it: banner, then SIGINT (Ctrl-C) ends every process it started."""
-    if not _serve_available():
-        pytest.skip("`hubnet-crawler serve` is not available yet: the demo needs the aggregator's server")
     ports = _free_ports(2 + len(MANIFEST.by_way("node")))
     base = ports[2]
     workdir = tmp_path / "run"

@@ -261,7 +261,6 @@ def _cli(*args, cwd):
 
 
 def test_hubnet_node_validate_exit_codes(tmp_path):
-    pytest.importorskip("hubnet.node.cli", reason="hubnet.node.cli is not written yet")
     good = tmp_path / "good.jsonld"
     good.write_text(PROFILES[0]["body"], encoding="utf-8")
     bad = tmp_path / "bad.jsonld"
