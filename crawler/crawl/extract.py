@@ -9,7 +9,7 @@ nodes, the authority rule, and the checks that the source is a group profile.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urldefrag
 
 import pyoxigraph as ox
@@ -29,7 +29,6 @@ class Parsed:
     dropped_foreign: int
     links: list
     content_hash: str
-    notes: list = field(default_factory=list)
 
 
 def limits_from(settings: Settings) -> Limits:

@@ -64,7 +64,6 @@ class Background:
         self.robots = RobotsCache(settings.robots_cache_size)
         self.crawls = 0
         self.last_crawl: str | None = None
-        self.last_summary: dict | None = None
         self.last_error: str | None = None
 
     # ------------------------------------------------------------------ control
@@ -160,7 +159,6 @@ class Background:
             with self._cv:
                 self.crawls += 1
                 self.last_crawl = finished
-                self.last_summary = summary.to_dict()
                 self.last_error = None
             log.info("crawl done (%s): %s", "re-crawl" if recrawl else f"{len(urls)} ping(s)",
                      summary.to_dict()["sources"])

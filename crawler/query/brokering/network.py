@@ -28,7 +28,6 @@ from urllib.parse import urldefrag
 from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES
 
 SCHEMA = "http://schema.org/"
-VOUCHES = "https://w3id.org/hubnet/ns#vouchesFor"
 _REL = {str(p): str(p).rsplit("/", 1)[-1].rsplit("#", 1)[-1] for p in LINK_PROPERTIES}
 _GROUP_TYPES = " ".join(f"<{t}>" for t in GROUP_TYPES)
 
