@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -47,7 +46,7 @@ def test_kill_mid_crawl_leaves_only_complete_sources(tmp_path):
             seeds.append(fed.url(host, "/"))
         store_dir = tmp_path / "store"
         proc = subprocess.Popen([sys.executable, "-c", CHILD, str(fed.port), str(store_dir), *seeds],
-                                stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+                                stdout=subprocess.PIPE, text=True)
         writes = 0
         for line in proc.stdout:
             if line.startswith("wrote"):
