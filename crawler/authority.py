@@ -7,6 +7,10 @@ origin when host and port match and the scheme is the same, or the subject is
 keeps its old identity IRIs). The reverse is refused: a document fetched over
 plain http could have been altered in transit, so it may not speak for an
 https identity. Triples about any other subject are dropped and counted.
+
+The rule sits below both sides of the aggregator: the crawl applies it while extracting
+(crawl/extract.py) and when de-duplicating (crawl/crawler.py), the store's text index uses it to
+pick the groups a source speaks for (store/index.py). It imports nothing else of hubnet.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """The crawl: seeds and known sources in, an up-to-date store out.
 
-The stages, each in its own module: fetch (fetch.py, the only code that
-talks to the network) -> parse (parse.py) -> authorise (authorise.py) ->
-store (store.py) -> link (link.py). This module schedules them: an asyncio
+The stages as they run for one source: fetch (fetch.py, the only code that
+talks to the network) -> extract (extract.py: statements, with the authority
+rule of ../authority.py applied and the links and groups collected in the same
+pass) -> de-duplicate (here) -> store (../store/graph.py) -> follow the links
+(here; on a 304 they are read back from the stored graph by link.py). After
+the crawl, service.Aggregator.after_crawl() updates what readers read. This
+module schedules them: an asyncio
 loop runs many fetches at once (politeness per host is the fetcher's job),
 while parsing and writing run one source at a time in a worker thread, off
 the event loop, so one slow parse never stalls the fetches and the store has

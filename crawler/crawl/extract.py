@@ -1,6 +1,7 @@
-"""Parse stage: a fetched body -> the authorised, skolemised statements of one source.
+"""Extract stage: a fetched body -> the authorised, skolemised statements of one source, in one pass
+that also collects its links, the groups it describes and its content hash.
 
-Runs off the event loop (see crawl.py). Everything hostile about the body is
+Runs off the event loop (see crawler.py). Everything hostile about the body is
 handled by ``vocab.parse`` (pinned contexts only, depth/size caps, named
 graphs refused); this stage adds what is per-source: stable names for blank
 nodes, the authority rule, and the checks that the source is a group profile.

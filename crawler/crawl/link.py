@@ -1,4 +1,5 @@
-"""Discovery: which other sources a source's statements point at."""
+"""Links and groups read back from a STORED graph: for a 304 (the body was not fetched again, so
+extract.py did not run) and for the groups already known when a crawl starts."""
 
 from __future__ import annotations
 
