@@ -217,7 +217,7 @@ class Crawler:
         if rec is None:
             rec = SourceRecord(url=item.url, found_via=item.found_via, found_from=item.found_from,
                                depth=item.depth, first_seen=now())
-        has_graph = bool(rec.graph) and rec.status in (OK, STALE, MISSING)
+        has_graph = rec.has_graph
         try:
             resp = await fetcher.fetch(item.url, etag=rec.etag if has_graph else None,
                                        last_modified=rec.last_modified if has_graph else None)
@@ -290,7 +290,7 @@ class Crawler:
         same_graph = rec.graph == resp.url
         if same_graph and rec.status == OK and rec.content_hash == parsed.content_hash:
             return self._unchanged(rec, parsed, resp)
-        result = UPDATED if rec.graph and rec.status in (OK, STALE, MISSING) else NEW
+        result = UPDATED if rec.has_graph else NEW
         if result == NEW:
             owner = self._described_elsewhere(parsed.groups, resp.url)
             if owner:
@@ -345,7 +345,7 @@ class Crawler:
                        links=links, groups=groups)
 
     def _failed(self, rec: SourceRecord, code: str, message: str) -> Outcome:
-        has_graph = bool(rec.graph) and rec.status in (OK, STALE, MISSING)
+        has_graph = rec.has_graph
         status = STALE if has_graph else FAILED
         if (rec.status, rec.error_code, rec.error_message) != (status, code, message):
             rec.status, rec.error_code, rec.error_message, rec.error_at = status, code, message, now()
@@ -354,7 +354,7 @@ class Crawler:
         return Outcome(rec.url, FAILURE, code, message)
 
     def _gone(self, rec: SourceRecord, message: str) -> Outcome:
-        had_graph = bool(rec.graph) and rec.status in (OK, STALE, MISSING)
+        had_graph = rec.has_graph
         if not had_graph and rec.url not in self.known:
             return Outcome(rec.url, FAILURE, "gone", message)
         rec.status, rec.removed_at = GONE, now()
@@ -365,7 +365,7 @@ class Crawler:
         return Outcome(rec.url, DELETED, "gone", message)
 
     def _missing(self, rec: SourceRecord) -> Outcome:
-        has_graph = bool(rec.graph) and rec.status in (OK, STALE, MISSING)
+        has_graph = rec.has_graph
         if not has_graph:
             return self._failed(rec, "not_found", "the site answered 404 Not Found: no profile at this address")
         rec.misses += 1

@@ -21,11 +21,12 @@ pinged URL is re-checked, so one ping never turns into a crawl of a platform.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from urllib.parse import urlsplit
+
+import pyoxigraph as ox
 
 from hubnet.crawler.crawl.crawler import Crawler
 from hubnet.crawler.crawl.robots import RobotsCache
@@ -40,10 +41,11 @@ def same_site_sources(store, url: str) -> list:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return []
-    prefix = json.dumps(f"{parts.scheme}://{parts.netloc}/")   # a JSON string is a valid SPARQL literal
-    q = (f"SELECT ?s WHERE {{ GRAPH <{PROV_GRAPH.value}> {{ ?s <{HUBNET}status> ?st }} "
-         f"FILTER(?st != \"{GONE}\" && STRSTARTS(STR(?s), {prefix})) }} LIMIT {MAX_SIBLINGS + 1}")
-    found = [sol["s"].value for sol in store.query(q)]
+    q = ("SELECT ?s ?prov ?gone ?site WHERE { GRAPH ?prov { ?s hubnet:status ?st } "
+         "FILTER(?st != ?gone && STRSTARTS(STR(?s), ?site)) } LIMIT " + str(MAX_SIBLINGS + 1))
+    found = [sol["s"].value for sol in store.query(q, prefixes={"hubnet": str(HUBNET)}, substitutions={
+        ox.Variable("prov"): PROV_GRAPH, ox.Variable("gone"): ox.Literal(GONE.value),
+        ox.Variable("site"): ox.Literal(f"{parts.scheme}://{parts.netloc}/")})]
     return [] if len(found) > MAX_SIBLINGS else [u for u in found if u != url]
 
 

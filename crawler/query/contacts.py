@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-SCHEMA = "http://schema.org/"
+import pyoxigraph as ox
+
+from hubnet.vocab.model import SCHEMA
+
 FIRST = "first point of contact"
 
 _Q = f"""
@@ -29,6 +32,14 @@ SELECT ?g ?cp ?type ?cname ?email ?tel ?lang ?gemail ?gtel ?gurl WHERE {{
 }}"""
 
 
+def _is_iri(value: str) -> bool:
+    try:
+        ox.NamedNode(value)  # the one IRI check that decides what reaches query text
+    except ValueError:
+        return False
+    return True
+
+
 def _strip_mailto(v: str) -> str:
     return v[7:] if v.lower().startswith("mailto:") else v
 
@@ -38,7 +49,7 @@ def contact_details(store, iris) -> dict:
     iris = [i for i in iris if i]
     if not iris:
         return {}
-    values = " ".join(f"<{i}>" for i in iris if ">" not in i and " " not in i)
+    values = " ".join(str(ox.NamedNode(i)) for i in iris if _is_iri(i))
     points: dict = defaultdict(dict)
     own: dict = defaultdict(dict)
     for r in store.query(_Q % values):

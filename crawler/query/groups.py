@@ -20,13 +20,11 @@ from urllib.parse import urldefrag
 
 import pyoxigraph as ox
 
-from hubnet.vocab.model import LINK_PROPERTIES, kinds, categories
+from hubnet.vocab.model import CATEGORY, KIND, LINK_PROPERTIES, SCHEMA, categories, kinds
 
 from hubnet.crawler.store.graph import HUBNET, PROV_GRAPH
 
-SCHEMA = "http://schema.org/"
-KIND_NS = "https://w3id.org/hubnet/kind/"
-CATEGORY_NS = "https://w3id.org/hubnet/category/"
+KIND_NS, CATEGORY_NS = KIND, CATEGORY
 LINKS = tuple(str(p) for p in LINK_PROPERTIES)
 _LINK_VALUES = " ".join(f"<{p}>" for p in LINKS)
 # The nodes a profile hangs off its group: where, contacts, offers and needs.
@@ -110,7 +108,7 @@ def _items(nodes: dict, group: dict, prop: str, today: dt.date) -> list:
     for node in _children(nodes, group, prop):
         if not node:
             continue
-        cats = [t.value for t in node.get("https://w3id.org/hubnet/ns#category", [])]
+        cats = [t.value for t in node.get(HUBNET + "category", [])]
         slugs = [c[len(CATEGORY_NS):] if c.startswith(CATEGORY_NS) else c for c in cats]
         valid = _text(node, "validThrough")
         until = _date(valid)
@@ -187,9 +185,9 @@ def _resolver(index):
 
 def _link_rows(store, iri: str, aliases: list) -> tuple[list, list]:
     """(outgoing (target, predicate), incoming (subject, predicate)) link statements."""
-    g = _iri(iri)
     out = [(sol["t"].value, sol["p"].value) for sol in store.query(
-        f"SELECT DISTINCT ?t ?p WHERE {{ VALUES ?p {{ {_LINK_VALUES} }} {g} ?p ?t . FILTER(isIRI(?t)) }}")]
+        f"SELECT DISTINCT ?t ?p ?g WHERE {{ VALUES ?p {{ {_LINK_VALUES} }} ?g ?p ?t . FILTER(isIRI(?t)) }}",
+        substitutions={ox.Variable("g"): ox.NamedNode(iri)})]
     targets = " ".join(_iri(a) for a in aliases)
     inc = [(sol["s"].value, sol["p"].value) for sol in store.query(
         f"SELECT DISTINCT ?s ?p WHERE {{ VALUES ?p {{ {_LINK_VALUES} }} VALUES ?o {{ {targets} }} ?s ?p ?o . "

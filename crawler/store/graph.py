@@ -21,15 +21,15 @@ import datetime as dt
 import os
 import threading
 from dataclasses import asdict, dataclass, fields
+from enum import Enum
 from pathlib import Path
 
 import pyoxigraph as ox
 
 from hubnet import __version__
 from hubnet.vocab.errors import StoreError
+from hubnet.vocab.model import HUBNET, PROV
 
-HUBNET = "https://w3id.org/hubnet/ns#"
-PROV = "http://www.w3.org/ns/prov#"
 XSD = "http://www.w3.org/2001/XMLSchema#"
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 PROV_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/provenance")
@@ -41,8 +41,29 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-# Status of a source, as shown to people.
-OK, STALE, FAILED, MISSING, GONE = "ok", "stale", "failed", "missing", "gone"
+class SourceStatus(str, Enum):
+    """Status of a source, as shown to people; the value is what the provenance graph and the API hold."""
+
+    OK = "ok"             # the last fetch gave the stored graph
+    STALE = "stale"       # the last fetch failed; the last good graph is kept
+    FAILED = "failed"     # never fetched successfully: no graph
+    MISSING = "missing"   # 404 fewer than misses_before_delete times in a row; graph kept
+    GONE = "gone"         # withdrawn (410, or 404 too often): graph removed, record kept
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    def __hash__(self) -> int:  # as its value: "ok" read back from the store is found in a set of statuses
+        return hash(self.value)
+
+
+OK, STALE, FAILED, MISSING, GONE = (SourceStatus.OK, SourceStatus.STALE, SourceStatus.FAILED, SourceStatus.MISSING,
+                                    SourceStatus.GONE)
+# The statuses of a source whose named graph is in the store (when it has one).
+GRAPH_STATUSES = frozenset({OK, STALE, MISSING})
 
 
 @dataclass
@@ -69,6 +90,11 @@ class SourceRecord:
     misses: int = 0                 # consecutive 404s
     removed_at: str | None = None
     crawler_version: str = __version__
+
+    @property
+    def has_graph(self) -> bool:
+        """The source's statements are in the store (as its named graph ``self.graph``)."""
+        return bool(self.graph) and self.status in GRAPH_STATUSES
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,7 +133,7 @@ def _record_triples(rec: SourceRecord) -> list:
         else:
             obj = ox.Literal(str(value))
         out.append((s, pred, obj))
-    if rec.graph and rec.status in (OK, STALE, MISSING):
+    if rec.has_graph:
         out.append((ox.NamedNode(rec.graph), _DERIVED, s))
     return out
 

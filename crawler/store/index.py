@@ -36,12 +36,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hubnet.crawler.authority import speaks_for
-from hubnet.crawler.store.graph import HUBNET, OK, PROV, PROV_GRAPH, MISSING, STALE, now
+from hubnet.vocab.model import KIND, SCHEMA
+from hubnet.crawler.store.graph import GRAPH_STATUSES, HUBNET, PROV, PROV_GRAPH, now
 
 INDEX_FILE = "index.sqlite"
 SCHEMA_VERSION = 2    # bump when the layout changes: an index of another version is rebuilt
-SCHEMA = "http://schema.org/"
-KIND_NS = "https://w3id.org/hubnet/kind/"
+KIND_NS = KIND
 FACETS = ("topic", "kind", "area")
 # Above this many changed sources one scan of the whole store beats a query per graph.
 BULK_THRESHOLD = 200
@@ -581,7 +581,7 @@ SELECT ?s ?status ?graph ?hash ?gen WHERE {{ GRAPH <{PROV_GRAPH.value}> {{
         status = sol["status"].value
         counts[status] = counts.get(status, 0) + 1
         graph = sol["graph"]
-        if graph is None or status not in (OK, STALE, MISSING):
+        if graph is None or status not in GRAPH_STATUSES:
             continue
         version = (sol["hash"].value if sol["hash"] is not None else
                    "t:" + (sol["gen"].value if sol["gen"] is not None else ""))

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 from hubnet import __version__
 
 from hubnet.crawler.store.graph import PROV as PROV_NS, PROV_GRAPH
+from hubnet.vocab.model import HUBNET, ORG, SCHEMA
 from .render import group_href
 
 bp = Blueprint("data", __name__)
@@ -150,10 +151,7 @@ def void():
         t(V + "triples", ox.Literal(str(counts["triples"]), datatype=ox.NamedNode(XSD + "integer"))),
         t(V + "distinctSubjects", ox.Literal(str(counts["subjects"]), datatype=ox.NamedNode(XSD + "integer"))),
         t(V + "dataDump", ox.NamedNode(url_for("data.dump", _external=True))),
-        t(V + "vocabulary", ox.NamedNode("http://schema.org/")),
-        t(V + "vocabulary", ox.NamedNode("https://w3id.org/hubnet/ns#")),
-        t(V + "vocabulary", ox.NamedNode("http://www.w3.org/ns/org#")),
-        t(V + "vocabulary", ox.NamedNode("http://www.w3.org/ns/prov#")),
+        *(t(V + "vocabulary", ox.NamedNode(str(ns))) for ns in (SCHEMA, HUBNET, ORG, PROV_NS)),
         t(V + "feature", ox.NamedNode("http://www.w3.org/ns/formats/N-Quads")),
         t(V + "rootResource", ox.NamedNode(url_for("directory.index", _external=True))),
     ]

@@ -19,10 +19,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from hubnet.vocab.model import categories, slug_of
+from hubnet.vocab.model import HUBNET, SCHEMA, categories, slug_of
 
-SCHEMA = "http://schema.org/"
-HUBNET = "https://w3id.org/hubnet/ns#"
 DEFAULT_WITHIN_KM = 5.0
 MAX_WITHIN_KM = 200.0   # matching is local: a wider radius would compare every need with every offer
 MAX_PER_NEED = 50       # offers listed per need (the rest are counted)

@@ -25,9 +25,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag
 
-from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES
+from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES, SCHEMA
 
-SCHEMA = "http://schema.org/"
 _REL = {str(p): str(p).rsplit("/", 1)[-1].rsplit("#", 1)[-1] for p in LINK_PROPERTIES}
 _GROUP_TYPES = " ".join(f"<{t}>" for t in GROUP_TYPES)
 
