@@ -5,6 +5,10 @@ Runs off the event loop (see crawler.py). Everything hostile about the body is
 handled by ``vocab.parse`` (pinned contexts only, depth/size caps, named
 graphs refused); this stage adds what is per-source: stable names for blank
 nodes, the authority rule, and the checks that the source is a group profile.
+
+The same links and groups can be read back from a STORED graph (``stored_links_and_groups``,
+``known_groups``): for a 304, when the body was not fetched again, and for the groups already known
+when a crawl starts.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ from urllib.parse import urldefrag
 import pyoxigraph as ox
 
 from hubnet.vocab.errors import DocumentError
+from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES
 from hubnet.vocab.parse import Limits, document_rows
 
 from hubnet.crawler.authority import authority, speaks_for
-from .link import GROUP_TYPE_IRIS, LINK_PREDICATES, RDF_TYPE
 from hubnet.crawler.settings import Settings
+
+LINK_PREDICATES = frozenset(str(p) for p in LINK_PROPERTIES)
+GROUP_TYPE_IRIS = frozenset(str(t) for t in GROUP_TYPES)
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 
 
 @dataclass
@@ -130,3 +138,55 @@ def _statements(rows, document_url: str, max_outlinks: int):
     digest = hashlib.sha256("\n".join(sorted(lines)).encode("utf-8")).hexdigest()
     return kept, dropped, group_iris, every_group, outlinks, digest
 
+
+# ------------------------------------------------------------------ a stored graph (the 304 path)
+def group_subjects(triples) -> list[str]:
+    """IRIs typed as a group, in order of appearance."""
+    out = []
+    for t in triples:
+        if t.predicate.value == RDF_TYPE and t.object.value in GROUP_TYPE_IRIS and t.subject.value not in out:
+            out.append(t.subject.value)
+    return out
+
+
+def links(triples, limit: int) -> list[str]:
+    """Groups this source links to: link-property targets (http/https IRIs), each once, at most ``limit``."""
+    out: list[str] = []
+    seen = set()
+    for t in triples:
+        if t.predicate.value not in LINK_PREDICATES or not isinstance(t.object, ox.NamedNode):
+            continue
+        target = t.object.value
+        if not target.startswith(("http://", "https://")) or target in seen:
+            continue
+        seen.add(target)
+        out.append(target)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def stored_links_and_groups(store, graph: str, limit: int) -> tuple[list[str], list[str]]:
+    """``links`` and ``group_subjects`` of a stored graph, reading only the statements they look at.
+
+    An unchanged source (a 304) still passes its links on; its whole graph is ~50 statements,
+    of which a handful are links and types.
+    """
+    g = ox.NamedNode(graph)
+    quads = [q for p in (*sorted(LINK_PREDICATES), RDF_TYPE)
+             for q in store.oxigraph.quads_for_pattern(None, ox.NamedNode(p), None, g)]
+    return links(quads, limit), group_subjects(quads)
+
+
+def document_of(iri: str) -> str:
+    """The document to fetch for a group IRI: the IRI without its fragment."""
+    return urldefrag(iri)[0]
+
+
+def known_groups(store) -> dict:
+    """{group IRI: graph describing it} for every group in the store: no need to fetch their IRIs again."""
+    out = {}
+    for q in store.oxigraph.quads_for_pattern(None, ox.NamedNode(RDF_TYPE), None, None):
+        if q.object.value in GROUP_TYPE_IRIS and isinstance(q.subject, ox.NamedNode):
+            out.setdefault(q.subject.value, q.graph_name.value)
+    return out

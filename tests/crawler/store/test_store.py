@@ -131,7 +131,7 @@ def test_links_of_a_stored_graph_match_the_links_of_its_statements(store):
     """A 304 passes on the links of the stored graph, read without loading the whole graph."""
     from pathlib import Path
 
-    from hubnet.crawler.crawl import link
+    from hubnet.crawler.crawl import extract as link
     from hubnet.crawler.crawl.extract import parse_source
     from hubnet.crawler.settings import Settings
 
