@@ -12,7 +12,7 @@ import click
 from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 
-from .settings import Settings
+from .settings import CONFIG_ENV, ConfigError, Settings, load as load_settings
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 
 
@@ -62,27 +62,45 @@ def _parse_resolve(values) -> dict:
     return out
 
 
+def _config_option(f):
+    return click.option(
+        "--config", type=click.Path(dir_okay=False), envvar=CONFIG_ENV,
+        help="A TOML file of crawl settings (field names of hubnet.crawler.settings.Settings, e.g. "
+             "max_sources = 500). Also read from HUBNET_CONFIG. Each setting can also come from a "
+             "HUBNET_<NAME> environment variable (HUBNET_PER_HOST_DELAY=2); options given here win.")(f)
+
+
+def _load_settings(config, **given) -> Settings:
+    try:
+        return load_settings(given, config_file=config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @main.command()
 @click.argument("seeds", nargs=-1)
 @click.option("--seeds", "seeds_file", type=click.File("r"),
               help="A file of seeds, one per line (# starts a comment).")
 @_store_option
-@click.option("--max-sources", type=click.IntRange(1), default=Settings.max_sources, show_default=True,
-              help="Stop discovering new sources after this many.")
-@click.option("--max-depth", type=click.IntRange(0), default=Settings.max_depth, show_default=True,
-              help="How many links away from a seed to follow.")
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=Settings.concurrency, show_default=True,
-              help="Sources fetched at once (different sites; each site still gets one request at a time).")
-@click.option("--delay", type=click.FloatRange(0), default=Settings.per_host_delay, show_default=True,
-              help="Seconds between two requests to the same site (a longer robots.txt Crawl-delay wins).")
-@click.option("--allow-private", is_flag=True,
+@_config_option
+@click.option("--max-sources", type=click.IntRange(1),
+              help=f"Stop discovering new sources after this many.  [default: {Settings.max_sources}]")
+@click.option("--max-depth", type=click.IntRange(0),
+              help=f"How many links away from a seed to follow.  [default: {Settings.max_depth}]")
+@click.option("--concurrency", type=click.IntRange(1, 1024),
+              help="Sources fetched at once (different sites; each site still gets one request at a time).  "
+                   f"[default: {Settings.concurrency}]")
+@click.option("--delay", type=click.FloatRange(0),
+              help="Seconds between two requests to the same site (a longer robots.txt Crawl-delay wins).  "
+                   f"[default: {Settings.per_host_delay}]")
+@click.option("--allow-private", is_flag=True, default=None,
               help="Allow loopback and private addresses and any port. For local demos and tests only: "
                    "never on a server that can reach an internal network.")
 @click.option("--resolve", "resolves", multiple=True, metavar="HOST:PORT:ADDR",
               help="Connect to ADDR for HOST:PORT, like curl's --resolve (repeatable). "
                    "Lets tests and benchmarks serve many sites on loopback.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def crawl(seeds, seeds_file, store_path, max_sources, max_depth, concurrency, delay, allow_private,
+def crawl(seeds, seeds_file, store_path, config, max_sources, max_depth, concurrency, delay, allow_private,
           resolves, as_json):
     """Discover, fetch and store group profiles.
 
@@ -116,8 +134,9 @@ def crawl(seeds, seeds_file, store_path, max_sources, max_depth, concurrency, de
     all_seeds = list(seeds)
     if seeds_file is not None:
         all_seeds += [line.strip() for line in seeds_file if line.strip() and not line.lstrip().startswith("#")]
-    settings = Settings(max_sources=max_sources, max_depth=max_depth, concurrency=concurrency,
-                        per_host_delay=delay, allow_private=allow_private, resolve=_parse_resolve(resolves))
+    settings = _load_settings(config, max_sources=max_sources, max_depth=max_depth, concurrency=concurrency,
+                              per_host_delay=delay, allow_private=allow_private,
+                              resolve=_parse_resolve(resolves) or None)
     store = open_store(store_path)
     if not all_seeds and not store.sources():
         raise click.UsageError("nothing to crawl: give a seed URL or domain (the store is empty).")
@@ -248,6 +267,7 @@ def export(fmt, output, store_path):
 
 @main.command()
 @_store_option
+@_config_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. 127.0.0.1 means only this computer can connect. To serve "
                    "the public, keep 127.0.0.1 and put a reverse proxy (nginx, Caddy) in front that "
@@ -261,7 +281,7 @@ def export(fmt, output, store_path):
 @click.option("--cors", is_flag=True,
               help="Send Access-Control-Allow-Origin: * with the JSON API and data downloads, so web pages "
                    "on other sites may use them (/sparql always allows this).")
-@click.option("--allow-private", is_flag=True,
+@click.option("--allow-private", is_flag=True, default=None,
               help="Let the crawler fetch from loopback and private addresses and any port. For local "
                    "demos and tests only: never on a server that can reach an internal network.")
 @click.option("--resolve", "resolves", multiple=True, metavar="HOST:PORT:ADDR",
@@ -277,7 +297,7 @@ def export(fmt, output, store_path):
               help="Address of your reverse proxy (e.g. 127.0.0.1). Its X-Forwarded-For/-Proto/-Host "
                    "headers are then believed, so rate limits see each client and links use your public "
                    "address. Without it, those headers are ignored.")
-def serve(store_path, host, port, recrawl_interval, cors, allow_private, resolves, tiles, tile_attribution,
+def serve(store_path, config, host, port, recrawl_interval, cors, allow_private, resolves, tiles, tile_attribution,
           query_timeout, trusted_proxy):
     """Serve the directory, its JSON API, a map, data downloads and SPARQL.
 
@@ -310,10 +330,12 @@ def serve(store_path, host, port, recrawl_interval, cors, allow_private, resolve
         interval = parse_duration(recrawl_interval)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--recrawl-interval") from None
-    config = {"STORE": store_path, "RECRAWL_INTERVAL": interval, "CORS": cors, "ALLOW_PRIVATE": allow_private,
-              "RESOLVE": _parse_resolve(resolves), "TILE_URL": tiles, "TILE_ATTRIBUTION": tile_attribution,
-              "QUERY_TIMEOUT": query_timeout}
-    run(config, host=host, port=port, trusted_proxy=trusted_proxy)
+    crawl_settings = _load_settings(config, allow_private=allow_private, resolve=_parse_resolve(resolves) or None)
+    app_config = {"STORE": store_path, "RECRAWL_INTERVAL": interval, "CORS": cors,
+                  "ALLOW_PRIVATE": crawl_settings.allow_private, "RESOLVE": crawl_settings.resolve,
+                  "CRAWL_SETTINGS": crawl_settings, "TILE_URL": tiles, "TILE_ATTRIBUTION": tile_attribution,
+                  "QUERY_TIMEOUT": query_timeout}
+    run(app_config, host=host, port=port, trusted_proxy=trusted_proxy)
 
 
 if __name__ == "__main__":  # pragma: no cover
