@@ -59,8 +59,8 @@ class RobotsPolicy:
     parser: Protego | None = None
     expires: float = field(default=0.0)  # time.monotonic() after which it must be fetched again
 
-    def fresh(self) -> bool:
-        return time.monotonic() < self.expires
+    def fresh(self, now: float | None = None) -> bool:
+        return (time.monotonic() if now is None else now) < self.expires
 
     def crawl_delay(self, user_agent: str) -> float | None:
         if self.verdict != RULES or self.parser is None:
@@ -97,16 +97,18 @@ class RobotsCache:
     so that a re-crawl an hour later does not ask 10,000 sites for robots.txt again. Expired
     policies are dropped on lookup, so they are fetched again. Bounded: beyond ``max_origins``
     the oldest-fetched are dropped. Plain data, no locks: use it from one crawl at a time.
+    ``clock`` (time.monotonic, the clock policies' ``expires`` are on) lets a test age them.
     """
 
-    def __init__(self, max_origins: int = 20_000):
+    def __init__(self, max_origins: int = 20_000, *, clock=time.monotonic):
         self.max_origins = max(1, max_origins)
+        self.clock = clock
         self._policies: OrderedDict[str, RobotsPolicy] = OrderedDict()
 
     def get(self, robots_url: str) -> RobotsPolicy | None:
         """The fresh policy for ``robots_url``, or None if there is none or it has expired."""
         policy = self._policies.get(robots_url)
-        if policy is not None and not policy.fresh():
+        if policy is not None and not policy.fresh(self.clock()):
             del self._policies[robots_url]
             return None
         return policy

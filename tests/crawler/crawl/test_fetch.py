@@ -386,10 +386,9 @@ def test_b1_content_length_too_big_refused_before_reading(serve):
         await writer.drain()
         await wait_closed(reader)
     server = serve.raw(liar)
-    t0 = time.monotonic()
     err = refused(f"http://127.0.0.1:{server.port}/p", open_settings())
+    # Refused on the headers: reading the 10 MiB the server never sends would end in "timeout".
     assert err.code == "too_large" and "Content-Length" in err.message
-    assert time.monotonic() - t0 < 1.0
 
 
 def test_b2_chunked_body_too_big(serve):
@@ -418,14 +417,11 @@ def test_b3_gzip_bomb_counted_after_decompression(serve):
     site = serve.site({"/p": (200, {**JSONLD, "Content-Encoding": "gzip"}, bomb)})
     tracemalloc.start()
     try:
-        t0 = time.monotonic()
         err = refused(f"http://127.0.0.1:{site.port}/p", open_settings())
-        elapsed = time.monotonic() - t0
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert err.code == "too_large" and "after decompression" in err.message
-    assert elapsed < 2.0
     assert peak < 4 * 1024 * 1024, f"peak {peak} bytes: the bomb was inflated, not streamed"
     assert site.log[0]["headers"]["Accept-Encoding"] == "gzip, identity"
 
@@ -452,8 +448,8 @@ def test_b4_server_that_never_answers_times_out(serve):
     s = open_settings(read_timeout=0.5, total_timeout=3.0)
     t0 = time.monotonic()
     err = refused(f"http://127.0.0.1:{server.port}/p", s)
-    assert err.code == "timeout"
-    assert 0.4 < time.monotonic() - t0 < s.total_timeout + 1
+    assert err.code == "timeout" and "total deadline" not in err.message  # the read timeout, not the deadline
+    assert time.monotonic() - t0 > 0.4
 
 
 @pytest.mark.parametrize("stage", ["headers", "body"])
@@ -472,7 +468,7 @@ def test_b5_slowloris_hits_the_total_deadline(stage, serve):
     err = refused(f"http://127.0.0.1:{server.port}/p", s)
     elapsed = time.monotonic() - t0
     assert err.code == "timeout" and "total deadline" in err.message, err
-    assert 0.9 < elapsed < s.total_timeout + 1
+    assert elapsed > 0.9
 
 
 def test_b6_connection_refused_is_retried_then_typed(spy):
@@ -521,10 +517,8 @@ def test_b7_other_content_types_refused(ctype, serve):
         await writer.drain()
         await wait_closed(reader)
     server = serve.raw(typed)
-    t0 = time.monotonic()
     err = refused(f"http://127.0.0.1:{server.port}/p", open_settings())
-    assert err.code == "bad_content_type"
-    assert time.monotonic() - t0 < 1.0  # refused on the headers, not after reading 5 MB
+    assert err.code == "bad_content_type"  # on the headers: reading the 5 MB never sent would time out
 
 
 @pytest.mark.parametrize("ctype", ["application/ld+json", 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"',
@@ -810,10 +804,9 @@ def test_e7_different_hosts_proceed_concurrently(serve):
     async def go(f):
         return await asyncio.gather(*(f.fetch(f"http://{h}:{site.port}/{p}")
                                       for h in ("a.test", "b.test") for p in ("p", "q")))
-    t0 = time.monotonic()
     run_with(s, go)
+    # Two hosts in parallel (two requests in flight at once), one request at a time per host.
     assert site.max_active == 2 and site.max_active_by_host == {"a.test": 1, "b.test": 1}
-    assert time.monotonic() - t0 < 2 * (0.4 + 0.2) + 0.8  # two hosts in parallel, not four requests in series
 
 
 def test_robots_cache_expires(serve):
@@ -1011,8 +1004,9 @@ def test_out_of_file_descriptors_is_ours_not_the_sites(where, serve):
 
 def test_robots_cache_outlives_a_fetcher(serve):
     site = serve.site({"/robots.txt": ALLOW_ALL, "/p": (200, JSONLD, PROFILE)})
-    s = robots_settings(site.port, robots_cache_ttl=0.5)
-    cache = RobotsCache()
+    s = robots_settings(site.port, robots_cache_ttl=60)
+    later = Later()
+    cache = RobotsCache(clock=later)
 
     def crawl():
         async def go():
@@ -1025,8 +1019,21 @@ def test_robots_cache_outlives_a_fetcher(serve):
     second = crawl()
     assert second["robots_fetches"] == 0 and second["robots_cache_hits"] == 1
     assert site.hits("/robots.txt") == 1 and site.hits("/p") == 2
-    time.sleep(0.6)  # expired: asked again
+    later.advance(61)  # expired: asked again
     assert crawl()["robots_fetches"] == 1 and site.hits("/robots.txt") == 2
+
+
+class Later:
+    """A monotonic clock that a test moves forward instead of sleeping."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 async def _catch_or_status(coro):
@@ -1039,11 +1046,12 @@ async def _catch_or_status(coro):
 def test_shared_robots_cache_keeps_the_shorter_ttl_of_unreachable_robots(monkeypatch, serve):
     import hubnet.crawler.crawl.fetch as fetchmod
 
-    monkeypatch.setattr(fetchmod, "_ROBOTS_FAILURE_TTL", 0.3)
+    monkeypatch.setattr(fetchmod, "_ROBOTS_FAILURE_TTL", 30)
     site = serve.site({"a.test/robots.txt": (503, {}, "down"), "b.test/robots.txt": ALLOW_ALL,
                        "/p": (200, JSONLD, PROFILE)})
     s = robots_settings(site.port, "a.test", "b.test", robots_cache_ttl=60)
-    cache = RobotsCache()
+    later = Later()
+    cache = RobotsCache(clock=later)
 
     def crawl():
         async def go():
@@ -1054,7 +1062,7 @@ def test_shared_robots_cache_keeps_the_shorter_ttl_of_unreachable_robots(monkeyp
     assert crawl() == ["robots_unreachable", 200]
     assert crawl() == ["robots_unreachable", 200]
     assert site.hits("/robots.txt", host="a.test") == 1
-    time.sleep(0.4)
+    later.advance(31)  # the unreachable robots.txt (30 s) expired, the good one (60 s) did not
     crawl()
     assert site.hits("/robots.txt", host="a.test") == 2 and site.hits("/robots.txt", host="b.test") == 1
 
