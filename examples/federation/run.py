@@ -11,7 +11,7 @@ What it does, in order (every step a real hubnet command, nothing faked):
 3. copies each profile into a fresh temporary folder, rewriting the ports in
    its addresses if other ports were asked for;
 4. builds the static sites with ``hubnet-node export`` and copies the
-   ordinary website pages, then serves them all with ``static_server.py``
+   ordinary website pages, then serves them all with ``python -m hubnet.testing``
    (one port, sites chosen by the Host header);
 5. starts one ``hubnet-node serve`` per self-hosted group, each with its own
    config and state folder, told to ping the aggregator when its profile is saved;
@@ -483,7 +483,7 @@ class Federation:
         """The static host and every node, started together, then each waited for."""
         t0 = time.monotonic()
         logs = self.workdir / "logs"
-        static = spawn("the static web host", [sys.executable, HERE / "static_server.py", "--root",
+        static = spawn("the static web host", [sys.executable, "-m", "hubnet.testing", "--root",
                                                 self.workdir / "sites", "--port", self.manifest.static_port],
                        logs / "static-host.log")
         self.children.append(static)

@@ -150,10 +150,7 @@ def test_hub_queries_say_what_they_answer():
 
 # ---------------------------------------------------------------------- the static web host
 def test_the_static_host_picks_the_site_by_host_and_serves_only_its_files(tmp_path):
-    import threading
-    spec = importlib.util.spec_from_file_location("hubnet_demo_static", FEDERATION / "static_server.py")
-    static = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(static)
+    from hubnet.testing import Federation
     site = tmp_path / "alpha.localhost"
     (site / ".well-known").mkdir(parents=True)
     (site / "index.html").write_text("<h1>alpha</h1>")
@@ -163,9 +160,8 @@ def test_the_static_host_picks_the_site_by_host_and_serves_only_its_files(tmp_pa
     (tmp_path / "beta.localhost").mkdir()
     (tmp_path / "beta.localhost" / "index.html").write_text("<h1>beta</h1>")
     (tmp_path / "outside.txt").write_text("no")
-    server = static.serve(tmp_path, port=0, quiet=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
+    static = Federation(tmp_path)  # what `make demo` runs as `python -m hubnet.testing --root sites/`
+    port = static.port
     try:
         import http.client
 
@@ -190,8 +186,7 @@ def test_the_static_host_picks_the_site_by_host_and_serves_only_its_files(tmp_pa
         status, _, _, body = get("/", "127.0.0.1")
         assert status == 200 and b"alpha.localhost" in body and b"beta.localhost" in body
     finally:
-        server.shutdown()
-        server.server_close()
+        static.close()
 
 
 # ---------------------------------------------------------------------- the brokering model on this data
