@@ -36,6 +36,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hubnet.crawler.authority import speaks_for
+from hubnet.crawler.geo import haversine_km, haversine_sql
 from hubnet.vocab.model import KIND, SCHEMA
 from hubnet.crawler.store.graph import GRAPH_STATUSES, HUBNET, PROV, PROV_GRAPH, now
 
@@ -122,15 +123,6 @@ def _float(value, low: float, high: float):
     except (TypeError, ValueError):
         return None
     return x if math.isfinite(x) and low <= x <= high else None
-
-
-def haversine_km(lat1, lon1, lat2, lon2) -> float | None:
-    if None in (lat1, lon1, lat2, lon2):
-        return None
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 6371.0088 * 2 * math.asin(min(1.0, math.sqrt(a)))
 
 
 def fts_query(text: str) -> str | None:
@@ -489,8 +481,7 @@ class TextIndex:
         """Great-circle distance in km from (lat, lon) to the row, as SQL (haversine)."""
         if not self._sql_math:
             return "dist_km(g.lat, g.lon, ?, ?)", [lat, lon]
-        return ("(12742.0176 * asin(min(1.0, sqrt(pow(sin(radians(g.lat - ?) / 2), 2) + cos(radians(?)) * "
-                "cos(radians(g.lat)) * pow(sin(radians(g.lon - ?) / 2), 2)))))"), [lat, lat, lon]
+        return haversine_sql("g.lat", "g.lon"), [lat, lat, lon]
 
     def front_facets(self, limit: int = 20) -> dict:
         """Facet counts over every group: cached until the index changes (sync warms the cache)."""

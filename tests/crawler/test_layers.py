@@ -22,6 +22,8 @@ FORBIDDEN = {
     "hubnet.node": ("hubnet.crawler", "hubnet.testing"),
     "hubnet.crawler.authority": ("hubnet.crawler.crawl", "hubnet.crawler.store", "hubnet.crawler.query",
                                  "hubnet.crawler.web", "flask"),
+    "hubnet.crawler.geo": ("hubnet.crawler.crawl", "hubnet.crawler.store", "hubnet.crawler.query",
+                           "hubnet.crawler.web", "flask"),
     "hubnet.crawler.settings": ("hubnet.crawler.crawl", "hubnet.crawler.store", "hubnet.crawler.query",
                                 "hubnet.crawler.web", "flask"),
     "hubnet.crawler.store": ("hubnet.crawler.crawl", "hubnet.crawler.query", "hubnet.crawler.web", "flask"),

@@ -19,6 +19,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from hubnet.crawler.geo import haversine_km
 from hubnet.vocab.model import HUBNET, SCHEMA, categories, slug_of
 
 DEFAULT_WITHIN_KM = 5.0
@@ -51,12 +52,6 @@ class Item:
         return {"id": self.iri, "group": self.group, "group_name": self.group_name, "name": self.name,
                 "description": self.description, "category": self.category,
                 "valid_through": self.valid_through, "areas": list(self.areas)}
-
-
-def haversine_km(lat1, lon1, lat2, lon2) -> float:
-    r = math.radians
-    a = math.sin(r(lat2 - lat1) / 2) ** 2 + math.cos(r(lat1)) * math.cos(r(lat2)) * math.sin(r(lon2 - lon1) / 2) ** 2
-    return 6371.0088 * 2 * math.asin(min(1.0, math.sqrt(a)))
 
 
 def _label(slug: str | None) -> str:
