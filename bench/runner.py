@@ -433,12 +433,12 @@ class Bench:
         add("directory search by words + topic + area (HTTP)", rt.get("api_search"), "route")
         add("directory search by words + topic + area (function)", f.get("search_fn"), "underlying function")
         add("directory search by words only (function)", f.get("search_words_fn"), "underlying function")
-        add(f"text index sync of {self.ingest_n:,} groups (from empty)", f.get("index_sync"), "crawler.index sync(store)")
-        add("text index sync, nothing changed", f.get("index_resync_unchanged"), "crawler.index sync(store)")
+        add(f"text index sync of {self.ingest_n:,} groups (from empty)", f.get("index_sync"), "hubnet.crawler.store.index sync(store)")
+        add("text index sync, nothing changed", f.get("index_resync_unchanged"), "hubnet.crawler.store.index sync(store)")
         add("/api/groups/<key> (HTTP)", rt.get("api_group"), "route")
         add("single group from the index (function)", f.get("group_fn"), "underlying function")
         add("/api/matches (HTTP)", rt.get("api_matches"), "route")
-        add("matcher build (function)", f.get("matcher_build"), "crawler.matching Matcher.from_store(store)")
+        add("matcher build (function)", f.get("matcher_build"), "hubnet.crawler.query.brokering.matching Matcher.from_store(store)")
         add("matches for one need (function)", f.get("matches_fn"), "underlying function")
         mb, mf = f.get("matcher_build") or {}, f.get("matches_fn") or {}
         if "needs" in mb and "p50_ms" in mf:
@@ -589,7 +589,7 @@ class Bench:
                  store=str(store), settings=dict(max_depth=64))
         s = run_task("crawl", b)
         shutil.rmtree(store, ignore_errors=True)
-        from crawler.settings import Settings
+        from hubnet.crawler.settings import Settings
 
         dflt = Settings()
         delay, conc = dflt.per_host_delay, dflt.concurrency

@@ -99,7 +99,7 @@ def _top(stats: pstats.Stats, sort: str, limit: int) -> str:
 # --------------------------------------------------------------------------- crawl family
 
 def _counting_fetcher(settings, robots=None):
-    from crawler.fetch import Fetcher
+    from hubnet.crawler.crawl.fetch import Fetcher
 
     class CountingFetcher(Fetcher):
         """The crawler's own Fetcher, counting final statuses (for the 304 share)."""
@@ -117,7 +117,7 @@ def _counting_fetcher(settings, robots=None):
 
 
 def crawl_settings(a: dict, fed: Federation):
-    from crawler.settings import Settings
+    from hubnet.crawler.settings import Settings
 
     # Every bench site is a separate machine played by one loopback address, all under one
     # domain (bench.test) and one seed: lift the per-address politeness limits and the
@@ -133,8 +133,8 @@ def crawl_settings(a: dict, fed: Federation):
 
 def task_crawl(a: dict) -> dict:
     """A crawl with the real Crawler over loopback (first crawl, re-crawl and polite runs)."""
-    from crawler.crawl import Crawler
-    from crawler.store import Store
+    from hubnet.crawler.crawl.crawler import Crawler
+    from hubnet.crawler.store.graph import Store
 
     if a.get("nofile"):   # diagnostic: the crawl under a given soft limit of open files (ulimit -n)
         resource.setrlimit(resource.RLIMIT_NOFILE, (a["nofile"], resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
@@ -153,7 +153,7 @@ def task_crawl(a: dict) -> dict:
     if a.get("warm_robots"):
         # As `hubnet-crawler serve` re-crawls: one robots cache kept from the crawl before.
         # That crawl is run here first, unmeasured.
-        from crawler.robots import RobotsCache
+        from hubnet.crawler.crawl.robots import RobotsCache
 
         robots = RobotsCache(settings.robots_cache_size)
 
@@ -362,9 +362,9 @@ def read_corpus(path, limit: int | None = None):
 
 def task_ingest(a: dict) -> dict:
     """parse_source + Store.replace_source per document, straight from a file: no HTTP."""
-    from crawler.parse import parse_source
-    from crawler.settings import Settings
-    from crawler.store import OK, SourceRecord, Store, now
+    from hubnet.crawler.crawl.extract import parse_source
+    from hubnet.crawler.settings import Settings
+    from hubnet.crawler.store.graph import OK, SourceRecord, Store, now
 
     settings = Settings()
     store = Store(a["store"])
@@ -477,7 +477,7 @@ def _time_runs(fn, texts: list, min_runs: int, budget_s: float, max_runs: int = 
 
 
 def task_queries(a: dict) -> dict:
-    from crawler.store import Store
+    from hubnet.crawler.store.graph import Store
 
     n, subset = a["n"], a["subset"]
     fed = Federation(n, port=80)
@@ -505,9 +505,9 @@ def task_queries(a: dict) -> dict:
     gc.collect()
 
     # The same queries on a subset, in Oxigraph (on disk, same code path) and in rdflib's Dataset.
-    from crawler.parse import parse_source
-    from crawler.settings import Settings
-    from crawler.store import OK, SourceRecord, now
+    from hubnet.crawler.crawl.extract import parse_source
+    from hubnet.crawler.settings import Settings
+    from hubnet.crawler.store.graph import OK, SourceRecord, now
 
     sub_fed = Federation(n, port=80)   # same IRIs; only the first `subset` groups are loaded
     if subset < n:
@@ -611,10 +611,10 @@ def measure_functions(store, fed: Federation, picks: list, min_runs: int, budget
 
     out: dict = {}
     try:
-        idx_mod = importlib.import_module("crawler.index")
+        idx_mod = importlib.import_module("hubnet.crawler.store.index")
     except ImportError as exc:
         why = "directory search (crawler.index) not built yet"
-        if getattr(exc, "name", None) not in ("crawler.index", None):
+        if getattr(exc, "name", None) not in ("hubnet.crawler.store.index", None):
             why += f" ({_err_text(exc)})"
         out["index_sync"] = out["search_fn"] = out["group_fn"] = _nm(why)
         idx_mod = None
@@ -622,7 +622,7 @@ def measure_functions(store, fed: Federation, picks: list, min_runs: int, budget
         TextIndex, Search = getattr(idx_mod, "TextIndex", None), getattr(idx_mod, "Search", None)
         fields = set(getattr(Search, "__dataclass_fields__", {}) or {})
         if TextIndex is None or Search is None or not {"q", "topic", "area"} <= fields:
-            why = (f"crawler.index has no TextIndex + Search(q, topic, area) as this benchmark expects "
+            why = (f"hubnet.crawler.store.index has no TextIndex + Search(q, topic, area) as this benchmark expects "
                    f"(has: {', '.join(sorted(k for k in vars(idx_mod) if not k.startswith('_')))})")
             out["index_sync"] = out["search_fn"] = out["group_fn"] = _nm(why)
         else:
@@ -644,32 +644,32 @@ def measure_functions(store, fed: Federation, picks: list, min_runs: int, budget
                 out["index_resync_unchanged"] = {"wall_s": time.perf_counter() - t}
                 searches = [Search(q=q, topic=topic, area=area) for q, topic, area in SEARCHES]
                 out["search_fn"] = dict(_time_runs(lambda s: _count(index.search(s)), searches, min_runs, budget),
-                                        how="crawler.index TextIndex.search(Search(q, topic, area)), "
+                                        how="hubnet.crawler.store.index TextIndex.search(Search(q, topic, area)), "
                                             "including facet counts")
                 words_only = [Search(q=q) for q, _, _ in SEARCHES]
                 out["search_words_fn"] = dict(_time_runs(lambda s: _count(index.search(s)), words_only,
                                                          min_runs, budget),
-                                              how="crawler.index TextIndex.search(Search(q)) words only")
+                                              how="hubnet.crawler.store.index TextIndex.search(Search(q)) words only")
                 key_of = getattr(idx_mod, "group_key", None)
                 keys = [key_of(fed.iri(i)) if key_of else fed.iri(i) for i in picks]
                 found = sum(1 for k in keys if index.get(k) is not None)
                 if found == 0:
-                    out["group_fn"] = _nm("crawler.index TextIndex.get(key) found none of the benchmark's groups")
+                    out["group_fn"] = _nm("hubnet.crawler.store.index TextIndex.get(key) found none of the benchmark's groups")
                 else:
                     out["group_fn"] = dict(_time_runs(lambda k: _count(index.get(k)), keys, min_runs, budget),
-                                           how="crawler.index TextIndex.get(group_key(iri))", found=found)
+                                           how="hubnet.crawler.store.index TextIndex.get(group_key(iri))", found=found)
                 index.close()
             except Exception as exc:
-                why = f"crawler.index failed on the benchmark store ({_err_text(exc)})"
+                why = f"hubnet.crawler.store.index failed on the benchmark store ({_err_text(exc)})"
                 for k in ("index_sync", "search_fn", "group_fn"):
                     out.setdefault(k, _nm(why))
 
     try:
-        matching = importlib.import_module("crawler.matching")
+        matching = importlib.import_module("hubnet.crawler.query.brokering.matching")
         Matcher = getattr(matching, "Matcher")
         assert callable(getattr(Matcher, "from_store", None)) and callable(getattr(Matcher, "matches_for", None))
     except (ImportError, AttributeError, AssertionError) as exc:
-        out["matcher_build"] = out["matches_fn"] = _nm(f"brokering (crawler.matching.Matcher) not built yet "
+        out["matcher_build"] = out["matches_fn"] = _nm(f"brokering (hubnet.crawler.query.brokering.matching.Matcher) not built yet "
                                                        f"({_err_text(exc)})")
         return out
     try:
@@ -684,7 +684,7 @@ def measure_functions(store, fed: Federation, picks: list, min_runs: int, budget
             params = inspect.signature(m.matches_for).parameters
             kw = {"today": today} if "today" in params else {}
             out["matches_fn"] = dict(_time_runs(lambda n: len(m.matches_for(n, **kw)), needs, min_runs, budget),
-                                     how="crawler.matching Matcher.matches_for(need) on a built Matcher")
+                                     how="hubnet.crawler.query.brokering.matching Matcher.matches_for(need) on a built Matcher")
     except Exception as exc:
         out.setdefault("matcher_build", _nm(f"Matcher.from_store failed ({_err_text(exc)})"))
         out["matches_fn"] = _nm(f"Matcher failed on the benchmark store ({_err_text(exc)})")
@@ -692,17 +692,17 @@ def measure_functions(store, fed: Federation, picks: list, min_runs: int, budget
 
 
 def measure_routes(a: dict, fed: Federation, picks: list, min_runs: int, budget: float) -> dict:
-    """Through Flask's test client, when crawler.web.create_app exists. Call with the store closed."""
+    """Through Flask's test client, when hubnet.crawler.web.create_app exists. Call with the store closed."""
     import importlib
     import inspect
 
     try:
-        web = importlib.import_module("crawler.web")
+        web = importlib.import_module("hubnet.crawler.web")
         create_app = getattr(web, "create_app")
     except (ImportError, AttributeError) as exc:
-        why = f"crawler.web.create_app not built yet ({_err_text(exc)})"
+        why = f"hubnet.crawler.web.create_app not built yet ({_err_text(exc)})"
         return {"app": _nm(why), "routes": []}
-    from crawler.store import Store
+    from hubnet.crawler.store.graph import Store
 
     sig = inspect.signature(create_app)
     params = sig.parameters
@@ -728,7 +728,7 @@ def measure_routes(a: dict, fed: Federation, picks: list, min_runs: int, budget:
         create_s = time.perf_counter() - t
         app.config["TESTING"] = True
     except Exception as exc:
-        return {"app": _nm(f"crawler.web.create_app{sig} could not be called by the benchmark "
+        return {"app": _nm(f"hubnet.crawler.web.create_app{sig} could not be called by the benchmark "
                            f"({_err_text(exc)})"), "routes": []}
     client = app.test_client()
     rules = sorted({r.rule for r in app.url_map.iter_rules()})
@@ -736,7 +736,7 @@ def measure_routes(a: dict, fed: Federation, picks: list, min_runs: int, budget:
     from urllib.parse import quote, urlencode
 
     try:
-        key_of = importlib.import_module("crawler.index").group_key
+        key_of = importlib.import_module("hubnet.crawler.store.index").group_key
     except (ImportError, AttributeError):
         key_of = None
     # /api/groups/<key>
@@ -844,9 +844,9 @@ def _probe_get(client, forms_per_pick: list, min_runs: int, budget: float, label
 
 def _load_corpus(store, corpus, limit=None) -> int:
     """The crawler's own write path (parse_source + Store.replace_source) from a corpus file."""
-    from crawler.parse import parse_source
-    from crawler.settings import Settings
-    from crawler.store import OK, SourceRecord, now
+    from hubnet.crawler.crawl.extract import parse_source
+    from hubnet.crawler.settings import Settings
+    from hubnet.crawler.store.graph import OK, SourceRecord, now
 
     settings = Settings()
     n = 0
@@ -911,12 +911,12 @@ def task_brokering(a: dict) -> dict:
     Cold costs (the first request after a change builds the network and the matcher) are timed
     apart from the warm p50s, which are what a visitor sees between crawls.
     """
-    from crawler.brokering import Models
-    from crawler.index import group_key
-    from crawler.matching import Matcher
-    from crawler.network import Network
-    from crawler.store import Store
-    from crawler.web import create_app
+    from hubnet.crawler.query.brokering.models import Models
+    from hubnet.crawler.store.index import group_key
+    from hubnet.crawler.query.brokering.matching import Matcher
+    from hubnet.crawler.query.brokering.network import Network
+    from hubnet.crawler.store.graph import Store
+    from hubnet.crawler.web import create_app
 
     n = a["n"]
     fed = Federation(n, port=80)
@@ -1012,9 +1012,9 @@ def task_sparql_load(a: dict) -> dict:
     """
     import threading
 
-    from crawler.store import Store
-    from crawler.web import create_app
-    from crawler.web.serve import make_server
+    from hubnet.crawler.store.graph import Store
+    from hubnet.crawler.web import create_app
+    from hubnet.crawler.web.serve import make_server
 
     store = Store(a["store"])
     loaded = _load_corpus(store, a["corpus"])

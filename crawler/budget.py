@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from vocab.errors import HubnetError
+from hubnet.vocab.errors import HubnetError
 
 _CHECK_EVERY = 256   # rows between clock reads: a row is microseconds, a clock read ~50 ns
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
-from vocab import __version__
-from vocab.errors import HubnetError
+from hubnet import __version__
+from hubnet.vocab.errors import HubnetError
 
-from .index import sync_index
-from .settings import Settings
-from .store import DEFAULT_PATH, Store
+from .settings import CONFIG_ENV, ConfigError, Settings, load as load_settings
+from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 
 
 def _store_option(f):
@@ -51,7 +51,7 @@ def main():
 
 
 def _parse_resolve(values) -> dict:
-    from .fetch import parse_resolve
+    from hubnet.crawler.crawl.fetch import parse_resolve
     out = {}
     for v in values:
         try:
@@ -62,27 +62,45 @@ def _parse_resolve(values) -> dict:
     return out
 
 
+def _config_option(f):
+    return click.option(
+        "--config", type=click.Path(dir_okay=False), envvar=CONFIG_ENV,
+        help="A TOML file of crawl settings (field names of hubnet.crawler.settings.Settings, e.g. "
+             "max_sources = 500). Also read from HUBNET_CONFIG. Each setting can also come from a "
+             "HUBNET_<NAME> environment variable (HUBNET_PER_HOST_DELAY=2); options given here win.")(f)
+
+
+def _load_settings(config, **given) -> Settings:
+    try:
+        return load_settings(given, config_file=config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @main.command()
 @click.argument("seeds", nargs=-1)
 @click.option("--seeds", "seeds_file", type=click.File("r"),
               help="A file of seeds, one per line (# starts a comment).")
 @_store_option
-@click.option("--max-sources", type=click.IntRange(1), default=Settings.max_sources, show_default=True,
-              help="Stop discovering new sources after this many.")
-@click.option("--max-depth", type=click.IntRange(0), default=Settings.max_depth, show_default=True,
-              help="How many links away from a seed to follow.")
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=Settings.concurrency, show_default=True,
-              help="Sources fetched at once (different sites; each site still gets one request at a time).")
-@click.option("--delay", type=click.FloatRange(0), default=Settings.per_host_delay, show_default=True,
-              help="Seconds between two requests to the same site (a longer robots.txt Crawl-delay wins).")
-@click.option("--allow-private", is_flag=True,
+@_config_option
+@click.option("--max-sources", type=click.IntRange(1),
+              help=f"Stop discovering new sources after this many.  [default: {Settings.max_sources}]")
+@click.option("--max-depth", type=click.IntRange(0),
+              help=f"How many links away from a seed to follow.  [default: {Settings.max_depth}]")
+@click.option("--concurrency", type=click.IntRange(1, 1024),
+              help="Sources fetched at once (different sites; each site still gets one request at a time).  "
+                   f"[default: {Settings.concurrency}]")
+@click.option("--delay", type=click.FloatRange(0),
+              help="Seconds between two requests to the same site (a longer robots.txt Crawl-delay wins).  "
+                   f"[default: {Settings.per_host_delay}]")
+@click.option("--allow-private", is_flag=True, default=None,
               help="Allow loopback and private addresses and any port. For local demos and tests only: "
                    "never on a server that can reach an internal network.")
 @click.option("--resolve", "resolves", multiple=True, metavar="HOST:PORT:ADDR",
               help="Connect to ADDR for HOST:PORT, like curl's --resolve (repeatable). "
                    "Lets tests and benchmarks serve many sites on loopback.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def crawl(seeds, seeds_file, store_path, max_sources, max_depth, concurrency, delay, allow_private,
+def crawl(seeds, seeds_file, store_path, config, max_sources, max_depth, concurrency, delay, allow_private,
           resolves, as_json):
     """Discover, fetch and store group profiles.
 
@@ -109,25 +127,32 @@ def crawl(seeds, seeds_file, store_path, max_sources, max_depth, concurrency, de
       hubnet-crawler crawl --seeds seeds.txt --max-depth 3 --json
       hubnet-crawler crawl                       # re-check everything already known
     """
-    from .crawl import Crawler
-    from .report import ProgressLine, format_summary
+    from hubnet.crawler.crawl.crawler import Crawler
+    from hubnet.crawler.crawl.progress import ProgressLine, format_summary
+    from hubnet.crawler.service import Aggregator
 
     all_seeds = list(seeds)
     if seeds_file is not None:
         all_seeds += [line.strip() for line in seeds_file if line.strip() and not line.lstrip().startswith("#")]
-    settings = Settings(max_sources=max_sources, max_depth=max_depth, concurrency=concurrency,
-                        per_host_delay=delay, allow_private=allow_private, resolve=_parse_resolve(resolves))
+    settings = _load_settings(config, max_sources=max_sources, max_depth=max_depth, concurrency=concurrency,
+                              per_host_delay=delay, allow_private=allow_private,
+                              resolve=_parse_resolve(resolves) or None)
     store = open_store(store_path)
     if not all_seeds and not store.sources():
         raise click.UsageError("nothing to crawl: give a seed URL or domain (the store is empty).")
     progress = ProgressLine() if (sys.stderr.isatty() and not as_json) else None
+    service = Aggregator(store, settings, own_store=True)
     try:
         summary = Crawler(store, settings, progress=progress).crawl(all_seeds)
-        sync_index(store)  # keep the directory's text index in step (a failure only warns)
+        try:
+            service.after_crawl()  # the directory's text index in step; the data is safe in the store already
+        except (sqlite3.Error, OSError) as exc:
+            click.echo(f"warning: the text index was not updated ({exc}); `hubnet-crawler serve` will rebuild it",
+                       err=True)
     finally:
         if progress:
             progress.close()
-        store.close()
+        service.close()
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -145,7 +170,7 @@ def sources(store_path, as_json):
     version is kept); failed (never fetched successfully); missing (404, kept
     for now); gone (withdrawn: the group's data was removed, a tombstone kept).
     """
-    from .report import format_sources
+    from hubnet.crawler.crawl.progress import format_sources
 
     store = open_store(store_path)
     try:
@@ -175,7 +200,7 @@ def query(sparql, store_path, fmt):
       hubnet-crawler query 'SELECT (COUNT(*) AS ?n) { ?g a <http://schema.org/Organization> }'
       hubnet-crawler query @examples/queries/groups.rq --format csv
     """
-    from .sparql import run_query
+    from hubnet.crawler.query.sparql import run_query
 
     if sparql.startswith("@"):
         try:
@@ -209,7 +234,7 @@ def load(file, graph, fmt, store_path):
     Example:
       hubnet-crawler load council-groups.ttl --graph https://council.example.gov.uk/groups
     """
-    from .store import load_file
+    from hubnet.crawler.store.graph import load_file
 
     store = open_store(store_path)
     try:
@@ -227,7 +252,7 @@ def load(file, graph, fmt, store_path):
 @_store_option
 def export(fmt, output, store_path):
     """Export every graph (sources and provenance) as N-Quads or TriG."""
-    from .store import export_store
+    from hubnet.crawler.store.graph import export_store
 
     store = open_store(store_path)
     try:
@@ -242,6 +267,7 @@ def export(fmt, output, store_path):
 
 @main.command()
 @_store_option
+@_config_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. 127.0.0.1 means only this computer can connect. To serve "
                    "the public, keep 127.0.0.1 and put a reverse proxy (nginx, Caddy) in front that "
@@ -255,7 +281,7 @@ def export(fmt, output, store_path):
 @click.option("--cors", is_flag=True,
               help="Send Access-Control-Allow-Origin: * with the JSON API and data downloads, so web pages "
                    "on other sites may use them (/sparql always allows this).")
-@click.option("--allow-private", is_flag=True,
+@click.option("--allow-private", is_flag=True, default=None,
               help="Let the crawler fetch from loopback and private addresses and any port. For local "
                    "demos and tests only: never on a server that can reach an internal network.")
 @click.option("--resolve", "resolves", multiple=True, metavar="HOST:PORT:ADDR",
@@ -275,7 +301,7 @@ def export(fmt, output, store_path):
               help="The address people reach this server at, e.g. https://hub.example.org/. Links in "
                    "/export.csv, /export.geojson, VoID and the SPARQL service description use it; the "
                    "request's Host header never does. Default: http://HOST:PORT/ as listened on.")
-def serve(store_path, host, port, recrawl_interval, cors, allow_private, resolves, tiles, tile_attribution,
+def serve(store_path, config, host, port, recrawl_interval, cors, allow_private, resolves, tiles, tile_attribution,
           query_timeout, trusted_proxy, public_url):
     """Serve the directory, its JSON API, a map, data downloads and SPARQL.
 
@@ -308,11 +334,13 @@ def serve(store_path, host, port, recrawl_interval, cors, allow_private, resolve
         interval = parse_duration(recrawl_interval)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--recrawl-interval") from None
-    config = {"STORE": store_path, "RECRAWL_INTERVAL": interval, "CORS": cors, "ALLOW_PRIVATE": allow_private,
-              "RESOLVE": _parse_resolve(resolves), "TILE_URL": tiles, "TILE_ATTRIBUTION": tile_attribution,
-              "QUERY_TIMEOUT": query_timeout,
-              "PUBLIC_URL": public_url or f"http://{f'[{host}]' if ':' in host else host}:{port}"}
-    run(config, host=host, port=port, trusted_proxy=trusted_proxy)
+    crawl_settings = _load_settings(config, allow_private=allow_private, resolve=_parse_resolve(resolves) or None)
+    app_config = {"STORE": store_path, "RECRAWL_INTERVAL": interval, "CORS": cors,
+                  "ALLOW_PRIVATE": crawl_settings.allow_private, "RESOLVE": crawl_settings.resolve,
+                  "CRAWL_SETTINGS": crawl_settings, "TILE_URL": tiles, "TILE_ATTRIBUTION": tile_attribution,
+                  "QUERY_TIMEOUT": query_timeout,
+                  "PUBLIC_URL": public_url or f"http://{f'[{host}]' if ':' in host else host}:{port}"}
+    run(app_config, host=host, port=port, trusted_proxy=trusted_proxy)
 
 
 if __name__ == "__main__":  # pragma: no cover

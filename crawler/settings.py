@@ -1,15 +1,23 @@
 """Polite, safe defaults for every crawl, in one place (as Scrapy keeps its default settings).
 
 Each value cites why it is what it is; ``../shared/research/threats.md`` §4 has the sources.
-A ``Settings`` instance carries them through the crawl; the CLI overrides a few.
+A ``Settings`` instance carries them through the crawl. ``load()`` layers them like the node's
+settings: defaults -> TOML file -> ``HUBNET_*`` environment -> command line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 from dataclasses import dataclass, field
 
-from vocab import __version__
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from hubnet import __version__
 
 USER_AGENT = f"hubnet-crawler/{__version__} (+https://w3id.org/hubnet; community-group directory crawler)"
 
@@ -105,3 +113,81 @@ class Settings:
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+
+# ------------------------------------------------------------------ loading, layered like the node's
+ENV_PREFIX = "HUBNET_"
+CONFIG_ENV = "HUBNET_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names it and says why."""
+
+
+def load(overrides: dict | None = None, *, config_file=None, environ=None) -> Settings:
+    """The crawl settings, each layer overriding the one before (as ``node/config.py`` does):
+
+    1. the defaults above;
+    2. a TOML file: ``config_file`` or the ``HUBNET_CONFIG`` environment variable, with the field
+       names as keys (``max_sources = 500``, ``per_host_delay = 2.0``);
+    3. ``HUBNET_<FIELD>`` environment variables, e.g. ``HUBNET_MAX_SOURCES=500``;
+    4. ``overrides``: the command line's options that were given (None means "not given").
+    """
+    environ = os.environ if environ is None else environ
+    values: dict = {}
+    path = config_file or environ.get(CONFIG_ENV)
+    if path:
+        values.update(_read_toml(path))
+    for f in dataclasses.fields(Settings):
+        raw = environ.get(ENV_PREFIX + f.name.upper())
+        if raw is not None:
+            values[f.name] = _coerce(f, raw, f"{ENV_PREFIX}{f.name.upper()}")
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return Settings(**values)
+
+
+def _read_toml(path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"the config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
+    known = {f.name: f for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)} (see docs/crawler.md, Settings)")
+    return {k: _coerce(known[k], v, f"{path}: {k}") for k, v in raw.items()}
+
+
+def _coerce(f: dataclasses.Field, value, where: str):
+    """A TOML value or an environment string as the type of the field's default."""
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.strip().lower() not in _BOOLS:
+                    raise ValueError
+                return _BOOLS[value.strip().lower()]
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if isinstance(default, dict):
+            raise ValueError  # {(host, port): address}: the command line's --resolve only
+        if isinstance(default, tuple):
+            items = value if isinstance(value, list) else [v.strip() for v in str(value).split(",") if v.strip()]
+            kind = type(default[0]) if default else str
+            return tuple(kind(v) for v in items)
+        if default is None and str(value).strip().lower() in ("", "none"):
+            return None
+        kind = type(default) if default is not None else int
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+            raise ValueError
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a valid value for {f.name} "
+                          f"(default {default!r})") from None
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}

@@ -5,10 +5,10 @@ checks it (``hubnet-node validate``), writes a first one (``init``), serves it
 to people and aggregators with an editor behind a password (``serve``), and
 exports it as static files for any web host (``export``).
 
-    >>> from node.app import create_app
+    >>> from hubnet.node.app import create_app
     >>> app = create_app({"PROFILE": "profile.jsonld"})
 """
 
-from vocab import __version__
+from hubnet import __version__
 
 __all__ = ["__version__"]

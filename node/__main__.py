@@ -1,6 +1,6 @@
 """``python -m node`` does what ``hubnet-node`` does (handy before the script is on PATH)."""
 
-from node.cli import main
+from hubnet.node.cli import main
 
 if __name__ == "__main__":
     main(prog_name="hubnet-node")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-import vocab
-from vocab import DocumentError, HubnetError, ProfileInvalid
+from hubnet import vocab
+from hubnet.vocab import DocumentError, HubnetError, ProfileInvalid
 
 from . import __version__, starter, state
 from .config import ConfigError, resolve

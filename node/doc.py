@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from vocab import GROUP_TYPES
+from hubnet.vocab import GROUP_TYPES
 
 _GROUP_TYPE_NAMES = {str(t).rsplit("/", 1)[-1] for t in GROUP_TYPES}
 SAFE_SCHEMES = ("http", "https")

@@ -13,8 +13,8 @@ import logging
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-import vocab
-from vocab import DocumentError, ProfileInvalid
+from hubnet import vocab
+from hubnet.vocab import DocumentError, ProfileInvalid
 
 from . import forms
 from .auth import login_required

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import vocab
-from vocab import DocumentError, HubnetError, ProfileInvalid
+from hubnet import vocab
+from hubnet.vocab import DocumentError, HubnetError, ProfileInvalid
 
 from .doc import group_node, iri, origin, safe_href, well_known
 from .render import profile_page, turtle

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from vocab import FetchError
+from hubnet.vocab import FetchError
 
 from .ping import USER_AGENT
 

@@ -18,8 +18,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-import vocab
-from vocab import CONTEXT_IRI, GROUP_TYPES
+from hubnet import vocab
+from hubnet.vocab import CONTEXT_IRI, GROUP_TYPES
 
 from .doc import as_list, iri, text, texts
 

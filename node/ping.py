@@ -13,7 +13,7 @@ import threading
 
 import requests
 
-from vocab import __version__
+from hubnet import __version__
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from functools import lru_cache
 
 from flask import Blueprint, Response, abort, request
 
-import vocab
-from vocab import DocumentError, HubnetError
+from hubnet import vocab
+from hubnet.vocab import DocumentError, HubnetError
 
 from .doc import well_known as well_known_body
 from .render import environment, profile_page, turtle

@@ -15,7 +15,7 @@ from functools import lru_cache
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-import vocab
+from hubnet import __version__, vocab
 
 from .doc import as_list, group_node, iri, safe_href, text, texts
 
@@ -37,7 +37,7 @@ LINKS = (
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    return Environment(loader=PackageLoader("node", "templates"),
+    return Environment(loader=PackageLoader("hubnet.node", "templates"),
                        autoescape=select_autoescape(["html"], default_for_string=True),
                        trim_blocks=True, lstrip_blocks=True)
 
@@ -167,4 +167,4 @@ def profile_page(doc, *, alternate_href: str = "profile.jsonld", turtle_href: st
     """The accessible HTML page for a profile, with the profile embedded as JSON-LD."""
     template = environment().get_template("profile.html")
     return template.render(p=view(doc), jsonld=script_json(doc), alternate_href=alternate_href,
-                           turtle_href=turtle_href, version=vocab.__version__)
+                           turtle_href=turtle_href, version=__version__)

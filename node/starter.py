@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from vocab import CONTEXT_IRI
+from hubnet.vocab import CONTEXT_IRI
 
 CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"
 _HOST = re.compile(r"[\w.-]+")

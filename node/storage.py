@@ -20,7 +20,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vocab import HubnetError
+from hubnet.vocab import HubnetError
 
 KEEP_VERSIONS = 10
 _ANY = object()  # save(): no expectation about the live bytes

@@ -19,12 +19,10 @@ Offers and needs (all near lat 51.56, lon -0.01 unless said):
 
 from __future__ import annotations
 
-import pytest
 
-from crawler.crawl import Crawler
-from crawler.settings import Settings
-from crawler.store import Store
-from federation import Federation
+from hubnet.crawler.crawl.crawler import Crawler
+from hubnet.crawler.store.graph import Store
+from hubnet.testing import Federation
 
 HOSTS = ("u.test", "a.test", "b.test", "c.test", "d.test", "e.test", "f.test", "g.test")
 
@@ -64,17 +62,4 @@ def build(fed) -> dict:
 
 
 def crawl_into(fed, store) -> None:
-    settings = Settings(allow_private=True, per_host_delay=0.0, retries=0, resolve=fed.resolve_map(*HOSTS))
-    Crawler(store, settings).crawl([fed.url("u.test", "/"), fed.url("f.test", "/")])
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """(store, {"U": iri, "A": iri, ...}): the federation above, crawled into a real on-disk store."""
-    fed = Federation()
-    iris = build(fed)
-    store = Store(tmp_path_factory.mktemp("brokering") / "store")
-    crawl_into(fed, store)
-    yield store, iris
-    store.close()
-    fed.close()
+    Crawler(store, fed.settings(*HOSTS)).crawl([fed.url("u.test", "/"), fed.url("f.test", "/")])

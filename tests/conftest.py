@@ -1,18 +1,40 @@
-import os
-import sys
+"""Fixtures for the whole suite. The helper modules beside this file (server_helpers, node_helpers,
+fetch_fixtures, brokering_fixture, sparql_support) import by name because pytest's default (prepend)
+import mode puts this conftest's folder on sys.path; fixtures live in conftest.py files, never in them."""
+
+from pathlib import Path
 
 import pytest
 
-# Test helper modules (federation.py, ...) import as top-level modules.
-sys.path.insert(0, os.path.dirname(__file__))
+import hubnet
+from hubnet.crawler.store.graph import Store
+from hubnet.testing import Federation
 
-from crawler.store import Store  # noqa: E402
-from federation import Federation  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("__init__.py", "testing.py", "vocab", "node", "crawler", "examples/queries")  # pyproject.toml's map
+
+
+def pytest_sessionstart(session):
+    """The suite tests the INSTALLED package (``make test`` / ``make quick`` reinstall it when a source
+    changes). Run directly after an edit, it would test the old code: stop and say so instead."""
+    installed = Path(hubnet.__file__).resolve().parent
+    if installed == ROOT:
+        return  # an in-place (editable) install runs the sources themselves
+    records = list(installed.parent.glob("hubnet-*.dist-info/RECORD"))
+    if not records:
+        return
+    stamp = records[0].stat().st_mtime
+    changed = [p for name in SOURCES for p in ([ROOT / name] if (ROOT / name).is_file() else
+                                                 (ROOT / name).rglob("*"))
+               if p.is_file() and "__pycache__" not in p.parts and p.stat().st_mtime > stamp]
+    if changed:
+        pytest.exit(f"the installed hubnet ({installed}) is older than {changed[0].relative_to(ROOT)} "
+                    f"(and {len(changed) - 1} more): run `make quick` or `make test`, which reinstall it", 4)
 
 
 @pytest.fixture
 def fed():
-    """A fake federation: many websites on one loopback server (tests/federation.py)."""
+    """A fake federation: many websites on one loopback server (hubnet.testing)."""
     f = Federation()
     yield f
     f.close()

@@ -12,12 +12,11 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 
-from node import state
-from node.app import create_app
-from node.doc import dump
-from node.services import services
+from hubnet.node import state
+from hubnet.node.app import create_app
+from hubnet.node.doc import dump
+from hubnet.node.services import services
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "profile.jsonld"
 PASSWORD = "correct horse battery staple"
@@ -126,29 +125,6 @@ def field_error(html: str, name: str) -> str | None:
 
 def versions(app) -> list[Path]:
     return services(app).store.versions()
-
-
-@pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def editor(app):
-    """A test client logged in to the editor."""
-    c = app.test_client()
-    assert login(c).status_code == 302
-    return c
-
-
-@pytest.fixture
-def profile_path(app) -> Path:
-    return Path(app.config["PROFILE"])
 
 
 def modified(doc=None, **changes) -> dict:

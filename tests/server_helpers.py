@@ -20,12 +20,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 
-from crawler.crawl import Crawler
-from crawler.settings import Settings
-from crawler.store import Store
-from federation import Federation
+from hubnet.crawler.crawl.crawler import Crawler
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.graph import Store
+from hubnet.testing import Federation
 
 XSS_NAME = "<script>alert(1)</script>"
 XSS_URL = "javascript:alert(1)"
@@ -137,25 +136,11 @@ def build_sites(fed) -> list:
 
 
 def crawl_settings(fed, **kw) -> Settings:
-    base = dict(allow_private=True, per_host_delay=0.0, retries=0, resolve=fed.resolve_map(*HOSTS))
-    base.update(kw)
-    return Settings(**base)
+    return fed.settings(*HOSTS, **kw)
 
 
 def crawl(fed, store, seeds, **kw):
     return Crawler(store, crawl_settings(fed)).crawl(seeds, **kw)
-
-
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
-    """Poll until ``predicate()`` is truthy; return its value or fail the test."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------- apps over a crawled store
@@ -204,7 +189,7 @@ def crawled_store(fed, path: Path, seeds=None) -> Path:
 
 
 def make_app(fed, path, **config):
-    from crawler.web import create_app
+    from hubnet.crawler.web import create_app
 
     base = {"STORE": str(path), "CRAWL_SETTINGS": crawl_settings(fed), "QUERY_WORKERS": 1, "TESTING": True}
     base.update(config)
@@ -221,29 +206,3 @@ def open_network(tmp_path, **config) -> Network:
         fed.close()
         raise
     return net
-
-
-@pytest.fixture(scope="module")
-def network(tmp_path_factory):
-    """One crawled network and app per test module, for tests that only read."""
-    net = open_network(tmp_path_factory.mktemp("network"))
-    yield net
-    net.close()
-    net.fed.close()
-
-
-@pytest.fixture
-def fresh_network(tmp_path):
-    """A factory of networks of their own (``fresh_network(**config)``), for tests that ping,
-    re-crawl or otherwise change the store."""
-    made = []
-
-    def make(**config) -> Network:
-        net = open_network(tmp_path / f"n{len(made)}", **config)
-        made.append(net)
-        return net
-
-    yield make
-    for net in made:
-        net.close()
-        net.fed.close()

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from federation import Federation, profile
+from hubnet.testing import Federation, profile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # A hanging or dripping responder gives up after this long even if the crawler never does.
@@ -374,7 +374,7 @@ def _healthy_site(fed: Federation, host: str, i: int, hosts: list) -> None:
 
 
 def _default(name: str):
-    from crawler.settings import Settings
+    from hubnet.crawler.settings import Settings
     return getattr(Settings, name)
 
 
@@ -414,9 +414,9 @@ def _child(config_path: str) -> None:
     import gc
     import threading
 
-    from crawler.crawl import Crawler
-    from crawler.settings import Settings
-    from crawler.store import Store
+    from hubnet.crawler.crawl.crawler import Crawler
+    from hubnet.crawler.settings import Settings
+    from hubnet.crawler.store.graph import Store
 
     with open(config_path) as f:
         cfg = json.load(f)

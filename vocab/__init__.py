@@ -3,7 +3,7 @@ the helpers to load and validate profiles. Nothing here touches the network.
 
     >>> import vocab
     >>> graph = vocab.load({"@context": "https://schema.org", "@type": "NGO", "name": "X"})
-    >>> report = vocab.validate(profile_dict)      # Report: .conforms, .errors, .warnings
+    >>> report = hubnet.vocab.validate(profile_dict)      # Report: .conforms, .errors, .warnings
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from .model import (CATEGORY, GROUP_TYPES, HUBNET, KIND, LINK_PROPERTIES, ORG, S
                     find_groups, kinds, slug_of)
 from .parse import DEFAULT_LIMITS, TURTLE_TYPES, Limits, document_to_triples, read_document
 from .validate import Issue, Report, check_url_strings, validate_graph
-
-__version__ = "0.1.0"
 
 # rdflib logs a traceback for every ill-typed literal it meets ("soon"^^xsd:date);
 # validation reports those as plain-English errors, so the tracebacks are noise.
@@ -112,7 +110,7 @@ def validate(document_or_graph, *, base_iri: str | None = None, media_type: str 
 
 
 __all__ = [
-    "__version__", "load", "triples", "validate", "read_document", "Report", "Issue", "Limits",
+    "load", "triples", "validate", "read_document", "Report", "Issue", "Limits",
     "CONTEXT_IRI", "PINNED", "hubnet_context", "pinned_context", "inline_contexts", "is_pinned",
     "SCHEMA", "HUBNET", "ORG", "KIND", "CATEGORY", "GROUP_TYPES", "LINK_PROPERTIES",
     "kinds", "categories", "slug_of", "find_groups",

@@ -75,3 +75,92 @@ class StoreError(HubnetError):
 
     code = "store_error"
     status = 503
+
+
+# Every reason code hubnet uses: code -> (the HTTP status it is usually answered with, what it means).
+# An error raised with a code keeps its own status (a fetch failure is 502 from a fetch, 400 from a
+# /ping pre-check); tests/integration/test_error_codes.py checks that the code uses no code missing
+# here and that docs/ lists every one. ``http_<status>`` stands for a site's own 4xx/5xx answer.
+CODES: dict[str, tuple[int, str]] = {
+    # generic and web
+    "error": (500, "something went wrong that has no more specific code"),
+    "internal_error": (500, "a bug: the server failed; the log has the details"),
+    "bad_request": (400, "the request is malformed"),
+    "bad_parameter": (400, "a query-string or form parameter is missing, malformed or out of range"),
+    "forbidden": (403, "the request is not allowed"),
+    "not_found": (404, "no such page, group or file; or a site answered 404 for a profile"),
+    "method_not_allowed": (405, "the route does not take this HTTP method"),
+    "not_acceptable": (406, "none of the formats in the Accept header can be produced"),
+    "unsupported_media_type": (415, "the request body's Content-Type is not one this route reads"),
+    "rate_limited": (429, "too many requests from this client; wait and try again"),
+    "too_many_queries": (429, "over this client's share of the SPARQL workers (queries running, or worker-seconds "
+                              "a minute); try again after Retry-After"),
+    "unavailable": (503, "the server cannot answer right now (starting, stopping or overloaded)"),
+    "http_error": (502, "a site answered with an HTTP error status"),
+    "http_<status>": (502, "a site answered with this HTTP status (e.g. http_500), recorded per source"),
+    # fetching (the crawler, /ping's pre-check, the node's fetch)
+    "fetch_failed": (502, "the fetch failed for a reason with no more specific code"),
+    "bad_url": (400, "not an absolute http(s) URL, or one that cannot be parsed"),
+    "bad_scheme": (400, "only http:// and https:// URLs are fetched"),
+    "blocked_port": (400, "only ports 80 and 443 are fetched (unless the aggregator allows others)"),
+    "blocked_address": (400, "the host resolves to a private, loopback or otherwise non-public address"),
+    "dns_failed": (502, "the host name could not be resolved"),
+    "connect_failed": (502, "the crawler could not connect to the site"),
+    "connection_failed": (502, "the node could not connect to the site"),
+    "network_error": (502, "the connection failed part-way (reset, TLS error, protocol error)"),
+    "timeout": (504, "the site did not answer within the time limit"),
+    "too_large": (413, "the body, request or document is larger than the limit"),
+    "too_many_redirects": (502, "more redirects than the limit"),
+    "redirect_loop": (502, "the redirects lead back to a URL already visited"),
+    "bad_content_type": (502, "the answer's media type is not one a profile can have"),
+    "bad_encoding": (422, "the text is not valid in its declared (or UTF-8) encoding"),
+    "robots_disallowed": (403, "the site's robots.txt does not allow the crawler here"),
+    "robots_unreachable": (503, "the site's robots.txt answered 5xx or could not be fetched: kept out, retried later"),
+    "crawl_delay_too_long": (503, "robots.txt asks for a longer Crawl-delay than the crawler allows: skipped this crawl"),
+    "backed_off": (503, "the site keeps failing; the crawler waits before trying again"),
+    "gone": (410, "the site answered 410 Gone: the profile is withdrawn and removed"),
+    "redirected": (200, "skipped: the address redirects to another site, which is crawled as its own source"),
+    # reading a document
+    "invalid_document": (422, "not a readable JSON-LD, Turtle or HTML document"),
+    "unreadable": (422, "the file cannot be read"),
+    "too_deep": (422, "the document (or query) nests deeper than the limit"),
+    "too_many_triples": (422, "the document holds more statements than the limit"),
+    "literal_too_long": (422, "a text value is longer than the limit"),
+    "iri_too_long": (422, "an IRI is longer than the limit"),
+    "unsupported_context": (422, "an @context other than the pinned hubnet and schema.org contexts"),
+    "named_graph_forbidden": (422, "the document declares named graphs; a profile may not"),
+    "no_jsonld": (422, "the HTML page carries no JSON-LD block"),
+    "no_group": (422, "the document describes no community group"),
+    "id_mismatch": (422, "the profile's group IRI is on another site than the document"),
+    "userinfo_in_iri": (422, "a group IRI holds a user name (the part before '@'): it shows one site and names "
+                             "another"),
+    "triple_term_forbidden": (422, "the document holds RDF 1.2 triple terms (statements about statements); "
+                                   "a profile may not"),
+    "invalid_profile": (422, "the profile breaks the rules of the profile format (the report says which)"),
+    "duplicate": (200, "skipped: the group is already described by another source of the same site"),
+    "max_sources": (200, "skipped: the crawl reached its --max-sources limit"),
+    "over_quota": (200, "skipped or refused: a crawl budget was reached (ping, seed, domain, host or store-wide; "
+                        "the message says which)"),
+    # the store
+    "store_error": (503, "the store could not be opened or written"),
+    "store_in_use": (503, "another process holds the store"),
+    "cross_origin_graph": (422, "a source may not keep its statements in a graph off its own site"),
+    "unknown_format": (400, "the file's RDF format cannot be told from its name"),
+    # SPARQL
+    "bad_query": (400, "the query is malformed or refused"),
+    "missing_query": (400, "no query was given"),
+    "multiple_queries": (400, "more than one query was given"),
+    "malformed_query": (400, "the query is not valid SPARQL"),
+    "query_too_long": (413, "the query text is longer than the limit"),
+    "update_forbidden": (400, "SPARQL Update is refused: the endpoint is read-only"),
+    "service_forbidden": (400, "SERVICE, LOAD or a foreign FROM is refused: the endpoint makes no outbound requests"),
+    "unknown_graph": (400, "the query names a graph the store does not hold"),
+    "query_timeout": (504, "the query ran longer than the time limit and was stopped"),
+    "query_failed": (503, "the query worker failed"),
+    "server_busy": (503, "every query worker is busy, or a model build or a page's queries ran over budget: "
+                         "try again after Retry-After"),
+    "service_unavailable": (503, "the SPARQL endpoint is not configured here, or its workers are shutting down"),
+    # the node
+    "private_output": (400, "hubnet-node export would write into the node's private state folder"),
+    "changed_meanwhile": (409, "the profile changed since the editor was opened; the form is shown again"),
+}

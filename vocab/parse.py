@@ -26,8 +26,8 @@ import pyoxigraph as ox
 
 from .contexts import inline_contexts_in_place, shared_context_json
 from .errors import DocumentError
+from .model import SCHEMA
 
-SCHEMA = "http://schema.org/"
 _HTTPS_SCHEMA = "https://schema.org/"
 
 JSON_TYPES = ("application/ld+json", "application/json")

@@ -1,8 +1,9 @@
-"""The aggregator's web server: directory pages, their JSON twins, the map, data exports,
-pings, SPARQL, and the one background thread that crawls.
+"""The aggregator's web server (Flask only): directory pages, their JSON twins, the map, data
+exports, pings and SPARQL, over one ``service.Aggregator``.
 
-``create_app(config)`` opens the store (one process holds it), syncs the text
-index, starts the crawler thread and registers the blueprints:
+``create_app(config)`` opens the store (one process holds it), builds the Aggregator (text index,
+crawl scheduler, query workers, brokering models; kept as ``app.extensions["hubnet"]``), syncs the
+text index, starts the crawler thread and registers the blueprints:
 
 - ``directory``: ``/``, ``/groups/<key>``, ``/map``, ``/sources`` (HTML for people)
 - ``api``: ``/api/groups``, ``/api/groups/<key>``, ``/sources.json`` (the JSON twins)
@@ -13,9 +14,9 @@ index, starts the crawler thread and registers the blueprints:
 Config keys (``create_app({...})``; the ``serve`` command fills them from its options):
 
 =====================  ======================================================================
-STORE                  store directory, or an open ``crawler.store.Store`` (default hubnet-data)
+STORE                  store directory, or an open ``hubnet.crawler.store.graph.Store`` (default hubnet-data)
 RECRAWL_INTERVAL       seconds between re-crawls of every known source; 0/None: never
-CRAWL_SETTINGS         a ``crawler.settings.Settings`` for the background crawls; else built
+CRAWL_SETTINGS         a ``hubnet.crawler.settings.Settings`` for the background crawls; else built
                        from ALLOW_PRIVATE (bool) and RESOLVE ({(host, port): address})
 CORS                   add ``Access-Control-Allow-Origin: *`` to API and data responses
 TILE_URL               map tiles, ``{s}/{z}/{x}/{y}`` template (default OpenStreetMap)
@@ -60,19 +61,15 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from vocab import __version__
-from vocab.errors import HubnetError
-
-from ..budget import Budget
-from ..index import open_index
+from hubnet import __version__
+from hubnet.vocab.errors import HubnetError
 from ..settings import Settings
-from ..store import DEFAULT_PATH, Store
+from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 from . import api, brokering, data, directory, errors, ping, render, sparql
-from .background import Background
-from .refresh import Refresher
+from hubnet.crawler.service import Aggregator
 
 log = logging.getLogger(__name__)
-_PACKAGE = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
 
 OSM_TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULTS = {
@@ -105,62 +102,9 @@ DEFAULTS = {
     "MODEL_WAIT": 2.0,
     "REQUEST_QUERY_BUDGET": 10.0,
     "INDEX_SYNC_BUDGET": 300.0,
-    "JSON_SORT_KEYS": False,
 }
 EXTENSION = "hubnet"
 
-
-class Hub:
-    """What the app holds for its lifetime: the store, the text index, the crawler thread.
-
-    Kept as ``app.extensions["hubnet"]``. ``close()`` stops the crawler, the query
-    workers and releases the store's lock, so another process may open it.
-    """
-
-    def __init__(self, app: Flask, store: Store, own_store: bool, settings: Settings):
-        self.app = app
-        self.store = store
-        self.own_store = own_store
-        self.settings = settings
-        self.index = open_index(store)
-        self.background = Background(self, settings, app.config["RECRAWL_INTERVAL"])
-        self.refresher = Refresher(self.refresh)
-        self._closed = False
-
-    def after_crawl(self, crawled_at: str) -> None:
-        """Called by the crawler thread after every crawl batch: hands ``refresh`` to the refresh
-        thread and returns, so a slow sync or model build never holds up the next ping."""
-        self.refresher.request(crawled_at)
-
-    def wait_refreshed(self, timeout: float = 30.0) -> bool:
-        return self.refresher.wait_idle(timeout)
-
-    def refresh(self, crawled_at: str) -> None:
-        """Index, SPARQL checkpoint, brokering models (run on the refresh thread)."""
-        self.index.sync(self.store, crawled_at=crawled_at,
-                        budget=Budget(self.app.config["INDEX_SYNC_BUDGET"], "indexing the latest crawl"))
-        queries = self.app.extensions.get(sparql.EXTENSION)
-        if queries is not None:
-            queries.refresh()
-        models = self.app.extensions.get(brokering.EXTENSION)
-        if models is not None:
-            models.warm()       # rebuilt only if the sync changed something
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.background.stop()
-        self.refresher.stop()
-        models = self.app.extensions.get(brokering.EXTENSION)
-        if models is not None:
-            models.close()
-        queries = self.app.extensions.get(sparql.EXTENSION)
-        if queries is not None:
-            queries.close()
-        self.index.close()
-        if self.own_store:
-            self.store.close()
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -180,15 +124,16 @@ def create_app(config: dict | None = None) -> Flask:
         allow_private=bool(app.config["ALLOW_PRIVATE"]), resolve=dict(app.config["RESOLVE"] or {}))
     hub = None
     try:
-        hub = Hub(app, store, own_store, settings)
+        hub = Aggregator(store, settings, own_store=own_store, recrawl_interval=app.config["RECRAWL_INTERVAL"],
+                         serving=True, index_sync_budget=app.config["INDEX_SYNC_BUDGET"],
+                         model_build_budget=app.config["MODEL_BUILD_BUDGET"], model_wait=app.config["MODEL_WAIT"])
         app.extensions[EXTENSION] = hub
         # A crawl run by the CLI while the server was down is picked up here (cheap when nothing changed).
         hub.index.sync(store)
-        sparql.init_app(app, store, timeout=float(app.config["QUERY_TIMEOUT"]),
-                        row_cap=int(app.config["QUERY_ROW_CAP"]), workers=int(app.config["QUERY_WORKERS"]),
-                        client_concurrency=app.config["QUERY_CLIENT_RUNNING"],
-                        client_seconds=app.config["QUERY_CLIENT_SECONDS"],
-                        demote_after=app.config["QUERY_DEMOTE_AFTER"])
+        app.extensions[sparql.EXTENSION] = hub.start_queries(
+            timeout=float(app.config["QUERY_TIMEOUT"]), row_cap=int(app.config["QUERY_ROW_CAP"]),
+            workers=int(app.config["QUERY_WORKERS"]), client_concurrency=app.config["QUERY_CLIENT_RUNNING"],
+            client_seconds=app.config["QUERY_CLIENT_SECONDS"], demote_after=app.config["QUERY_DEMOTE_AFTER"])
     except BaseException:
         if hub is not None:
             hub.close()          # releases the index, any query workers, and the store if ours

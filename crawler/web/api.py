@@ -24,18 +24,18 @@ from urllib.parse import urlencode
 import pyoxigraph as ox
 from flask import Blueprint, current_app, jsonify, request
 
-from vocab.errors import NotFound
+from hubnet.vocab.errors import NotFound
 
-from ..groups import read_group
-from ..store import HUBNET, PROV_GRAPH
+from hubnet.crawler.query.groups import read_group
+from hubnet.crawler.store.graph import FAILED, GONE, HUBNET, MISSING, OK, PROV_GRAPH, STALE, SourceStatus
 from .params import bad, read_int, request_budget, search_from
 from .render import kind_label
 
 bp = Blueprint("api", __name__)
 
 LIST_FIELDS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source", "distance_km")
-STATUSES = ("ok", "stale", "failed", "missing", "gone")
-PROBLEMS_FIRST = ("failed", "stale", "missing", "gone", "ok")
+STATUSES = tuple(s.value for s in SourceStatus)
+PROBLEMS_FIRST = tuple(s.value for s in (FAILED, STALE, MISSING, GONE, OK))
 
 
 def hub():

@@ -10,7 +10,7 @@ explains them to a hub officer; examples/queries/ holds the SPARQL forms):
     /network         /api/network?group=IRI|key&depth=2
                      /api/network/bridges, /api/network/isolated[?area=]
 
-The answers come from ``crawler.brokering.Models``: built from the store once
+The answers come from ``hubnet.crawler.query.brokering.models.Models``: built from the store once
 per change (the index's generation), then answered from memory.
 """
 
@@ -22,15 +22,15 @@ import math
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from vocab.errors import NotFound
-from vocab.model import categories
+from hubnet.vocab.errors import NotFound
+from hubnet.vocab.model import categories
 
-from ..brokering import Models
-from ..contacts import contact_details
-from ..index import Search
-from ..matching import DEFAULT_WITHIN_KM, MAX_PER_NEED, MAX_WITHIN_KM
-from ..network import MAX_HOPS
-from ..spreadsheet import cell as _cell
+from hubnet.crawler.query.brokering.models import Models
+from hubnet.crawler.query.contacts import contact_details
+from hubnet.crawler.store.index import Search
+from hubnet.crawler.query.brokering.matching import DEFAULT_WITHIN_KM, MAX_PER_NEED, MAX_WITHIN_KM
+from hubnet.crawler.query.brokering.network import MAX_HOPS
+from hubnet.crawler.query.spreadsheet import cell as _cell
 from .params import MAX_OFFSET, _float, bad, offset_pages, read_int, request_budget, search_from
 from .render import alternate_url as _alternate, page as _page
 
@@ -39,9 +39,8 @@ EXTENSION = "hubnet.brokering"
 
 
 def init_app(app, hub) -> None:
-    app.extensions[EXTENSION] = Models(hub.store, hub.index, build_budget=app.config["MODEL_BUILD_BUDGET"],
-                                       wait=app.config["MODEL_WAIT"])
-    app.extensions[EXTENSION].start()   # built in the background: the first visitors need not wait
+    app.extensions[EXTENSION] = hub.models
+    hub.models.start()   # built in the background: the first visitors need not wait
     app.register_blueprint(bp)
 
 

@@ -15,10 +15,11 @@ import threading
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, jsonify, stream_with_context, url_for
 
-from vocab import __version__
+from hubnet import __version__
 
-from ..spreadsheet import cell as _cell
-from ..store import PROV as PROV_NS, PROV_GRAPH
+from hubnet.crawler.query.spreadsheet import cell as _cell
+from hubnet.crawler.store.graph import PROV as PROV_NS, PROV_GRAPH
+from hubnet.vocab.model import HUBNET, ORG, SCHEMA
 from .render import group_href, public_url
 
 bp = Blueprint("data", __name__)
@@ -143,10 +144,7 @@ def void():
         t(V + "triples", ox.Literal(str(counts["triples"]), datatype=ox.NamedNode(XSD + "integer"))),
         t(V + "distinctSubjects", ox.Literal(str(counts["subjects"]), datatype=ox.NamedNode(XSD + "integer"))),
         t(V + "dataDump", ox.NamedNode(public_url(url_for("data.dump")))),
-        t(V + "vocabulary", ox.NamedNode("http://schema.org/")),
-        t(V + "vocabulary", ox.NamedNode("https://w3id.org/hubnet/ns#")),
-        t(V + "vocabulary", ox.NamedNode("http://www.w3.org/ns/org#")),
-        t(V + "vocabulary", ox.NamedNode("http://www.w3.org/ns/prov#")),
+        *(t(V + "vocabulary", ox.NamedNode(str(ns))) for ns in (SCHEMA, HUBNET, ORG, PROV_NS)),
         t(V + "feature", ox.NamedNode("http://www.w3.org/ns/formats/N-Quads")),
         t(V + "rootResource", ox.NamedNode(public_url(url_for("directory.index")))),
     ]

@@ -13,10 +13,10 @@ from urllib.parse import quote, urlencode
 
 from flask import Blueprint, current_app, request
 
-from vocab.errors import HubnetError
+from hubnet.vocab.errors import HubnetError
 
-from ..groups import read_group
-from ..index import Search
+from hubnet.crawler.query.groups import read_group
+from hubnet.crawler.store.index import Search
 from .api import find_group, search, source_listing
 from .params import bad, offset_pages, request_budget
 from .render import alternate_url as _alternate, group_href, page as _page

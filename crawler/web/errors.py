@@ -16,7 +16,7 @@ import logging
 from flask import jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from vocab.errors import HubnetError
+from hubnet.vocab.errors import HubnetError
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 
 from flask import current_app
 
-from vocab.errors import HubnetError
+from hubnet.vocab.errors import HubnetError
 
-from ..budget import Budget
-from ..index import MAX_LIMIT, Search
+from hubnet.crawler.budget import Budget
+from hubnet.crawler.store.index import MAX_LIMIT, Search
 
 MAX_TEXT = 200
 MAX_OFFSET = 100_000

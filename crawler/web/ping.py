@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, request
 
-from vocab.errors import FetchError, HubnetError
+from hubnet.vocab.errors import FetchError, HubnetError
 
-from ..fetch import canonical_url
-from ..netpolicy import AddressPolicy
+from hubnet.crawler.crawl.fetch import canonical_url
+from hubnet.crawler.crawl.netpolicy import AddressPolicy
 
 bp = Blueprint("ping", __name__)
 

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from flask import current_app, make_response, render_template, request
 
-from vocab.model import categories, kinds
+from hubnet.vocab.model import categories, kinds
 
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")

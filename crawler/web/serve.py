@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from vocab.errors import HubnetError
+from hubnet.vocab.errors import HubnetError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

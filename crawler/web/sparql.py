@@ -14,7 +14,7 @@ service description.
 
 Wiring (the app factory owns this)::
 
-    from crawler.web import sparql
+    from hubnet.crawler.web import sparql
     sparql.init_app(app, store, timeout=10.0, row_cap=10_000, workers=2)
     app.register_blueprint(sparql.bp)
     ...
@@ -32,13 +32,13 @@ from urllib.parse import unquote_to_bytes
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from werkzeug.datastructures import MIMEAccept
 
-from crawler.queryservice import DEFAULT_GRAPH_FORMAT, DEFAULT_RESULTS_FORMAT, QueryService
-from crawler.sparql import MAX_QUERY_BYTES, check_query
-from vocab.errors import HubnetError, QueryError
+from hubnet.crawler.query.workers import DEFAULT_GRAPH_FORMAT, DEFAULT_RESULTS_FORMAT, QueryService
+from hubnet.crawler.query.sparql import MAX_QUERY_BYTES, check_query
+from hubnet.vocab.errors import HubnetError, QueryError
 
 _HERE = Path(__file__).resolve().parent
-bp = Blueprint("sparql", __name__, template_folder=str(_HERE.parent / "templates"),
-               static_folder=str(_HERE.parent / "static"), static_url_path="/sparql/static")
+bp = Blueprint("sparql", __name__, template_folder=str(_HERE / "templates"),
+               static_folder=str(_HERE / "static"), static_url_path="/sparql/static")
 
 EXTENSION = "hubnet.queries"
 
@@ -276,7 +276,7 @@ def client_key() -> str:
 def _service_description(mimetype: str) -> Response:
     import pyoxigraph as ox
 
-    from crawler.sparql import GRAPH_FORMATS
+    from hubnet.crawler.query.sparql import GRAPH_FORMATS
 
     from .render import public_url
 
@@ -301,7 +301,8 @@ def _service_description(mimetype: str) -> Response:
 
 
 # ---------------------------------------------------------------------- the query page
-EXAMPLES_DIR = _HERE.parents[1] / "examples" / "queries"
+# The repository's examples/queries, installed as package data beside this module (pyproject.toml).
+EXAMPLES_DIR = _HERE / "queries" if (_HERE / "queries").is_dir() else _HERE.parents[1] / "examples" / "queries"
 # The page offers a few questions, not the whole folder (which also holds the brokering
 # and hub queries): one per kind of question people ask first.
 PAGE_EXAMPLES = ("groups-by-topic", "groups-near-a-point", "umbrella-members", "offers-and-needs-by-category",

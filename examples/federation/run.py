@@ -11,7 +11,7 @@ What it does, in order (every step a real hubnet command, nothing faked):
 3. copies each profile into a fresh temporary folder, rewriting the ports in
    its addresses if other ports were asked for;
 4. builds the static sites with ``hubnet-node export`` and copies the
-   ordinary website pages, then serves them all with ``static_server.py``
+   ordinary website pages, then serves them all with ``python -m hubnet.testing``
    (one port, sites chosen by the Host header);
 5. starts one ``hubnet-node serve`` per self-hosted group, each with its own
    config and state folder, told to ping the aggregator when its profile is saved;
@@ -273,7 +273,7 @@ def command(name: str) -> list:
     script = Path(sys.executable).parent / name
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", {"hubnet-node": "node", "hubnet-crawler": "crawler.cli"}[name]]
+    return [sys.executable, "-m", {"hubnet-node": "hubnet.node", "hubnet-crawler": "hubnet.crawler.cli"}[name]]
 
 
 # ------------------------------------------------------------------ HTTP checks
@@ -434,7 +434,7 @@ class Federation:
                 (self.workdir / "profiles" / f"{g.slug}.jsonld").write_text(text, encoding="utf-8")
         self.editor_password = "-".join(secrets.choice(EDITOR_PASSWORD_WORDS) for _ in range(3)) + \
             f"-{secrets.randbelow(100):02d}"
-        from node import state  # the venv's hubnet: sets the editor password as `hubnet-node passwd` would
+        from hubnet.node import state  # the venv's hubnet: sets the editor password as `hubnet-node passwd` would
         for g in self.manifest.by_way("node"):
             d = self.workdir / "nodes" / g.slug
             (d / "state").mkdir(parents=True, exist_ok=True)
@@ -483,7 +483,7 @@ class Federation:
         """The static host and every node, started together, then each waited for."""
         t0 = time.monotonic()
         logs = self.workdir / "logs"
-        static = spawn("the static web host", [sys.executable, HERE / "static_server.py", "--root",
+        static = spawn("the static web host", [sys.executable, "-m", "hubnet.testing", "--root",
                                                 self.workdir / "sites", "--port", self.manifest.static_port],
                        logs / "static-host.log")
         self.children.append(static)
@@ -691,8 +691,8 @@ def main(argv=None) -> int:
                                       "temporary one that is removed on exit")
     args = ap.parse_args(argv)
     try:
-        import crawler.web  # noqa: F401  (the aggregator's server)
-        import node.app  # noqa: F401
+        import hubnet.crawler.web  # noqa: F401  (the aggregator's server)
+        import hubnet.node.app  # noqa: F401
     except ImportError as exc:
         print(f"hubnet is not installed for {sys.executable} ({exc}). Run the demo with `make demo`, "
               "which creates .venv and installs it, or with .venv/bin/python.", file=sys.stderr)

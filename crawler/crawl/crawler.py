@@ -1,0 +1,585 @@
+"""The crawl: seeds and known sources in, an up-to-date store out.
+
+The stages as they run for one source: fetch (fetch.py, the only code that
+talks to the network) -> extract (extract.py: statements, with the authority
+rule of ../authority.py applied and the links and groups collected in the same
+pass) -> de-duplicate (here) -> store (../store/graph.py) -> follow the links
+(here; on a 304 they are read back from the stored graph by extract.py). After
+the crawl, service.Aggregator.after_crawl() updates what readers read. This
+module schedules them: an asyncio loop runs many fetches at once, taking URLs
+from per-host queues in two lanes (frontier.py: pings first, and only hosts
+that are ready; politeness itself is the fetcher's job) within the budgets of
+frontier.py, while parsing and writing run one source at a time in a worker
+thread, off the event loop, so one slow parse never stalls the fetches and the
+store has a single writer.
+
+Lifecycle of a source (docs/crawler.md): 410 -> graph removed, tombstone
+kept; 404 -> removed after ``misses_before_delete`` consecutive misses;
+timeouts, 5xx, robots refusals, invalid documents -> last good graph kept and
+marked stale, the error recorded; 304 or the same statements -> no write.
+A source owns only a graph on its own site: a redirect to another site makes
+the target a source of its own and counts as a miss for the redirecting one.
+A source never read successfully is forgotten after ``failed_source_attempts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from hubnet.vocab.errors import FetchError, HubnetError
+
+from hubnet.crawler import authority as authorise
+from hubnet.crawler.crawl import extract as link
+from .fetch import Fetcher, canonical_url
+from hubnet.crawler.crawl.extract import parse_source
+from hubnet.crawler.crawl.frontier import CRAWL, OVER_QUOTA, PING, Budgets, Lanes, host_of
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.graph import FAILED, GONE, MISSING, OK, STALE, SourceRecord, Store, now
+
+log = logging.getLogger(__name__)
+NEW, UPDATED, UNCHANGED, DELETED, FAILURE, SKIPPED = "new", "updated", "unchanged", "deleted", "failed", "skipped"
+
+
+@dataclass
+class Outcome:
+    url: str
+    result: str                  # new / updated / unchanged / deleted / failed / skipped
+    code: str | None = None      # reason code for failures ("timeout", "id_mismatch", ...)
+    message: str | None = None
+    triples: int = 0
+    dropped_foreign: int = 0
+    links: list = field(default_factory=list)
+    groups: list = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    outcomes: list = field(default_factory=list)
+    elapsed: float = 0.0
+    requests: dict = field(default_factory=dict)
+    writes: int = 0
+
+    @property
+    def counts(self) -> dict:
+        c = Counter(o.result for o in self.outcomes)
+        return {k: c.get(k, 0) for k in (NEW, UPDATED, UNCHANGED, DELETED, FAILURE, SKIPPED)}
+
+    @property
+    def failures(self) -> list:
+        return [o for o in self.outcomes if o.result == FAILURE]
+
+    def to_dict(self) -> dict:
+        return {
+            "sources": self.counts,
+            "failed_by_reason": dict(Counter(o.code for o in self.failures)),
+            "skipped_by_reason": dict(Counter(o.code for o in self.outcomes if o.result == SKIPPED)),
+            "failures": [{"url": o.url, "code": o.code, "message": o.message} for o in self.failures],
+            "triples_written": sum(o.triples for o in self.outcomes if o.result in (NEW, UPDATED)),
+            "foreign_triples_dropped": sum(o.dropped_foreign for o in self.outcomes),
+            "store_writes": self.writes,
+            "requests": self.requests,
+            "elapsed_s": round(self.elapsed, 3),
+        }
+
+
+@dataclass
+class _Item:
+    url: str
+    depth: int
+    found_via: str
+    found_from: str | None = None
+    candidates: tuple = ()       # for bare-domain seeds: other URLs to try if this one fails
+    root: str | None = None      # the seed, ping or re-checked source this URL was reached from
+    refetch: bool = False        # a ping for a URL already fetched in this crawl: fetch it again
+
+
+def seed_items(seeds) -> list:
+    """Profile URLs as given; a bare domain tries /.well-known/hubnet, then its home page."""
+    items = []
+    for seed in seeds:
+        seed = seed.strip()
+        if not seed or seed.startswith("#"):
+            continue
+        if "://" in seed:
+            items.append(_Item(seed, 0, "seed"))
+        else:
+            host = seed.strip("/")
+            tries = (f"https://{host}/.well-known/hubnet", f"https://{host}/",
+                     f"http://{host}/.well-known/hubnet", f"http://{host}/")
+            items.append(_Item(tries[0], 0, "seed", candidates=tries[1:]))
+    return items
+
+
+class Crawler:
+    """One crawl over a store. ``run`` may be called once per instance."""
+
+    def __init__(self, store: Store, settings: Settings | None = None, *, progress=None, fetcher=None, robots=None,
+                 publish=None):
+        self.store = store
+        self.settings = settings or Settings()
+        self.progress = progress            # callable(done, queued, outcome) or None
+        # callable() run on the pipeline thread (between writes) when a pinged source changed the
+        # store while the crawl has more to do: the server re-indexes, so a ping is visible before
+        # a long re-crawl ends. None: nothing.
+        self._publish = publish
+        self._publish_pending = False
+        self._fetcher = fetcher
+        self._robots = robots               # a RobotsCache kept by the caller across crawls, or None
+        self._pipeline = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubnet-pipeline")
+        self.summary = Summary()
+        self._submit_lock = threading.Lock()   # pings handed in from other threads (submit)
+        self._accepting = False
+        self._submits = 0
+        self._loop = None
+
+    # ------------------------------------------------------------------ public
+    def crawl(self, seeds=(), *, recheck_known: bool = True, found_via: str = "seed",
+              follow_links: bool = True) -> Summary:
+        return asyncio.run(self.run(seeds, recheck_known=recheck_known, found_via=found_via,
+                                    follow_links=follow_links))
+
+    async def run(self, seeds=(), *, recheck_known: bool = True, found_via: str = "seed",
+                  follow_links: bool = True) -> Summary:
+        start = time.monotonic()
+        self.known = await self._in_pipeline(self.store.sources)
+        self.groups = await self._in_pipeline(link.known_groups, self.store)
+        self.follow_links = follow_links
+        self.seen: set = set()
+        self._started: set = set()
+        self._skipped: set = set()
+        self._host_urls: Counter = Counter()
+        self._new_sources = 0
+        self.lanes = Lanes()
+        self.budgets = Budgets(self.settings, self.known)
+        self._loop = asyncio.get_running_loop()
+        with self._submit_lock:
+            self._accepting = True
+        for item in seed_items(seeds):
+            item.found_via = found_via
+            self._enqueue(item)
+        if recheck_known:
+            for rec in self._rechecks():
+                self._enqueue(_Item(rec.url, rec.depth, rec.found_via, rec.found_from))
+        own_fetcher = self._fetcher is None
+        fetcher = self._fetcher or Fetcher(self.settings, robots=self._robots)
+        fetcher.on_release = self.lanes.wake
+        try:
+            if own_fetcher:
+                await fetcher.__aenter__()
+            lanes = [(PING, CRAWL)] * max(1, self.settings.concurrency) + [(PING,)] * max(0, self.settings.ping_workers)
+            await asyncio.gather(*(self._worker(fetcher, ls) for ls in lanes))
+        finally:
+            with self._submit_lock:
+                self._accepting = False
+            if own_fetcher:
+                await fetcher.close()
+            self._pipeline.shutdown(wait=True)
+            self.store.flush()
+        self.summary.requests = dict(getattr(fetcher, "stats", {}) or {})
+        self.summary.elapsed = time.monotonic() - start
+        return self.summary
+
+    # ------------------------------------------------------------------ frontier
+    def _rechecks(self) -> list:
+        """Known sources to re-check; on a host with more than ``max_urls_per_host``, a random
+        sample of that many, so that over re-crawls every source there is checked in turn."""
+        by_host: dict = {}
+        for rec in self.known.values():
+            if rec.status != GONE:
+                by_host.setdefault(host_of(rec.url), []).append(rec)
+        cap = self.settings.max_urls_per_host
+        return [rec for recs in by_host.values()
+                for rec in (recs if len(recs) <= cap else random.sample(recs, cap) + recs)]
+
+    def submit(self, urls) -> bool:
+        """Hand pinged URLs to this running crawl, from any thread; they go to the ping lane.
+
+        False if the crawl is not running or has finished (the caller queues them for the next)."""
+        with self._submit_lock:
+            if not self._accepting:
+                return False
+            self._submits += 1
+        self._loop.call_soon_threadsafe(self._take_submitted, list(urls))
+        return True
+
+    def _take_submitted(self, urls) -> None:
+        try:
+            for url in urls:
+                if self._robots is not None:
+                    self._robots.forget(url)   # a ping is the site asking to be read now
+                item = _Item(url, 0, "ping")
+                try:
+                    started = canonical_url(url) in self._started
+                except FetchError:
+                    started = False
+                item.refetch = started         # fetched already: the site may have changed since
+                self._enqueue(item)
+        finally:
+            with self._submit_lock:
+                self._submits -= 1
+            self.lanes.wake()
+
+    def _finished(self) -> bool:
+        with self._submit_lock:
+            if self.lanes.idle() and self._submits == 0:
+                self._accepting = False
+            return not self._accepting
+
+    def _skip(self, url: str, code: str, message: str) -> None:
+        if url not in self._skipped:   # a URL linked from many sources is reported once
+            self._skipped.add(url)
+            self._record(Outcome(url, SKIPPED, code, message))
+
+    def _enqueue(self, item: _Item) -> None:
+        try:
+            url = canonical_url(item.url)
+        except FetchError as exc:
+            if item.found_via != "link":  # a bad link in someone's profile is their problem, not a failure
+                self._record(Outcome(item.url, FAILURE, exc.code, exc.message))
+            return
+        if url in self.seen and not item.refetch:
+            if item.found_via == "ping" and item.depth == 0:
+                self._promote(url)
+            return
+        item.url = url
+        self.budgets.set_root(item)
+        ping = self.budgets.is_ping(item)
+        # A known source is always re-checked; the ping's depth budget limits what is new.
+        limit = self.settings.max_depth if url in self.known else self.budgets.max_depth(item)
+        if item.depth > limit:
+            if ping and item.depth <= self.settings.max_depth:
+                self._skip(url, OVER_QUOTA, "not fetched: a ping reaches only the pinged page and the pages it "
+                                            "links to directly")
+            return
+        if url not in self.seen:
+            if self._host_urls[host_of(url)] >= self.settings.max_urls_per_host and not (ping and item.depth == 0):
+                self._skip(url, OVER_QUOTA, f"not fetched: {self.settings.max_urls_per_host} URLs on "
+                                            f"{host_of(url)} already this crawl (the per-host cap)")
+                return
+            is_known = url in self.known
+            if not is_known and self._new_sources >= self.settings.max_sources:
+                self._skip(url, "max_sources",
+                           f"not fetched: the crawl reached its limit of {self.settings.max_sources} sources")
+                return
+            refusal = self.budgets.admit(item, url, is_known, self._new_sources)
+            if refusal:
+                self._skip(url, OVER_QUOTA, refusal)
+                return
+            self.seen.add(url)
+            self._host_urls[host_of(url)] += 1
+            if not is_known:
+                self._new_sources += 1
+        self.lanes.put(item, PING if ping else CRAWL)
+
+    def _promote(self, url: str) -> None:
+        """A ping for a URL still waiting in the crawl lane: move it to the ping lane."""
+        queue = self.lanes.queues[CRAWL].get(host_of(url))
+        for waiting in list(queue or ()):
+            if waiting.url == url:
+                queue.remove(waiting)
+                if not queue:
+                    del self.lanes.queues[CRAWL][host_of(url)]
+                self.lanes.put(waiting, PING)
+
+    async def _worker(self, fetcher, lanes) -> None:
+        while True:
+            item = await self.lanes.next(lanes, fetcher.ready_at, self._finished)
+            if item is None:
+                return
+            if item.url in self._started and not item.refetch:
+                self.lanes.done(item)   # queued twice (a ping raced the crawl lane): fetched once
+                continue
+            self._started.add(item.url)
+            try:
+                try:
+                    outcome = await self._process(fetcher, item)
+                except Exception as exc:  # one source's crash never stops the crawl (T22)
+                    outcome = Outcome(item.url, FAILURE, "internal_error", f"unexpected error: {exc!r}")
+                self._record(outcome)
+                if item.depth == 0 and self.budgets.is_ping(item) and outcome.result in (NEW, UPDATED, DELETED):
+                    self._schedule_publish()
+                for g in outcome.groups:
+                    self.groups.setdefault(g, outcome.url)
+                if self.follow_links:
+                    for target in outcome.links:
+                        # A group already described by a source (e.g. a node's /profile.jsonld
+                        # for its /#group IRI) needs no fetch of its IRI.
+                        if target not in self.groups:
+                            self._enqueue(_Item(link.document_of(target), item.depth + 1, "link", item.url,
+                                                root=item.root))
+            finally:
+                # Only after the links are queued, or the crawl could look finished too early.
+                self.lanes.done(item)
+
+    def _schedule_publish(self) -> None:
+        if self._publish is None or self._publish_pending or self.lanes.size() == 0:
+            return   # none asked for, one already waiting, or the crawl ends now and the caller publishes
+        self._publish_pending = True
+        self._pipeline.submit(self._run_publish)
+
+    def _run_publish(self) -> None:
+        self._publish_pending = False
+        try:
+            self._publish()
+        except Exception:  # showing a ping early is a courtesy; the crawl goes on regardless
+            log.exception("publishing a ping during the crawl failed")
+
+    def _record(self, outcome: Outcome) -> None:
+        self.summary.outcomes.append(outcome)
+        if self.progress:
+            self.progress(len(self.summary.outcomes), self.lanes.size(), outcome)
+
+    async def _in_pipeline(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._pipeline, fn, *args)
+
+    # ------------------------------------------------------------------ one source
+    async def _process(self, fetcher, item: _Item) -> Outcome:
+        rec = self.known.get(item.url)
+        if rec is None:
+            rec = SourceRecord(url=item.url, found_via=item.found_via, found_from=item.found_from,
+                               depth=item.depth, first_seen=now())
+        else:
+            rec = dataclasses.replace(rec)   # self.known changes only once a write succeeded
+            if rec.graph and not authorise.owns_graph(rec.url, rec.graph):
+                # A graph on another site, recorded by an older crawler after a redirect: it was never
+                # this source's, so nothing this source answers may drop or rewrite it.
+                rec.graph, rec.status = None, FAILED
+        has_graph = rec.has_graph
+        try:
+            resp = await fetcher.fetch(item.url, etag=rec.etag if has_graph else None,
+                                       last_modified=rec.last_modified if has_graph else None)
+        except FetchError as exc:
+            if item.candidates:
+                return await self._try_next_candidate(fetcher, item)
+            return await self._in_pipeline(self._failed, rec, exc.code, exc.message)
+
+        if _off_site(item, resp):
+            if item.candidates and resp.status != 200:
+                return await self._try_next_candidate(fetcher, item)
+            return await self._in_pipeline(self._redirected, rec, resp.url)
+        if resp.status == 304 and has_graph:
+            if resp.url == rec.graph:
+                return await self._in_pipeline(self._unchanged, rec, None)
+            # Unchanged, but now reached at another URL (a redirect): fetch it whole to move the graph.
+            try:
+                resp = await fetcher.fetch(item.url)
+            except FetchError as exc:
+                return await self._in_pipeline(self._failed, rec, exc.code, exc.message)
+            if _off_site(item, resp):
+                return await self._in_pipeline(self._redirected, rec, resp.url)
+        if resp.status == 200:
+            if item.candidates and item.url.endswith("/.well-known/hubnet"):
+                return await self._follow_well_known(fetcher, item, resp)
+            return await self._in_pipeline(self._ingest, rec, resp)
+        if item.candidates:
+            return await self._try_next_candidate(fetcher, item)
+        if resp.status == 410:
+            return await self._in_pipeline(self._gone, rec, "the site answered 410 Gone: the group withdrew its profile")
+        if resp.status == 404:
+            return await self._in_pipeline(self._missing, rec)
+        return await self._in_pipeline(self._failed, rec, f"http_{resp.status}",
+                                       f"the site answered HTTP {resp.status} {_reason(resp.status)}")
+
+    async def _try_next_candidate(self, fetcher, item: _Item) -> Outcome:
+        nxt = _Item(item.candidates[0], item.depth, item.found_via, item.found_from, item.candidates[1:], item.root)
+        try:
+            nxt.url = canonical_url(nxt.url)
+        except FetchError as exc:
+            return Outcome(item.url, FAILURE, exc.code, exc.message)
+        self.seen.add(nxt.url)
+        self.budgets.roots.setdefault(nxt.url, item.root)
+        return await self._process(fetcher, nxt)
+
+    async def _follow_well_known(self, fetcher, item: _Item, resp) -> Outcome:
+        """/.well-known/hubnet names the profile URL; crawl that instead."""
+        try:
+            target = json.loads(resp.body.decode("utf-8"))["profile"]
+            if not isinstance(target, str):
+                raise ValueError
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            return await self._try_next_candidate(fetcher, item)
+        nxt = _Item(target, item.depth, item.found_via, item.found_from, root=item.root)
+        try:
+            nxt.url = canonical_url(target)
+        except FetchError as exc:
+            return Outcome(item.url, FAILURE, exc.code, exc.message)
+        if nxt.url in self.seen:
+            return Outcome(nxt.url, SKIPPED, "duplicate", "already crawled")
+        self.seen.add(nxt.url)
+        self.budgets.roots.setdefault(nxt.url, item.root)
+        return await self._process(fetcher, nxt)
+
+    # ------------------------------------------------------------------ pipeline-thread steps (single writer)
+    def _write(self, fn, *args) -> None:
+        fn(*args)
+        self.summary.writes += 1
+        self._write_hook()
+
+    def _ingest(self, rec: SourceRecord, resp) -> Outcome:
+        try:
+            parsed = parse_source(resp.body, resp.content_type, resp.url, self.settings)
+        except HubnetError as exc:
+            return self._failed(rec, exc.code, exc.message)
+        except (RecursionError, MemoryError):
+            return self._failed(rec, "too_deep", "the document is too complex to read")
+        same_graph = rec.graph == resp.url
+        if same_graph and rec.status == OK and rec.content_hash == parsed.content_hash:
+            return self._unchanged(rec, parsed, resp)
+        result = UPDATED if rec.has_graph else NEW
+        if result == NEW:
+            owner = self._described_elsewhere(parsed.groups, resp.url)
+            if owner:
+                # The same group at a second address (a node answers at / and at /profile.jsonld):
+                # keep one source, so the directory and /sources do not show it twice.
+                return Outcome(rec.url, SKIPPED, "duplicate",
+                               f"describes the same group as {owner}, which is already crawled; that source is kept")
+        held = rec.triples if rec.has_graph else 0
+        over = self.budgets.statements(rec.url, resp.url, held, len(parsed.triples))
+        if over:
+            return self._failed(rec, OVER_QUOTA, over)
+        previous_graph = rec.graph
+        stamp = now()
+        rec.graph = resp.url
+        rec.status = OK
+        rec.etag, rec.last_modified = resp.etag, resp.last_modified
+        rec.content_hash = parsed.content_hash
+        rec.triples, rec.dropped_foreign = len(parsed.triples), parsed.dropped_foreign
+        rec.generated_at = rec.last_success = stamp
+        rec.error_code = rec.error_message = rec.error_at = rec.removed_at = None
+        rec.misses = rec.failed_attempts = 0
+        self._write(lambda: self.store.replace_source(rec, parsed.triples, previous_graph=previous_graph))
+        self.known[rec.url] = rec
+        return Outcome(rec.url, result, triples=len(parsed.triples), dropped_foreign=parsed.dropped_foreign,
+                       links=parsed.links, groups=parsed.groups)
+
+    def _described_elsewhere(self, groups, url: str) -> str | None:
+        """Another known source (on this origin) already describing every one of ``groups``, if any."""
+        owners = {self.groups.get(g) for g in groups}
+        if len(owners) != 1:
+            return None
+        owner = owners.pop()
+        if owner is None or owner == url or not authorise.speaks_for(owner, groups[0]):
+            return None
+        return owner
+
+    def _write_hook(self) -> None:
+        """Called after each store write; the crash test overrides it to kill the process mid-crawl."""
+
+    def _unchanged(self, rec: SourceRecord, parsed=None, resp=None) -> Outcome:
+        changed_record = False
+        if resp is not None and (resp.etag, resp.last_modified) != (rec.etag, rec.last_modified):
+            rec.etag, rec.last_modified = resp.etag, resp.last_modified
+            changed_record = True
+        if rec.status != OK or rec.error_code:
+            rec.status, rec.error_code, rec.error_message, rec.error_at, rec.misses = OK, None, None, None, 0
+            changed_record = True
+        if changed_record:
+            rec.last_success = now()
+            self._write(self.store.update_record, rec)
+        if parsed is None:
+            links, groups = link.stored_links_and_groups(self.store, rec.graph, self.settings.max_outlinks)
+        else:
+            links, groups = parsed.links, parsed.groups
+        return Outcome(rec.url, UNCHANGED, dropped_foreign=parsed.dropped_foreign if parsed else 0,
+                       links=links, groups=groups)
+
+    def _failed(self, rec: SourceRecord, code: str, message: str) -> Outcome:
+        has_graph = rec.has_graph
+        if not has_graph:
+            return self._failed_never_ok(rec, code, message)
+        if (rec.status, rec.error_code, rec.error_message) != (STALE, code, message):
+            rec.status, rec.error_code, rec.error_message, rec.error_at = STALE, code, message, now()
+            self._write(self.store.update_record, rec)
+            self.known[rec.url] = rec
+        return Outcome(rec.url, FAILURE, code, message)
+
+    def _failed_never_ok(self, rec: SourceRecord, code: str, message: str) -> Outcome:
+        """A source never read successfully: counted, and forgotten after ``failed_source_attempts``
+        (a pinged or linked address that never worked is not fetched forever; a new ping or link
+        brings it back)."""
+        rec.failed_attempts += 1
+        limit = self.settings.failed_source_attempts
+        if rec.failed_attempts >= limit:
+            if rec.url in self.known:
+                self._write(self.store.forget_source, rec)
+                del self.known[rec.url]
+            return Outcome(rec.url, FAILURE, code, f"{message} (failed {rec.failed_attempts} times and never "
+                                                   "worked: the address is forgotten until pinged or linked again)")
+        rec.status, rec.error_code, rec.error_message, rec.error_at = FAILED, code, message, now()
+        self._write(self.store.update_record, rec)
+        self.known[rec.url] = rec
+        return Outcome(rec.url, FAILURE, code, message)
+
+    def _gone(self, rec: SourceRecord, message: str, code: str = "gone") -> Outcome:
+        had_graph = rec.has_graph
+        if rec.status == GONE:
+            # Still withdrawn (asked again because a profile links to it): the tombstone and
+            # its removal date stay as they are, and nothing is deleted a second time.
+            return Outcome(rec.url, UNCHANGED, "gone", message)
+        if not had_graph and rec.url not in self.known:
+            return Outcome(rec.url, FAILURE, code, message)
+        rec.status, rec.removed_at = GONE, now()
+        rec.error_code, rec.error_message, rec.error_at = code, message, rec.removed_at
+        rec.triples = 0
+        self._write(self.store.remove_source, rec)
+        self.known[rec.url] = rec
+        return Outcome(rec.url, DELETED, code, message)
+
+    def _missing(self, rec: SourceRecord, code: str = "not_found",
+                 answer: str = "the site answered 404 Not Found") -> Outcome:
+        has_graph = rec.has_graph
+        if not has_graph:
+            return self._failed(rec, code, f"{answer}: no profile at this address")
+        rec.misses += 1
+        limit = self.settings.misses_before_delete
+        if rec.misses >= limit:
+            return self._gone(rec, f"{answer} {rec.misses} times in a row", code)
+        rec.status, rec.error_code, rec.error_at = MISSING, code, now()
+        rec.error_message = (f"{answer} ({rec.misses} of {limit} misses before "
+                             "the profile is dropped); the last good version is kept meanwhile")
+        self._write(self.store.update_record, rec)
+        self.known[rec.url] = rec
+        return Outcome(rec.url, FAILURE, code, rec.error_message)
+
+    def _redirected(self, rec: SourceRecord, target: str) -> Outcome:
+        """``rec.url`` redirects to another site: the target becomes a source of its own (passed on
+        as a link), and this source gains nothing there. Its own graph, if any, is kept for a
+        while, as after a 404."""
+        answer = f"the address redirects to another site ({target}), which is crawled as a source of its own"
+        has_graph = rec.has_graph
+        if has_graph:
+            outcome = self._missing(rec, "redirected", answer)
+        elif rec.url in self.known:
+            outcome = self._failed(rec, "redirected", answer)
+        else:
+            outcome = Outcome(rec.url, SKIPPED, "redirected", answer)
+        outcome.links = [target]
+        return outcome
+
+
+def _off_site(item: _Item, resp) -> bool:
+    """Did the fetch of ``item`` end on another site (so the answer is not the source's own)?
+
+    A bare domain's /.well-known/hubnet may be served from elsewhere: it only names the
+    profile URL, which is then crawled under its own address.
+    """
+    if resp.status == 200 and item.candidates and item.url.endswith("/.well-known/hubnet"):
+        return False
+    return not authorise.owns_graph(item.url, resp.url)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

@@ -1,0 +1,353 @@
+"""Needs and offers: which group's offer meets which group's need.
+
+A match needs all of: the same category; neither the need nor the offer past
+its ``validThrough``; two different groups; and a place that fits — the same
+named area (the offer's or its group's ``areaServed`` against the need's or
+its group's), or the two groups within ``within_km`` of each other. Each
+match carries its reason in words ("meeting space, 1.2 km away, offered
+until 2027-06-30").
+
+Built from the store once per change, with offers bucketed by category, area
+name and a coarse grid of cells, so matching 10k groups' needs compares each
+need only with the offers near it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from hubnet.crawler.geo import haversine_km
+from hubnet.vocab.model import HUBNET, SCHEMA, categories, slug_of
+
+from hubnet.crawler.budget import UNLIMITED, Budget
+DEFAULT_WITHIN_KM = 5.0
+MAX_WITHIN_KM = 200.0   # matching is local: a wider radius would compare every need with every offer
+MAX_PER_NEED = 50       # offers listed per need (the rest are counted)
+_CELL_DEG = 0.05        # ~5.6 km of latitude; a radius is covered by the cells around the point
+_MAX_CELLS = 400        # beyond this many cells, scanning the category is cheaper than the cells
+
+
+@dataclass
+class Item:
+    """One offer or need."""
+
+    kind: str                  # "offer" or "need"
+    iri: str
+    group: str
+    group_name: str
+    name: str
+    description: str | None
+    category: str | None       # slug, e.g. "meeting-space"
+    areas: tuple               # lower-cased area names (its own, else its group's)
+    valid_through: str | None  # YYYY-MM-DD...
+    lat: float | None = None
+    lon: float | None = None
+
+    def expired(self, today: str) -> bool:
+        return bool(self.valid_through) and self.valid_through[:10] < today
+
+    def to_dict(self) -> dict:
+        return {"id": self.iri, "group": self.group, "group_name": self.group_name, "name": self.name,
+                "description": self.description, "category": self.category,
+                "valid_through": self.valid_through, "areas": list(self.areas)}
+
+
+def _label(slug: str | None) -> str:
+    for c in categories():
+        if c.slug == slug:
+            return c.label.lower()
+    return slug or "uncategorised"
+
+
+# One value per row (issue 12, finding 2): the properties of an item are UNION branches, never
+# OPTIONALs joined side by side, so an item with k names and k descriptions gives 2k rows, not k*k.
+_ITEM_RELS = f"VALUES ?rel {{ <{SCHEMA}makesOffer> <{SCHEMA}seeks> }}"
+_Q_ITEMS = f"""
+SELECT ?g ?rel ?x ?f ?v ?areaName WHERE {{
+  GRAPH ?src {{
+    ?g ?rel ?x . {_ITEM_RELS}
+    {{ BIND("item" AS ?f) }}
+    UNION {{ ?x <{SCHEMA}name> ?v BIND("name" AS ?f) }}
+    UNION {{ ?x <{SCHEMA}description> ?v BIND("description" AS ?f) }}
+    UNION {{ ?x <{HUBNET}category> ?v BIND("category" AS ?f) }}
+    UNION {{ ?x <{SCHEMA}validThrough> ?v BIND("until" AS ?f) }}
+    UNION {{ ?x <{SCHEMA}areaServed> ?v . OPTIONAL {{ ?v <{SCHEMA}name> ?areaName }} BIND("area" AS ?f) }}
+  }}
+}}"""
+
+_Q_GROUP_NAMES = f"""
+SELECT ?g ?v WHERE {{
+  GRAPH ?src {{ ?g <{SCHEMA}name> ?v FILTER EXISTS {{ ?g ?rel ?x {_ITEM_RELS} }} }}
+}}"""
+
+_Q_PLACES = f"""
+SELECT ?g ?geo ?f ?v ?areaName WHERE {{
+  GRAPH ?src {{
+    {{ ?g <{SCHEMA}location>/<{SCHEMA}geo>? ?geo . ?geo <{SCHEMA}latitude> ?v BIND("lat" AS ?f) }}
+    UNION {{ ?g <{SCHEMA}location>/<{SCHEMA}geo>? ?geo . ?geo <{SCHEMA}longitude> ?v BIND("lon" AS ?f) }}
+    UNION {{ ?g <{SCHEMA}areaServed> ?v FILTER EXISTS {{ ?g <{SCHEMA}makesOffer>|<{SCHEMA}seeks>|<{SCHEMA}name> ?any }}
+             OPTIONAL {{ ?v <{SCHEMA}name> ?areaName }} BIND("area" AS ?f) }}
+  }}
+}}"""
+
+
+def _area_name(row) -> str | None:
+    if row["areaName"] is not None:
+        return row["areaName"].value.strip().lower()
+    if row["v"].__class__.__name__ == "Literal":
+        return row["v"].value.strip().lower()
+    return None
+
+
+def _first(values):
+    """One value of a multi-valued property, the same whatever order the store returns them in."""
+    return min(values) if values else None
+
+
+def _coordinates(rows) -> dict:
+    """{group: (lat, lon)} from lat/lon rows: the first place (by IRI) that gives a valid pair."""
+    found: dict = defaultdict(lambda: ([], []))
+    for g, geo, f, v in rows:
+        found[g, geo][0 if f == "lat" else 1].append(v)
+    coords: dict = {}
+    for (g, _geo), (lats, lons) in sorted(found.items()):
+        if g in coords:
+            continue
+        for lat in sorted(lats):
+            for lon in sorted(lons):
+                try:
+                    lat_f, lon_f = float(lat), float(lon)
+                except ValueError:
+                    continue
+                if -90 <= lat_f <= 90 and -180 <= lon_f <= 180:
+                    coords[g] = (lat_f, lon_f)
+                    break
+            if g in coords:
+                break
+    return coords
+
+
+@dataclass
+class Matcher:
+    offers: list = field(default_factory=list)
+    needs: list = field(default_factory=list)
+
+    @classmethod
+    def from_store(cls, store, budget: Budget = UNLIMITED) -> "Matcher":
+        geo_rows, group_areas = [], defaultdict(set)
+        for r in budget.rows(store, _Q_PLACES):
+            g, f = r["g"].value, r["f"].value
+            if f == "area":
+                name = _area_name(r)
+                if name:
+                    group_areas[g].add(name)
+            else:
+                geo_rows.append((g, str(r["geo"]), f, r["v"].value))
+        coords = _coordinates(geo_rows)
+        group_names: dict = defaultdict(list)
+        for r in budget.rows(store, _Q_GROUP_NAMES):
+            group_names[r["g"].value].append(r["v"].value)
+        items: dict = {}   # iri -> (group, kind, {field: [values]}, own areas)
+        for r in budget.rows(store, _Q_ITEMS):
+            key = r["x"].value
+            it = items.get(key)
+            if it is None:
+                kind = "offer" if r["rel"].value.endswith("makesOffer") else "need"
+                it = items[key] = (r["g"].value, kind, defaultdict(list), set())
+            f = r["f"].value
+            if f == "area":
+                name = _area_name(r)
+                if name:
+                    it[3].add(name)
+            elif f != "item":
+                it[2][f].append(r["v"].value)
+        offers, needs = [], []
+        for iri, (g, kind, fields, own_areas) in items.items():
+            lat, lon = coords.get(g, (None, None))
+            category = _first(fields["category"])
+            item = Item(kind=kind, iri=iri, group=g, group_name=_first(group_names.get(g)) or g,
+                        name=_first(fields["name"]) or "(unnamed)", description=_first(fields["description"]),
+                        category=slug_of(category) if category else None,
+                        areas=tuple(sorted(own_areas or group_areas.get(g, ()))),
+                        valid_through=_first(fields["until"]), lat=lat, lon=lon)
+            (offers if kind == "offer" else needs).append(item)
+        return cls(offers=offers, needs=needs)
+
+    def __post_init__(self) -> None:
+        self._index()
+
+    def _index(self) -> None:
+        self._offers_by_cell = self._bucket_by_cell(self.offers)
+        self._offers_by_area = self._bucket_by_area(self.offers)
+        self._needs_by_cell = self._bucket_by_cell(self.needs)
+        self._needs_by_area = self._bucket_by_area(self.needs)
+        self._by_category: dict = defaultdict(lambda: ([], []))
+        for it in self.offers:
+            self._by_category[it.category][0].append(it)
+        for it in self.needs:
+            self._by_category[it.category][1].append(it)
+        self._all_cache: dict = {}
+
+    @classmethod
+    def _bucket_by_cell(cls, items) -> dict:
+        out: dict = defaultdict(list)
+        for it in items:
+            if it.lat is not None:
+                out[(it.category, *cls._cell(it.lat, it.lon))].append(it)
+        return out
+
+    @staticmethod
+    def _bucket_by_area(items) -> dict:
+        out: dict = defaultdict(list)
+        for it in items:
+            for a in it.areas:
+                out[(it.category, a)].append(it)
+        return out
+
+    @staticmethod
+    def _cell(lat, lon) -> tuple:
+        return math.floor(lat / _CELL_DEG), math.floor(lon / _CELL_DEG)
+
+    def _candidates(self, item: Item, within_km: float, by_cell: dict, by_area: dict, everything: list) -> dict:
+        """Items of the other kind in ``item``'s category that might fit: near it, or in one of its areas."""
+        found: dict = {}
+        if item.lat is not None:
+            # The cells covering the box [lat +- dlat, lon +- dlon] around the item; a degree of
+            # longitude shrinks with latitude, so the box is wider in cells than it is tall.
+            dlat = within_km / 111.2
+            far_lat = min(89.9, abs(item.lat) + dlat)
+            dlon = min(180.0, within_km / (111.32 * math.cos(math.radians(far_lat))))
+            i0, j0 = self._cell(item.lat - dlat, item.lon - dlon)
+            i1, j1 = self._cell(item.lat + dlat, item.lon + dlon)
+            if (i1 - i0 + 1) * (j1 - j0 + 1) > _MAX_CELLS:   # a wide radius: scan the category instead
+                for o in everything:
+                    found[o.iri] = o
+            else:
+                for ci in range(i0, i1 + 1):
+                    for cj in range(j0, j1 + 1):
+                        for o in by_cell.get((item.category, ci, cj), ()):
+                            found[o.iri] = o
+        for a in item.areas:
+            for o in by_area.get((item.category, a), ()):
+                found[o.iri] = o
+        return found
+
+    @staticmethod
+    def _fit(need: Item, offer: Item, within_km: float, today: str):
+        """(distance_km or None, shared areas) when ``offer`` meets ``need``; None when it does not."""
+        if offer.group == need.group or offer.category != need.category or offer.expired(today):
+            return None
+        dist = None
+        if need.lat is not None and offer.lat is not None:
+            dist = haversine_km(need.lat, need.lon, offer.lat, offer.lon)
+        shared = sorted(set(offer.areas) & set(need.areas)) if offer.areas and need.areas else []
+        if not shared and (dist is None or dist > within_km):
+            return None
+        return dist, shared
+
+    @staticmethod
+    def _rank(m) -> tuple:
+        offer, dist = m[0], m[1]
+        return dist is None, dist if dist is not None else 0.0, offer.group_name, offer.name
+
+    # ------------------------------------------------------------------ questions
+    def current(self, today: str | None = None) -> tuple[list, list]:
+        today = today or dt.date.today().isoformat()
+        return ([o for o in self.offers if not o.expired(today)], [n for n in self.needs if not n.expired(today)])
+
+    def matches_for(self, need: Item, *, within_km: float = DEFAULT_WITHIN_KM, today: str | None = None) -> list:
+        """Offers meeting one need, best first: [(offer, distance_km or None, reason)]."""
+        today = today or dt.date.today().isoformat()
+        if need.category is None or need.expired(today):
+            return []
+        out = []
+        offers = self._by_category.get(need.category, ((), ()))[0]
+        for o in self._candidates(need, within_km, self._offers_by_cell, self._offers_by_area, offers).values():
+            fit = self._fit(need, o, within_km, today)
+            if fit is not None:
+                out.append((o, *fit))
+        out.sort(key=self._rank)
+        return [(o, dist, self._reason(o, dist, shared)) for o, dist, shared in out]
+
+    def needs_met_by(self, offer: Item, *, within_km: float = DEFAULT_WITHIN_KM, today: str | None = None) -> list:
+        """The current needs one offer meets: [(need, distance_km or None, reason)] (the reverse lookup)."""
+        today = today or dt.date.today().isoformat()
+        if offer.category is None or offer.expired(today):
+            return []
+        needs = self._by_category.get(offer.category, ((), ()))[1]
+        out = []
+        for n in self._candidates(offer, within_km, self._needs_by_cell, self._needs_by_area, needs).values():
+            fit = None if n.expired(today) else self._fit(n, offer, within_km, today)
+            if fit is not None:
+                out.append((n, *fit))
+        return [(n, dist, self._reason(offer, dist, shared)) for n, dist, shared in out]
+
+    @staticmethod
+    def _reason(offer: Item, dist, shared) -> str:
+        parts = [_label(offer.category)]
+        if dist is not None:
+            parts.append(f"{dist:.1f} km away")
+        if shared:
+            parts.append(f"both in {shared[0].title()}")
+        parts.append(f"offered until {offer.valid_through[:10]}" if offer.valid_through else "no end date")
+        return ", ".join(parts)
+
+    def _found(self, group: str | None, within_km: float, today: str) -> list:
+        """[(need, offer count, [(offer, distance, reason)] best first)], sorted by group and need name.
+
+        With ``group``: that group's own needs, and the needs its offers meet (with only its
+        offers). Without: every need that has a match, computed once per (radius, day) and kept,
+        since the matcher itself is rebuilt whenever the data changes.
+        """
+        if group is None:
+            key = (within_km, today)
+            found = self._all_cache.get(key)
+            if found is None:
+                found = []
+                for need in self.needs:
+                    ms = self.matches_for(need, within_km=within_km, today=today)
+                    if ms:
+                        found.append((need, len(ms), ms[:MAX_PER_NEED]))
+                found.sort(key=lambda f: (f[0].group_name, f[0].name, f[0].iri))
+                if len(self._all_cache) >= 8:
+                    self._all_cache.clear()
+                self._all_cache[key] = found
+            return found
+        by_need: dict = {}
+        for need in self.needs:
+            if need.group == group:
+                ms = self.matches_for(need, within_km=within_km, today=today)
+                if ms:
+                    by_need[need.iri] = (need, ms)
+        for offer in self.offers:
+            if offer.group == group:
+                for need, dist, reason in self.needs_met_by(offer, within_km=within_km, today=today):
+                    by_need.setdefault(need.iri, (need, []))[1].append((offer, dist, reason))
+        found = []
+        for need, ms in by_need.values():
+            ms.sort(key=self._rank)
+            found.append((need, len(ms), ms))
+        return sorted(found, key=lambda f: (f[0].group_name, f[0].name, f[0].iri))
+
+    def page(self, *, group: str | None = None, within_km: float = DEFAULT_WITHIN_KM, today: str | None = None,
+             category: str | None = None, per_need: int = MAX_PER_NEED, offset: int = 0,
+             limit: int | None = None) -> tuple[int, list[dict]]:
+        """(needs with a match in all, one page of them): each current need with the offers that
+        meet it, best first, at most ``per_need`` of them (``offer_count`` says how many there are).
+        Only the page is turned into dicts: the full list at 10k groups is ~6,000 needs."""
+        found = self._found(group, within_km, today or dt.date.today().isoformat())
+        if category is not None:
+            found = [f for f in found if f[0].category == category]
+        chosen = found[offset:] if limit is None else found[offset:offset + limit]
+        return len(found), [
+            {"need": need.to_dict(), "offer_count": count,
+             "offers": [dict(o.to_dict(), distance_km=None if d is None else round(d, 2), reason=r)
+                        for o, d, r in ms[:per_need]]}
+            for need, count, ms in chosen]
+
+    def all_matches(self, **kw) -> list[dict]:
+        """Every need with a match (see ``page``), as one list."""
+        return self.page(**kw)[1]

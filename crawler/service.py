@@ -1,0 +1,113 @@
+"""The aggregator without Flask: what one running aggregator owns, and the one sequence after a crawl.
+
+``Aggregator`` holds the store, the text index beside it, the crawl scheduler (pings and periodic
+re-crawls, ``crawl.scheduler``), the SPARQL query workers (``query.workers``, started on demand) and
+the brokering models (``query.brokering.models``). ``after_crawl()`` is the one thing that happens
+after any crawl, from the CLI or the server's crawler thread: sync the text index, refresh the
+query workers' checkpoint, and (when serving) warm the brokering models. A CLI crawl does that at
+once; a server hands it to a refresh thread (``refresh.Refresher``) and returns, so a slow sync or
+model build never holds up the next ping (issue 12, finding 2). ``close()`` stops the scheduler,
+the refresh thread and the workers, closes the index and, if the aggregator opened it, the store.
+
+``hubnet-crawler crawl`` uses it for one crawl; ``web.create_app`` keeps one as
+``app.extensions["hubnet"]`` for the app's lifetime.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hubnet.crawler.budget import UNLIMITED, Budget
+from hubnet.crawler.crawl.scheduler import Background
+from hubnet.crawler.query.brokering.models import Models
+from hubnet.crawler.query.workers import QueryService
+from hubnet.crawler.refresh import Refresher
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.graph import Store, now
+from hubnet.crawler.store.index import TextIndex, open_index
+
+log = logging.getLogger(__name__)
+
+
+class Aggregator:
+    """One aggregator's lifetime objects. ``serving`` refreshes on a thread of its own and keeps the
+    brokering models warm (a web app's first visitor would otherwise wait for them; a CLI crawl has
+    no visitor). The budgets (seconds, None: none) bound the index sync after a crawl, a model build,
+    and how long a request waits for a build before it gets the previous model or a 503."""
+
+    def __init__(self, store: Store, settings: Settings, *, own_store: bool = False,
+                 recrawl_interval: float | None = None, serving: bool = False,
+                 index_sync_budget: float | None = None, model_build_budget: float | None = None,
+                 model_wait: float | None = None):
+        self.store = store
+        self.own_store = own_store
+        self.settings = settings
+        self.serving = serving
+        self.index_sync_budget = index_sync_budget
+        self._index: TextIndex | None = None
+        self.refresher = Refresher(self.refresh) if serving else None
+        # Looked up at call time, so a subclass or a patched after_crawl is the one the thread calls.
+        self.background = Background(store, settings, recrawl_interval,
+                                     after_crawl=lambda crawled_at: self.after_crawl(crawled_at),
+                                     wait_refreshed=self.wait_refreshed)
+        self.queries: QueryService | None = None
+        self.models = Models(store, None, build_budget=model_build_budget, wait=model_wait)
+        self._closed = False
+
+    @property
+    def index(self) -> TextIndex:
+        """The text index, opened on first use (a CLI crawl needs it only after the crawl)."""
+        if self._index is None:
+            self._index = open_index(self.store)
+            self.models.index = self._index
+        return self._index
+
+    def start_queries(self, **options) -> QueryService:
+        """Start the SPARQL worker pool (``QueryService`` options: timeout, row_cap, workers, ...)."""
+        if self.queries is not None:
+            self.queries.close()
+        self.queries = QueryService(self.store, options.pop("workdir", None), **options)
+        return self.queries
+
+    def after_crawl(self, crawled_at: str | None = None) -> None:
+        """After every crawl (or a pinged source stored mid-crawl): ``refresh`` now from the CLI, on the
+        refresh thread when serving (requests made meanwhile are coalesced into one more run)."""
+        if self.refresher is None:
+            self.refresh(crawled_at or now())
+        else:
+            self.refresher.request(crawled_at or now())
+
+    def refresh(self, crawled_at: str) -> None:
+        """Text index, SPARQL checkpoint, brokering models (rebuilt only if the sync changed something)."""
+        budget = Budget(self.index_sync_budget, "indexing the latest crawl") if self.index_sync_budget else UNLIMITED
+        self.index.sync(self.store, crawled_at=crawled_at, budget=budget)
+        if self.queries is not None:
+            self.queries.refresh()
+        if self.serving:
+            self.models.warm()
+
+    def wait_refreshed(self, timeout: float = 30.0) -> bool:
+        """True once no refresh is pending or running (tests, shutdown)."""
+        return self.refresher is None or self.refresher.wait_idle(timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.background.stop()
+        if self.refresher is not None:
+            self.refresher.stop()
+        self.models.close()
+        if self.queries is not None:
+            self.queries.close()
+        if self._index is not None:
+            self._index.close()
+        if self.own_store:
+            self.store.close()
+
+    def __enter__(self) -> Aggregator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+

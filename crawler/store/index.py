@@ -1,0 +1,611 @@
+"""The directory's text index: one SQLite FTS5 row per group, beside the store.
+
+Why a second structure: people search by words, topic, kind, area and
+distance, with facet counts, over up to ~100k groups. SPARQL ``regex`` and
+``GROUP BY`` over the graph cannot answer that in milliseconds; SQLite's FTS5
+(in the standard library) can. The index is derived data only: deleting
+``<store>/index.sqlite`` loses nothing, the next ``sync`` rebuilds it.
+
+``sync(store)`` reconciles the index with the provenance records. Each source
+graph is indexed together with the content hash its record carries; a graph
+is re-extracted (one SPARQL query) only when that hash changed, and dropped
+when its source is gone. So a sync after an idle re-crawl costs one small
+query over the provenance graph, and a crawl run by the CLI while the server
+was down is picked up at the next server start.
+
+Layout: ``groups`` (one row per group and source; if two sources describe the
+same group, one row is primary and the other is kept with ``dup = 1`` so that
+removing either source stays correct), ``groups_fts`` (external-content FTS5
+over name, description, topics, kinds, areas, kept in step by triggers),
+``facets`` (gid, facet, value) for filters and counts, ``sources`` (graph ->
+indexed version), ``meta``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import json
+import logging
+import math
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from hubnet.crawler.authority import owns_graph, speaks_for
+from hubnet.crawler.budget import UNLIMITED, Budget, OverBudget
+from hubnet.crawler.geo import haversine_km, haversine_sql
+from hubnet.vocab.model import KIND, SCHEMA
+from hubnet.crawler.store.graph import GRAPH_STATUSES, HUBNET, PROV, PROV_GRAPH, now
+
+log = logging.getLogger(__name__)
+
+INDEX_FILE = "index.sqlite"
+SCHEMA_VERSION = 3    # bump when the layout or group keys change: an index of another version is rebuilt
+KIND_NS = KIND
+FACETS = ("topic", "kind", "area")
+# Above this many changed sources one scan of the whole store beats a query per graph.
+BULK_THRESHOLD = 200
+MAX_LIMIT = 1000
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
+CREATE TABLE IF NOT EXISTS sources (graph TEXT PRIMARY KEY, version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    iri TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_hash TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    url TEXT,
+    topics TEXT NOT NULL DEFAULT '',
+    kinds TEXT NOT NULL DEFAULT '',
+    areas TEXT NOT NULL DEFAULT '',
+    lat REAL,
+    lon REAL,
+    authority INTEGER NOT NULL DEFAULT 1,
+    dup INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (source, iri)
+);
+CREATE INDEX IF NOT EXISTS groups_key ON groups (key, dup);
+CREATE INDEX IF NOT EXISTS groups_iri ON groups (iri);
+CREATE INDEX IF NOT EXISTS groups_name ON groups (name COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS groups_dups ON groups (id) WHERE dup = 1;
+CREATE INDEX IF NOT EXISTS groups_lat ON groups (lat) WHERE lat IS NOT NULL;
+CREATE TABLE IF NOT EXISTS facets (
+    gid INTEGER NOT NULL,
+    facet TEXT NOT NULL,
+    value TEXT NOT NULL COLLATE NOCASE
+);
+CREATE INDEX IF NOT EXISTS facets_value ON facets (facet, value, gid);
+CREATE INDEX IF NOT EXISTS facets_gid ON facets (gid);
+CREATE VIRTUAL TABLE IF NOT EXISTS groups_fts USING fts5(
+    name, description, topics, kinds, areas,
+    content='groups', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+);
+CREATE TRIGGER IF NOT EXISTS groups_ai AFTER INSERT ON groups BEGIN
+    INSERT INTO groups_fts (rowid, name, description, topics, kinds, areas)
+    VALUES (new.id, new.name, new.description, new.topics, new.kinds, new.areas);
+END;
+CREATE TRIGGER IF NOT EXISTS groups_ad AFTER DELETE ON groups BEGIN
+    INSERT INTO groups_fts (groups_fts, rowid, name, description, topics, kinds, areas)
+    VALUES ('delete', old.id, old.name, old.description, old.topics, old.kinds, old.areas);
+    DELETE FROM facets WHERE gid = old.id;
+END;
+"""
+
+# name, description, topics, kinds, areas: a word in a name counts most.
+_BM25 = "bm25(groups_fts, 10.0, 2.0, 5.0, 3.0, 3.0)"
+
+
+# --------------------------------------------------------------------------- keys and values
+def group_key(iri: str) -> str:
+    """A stable, URL-safe key: the whole host name (less ``www.``) plus 64 bits of the IRI's hash.
+
+    The hash tells groups apart (16 hex digits: no collision by chance or by search), the
+    host shows whose group it is; neither is cut short, so a long host cannot pass for another.
+    """
+    digest = hashlib.sha256(iri.encode("utf-8")).hexdigest()[:16]
+    try:
+        host = (urlsplit(iri).hostname or "").lower()
+    except ValueError:
+        host = ""
+    host = re.sub(r"[^a-z0-9.-]+", "-", host.removeprefix("www.")).strip("-.")
+    return f"{host or 'group'}-{digest}"
+
+
+def _clean(text) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+
+def _float(value, low: float, high: float):
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) and low <= x <= high else None
+
+
+def fts_query(text: str) -> str | None:
+    """User words -> an FTS5 query: every word a quoted prefix term, all required.
+
+    Only runs of letters and digits survive, each wrapped in double quotes, so
+    no user input can reach FTS5's syntax (NEAR, column filters, ``*``, ``^``).
+    """
+    words = re.findall(r"\w+", text or "", flags=re.UNICODE)[:16]
+    if not words:
+        return None
+    return " ".join(f'"{w}"*' for w in words)
+
+
+# --------------------------------------------------------------------------- extraction
+@functools.lru_cache(maxsize=1)
+def _group_types_values() -> str:
+    from hubnet.vocab.model import GROUP_TYPES
+    return " ".join(f"<{t}>" for t in GROUP_TYPES)
+
+
+def _extract_query(graph_iri: str | None) -> str:
+    """Long-format (group, field, value) rows: linear in the graph's size, no cross products.
+
+    Whether a subject is a group is a FILTER EXISTS, not a join: a join would repeat every
+    value once per type the group declares (issue 12, finding 2).
+    """
+    g = f"<{graph_iri}>" if graph_iri else "?src"
+    s = SCHEMA
+    return f"""
+SELECT DISTINCT ?src ?g ?f ?v WHERE {{
+  GRAPH {g} {{
+    {{ ?g <{s}name> ?v BIND("name" AS ?f) }}
+    UNION {{ ?g <{s}description> ?v BIND("description" AS ?f) }}
+    UNION {{ ?g <{s}url> ?v BIND("url" AS ?f) }}
+    UNION {{ ?g <{s}additionalType> ?v BIND("kind" AS ?f) }}
+    UNION {{ ?g <{s}knowsAbout> ?t . OPTIONAL {{ ?t <{s}name> ?tn }}
+             BIND(IF(isLiteral(?t), ?t, ?tn) AS ?v) BIND("topic" AS ?f) }}
+    UNION {{ ?g <{s}areaServed> ?a . OPTIONAL {{ ?a <{s}name> ?an }}
+             BIND(IF(isLiteral(?a), ?a, ?an) AS ?v) BIND("area" AS ?f) }}
+    UNION {{ ?g <{s}location>/<{s}address>?/<{s}addressLocality> ?v BIND("locality" AS ?f) }}
+    UNION {{ ?g <{s}location>/<{s}geo>? ?geo . ?geo <{s}latitude> ?v BIND("lat" AS ?f) }}
+    UNION {{ ?g <{s}location>/<{s}geo>? ?geo . ?geo <{s}longitude> ?v BIND("lon" AS ?f) }}
+    FILTER EXISTS {{ ?g a ?type . VALUES ?type {{ {_group_types_values()} }} }}
+  }}
+  {"BIND(" + g + " AS ?src)" if graph_iri else ""}
+}}"""
+
+
+@dataclass
+class Extracted:
+    iri: str
+    name: str = ""
+    description: str = ""
+    url: str | None = None
+    topics: tuple = ()
+    kinds: tuple = ()
+    areas: tuple = ()
+    lat: float | None = None
+    lon: float | None = None
+
+
+def _assemble(rows) -> dict:
+    """(src, group, field, value) rows -> {src: {iri: Extracted}}."""
+    raw: dict = {}
+    for src, g, f, v in rows:
+        if v is None:
+            continue
+        raw.setdefault(src, {}).setdefault(g, {}).setdefault(f, []).append(v)
+    out: dict = {}
+    for src, groups in raw.items():
+        for iri, fields in groups.items():
+            def first(name, _f=fields):
+                vals = sorted(_f.get(name, ()), key=lambda v: (v[1] not in ("", "en"), v[0]))
+                return vals[0][0] if vals else None
+
+            def many(name, _f=fields):
+                seen, res = set(), []
+                for v, _lang in _f.get(name, ()):
+                    c = _clean(v)
+                    if c and c.lower() not in seen:
+                        seen.add(c.lower())
+                        res.append(c)
+                return tuple(sorted(res, key=str.lower)[:50])
+
+            kinds = tuple(sorted({v[len(KIND_NS):] for v, _ in fields.get("kind", ()) if v.startswith(KIND_NS)}))
+            areas = many("area") or many("locality")[:1]
+            lat, lon = _float(first("lat"), -90, 90), _float(first("lon"), -180, 180)
+            if lat is None or lon is None:
+                lat = lon = None
+            url = first("url")
+            out.setdefault(src, {})[iri] = Extracted(
+                iri=iri, name=_clean(first("name") or "")[:500], description=(first("description") or "").strip()[:5000],
+                url=url, topics=many("topic"), kinds=kinds, areas=areas, lat=lat, lon=lon)
+    return out
+
+
+def _term_rows(solutions, graph_iri=None):
+    for sol in solutions:
+        v = sol["v"]
+        src = graph_iri or sol["src"].value
+        if v is None:
+            yield src, sol["g"].value, sol["f"].value, None
+        else:
+            yield src, sol["g"].value, sol["f"].value, (v.value, getattr(v, "language", None) or "")
+
+
+# --------------------------------------------------------------------------- search parameters
+@dataclass
+class Search:
+    q: str = ""
+    topic: str | None = None
+    kind: str | None = None
+    area: str | None = None
+    near: tuple | None = None          # (lat, lon)
+    within_km: float | None = None
+    located: bool = False              # only groups with coordinates (the map)
+    limit: int = 20
+    offset: int = 0
+    facet_limit: int = 20
+
+
+class TextIndex:
+    """The index file. Reads may come from any thread; writes (``sync``) are serialised."""
+
+    def __init__(self, path: str | Path | None):
+        if path is None:  # a throwaway in-memory index shared by this process's threads
+            self._uri = f"file:hubnet-index-{id(self)}?mode=memory&cache=shared"
+        else:
+            self._uri = Path(path).resolve().as_uri()
+        self._local = threading.local()
+        self._all: list = []
+        self._write_lock = threading.Lock()
+        self._facet_cache: tuple = (None, None)
+        self._sql_math = False
+        self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
+        with self._write_lock:
+            conn = self._keeper
+            has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+            version = conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone() if has_meta else None
+            if has_meta and (version is None or version[0] != json.dumps(SCHEMA_VERSION)):
+                _drop_all(conn)  # derived data of another layout: start again, the next sync refills it
+            conn.executescript(_DDL)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
+            conn.commit()
+
+    # ------------------------------------------------------------------ connections
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._uri, uri=True, timeout=30, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            if "mode=memory" not in self._uri:
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.create_function("dist_km", 4, haversine_km, deterministic=True)
+            try:  # SQLite's own math functions (usually compiled in) are ~5x faster than a Python callback
+                conn.execute("SELECT asin(sin(radians(1)))")
+                self._sql_math = True
+            except sqlite3.OperationalError:
+                self._sql_math = False
+            self._local.conn = conn
+            self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        for conn in self._all:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._all.clear()
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ meta
+    def meta(self, key: str, default=None):
+        row = self._conn().execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def _set_meta(self, conn, key: str, value) -> None:
+        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def count(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM groups WHERE dup = 0").fetchone()[0]
+
+    # ------------------------------------------------------------------ sync
+    def sync(self, store, *, crawled_at: str | None = None, budget: Budget = UNLIMITED) -> dict:
+        """Bring the index in line with the store; returns what changed.
+
+        ``crawled_at`` records when a crawl finished (the CLI and the server's
+        background thread pass it; a plain sync at start-up does not). Past its
+        ``budget`` a sync stops extracting: what it committed stays, and the
+        sources it did not reach are indexed by the next sync.
+        """
+        with self._write_lock:
+            stats = self._sync(store, crawled_at, budget)
+        self.front_facets()  # warm the front page's counts here, off the request path
+        return stats
+
+    def _sync(self, store, crawled_at, budget: Budget = UNLIMITED) -> dict:
+        conn = self._conn()
+        want, status_counts = _source_versions(store)
+        have = dict(conn.execute("SELECT graph, version FROM sources").fetchall())
+        changed = [g for g, v in want.items() if have.get(g) != v]
+        removed = [g for g in have if g not in want]
+        stats = {"changed": len(changed), "removed": len(removed), "groups": None}
+        if changed or removed:
+            try:
+                self._apply(conn, store, want, changed, removed, budget)
+            except OverBudget as exc:
+                conn.rollback()   # the batch in progress; the batches committed before it stay
+                log.warning("%s; the sources not reached are indexed at the next sync", exc)
+                stats["unfinished"] = True
+            self._set_meta(conn, "generation", (self.meta("generation", 0) or 0) + 1)
+        self._set_meta(conn, "sources", status_counts)
+        self._set_meta(conn, "synced_at", now())
+        if crawled_at:
+            self._set_meta(conn, "last_crawl", crawled_at)
+        conn.commit()
+        stats["groups"] = self.count()
+        self._set_meta(conn, "groups", stats["groups"])
+        conn.commit()
+        return stats
+
+    def _apply(self, conn, store, want: dict, changed: list, removed: list, budget: Budget) -> None:
+        """Drop the removed sources' rows and (re-)extract the changed ones, a batch per commit."""
+        if len(changed) > BULK_THRESHOLD:  # one scan of the store instead of thousands of queries
+            wanted = set(changed)
+            extracted = _assemble(r for r in _term_rows(budget.rows(store, _extract_query(None))) if r[0] in wanted)
+            batches = [changed]
+        else:
+            extracted, batches = None, [changed[i:i + 100] for i in range(0, len(changed), 100)]
+        affected = set()
+        for g in removed:
+            affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
+            conn.execute("DELETE FROM groups WHERE source = ?", (g,))
+            conn.execute("DELETE FROM sources WHERE graph = ?", (g,))
+        for batch in batches:
+            for g in batch:
+                if extracted is None:
+                    found = _assemble(_term_rows(budget.rows(store, _extract_query(g)), g)).get(g, {})
+                else:
+                    found = extracted.get(g, {})
+                affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
+                conn.execute("DELETE FROM groups WHERE source = ?", (g,))
+                for item in found.values():
+                    self._insert(conn, g, want[g], item)
+                    affected.add(item.iri)
+                conn.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (g, want[g]))
+            # Each batch commits whole (rows, duplicate marks, versions): a sync cut short
+            # leaves a consistent index, and the next sync redoes only what is missing.
+            self._mark_duplicates(conn, affected)
+            affected = set()
+            conn.commit()
+        self._mark_duplicates(conn, affected)
+
+    def _insert(self, conn, graph: str, version: str, e: Extracted) -> None:
+        cur = conn.execute(
+            "INSERT INTO groups (key, iri, source, source_hash, name, description, url, topics, kinds, areas,"
+            " lat, lon, authority) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (group_key(e.iri), e.iri, graph, version, e.name, e.description, e.url,
+             "\n".join(e.topics), " ".join(e.kinds), "\n".join(e.areas), e.lat, e.lon,
+             1 if speaks_for(graph, e.iri) else 0))
+        gid = cur.lastrowid
+        conn.executemany("INSERT INTO facets VALUES (?, ?, ?)",
+                         [(gid, "topic", t) for t in e.topics] + [(gid, "kind", k) for k in e.kinds]
+                         + [(gid, "area", a) for a in e.areas])
+
+    def _mark_duplicates(self, conn, iris) -> None:
+        """One primary row per group IRI: the source that speaks for it first, then the oldest row."""
+        for chunk in _chunks(sorted(iris), 500):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"""
+                UPDATE groups SET dup = CASE WHEN id = (
+                    SELECT g2.id FROM groups g2 WHERE g2.iri = groups.iri ORDER BY g2.authority DESC, g2.id LIMIT 1)
+                  THEN 0 ELSE 1 END
+                WHERE iri IN ({marks})""", chunk)
+
+    # ------------------------------------------------------------------ reading
+    def get(self, key: str) -> dict | None:
+        """A group by key, or by its IRI (the percent-decoded IRI works as a key too)."""
+        conn = self._conn()
+        row = conn.execute("SELECT * FROM groups WHERE key = ? AND dup = 0", (key,)).fetchone()
+        if row is None and ":" in key:
+            row = conn.execute("SELECT * FROM groups WHERE iri = ? AND dup = 0", (key,)).fetchone()
+        return _row(row) if row else None
+
+    def by_iris(self, iris) -> dict:
+        conn, out = self._conn(), {}
+        for chunk in _chunks(list(set(iris)), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(f"SELECT * FROM groups WHERE dup = 0 AND iri IN ({marks})", chunk):
+                out[row["iri"]] = _row(row)
+        return out
+
+    def by_sources(self, graphs) -> dict:
+        """{graph: [groups]} for the given source graphs (links often name a profile's page, not its group)."""
+        conn, out = self._conn(), {}
+        for chunk in _chunks(list(set(graphs)), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(f"SELECT * FROM groups WHERE dup = 0 AND source IN ({marks})", chunk):
+                out.setdefault(row["source"], []).append(_row(row))
+        return out
+
+    def iter_all(self, with_coordinates: bool = False):
+        """Every group, by name (exports). A fresh cursor, so large exports stream."""
+        sql = "SELECT * FROM groups WHERE dup = 0"
+        if with_coordinates:
+            sql += " AND lat IS NOT NULL AND lon IS NOT NULL"
+        for row in self._conn().execute(sql + " ORDER BY name COLLATE NOCASE, id"):
+            yield _row(row)
+
+    def search(self, s: Search) -> dict:
+        """Filtered, ranked groups plus facet counts over the whole filtered set.
+
+        Query plans matter at 100k rows, so the SQL pins them: ``+g.dup`` keeps
+        the planner from driving the search off the ``dup`` column, and the FTS5
+        table is joined first with CROSS JOIN (left to itself the planner may
+        probe FTS5 once per group: seconds at 10k rows).
+        """
+        conn = self._conn()
+        where, params, source = ["+g.dup = 0"], [], "groups g"
+        match = fts_query(s.q)
+        if match:
+            source = "groups_fts CROSS JOIN groups g ON g.id = groups_fts.rowid"
+            where.append("groups_fts MATCH ?")
+            params.append(match)
+        for facet, value in (("topic", s.topic), ("kind", s.kind), ("area", s.area)):
+            if value:
+                where.append("g.id IN (SELECT gid FROM facets WHERE facet = ? AND value = ?)")
+                params += [facet, value]
+        order = f"{_BM25}, g.name COLLATE NOCASE" if match else "g.name COLLATE NOCASE, g.id"
+        select_extra, head = "", []
+        if s.located or s.near:
+            where.append("g.lat IS NOT NULL AND g.lon IS NOT NULL")
+        if s.near:
+            lat, lon = s.near
+            if s.within_km is not None:
+                # A bounding box the lat index can use, then the exact great-circle distance.
+                dlat = s.within_km / 111.0
+                where.append("g.lat BETWEEN ? AND ?")
+                params += [lat - dlat, lat + dlat]
+                coslat = math.cos(math.radians(min(89.9, abs(lat) + dlat)))
+                dlon = s.within_km / (111.0 * max(coslat, 1e-6))
+                if dlon < 180 and -180 <= lon - dlon and lon + dlon <= 180:
+                    where.append("g.lon BETWEEN ? AND ?")
+                    params += [lon - dlon, lon + dlon]
+                dist, dist_params = self._distance_sql(lat, lon)
+                where.append(f"{dist} <= ?")
+                params += dist_params + [s.within_km]
+            dist, head = self._distance_sql(lat, lon)
+            select_extra = f", {dist} AS distance"
+            order = "distance, g.name COLLATE NOCASE"
+        base = f"FROM {source} WHERE {' AND '.join(where)}"
+        rows = conn.execute(f"SELECT g.* {select_extra} {base} ORDER BY {order} LIMIT ? OFFSET ?",
+                            head + params + [s.limit, s.offset]).fetchall()
+        if len(where) == 1:
+            total = self.count()
+            facets = self.front_facets(s.facet_limit)
+        else:
+            total, facets = self._count_and_facets(conn, base, params, s.facet_limit)
+        groups = []
+        for row in rows:
+            item = _row(row)
+            if s.near:
+                item["distance_km"] = round(row["distance"], 3)
+            groups.append(item)
+        return {"total": total, "groups": groups, "facets": facets}
+
+    def _distance_sql(self, lat: float, lon: float) -> tuple[str, list]:
+        """Great-circle distance in km from (lat, lon) to the row, as SQL (haversine)."""
+        if not self._sql_math:
+            return "dist_km(g.lat, g.lon, ?, ?)", [lat, lon]
+        return haversine_sql("g.lat", "g.lon"), [lat, lat, lon]
+
+    def front_facets(self, limit: int = 20) -> dict:
+        """Facet counts over every group: cached until the index changes (sync warms the cache)."""
+        gen = self.meta("generation", 0)
+        key, value = self._facet_cache
+        if key == (gen, limit):
+            return value
+        conn, out = self._conn(), {}
+        for facet in FACETS:
+            # A scan of the covering index (facet, value, gid), minus the few duplicate rows.
+            sql = ("SELECT value, COUNT(*) AS n FROM facets WHERE facet = ? AND gid NOT IN "
+                   "(SELECT id FROM groups WHERE dup = 1) GROUP BY value ORDER BY n DESC, value LIMIT ?")
+            out[facet] = [{"value": r["value"], "count": r["n"]} for r in conn.execute(sql, (facet, limit))]
+        self._facet_cache = ((gen, limit), out)
+        return out
+
+    def _count_and_facets(self, conn, base: str, params: list, limit: int) -> tuple[int, dict]:
+        """Count and facet the filtered groups, evaluating the filter once (into a temp table).
+
+        Few matches: look up each match's facets. Many: scan the facet index once
+        per facet, testing membership in the match table.
+        """
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS matched (id INTEGER PRIMARY KEY)")
+        try:
+            conn.execute("DELETE FROM temp.matched")
+            total = conn.execute(f"INSERT INTO temp.matched SELECT g.id {base}", params).rowcount
+            out = {}
+            if total <= 5000:
+                counted: dict = {f: [] for f in FACETS}
+                for r in conn.execute("SELECT f.facet AS facet, f.value AS value, COUNT(*) AS n FROM temp.matched m "
+                                      "CROSS JOIN facets f ON f.gid = m.id GROUP BY f.facet, f.value"):
+                    counted[r["facet"]].append({"value": r["value"], "count": r["n"]})
+                for facet, items in counted.items():
+                    items.sort(key=lambda d: (-d["count"], d["value"].lower()))
+                    out[facet] = items[:limit]
+            else:
+                for facet in FACETS:
+                    sql = ("SELECT value, COUNT(*) AS n FROM facets WHERE facet = ? AND gid IN temp.matched "
+                           "GROUP BY value ORDER BY n DESC, value LIMIT ?")
+                    out[facet] = [{"value": r["value"], "count": r["n"]} for r in conn.execute(sql, (facet, limit))]
+            return total, out
+        finally:
+            conn.rollback()  # the temp rows are scratch; end the implicit transaction either way
+
+
+def _drop_all(conn) -> None:
+    names = conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger') "
+                         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'groups_fts_%'").fetchall()
+    for kind, name in names:
+        if kind == "trigger":
+            conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+    for kind, name in names:
+        if kind == "table":
+            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+    conn.commit()
+
+
+def _row(row) -> dict:
+    return {
+        "id": row["iri"], "key": row["key"], "name": row["name"], "description": row["description"],
+        "url": row["url"], "kind": [k for k in row["kinds"].split(" ") if k],
+        "topics": [t for t in row["topics"].split("\n") if t], "area": [a for a in row["areas"].split("\n") if a],
+        "lat": row["lat"], "lon": row["lon"], "source": row["source"], "source_hash": row["source_hash"],
+    }
+
+
+def _chunks(items, n):
+    it = iter(items)
+    while chunk := list(itertools.islice(it, n)):
+        yield chunk
+
+
+def _source_versions(store) -> tuple[dict, dict]:
+    """({graph: version} of the sources that have a graph, {status: count} of all sources).
+
+    One query over the provenance graph; the version is the content hash (or,
+    for loaded files, which carry none, when the graph was written).
+    """
+    q = f"""
+SELECT ?s ?status ?graph ?hash ?gen WHERE {{ GRAPH <{PROV_GRAPH.value}> {{
+  ?s <{HUBNET}status> ?status .
+  OPTIONAL {{ ?s <{HUBNET}graph> ?graph }}
+  OPTIONAL {{ ?s <{HUBNET}contentHash> ?hash }}
+  OPTIONAL {{ ?s <{PROV}generatedAtTime> ?gen }}
+}} }}"""
+    want, counts = {}, {}
+    for sol in store.query(q):
+        status = sol["status"].value
+        counts[status] = counts.get(status, 0) + 1
+        graph = sol["graph"]
+        if graph is None or status not in GRAPH_STATUSES or not owns_graph(sol["s"].value, graph.value):
+            continue  # a graph on another site (an older crawler's redirect record) is not that source's
+        version = (sol["hash"].value if sol["hash"] is not None else
+                   "t:" + (sol["gen"].value if sol["gen"] is not None else ""))
+        want[graph.value] = version
+    return want, counts
+
+
+def index_path(store) -> Path | None:
+    return None if store.path is None else Path(store.path) / INDEX_FILE
+
+
+def open_index(store) -> TextIndex:
+    return TextIndex(index_path(store))

@@ -1,0 +1,70 @@
+"""The crawl settings load like the node's: defaults -> TOML file -> HUBNET_* environment -> command line."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from click.testing import CliRunner
+
+from hubnet.crawler.cli import main as cli
+from hubnet.crawler.settings import ConfigError, Settings, load
+
+# field -> (TOML text, environment string, value both mean)
+BY_TYPE = {
+    "max_sources": ("max_sources = 7", "7", 7),
+    "per_host_delay": ("per_host_delay = 2.5", "2.5", 2.5),
+    "obey_robots": ("obey_robots = false", "off", False),
+    "allow_private": ("allow_private = true", "yes", True),
+    "allowed_ports": ("allowed_ports = [80, 8443]", "80,8443", (80, 8443)),
+    "allowed_private_addresses": ('allowed_private_addresses = ["10.0.0.0/8"]', "10.0.0.0/8", ("10.0.0.0/8",)),
+    "user_agent": ('user_agent = "hub/1"', "hub/1", "hub/1"),
+    "max_idle_connections": ("max_idle_connections = 9", "9", 9),
+}
+
+
+def test_defaults_are_the_dataclass():
+    assert load(environ={}) == Settings()
+
+
+@pytest.mark.parametrize("name", sorted(BY_TYPE))
+def test_each_layer_overrides_the_one_before(tmp_path, name):
+    toml, env, value = BY_TYPE[name]
+    path = tmp_path / "crawl.toml"
+    path.write_text(toml + "\n")
+    assert getattr(load(config_file=path, environ={}), name) == value
+    assert getattr(load(environ={"HUBNET_CONFIG": str(path)}), name) == value
+    assert getattr(load(environ={f"HUBNET_{name.upper()}": env}), name) == value
+    other = dataclasses.replace(Settings(), **{name: value})  # the environment beats the file ...
+    assert getattr(load(config_file=path, environ={f"HUBNET_{name.upper()}": env}), name) == getattr(other, name)
+    given = 11 if name == "max_idle_connections" else getattr(Settings(), name)  # ... and a given option beats
+    assert getattr(load({name: given}, config_file=path, environ={f"HUBNET_{name.upper()}": env}), name) == given
+    assert getattr(load({name: None}, config_file=path, environ={}), name) == value
+
+
+@pytest.mark.parametrize("toml, env, named", [
+    ("max_sourcez = 3", {}, "max_sourcez"),
+    ("max_sources = 'many'", {}, "max_sources"),
+    ("max_sources = true", {}, "max_sources"),
+    ("obey_robots = 'perhaps'", {}, "obey_robots"),
+    ("resolve = 1", {}, "resolve"),
+    ("max_sources = [", {}, "not valid TOML"),
+    ("", {"HUBNET_MAX_DEPTH": "deep"}, "HUBNET_MAX_DEPTH"),
+    ("", {"HUBNET_OBEY_ROBOTS": "sometimes"}, "HUBNET_OBEY_ROBOTS"),
+])
+def test_a_bad_setting_is_named(tmp_path, toml, env, named):
+    path = tmp_path / "crawl.toml"
+    path.write_text(toml + "\n")
+    with pytest.raises(ConfigError, match=named):
+        load(config_file=path, environ=env)
+
+
+def test_the_cli_reports_a_bad_config_without_a_traceback(tmp_path):
+    path = tmp_path / "crawl.toml"
+    path.write_text("max_sourcez = 3\n")
+    for command in (["crawl", "--store", str(tmp_path / "s"), "example.org"], ["serve", "--store", str(tmp_path / "s")]):
+        result = CliRunner().invoke(cli, [*command, "--config", str(path)])
+        assert result.exit_code == 1 and "unknown setting(s) max_sourcez" in result.output, result.output
+        assert "Traceback" not in result.output
+    missing = CliRunner().invoke(cli, ["crawl", "--config", str(tmp_path / "nope.toml"), "example.org"])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
