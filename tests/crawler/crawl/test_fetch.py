@@ -902,7 +902,8 @@ def test_idle_connections_are_bounded_across_many_hosts(serve):
     hosts = [f"h{i}.test" for i in range(60)]
 
     def crawl(max_idle):
-        s = open_settings(site.port, *hosts, concurrency=8, max_idle_connections=max_idle)
+        # keep-alive long enough that no idle socket expires mid-test on a loaded machine
+        s = open_settings(site.port, *hosts, concurrency=8, max_idle_connections=max_idle, keepalive_timeout=300)
         peak = 0
 
         async def one(f, host):
