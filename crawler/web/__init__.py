@@ -14,7 +14,7 @@ Config keys (``create_app({...})``; the ``serve`` command fills them from its op
 
 =====================  ======================================================================
 STORE                  store directory, or an open ``crawler.store.Store`` (default hubnet-data)
-RECRAWL_INTERVAL       seconds between re-crawls of every known source; 0/None: never
+RECRAWL_INTERVAL       seconds between re-crawls of every known source (default 6 h); 0/None: never
 CRAWL_SETTINGS         a ``crawler.settings.Settings`` for the background crawls; else built
                        from ALLOW_PRIVATE (bool) and RESOLVE ({(host, port): address})
 CORS                   add ``Access-Control-Allow-Origin: *`` to API and data responses
@@ -65,9 +65,9 @@ from vocab.errors import HubnetError
 
 from ..budget import Budget
 from ..index import open_index
-from ..settings import Settings
+from ..settings import RECRAWL_INTERVAL, Settings
 from ..store import DEFAULT_PATH, Store
-from . import api, brokering, data, directory, errors, ping, render, sparql
+from . import api, brokering, data, directory, errors, ping, render, requestlog, sparql
 from .background import Background
 from .refresh import Refresher
 
@@ -77,7 +77,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 OSM_TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULTS = {
     "STORE": DEFAULT_PATH,
-    "RECRAWL_INTERVAL": None,
+    "RECRAWL_INTERVAL": RECRAWL_INTERVAL,
     "CRAWL_SETTINGS": None,
     "ALLOW_PRIVATE": False,
     "RESOLVE": {},
@@ -210,6 +210,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(sparql.bp)
     brokering.init_app(app, hub)
     errors.register(app)
+    requestlog.init_app(app)
     _register_filters(app)
     app.before_request(_limit_body)
     app.after_request(_headers)

@@ -33,6 +33,7 @@ import time
 from urllib.parse import urlsplit
 
 from ..crawl import Crawler
+from ..logs import event, ms
 from ..robots import RobotsCache
 from ..store import GONE, HUBNET, PROV_GRAPH, now
 
@@ -184,9 +185,12 @@ class Background:
                 self.last_crawl = finished
                 self.last_summary = summary.to_dict()
                 self.last_error = None
-            log.info("crawl done (%s): %s", "re-crawl" if recrawl else f"{len(urls)} ping(s)",
-                     summary.to_dict()["sources"])
+            done = summary.to_dict()
+            event("crawl", who="schedule" if recrawl else "ping", what=urls or "every known source",
+                  outcome="done", duration_ms=ms(done["elapsed_s"]), sources=done["sources"],
+                  failed_by_reason=done["failed_by_reason"], skipped_by_reason=done["skipped_by_reason"])
         except Exception as exc:  # the thread must outlive any one crawl's failure
-            log.exception("background crawl failed")
+            event("error", logging.ERROR, exc_info=True, who="schedule" if recrawl else "ping",
+                  what=urls or "every known source", outcome="failed")
             with self._cv:
                 self.last_error = f"{type(exc).__name__}: {exc}"
