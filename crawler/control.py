@@ -49,6 +49,8 @@ class Context:
     def __init__(self, store, index=None, changed=None):
         self.store = store
         self._index = index
+        # Our own index (the CLI holding the store) is brought in step before use, as the server's
+        # is at start: a store crawled by a script or restored without its index still answers.
         self._own_index = index is None
         self.changed = changed or (lambda: None)
 
@@ -56,6 +58,7 @@ class Context:
     def index(self):
         if self._index is None:
             self._index = open_index(self.store)
+            self._index.sync(self.store)
         return self._index
 
     def close(self) -> None:
