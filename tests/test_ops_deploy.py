@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from crawler.cli import main as cli
 from crawler.web import DEFAULTS, largest_body
+from crawler.settings import RECRAWL_INTERVAL
 from crawler.web.serve import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,3 +101,11 @@ def test_the_guide_names_each_shipped_file():
     for ref in re.findall(r"\]\(([^)#]+)\)", GUIDE):
         if not ref.startswith("http"):
             assert (ROOT / "docs" / ref).resolve().exists(), ref
+
+
+@pytest.mark.parametrize("text, seconds", [(None, RECRAWL_INTERVAL), ("6h", 6 * 3600), ("30m", 1800), ("off", None)])
+def test_serve_recrawls_every_six_hours_unless_told_otherwise(text, seconds):
+    args = [] if text is None else ["--recrawl-interval", text]
+    params = SERVE.make_context("serve", args).params
+    assert parse_duration(params["recrawl_interval"]) == seconds
+    assert DEFAULTS["RECRAWL_INTERVAL"] == RECRAWL_INTERVAL == 6 * 3600   # create_app's default is the same

@@ -18,6 +18,7 @@ import requests
 from click.testing import CliRunner
 
 from crawler.cli import main as cli
+from crawler.settings import RECRAWL_INTERVAL
 from federation import Federation
 from server_helpers import CRAWLED_GROUPS, HOSTS, crawled_store
 from test_server_serve import _command, _read_lines
@@ -93,8 +94,10 @@ def test_commands_work_while_serving_and_forget_holds(served, tmp_path):
     assert [(f["url"], f["reason"]) for f in listing["forgotten"]] == [(victim, "asked to leave")]
     assert "asked to leave" in run("sources", "--store", path).output
     assert "asked to leave" in requests.get(base + "sources", timeout=10).text
-    ping = requests.post(base + "ping", data={"url": victim}, timeout=10)
-    assert ping.status_code == 403 and ping.json()["error"]["code"] == "forgotten"
+    for entry in listing["forgotten"]:                    # every address the forget blocked
+        ping = requests.post(base + "ping", data={"url": entry["url"]}, timeout=10)
+        assert ping.status_code == 403 and ping.json()["error"]["code"] == "forgotten"
+    assert requests.get(base + "api/groups/nobody", timeout=10).status_code == 404
     fed.clear_log()
     assert requests.post(base + "ping", data={"url": fed.url("alpha.test")}, timeout=10).status_code == 202
     _wait_log(lines, seen, lambda e: e["event"] == "crawl")
@@ -122,6 +125,10 @@ def test_commands_work_while_serving_and_forget_holds(served, tmp_path):
     assert {"start", "ping", "crawl", "control", "stop"} <= by
     refused = [e for e in events if e["event"] == "ping" and e["outcome"] == "refused"]
     assert refused and refused[0]["code"] == "forgotten" and refused[0]["who"] == "127.0.0.1"
+    start = next(e for e in events if e["event"] == "start")
+    assert start["recrawl_interval_s"] == RECRAWL_INTERVAL                  # re-crawls unless told otherwise
+    refusal = next(e for e in events if e["event"] == "refusal")
+    assert (refusal["what"], refusal["status"], refusal["code"]) == ("GET /api/groups/nobody", 404, "not_found")
     crawl = next(e for e in events if e["event"] == "crawl")
     assert crawl["who"] == "ping" and isinstance(crawl["duration_ms"], int) and crawl["sources"]
     forgets = [e for e in events if e["event"] == "control" and e["what"] == "forget"]
@@ -134,3 +141,24 @@ def test_read_only_commands_do_not_create_a_store(tmp_path, command):
     result = run(*command, "--store", missing)
     assert result.exit_code == 1 and "there is no store at" in result.output
     assert not missing.exists()
+
+
+def test_the_control_socket_works_under_a_long_store_path(tmp_path):
+    """sun_path holds 108 bytes; a deeper store is reached through /proc/self/fd."""
+    from crawler import control
+    from crawler.store import Store
+
+    path = tmp_path / ("d" * 60) / ("e" * 60) / "store"
+    store = Store(path)
+    server = control.ControlServer(control.Context(store), path).start()
+    try:
+        assert len(str(control.socket_path(path))) > 108
+        assert control.call(path, "sources", {}) == {"sources": [], "forgotten": []}
+        with pytest.raises(Exception) as err:
+            control.call(path, "nonsense", {})
+        assert err.value.code == "bad_request"
+        assert oct(control.socket_path(path).stat().st_mode & 0o777) == "0o600"
+    finally:
+        server.close()
+        store.close()
+    assert control.call(path, "sources", {}) is None         # no server: the CLI opens the store itself
