@@ -91,7 +91,3 @@ def unforget(store: Store, url: str) -> dict:
         store.flush()
         store._blocked = read_entries(store)
     return {"unforgotten": url}
-
-
-def is_blocked(store: Store, url: str) -> dict | None:
-    return store.blocked.get(url)
