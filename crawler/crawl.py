@@ -302,10 +302,10 @@ class Crawler:
             try:
                 try:
                     outcome = await self._process(fetcher, item)
-                except HubnetError as exc:   # the store refused a write: forgotten meanwhile
-                    outcome = Outcome(item.url, SKIPPED if exc.code == FORGOTTEN else FAILURE, exc.code, exc.message)
                 except Exception as exc:  # one source's crash never stops the crawl (T22)
                     outcome = Outcome(item.url, FAILURE, "internal_error", f"unexpected error: {exc!r}")
+                    if getattr(exc, "code", None) == FORGOTTEN:   # the store refused it: forgotten meanwhile
+                        outcome = Outcome(item.url, SKIPPED, FORGOTTEN, exc.message)
                 self._record(outcome)
                 if item.depth == 0 and self.budgets.is_ping(item) and outcome.result in (NEW, UPDATED, DELETED):
                     self._schedule_publish()

@@ -10,6 +10,7 @@ import logging
 import time
 
 from flask import g, request
+from werkzeug.exceptions import HTTPException
 
 from ..logs import event, ms
 
@@ -31,7 +32,7 @@ def _log(resp):
                   "duration_ms": ms(time.monotonic() - g.get("hubnet_t0", time.monotonic()))}
         body = resp.get_json(silent=True) if resp.is_json else None
         if name == "ping":
-            fields["what"] = (body or {}).get("queued") or (request.form.get("url") or "")[:300]
+            fields["what"] = (body or {}).get("queued") or _pinged_url()
             fields["outcome"] = ("coalesced" if (body or {}).get("coalesced") else "queued") if status < 400 \
                 else "refused"
         else:
@@ -40,3 +41,13 @@ def _log(resp):
             fields["code"] = body["error"].get("code")
         event(name, logging.ERROR if status >= 500 else logging.INFO, **fields)
     return resp
+
+
+def _pinged_url() -> str:
+    """The refused ping's URL, if its body was read; an oversize body is never read for a log line."""
+    if request.content_length is None or request.content_length > (request.max_content_length or 0):
+        return ""
+    try:
+        return (request.form.get("url") or "")[:300]
+    except HTTPException:
+        return ""
