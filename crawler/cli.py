@@ -178,7 +178,8 @@ def query(sparql, store_path, fmt):
 
     SPARQL is the query text, or @FILE to read it from a file (e.g. one of
     examples/queries/*.rq). The default graph is the union of all sources.
-    Read-only: updates are refused. Works while `serve` runs on the store.
+    Read-only: updates are refused. Works while `serve` runs on the store:
+    then the server runs it, with its SPARQL time limit and row cap.
 
     \b
     Example:
@@ -192,7 +193,10 @@ def query(sparql, store_path, fmt):
             sparql = Path(sparql[1:]).read_text(encoding="utf-8")
         except OSError as exc:
             raise click.ClickException(f"cannot read {sparql[1:]}: {exc.strerror}") from None
-    click.echo(run_op(store_path, "query", {"sparql": sparql, "format": fmt})["text"], nl=False)
+    answer = run_op(store_path, "query", {"sparql": sparql, "format": fmt})
+    click.echo(answer["text"], nl=False)
+    if answer.get("note"):
+        click.echo(answer["note"], err=True, nl=False)
 
 
 @main.command()

@@ -46,8 +46,9 @@ _MAX_REQUEST = 64 * 1024
 class Context:
     """What an operation works on: the store, the text index, and what to do after a change."""
 
-    def __init__(self, store, index=None, changed=None):
+    def __init__(self, store, index=None, changed=None, queries=None):
         self.store = store
+        self.queries = queries   # the server's QueryService: its worker processes, time limit and row cap
         self._index = index
         # Our own index (the CLI holding the store) is brought in step before use, as the server's
         # is at start: a store crawled by a script or restored without its index still answers.
@@ -72,9 +73,40 @@ def op_sources(ctx: Context, args: dict) -> dict:
     return {"sources": [r.to_dict() for r in records], "forgotten": blocklist.entries(ctx.store)}
 
 
+_MEDIA = {"table": "application/sparql-results+json", "json": "application/sparql-results+json",
+          "csv": "text/csv", "tsv": "text/tab-separated-values"}
+
+
 def op_query(ctx: Context, args: dict) -> dict:
-    from .sparql import run_query
-    return {"text": run_query(ctx.store, str(args["sparql"]), str(args.get("format", "table")))}
+    """In the CLI's own process: no limits (Ctrl-C stops it). In the server: through its query
+    workers, with /sparql's time limit and row cap, so a runaway query cannot stall the hub."""
+    from .sparql import format_table, run_query
+    text, fmt = str(args["sparql"]), str(args.get("format", "table"))
+    if fmt not in _MEDIA:
+        raise HubnetError(f"unknown format {fmt[:20]!r}", code="bad_request", status=400)
+    if ctx.queries is None:
+        return {"text": run_query(ctx.store, text, fmt)}
+    res = ctx.queries.execute(text, results_format=_MEDIA[fmt], graph_format="application/n-triples")
+    body = res.body.decode("utf-8")
+    if fmt == "table" and res.kind == "select":
+        data = json.loads(body)
+        names = data["head"]["vars"]
+        rows = [[_term(b.get(v)) for v in names] for b in data["results"]["bindings"]]
+        body = format_table(names, rows)
+    elif fmt == "table" and res.kind == "boolean":
+        body = "true\n" if json.loads(body)["boolean"] else "false\n"
+    note = f"# stopped at {res.count} rows: the server's row cap (use /sparql with LIMIT/OFFSET)\n" \
+        if res.truncated else ""
+    return {"text": body, "note": note}
+
+
+def _term(binding):
+    """A SPARQL JSON binding as the pyoxigraph term ``format_table`` prints."""
+    import pyoxigraph as ox
+    if binding is None:
+        return None
+    kind = {"uri": ox.NamedNode, "bnode": ox.BlankNode}.get(binding["type"], ox.Literal)
+    return kind(binding["value"])
 
 
 def op_groups(ctx: Context, args: dict) -> dict:

@@ -81,6 +81,13 @@ def test_commands_work_while_serving_and_forget_holds(served, tmp_path):
     count = run("query", "SELECT (COUNT(*) AS ?n) { ?g a <http://schema.org/Organization> }",
                 "--store", path, "--format", "csv")
     assert count.exit_code == 0 and count.output.split()[-1] == str(CRAWLED_GROUPS)
+    table = run("query", "SELECT ?name { ?g a <http://schema.org/Organization> ; <http://schema.org/name> ?name } "
+                         "ORDER BY ?name", "--store", path)
+    assert table.output.splitlines()[0].strip() == "?name" and "Friends of Marsh Park" in table.output
+    ask = run("query", "ASK { ?g a <http://schema.org/Organization> }", "--store", path)
+    assert ask.output == "true\n"
+    refused = run("query", "DELETE WHERE { ?s ?p ?o }", "--store", path)
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
     dump = tmp_path / "dump.nq"
     assert run("export", "--store", path, "-o", dump).exit_code == 0
     assert fed.url("alpha.test") in dump.read_text()

@@ -87,6 +87,7 @@ def _json_error_channel():
 def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None, threads: int = 8) -> None:
     """Create the app and serve it until interrupted; always release the store on the way out."""
     from . import create_app
+    from .sparql import EXTENSION as QUERIES
 
     try:
         app = create_app(config)
@@ -105,8 +106,8 @@ def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None,
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     handler = logs.configure()
-    control = ControlServer(Context(hub.store, hub.index, changed=lambda: hub.after_crawl(now())),
-                            hub.store.path).start()
+    control = ControlServer(Context(hub.store, hub.index, changed=lambda: hub.after_crawl(now()),
+                                    queries=app.extensions.get(QUERIES)), hub.store.path).start()
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.effective_port}/"
     groups = hub.index.meta("groups", 0)
