@@ -40,7 +40,7 @@ from .logs import event, ms
 
 SOCKET_NAME = "control.sock"
 _MAX_AF_UNIX = 100      # sun_path holds 108 bytes; longer paths are reached through /proc/self/fd
-_MAX_REQUEST = 64 * 1024
+_MAX_REQUEST = 64 * 1024   # one request line: a query (at most sparql.MAX_QUERY_BYTES) and its options
 
 
 class Context:
@@ -185,19 +185,27 @@ def socket_path(store_path) -> Path:
 
 # ----------------------------------------------------------------------------- server
 class ControlServer:
-    """Serves OPS on ``<store>/control.sock`` in a thread, for as long as ``serve`` runs."""
+    """Serves OPS on ``<store>/control.sock`` in one thread, for as long as ``serve`` runs.
 
-    def __init__(self, ctx: Context, store_path):
+    One request at a time: it is the operator's channel, not a public one, and one thread
+    keeps one index connection (a thread per request would leave one open per request).
+    ``timeout`` bounds each read and write, so a stuck client cannot hold the channel.
+    """
+
+    def __init__(self, ctx: Context, store_path, timeout: float = 60.0):
         self.ctx = ctx
         self.path = socket_path(store_path)
         outer = self
 
         class Handler(socketserver.StreamRequestHandler):
+            def setup(self):
+                self.request.settimeout(timeout)
+                super().setup()
+
             def handle(self):
                 outer._handle(self.connection, self.rfile, self.wfile)
 
-        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-            daemon_threads = True
+        Server = socketserver.UnixStreamServer
 
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()   # left by a server that was killed: we hold the store's lock, it is gone

@@ -76,6 +76,8 @@ def test_commands_work_while_serving_and_forget_holds(served, tmp_path):
 
     groups = json.loads(run("groups", "marsh", "--store", path, "--format", "json").output)
     assert {g["name"] for g in groups["groups"]} == {"Marsh Gate Residents' Association", "Friends of Marsh Park"}
+    table = run("groups", "marsh", "--store", path).output
+    assert "Friends of Marsh Park" in table and table.rstrip().endswith("2 groups")
     csv_out = run("groups", "--store", path, "--format", "csv").output.splitlines()
     assert csv_out[0].startswith("key,name") and len(csv_out) == 1 + CRAWLED_GROUPS
     count = run("query", "SELECT (COUNT(*) AS ?n) { ?g a <http://schema.org/Organization> }",
@@ -157,10 +159,12 @@ def test_the_control_socket_works_under_a_long_store_path(tmp_path):
 
     path = tmp_path / ("d" * 60) / ("e" * 60) / "store"
     store = Store(path)
-    server = control.ControlServer(control.Context(store), path).start()
+    server = control.ControlServer(control.Context(store), path, timeout=0.5).start()
     try:
         assert len(str(control.socket_path(path))) > 108
-        assert control.call(path, "sources", {}) == {"sources": [], "forgotten": []}
+        stuck = control._connect(path)                      # connects and never sends a request
+        assert control.call(path, "sources", {}) == {"sources": [], "forgotten": []}   # still answered
+        stuck.close()
         with pytest.raises(Exception) as err:
             control.call(path, "nonsense", {})
         assert err.value.code == "bad_request"

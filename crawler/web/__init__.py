@@ -46,6 +46,8 @@ REQUEST_QUERY_BUDGET   seconds of store queries one page or API request may spen
                        contacts) before it answers 503 + Retry-After (default 10)
 INDEX_SYNC_BUDGET      seconds the text index sync after a crawl may spend extracting; what it
                        did not reach is indexed by the next sync (default 300)
+CONTROL_TIMEOUT        seconds each read or write on the CLI's control socket may wait, so a
+                       stuck client cannot hold it (default 60; crawler/control.py)
 =====================  ======================================================================
 """
 
@@ -105,6 +107,7 @@ DEFAULTS = {
     "MODEL_WAIT": 2.0,
     "REQUEST_QUERY_BUDGET": 10.0,
     "INDEX_SYNC_BUDGET": 300.0,
+    "CONTROL_TIMEOUT": 60.0,
     "JSON_SORT_KEYS": False,
 }
 EXTENSION = "hubnet"

@@ -107,7 +107,8 @@ def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None,
     previous = signal.signal(signal.SIGTERM, _terminate)
     handler = logs.configure()
     control = ControlServer(Context(hub.store, hub.index, changed=lambda: hub.after_crawl(now()),
-                                    queries=app.extensions.get(QUERIES)), hub.store.path).start()
+                                    queries=app.extensions.get(QUERIES)), hub.store.path,
+                            timeout=float(app.config["CONTROL_TIMEOUT"])).start()
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.effective_port}/"
     groups = hub.index.meta("groups", 0)
