@@ -13,7 +13,7 @@ or ``ping`` for crawls), ``what`` (a URL, a path, a command), ``outcome`` and
 - ``control``: a command through the control socket (``forget``, ``backup``, ``sources``, ...);
 - ``log``: anything else a library logs (waitress's warnings, say), with its ``msg``.
 
-docs/operating.md shows examples; tests/test_ops_logs.py parses every line a serve emits.
+docs/operating.md documents them; tests/test_ops_serving.py parses every line a real serve emits.
 """
 
 from __future__ import annotations
