@@ -12,7 +12,7 @@ import click
 from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 
-from .settings import CONFIG_ENV, ConfigError, Settings, load as load_settings
+from .settings import CONFIG_ENV, RECRAWL_INTERVAL, ConfigError, Settings, load as load_settings
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 
 
@@ -20,7 +20,16 @@ def _store_option(f):
     return click.option(
         "--store", "store_path", type=click.Path(file_okay=False), envvar="HUBNET_STORE",
         default=DEFAULT_PATH, show_default=True,
-        help="Directory of the store (created if missing). Also read from HUBNET_STORE.")(f)
+        help="Directory of the store (crawl, load and serve create it; other commands need it to "
+             "exist). Also read from HUBNET_STORE.")(f)
+
+
+def duration_text(seconds: float) -> str:
+    """21600 -> "6h": the largest unit that divides it (the inverse of web.serve.parse_duration)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def open_store(path) -> Store:
@@ -140,7 +149,8 @@ def crawl(seeds, seeds_file, store_path, config, max_sources, max_depth, concurr
     store = open_store(store_path)
     if not all_seeds and not store.sources():
         raise click.UsageError("nothing to crawl: give a seed URL or domain (the store is empty).")
-    progress = ProgressLine() if (sys.stderr.isatty() and not as_json) else None
+    # A redrawn line on a terminal; plain lines now and then in a log (never mixed into --json).
+    progress = None if as_json else ProgressLine(tty=sys.stderr.isatty())
     service = Aggregator(store, settings, own_store=True)
     try:
         summary = Crawler(store, settings, progress=progress).crawl(all_seeds)
@@ -163,24 +173,24 @@ def crawl(seeds, seeds_file, store_path, config, max_sources, max_depth, concurr
 @_store_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def sources(store_path, as_json):
-    """List every source: its status, last success and last error.
+    """List every source: its status, last success and last error (works while `serve` runs).
 
     The last error is in plain English: it is what a group needs to know to
     fix its profile. Statuses: ok; stale (the last fetch failed, the last good
     version is kept); failed (never fetched successfully); missing (404, kept
     for now); gone (withdrawn: the group's data was removed, a tombstone kept).
     """
-    from hubnet.crawler.crawl.progress import format_sources
+    from .opscli import run_op
+    from hubnet.crawler.crawl.progress import format_forgotten, format_sources
+    from hubnet.crawler.store.graph import SourceRecord
 
-    store = open_store(store_path)
-    try:
-        records = sorted(store.sources().values(), key=lambda r: r.url)
-    finally:
-        store.close()
+    listing = run_op(store_path, "sources", {})   # works while `serve` runs (control.py)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        click.echo(json.dumps(listing, indent=2))
     else:
-        click.echo(format_sources(records))
+        click.echo(format_sources([SourceRecord(**r) for r in listing["sources"]]))
+        if listing["forgotten"]:
+            click.echo(format_forgotten(listing["forgotten"]))
 
 
 @main.command()
@@ -193,27 +203,25 @@ def query(sparql, store_path, fmt):
 
     SPARQL is the query text, or @FILE to read it from a file (e.g. one of
     examples/queries/*.rq). The default graph is the union of all sources.
-    Read-only: updates are refused.
+    Read-only: updates are refused. Works while `serve` runs on the store:
+    then the server runs it, with its SPARQL time limit and row cap.
 
     \b
     Example:
       hubnet-crawler query 'SELECT (COUNT(*) AS ?n) { ?g a <http://schema.org/Organization> }'
       hubnet-crawler query @examples/queries/groups.rq --format csv
     """
-    from hubnet.crawler.query.sparql import run_query
+    from .opscli import run_op
 
     if sparql.startswith("@"):
         try:
             sparql = Path(sparql[1:]).read_text(encoding="utf-8")
         except OSError as exc:
             raise click.ClickException(f"cannot read {sparql[1:]}: {exc.strerror}") from None
-    store = open_store(store_path)
-    try:
-        click.echo(run_query(store, sparql, fmt), nl=False)
-    except HubnetError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        store.close()
+    answer = run_op(store_path, "query", {"sparql": sparql, "format": fmt})
+    click.echo(answer["text"], nl=False)
+    if answer.get("note"):
+        click.echo(answer["note"], err=True, nl=False)
 
 
 @main.command()
@@ -251,18 +259,15 @@ def load(file, graph, fmt, store_path):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
 @_store_option
 def export(fmt, output, store_path):
-    """Export every graph (sources and provenance) as N-Quads or TriG."""
-    from hubnet.crawler.store.graph import export_store
+    """Export every graph (sources, provenance, block list) as N-Quads or TriG (works while `serve` runs)."""
+    from .opscli import export_op, require_store
 
-    store = open_store(store_path)
-    try:
-        if output:
-            with open(output, "wb") as fh:
-                export_store(store, fh, fmt)
-        else:
-            export_store(store, sys.stdout.buffer, fmt)
-    finally:
-        store.close()
+    require_store(store_path)
+    if output:
+        with open(output, "wb") as fh:
+            export_op(store_path, fmt, fh)
+    else:
+        export_op(store_path, fmt, sys.stdout.buffer)
 
 
 @main.command()
@@ -274,10 +279,10 @@ def export(fmt, output, store_path):
                    "terminates HTTPS and forwards to this port (see --trusted-proxy); 0.0.0.0 listens "
                    "on every interface, with no HTTPS.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on.")
-@click.option("--recrawl-interval", metavar="DURATION", default="off", show_default=True,
-              help="Re-check every known source this often: 30m, 6h, 1d (s, m, h, d). With off, sources "
-                   "are re-checked only when pinged (POST /ping) or by `hubnet-crawler crawl` while the "
-                   "server is stopped.")
+@click.option("--recrawl-interval", metavar="DURATION", default=duration_text(RECRAWL_INTERVAL), show_default=True,
+              help="Re-check every known source this often: 30m, 6h, 1d (s, m, h, d), so a lost ping is "
+                   "picked up and the directory never goes stale silently. With off, sources are re-checked "
+                   "only when pinged (POST /ping) or by `hubnet-crawler crawl` while the server is stopped.")
 @click.option("--cors", is_flag=True,
               help="Send Access-Control-Allow-Origin: * with the JSON API and data downloads, so web pages "
                    "on other sites may use them (/sparql always allows this).")
@@ -307,8 +312,12 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
 
     One process holds the store: while the server runs, it does all the
     crawling (pings and --recrawl-interval) in one background thread, and
-    `hubnet-crawler crawl` against the same store refuses to start. Stop the
-    server to run the CLI, or POST a profile URL to /ping instead.
+    `hubnet-crawler crawl` against the same store refuses to start (POST a
+    profile URL to /ping instead). `sources`, `query`, `groups`, `export`,
+    `forget`, `unforget` and `backup` still work: they ask the server through
+    a socket in the store directory. The log is JSON Lines on stderr, one line
+    per crawl, ping, refusal and error. Running it for others (systemd,
+    HTTPS with Caddy or nginx, backups, upgrades): docs/operating.md.
 
     \b
     Pages and their JSON twins:
@@ -325,7 +334,7 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
     \b
     Examples:
       hubnet-crawler serve                                 # http://127.0.0.1:8080/
-      hubnet-crawler serve --recrawl-interval 1d --cors
+      hubnet-crawler serve --recrawl-interval 1d --cors   # re-check daily (default 6h; off: never)
       hubnet-crawler serve --port 8081 --trusted-proxy 127.0.0.1   # behind nginx/Caddy
     """
     from .web.serve import parse_duration, run
@@ -342,6 +351,8 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
                   "PUBLIC_URL": public_url or f"http://{f'[{host}]' if ':' in host else host}:{port}"}
     run(app_config, host=host, port=port, trusted_proxy=trusted_proxy)
 
+
+from . import opscli  # noqa: E402,F401  (registers groups, forget, unforget, backup on main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

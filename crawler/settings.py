@@ -21,6 +21,10 @@ from hubnet import __version__
 
 USER_AGENT = f"hubnet-crawler/{__version__} (+https://w3id.org/hubnet; community-group directory crawler)"
 
+# The server re-checks every known source this often unless told otherwise (`serve --recrawl-interval`):
+# a lost ping is picked up within it, and a hub nobody tends does not go stale silently.
+RECRAWL_INTERVAL = 6 * 3600.0
+
 # Media types we read a profile from, with what each holds.
 PROFILE_TYPES = ("application/ld+json", "application/json", "text/html", "text/turtle")
 ACCEPT = "application/ld+json, application/json;q=0.9, text/turtle;q=0.8, text/html;q=0.5"

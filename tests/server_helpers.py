@@ -16,6 +16,7 @@ server, sites chosen by the Host header, mapped with ``Settings.resolve``):
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,3 +207,16 @@ def open_network(tmp_path, **config) -> Network:
         fed.close()
         raise
     return net
+
+
+def crawler_command() -> list:
+    """The installed ``hubnet-crawler`` beside this Python (or the same through ``-c``)."""
+    exe = Path(sys.executable).with_name("hubnet-crawler")
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from hubnet.crawler.cli import main; main()"]
+
+
+def read_lines(stream, out) -> None:
+    """Copy a subprocess's output lines into a queue (None at the end), for a reader thread."""
+    for line in iter(stream.readline, ""):
+        out.put(line)
+    out.put(None)

@@ -144,6 +144,10 @@ CODES: dict[str, tuple[int, str]] = {
     # the store
     "store_error": (503, "the store could not be opened or written"),
     "store_in_use": (503, "another process holds the store"),
+    "forgotten": (403, "the hub's operator removed this address (hubnet-crawler forget): it is not fetched, "
+                       "stored or accepted by ping"),
+    "not_forgotten": (404, "the address is not on the hub's block list"),
+    "backup_exists": (409, "hubnet-crawler backup needs a directory that does not exist yet"),
     "cross_origin_graph": (422, "a source may not keep its statements in a graph off its own site"),
     "unknown_format": (400, "the file's RDF format cannot be told from its name"),
     # SPARQL

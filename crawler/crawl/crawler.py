@@ -47,6 +47,7 @@ from hubnet.crawler.store.graph import FAILED, GONE, MISSING, OK, STALE, SourceR
 
 log = logging.getLogger(__name__)
 NEW, UPDATED, UNCHANGED, DELETED, FAILURE, SKIPPED = "new", "updated", "unchanged", "deleted", "failed", "skipped"
+FORGOTTEN = "forgotten"   # reason code: the hub's block list (blocklist.py) names the URL
 
 
 @dataclass
@@ -194,7 +195,7 @@ class Crawler:
         sample of that many, so that over re-crawls every source there is checked in turn."""
         by_host: dict = {}
         for rec in self.known.values():
-            if rec.status != GONE:
+            if rec.status != GONE and rec.url not in self.store.blocked:
                 by_host.setdefault(host_of(rec.url), []).append(rec)
         cap = self.settings.max_urls_per_host
         return [rec for recs in by_host.values()
@@ -245,6 +246,10 @@ class Crawler:
         except FetchError as exc:
             if item.found_via != "link":  # a bad link in someone's profile is their problem, not a failure
                 self._record(Outcome(item.url, FAILURE, exc.code, exc.message))
+            return
+        forgotten = self.store.blocked.get(url)
+        if forgotten:
+            self._skip(url, FORGOTTEN, f"not fetched: this hub forgot the address ({forgotten['reason']})")
             return
         if url in self.seen and not item.refetch:
             if item.found_via == "ping" and item.depth == 0:
@@ -304,6 +309,8 @@ class Crawler:
                     outcome = await self._process(fetcher, item)
                 except Exception as exc:  # one source's crash never stops the crawl (T22)
                     outcome = Outcome(item.url, FAILURE, "internal_error", f"unexpected error: {exc!r}")
+                    if getattr(exc, "code", None) == FORGOTTEN:   # the store refused it: forgotten meanwhile
+                        outcome = Outcome(item.url, SKIPPED, FORGOTTEN, exc.message)
                 self._record(outcome)
                 if item.depth == 0 and self.budgets.is_ping(item) and outcome.result in (NEW, UPDATED, DELETED):
                     self._schedule_publish()

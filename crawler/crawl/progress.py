@@ -7,29 +7,49 @@ import time
 from collections import Counter
 
 
-class ProgressLine:
-    """A one-line progress display on a terminal (stderr), redrawn at most 10 times a second."""
+PLAIN_EVERY = 10.0   # seconds between progress lines when stderr is not a terminal (a log, a pipe)
 
-    def __init__(self, stream=None):
+
+class ProgressLine:
+    """Crawl progress on stderr: done / queued / failed and the rate.
+
+    On a terminal one line, redrawn at most 10 times a second and cleared at the
+    end (the summary follows); elsewhere a plain line every ``PLAIN_EVERY``
+    seconds, so a log shows a long crawl moving without a line per source.
+    ``clock`` is injectable for tests.
+    """
+
+    def __init__(self, stream=None, *, tty: bool | None = None, clock=time.monotonic):
         self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.clock = clock
         self.counts: Counter = Counter()
-        self._last = 0.0
-        self._start = time.monotonic()
+        self._start = clock()
+        self._last = self._start
+        self._shown = False
 
     def __call__(self, done: int, queued: int, outcome) -> None:
         self.counts[outcome.result] += 1
-        now = time.monotonic()
-        if now - self._last < 0.1:
+        now = self.clock()
+        if now - self._last < (0.1 if self.tty else PLAIN_EVERY):
             return
         self._last = now
-        rate = done / max(now - self._start, 1e-6)
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
-        self.stream.write(f"\r\x1b[K{done} done, {queued} queued ({parts}) {rate:.0f}/s")
+        text = self.line(done, queued, now)
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{text}")
+        else:
+            self.stream.write(f"progress: {text}\n")
+        self._shown = True
         self.stream.flush()
 
+    def line(self, done: int, queued: int, now: float) -> str:
+        rate = done / max(now - self._start, 1e-6)
+        return f"{done} done, {queued} queued, {self.counts.get('failed', 0)} failed, {rate:.1f} sources/s"
+
     def close(self) -> None:
-        self.stream.write("\r\x1b[K")
-        self.stream.flush()
+        if self.tty and self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 def format_summary(summary) -> str:
@@ -70,4 +90,11 @@ def format_sources(records) -> str:
             lines.append("         " + "; ".join(detail))
         if r.error_message:
             lines.append(f"         last error ({r.error_at}): {r.error_message}")
+    return "\n".join(lines)
+
+
+def format_forgotten(entries) -> str:
+    lines = ["forgotten by this hub (not fetched, pings refused; `hubnet-crawler unforget URL` to undo):"]
+    for e in entries:
+        lines.append(f"  {e['url']}\n         since {e['forgotten_at']}: {e['reason']}")
     return "\n".join(lines)

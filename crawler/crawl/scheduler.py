@@ -36,6 +36,7 @@ import pyoxigraph as ox
 
 from hubnet.crawler.crawl.crawler import Crawler
 from hubnet.crawler.crawl.robots import RobotsCache
+from hubnet.crawler.logs import event, ms
 from hubnet.crawler.store.graph import GONE, HUBNET, PROV_GRAPH, now
 
 log = logging.getLogger(__name__)
@@ -188,10 +189,12 @@ class Background:
                 self.crawls += 1
                 self.last_crawl = finished
                 self.last_error = None
-                self.last_summary = summary.to_dict()
-            log.info("crawl done (%s): %s", "re-crawl" if recrawl else f"{len(urls)} ping(s)",
-                     summary.to_dict()["sources"])
+                self.last_summary = done = summary.to_dict()
+            event("crawl", who="schedule" if recrawl else "ping", what=urls or "every known source",
+                  outcome="done", duration_ms=ms(done["elapsed_s"]), sources=done["sources"],
+                  failed_by_reason=done["failed_by_reason"], skipped_by_reason=done["skipped_by_reason"])
         except Exception as exc:  # the thread must outlive any one crawl's failure
-            log.exception("background crawl failed")
+            event("error", logging.ERROR, exc_info=True, who="schedule" if recrawl else "ping",
+                  what=urls or "every known source", outcome="failed")
             with self._cv:
                 self.last_error = f"{type(exc).__name__}: {exc}"

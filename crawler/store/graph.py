@@ -159,7 +159,9 @@ class Store:
 
     def __init__(self, path: str | os.PathLike | None = DEFAULT_PATH, *, on_write=None):
         self.path = None if path is None else Path(path)
-        self._write_lock = threading.Lock()
+        # Re-entrant: the block list (blocklist.py) holds it across its own write and the removals.
+        self._write_lock = threading.RLock()
+        self._blocked: dict | None = None   # url -> block-list entry, read once (blocklist.py)
         # Fault injection (tests/test_store_failpoints.py): called with the operations of each
         # write, returns the operations run as its one transaction.
         self.on_write = on_write
@@ -251,6 +253,8 @@ class Store:
         always names exactly its live owners: one source cannot take or remove another's graph.
         """
         with self._write_lock:
+            if keep_record:
+                self._refuse_blocked(record)   # under the lock: a crawl's write cannot slip past a forget
             involved = {*drop_graphs, *([insert_graph] if insert_graph else [])}
             old_record = self._current(PROV_GRAPH, ox.NamedNode(record.url))
             # Graphs whose attribution is recomputed: those written, and any the record claimed before.
@@ -293,6 +297,21 @@ class Store:
             except (OSError, RuntimeError) as exc:
                 raise StoreError(f"writing to the store failed: {exc}", code="store_error") from None
 
+    @property
+    def blocked(self) -> dict:
+        """The hub's block list (``hubnet-crawler forget``): {url: entry}, kept in step by blocklist.py."""
+        if self._blocked is None:
+            from .blocklist import read_entries
+            self._blocked = read_entries(self)
+        return self._blocked
+
+    def _refuse_blocked(self, record: SourceRecord) -> None:
+        """A write for a forgotten source (a crawl that fetched it just before ``forget``) is refused."""
+        for url in (record.url, record.graph):
+            if url and url in self.blocked:
+                raise StoreError(f"{url} was forgotten by this hub: it is not fetched or stored",
+                                 code="forgotten")
+
     def replace_source(self, record: SourceRecord, triples, *, previous_graph: str | None = None) -> None:
         """Replace a source's graph and its provenance record in one transaction.
 
@@ -317,6 +336,10 @@ class Store:
     def forget_source(self, record: SourceRecord) -> None:
         """Delete the record of a source that owns no graph (one never read successfully)."""
         self._apply((), None, (), record, keep_record=False)
+
+    def drop_source(self, record: SourceRecord) -> None:
+        """Drop a source's graph (unless another live source owns it) and its record: ``forget``."""
+        self._apply({record.graph} if record.graph else set(), None, (), record, keep_record=False)
 
     def backup(self, target: str | os.PathLike) -> None:
         self._store.flush()

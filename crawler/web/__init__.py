@@ -15,7 +15,7 @@ Config keys (``create_app({...})``; the ``serve`` command fills them from its op
 
 =====================  ======================================================================
 STORE                  store directory, or an open ``hubnet.crawler.store.graph.Store`` (default hubnet-data)
-RECRAWL_INTERVAL       seconds between re-crawls of every known source; 0/None: never
+RECRAWL_INTERVAL       seconds between re-crawls of every known source (default 6 h); 0/None: never
 CRAWL_SETTINGS         a ``hubnet.crawler.settings.Settings`` for the background crawls; else built
                        from ALLOW_PRIVATE (bool) and RESOLVE ({(host, port): address})
 CORS                   add ``Access-Control-Allow-Origin: *`` to API and data responses
@@ -47,6 +47,8 @@ REQUEST_QUERY_BUDGET   seconds of store queries one page or API request may spen
                        contacts) before it answers 503 + Retry-After (default 10)
 INDEX_SYNC_BUDGET      seconds the text index sync after a crawl may spend extracting; what it
                        did not reach is indexed by the next sync (default 300)
+CONTROL_TIMEOUT        seconds each read or write on the CLI's control socket may wait, so a
+                       stuck client cannot hold it (default 60; crawler/control.py)
 =====================  ======================================================================
 """
 
@@ -63,9 +65,9 @@ from flask_limiter.util import get_remote_address
 
 from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
-from ..settings import Settings
+from ..settings import RECRAWL_INTERVAL, Settings
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
-from . import api, brokering, data, directory, errors, ping, render, sparql
+from . import api, brokering, data, directory, errors, ping, render, requestlog, sparql
 from hubnet.crawler.service import Aggregator
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ _PACKAGE = Path(__file__).resolve().parent
 OSM_TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULTS = {
     "STORE": DEFAULT_PATH,
-    "RECRAWL_INTERVAL": None,
+    "RECRAWL_INTERVAL": RECRAWL_INTERVAL,
     "CRAWL_SETTINGS": None,
     "ALLOW_PRIVATE": False,
     "RESOLVE": {},
@@ -102,6 +104,7 @@ DEFAULTS = {
     "MODEL_WAIT": 2.0,
     "REQUEST_QUERY_BUDGET": 10.0,
     "INDEX_SYNC_BUDGET": 300.0,
+    "CONTROL_TIMEOUT": 60.0,
 }
 EXTENSION = "hubnet"
 
@@ -155,6 +158,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(sparql.bp)
     brokering.init_app(app, hub)
     errors.register(app)
+    requestlog.init_app(app)
     _register_filters(app)
     app.before_request(_limit_body)
     app.after_request(_headers)

@@ -62,5 +62,9 @@ def check_ping_url(url: str, settings) -> str:
 def ping():
     hub = current_app.extensions["hubnet"]
     url = check_ping_url((request.form.get("url") or "").strip(), hub.settings)
+    forgotten = hub.store.blocked.get(url)
+    if forgotten:
+        raise HubnetError(f"url: this hub has stopped fetching {url} ({forgotten['reason']})",
+                          code="forgotten", status=403)
     queued = hub.background.ping(url)
     return jsonify({"ok": True, "queued": url, "coalesced": not queued}), 202

@@ -6,6 +6,7 @@ not serve (Flask, flask-limiter and waitress load only here).
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 import sys
@@ -13,6 +14,10 @@ import sys
 import click
 
 from hubnet.vocab.errors import HubnetError
+
+from .. import logs
+from ..control import Context, ControlServer
+from hubnet.crawler.store.graph import now
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -82,6 +87,7 @@ def _json_error_channel():
 def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None, threads: int = 8) -> None:
     """Create the app and serve it until interrupted; always release the store on the way out."""
     from . import create_app
+    from .sparql import EXTENSION as QUERIES
 
     try:
         app = create_app(config)
@@ -99,16 +105,27 @@ def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None,
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _terminate)
+    handler = logs.configure()
+    control = ControlServer(Context(hub.store, hub.index, changed=lambda: hub.after_crawl(now()),
+                                    queries=app.extensions.get(QUERIES)), hub.store.path,
+                            timeout=float(app.config["CONTROL_TIMEOUT"])).start()
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"hubnet-crawler: serving {hub.index.meta('groups', 0)} groups from {hub.store.path} "
-               f"at http://{shown}:{server.effective_port}/ (Ctrl-C to stop)", err=True)
+    url = f"http://{shown}:{server.effective_port}/"
+    groups = hub.index.meta("groups", 0)
+    logs.event("start", who="hubnet-crawler", what=str(hub.store.path), outcome="listening", url=url,
+               groups=groups, recrawl_interval_s=config.get("RECRAWL_INTERVAL"),
+               msg=f"serving {groups} group{'' if groups == 1 else 's'} from {hub.store.path} at {url} "
+                   "(Ctrl-C to stop)")
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        click.echo("stopping: finishing the crawl in progress, if any", err=True)
+        logs.event("stop", who="hubnet-crawler", what=str(hub.store.path), outcome="stopping",
+                   msg="stopping: finishing the crawl in progress, if any")
+        control.close()
         server.close()
         hub.close()
+        logging.getLogger().removeHandler(handler)
         sys.stderr.flush()

@@ -18,19 +18,9 @@ from click.testing import CliRunner
 from hubnet.crawler.cli import main as cli
 from hubnet.crawler.store.graph import Store
 from hubnet.crawler.web.serve import parse_duration
+from server_helpers import crawler_command as _command, read_lines as _read_lines
 from hubnet.testing import Federation
 from server_helpers import CRAWLED_GROUPS, crawled_store, make_app
-
-
-def _command() -> list:
-    exe = Path(sys.executable).with_name("hubnet-crawler")
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from hubnet.crawler.cli import main; main()"]
-
-
-def _read_lines(stream, out: queue.Queue):
-    for line in iter(stream.readline, ""):
-        out.put(line)
-    out.put(None)
 
 
 @pytest.fixture
