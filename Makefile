@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo venv clean
+.PHONY: test demo venv clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,21 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The real-browser tests (tests/test_browser_*.py, marker `browser`) drive Debian's chromium with
+# Playwright. As root with apt-get this installs it when missing; otherwise it says how, and those
+# tests skip saying the same. Playwright's own browser download cannot work offline, so it is not used.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@[ -x $(CHROMIUM) ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "browser: installing chromium with apt-get (for the real-browser tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "browser: $(CHROMIUM) not found; the browser tests will skip. To run them: sudo apt-get install chromium"; \
+	  fi; }
 
 # The example federation (examples/federation/): 19 groups on this computer, crawled, and an
 # aggregator at http://127.0.0.1:8080/. Ctrl-C stops everything. Other ports: DEMO_ARGS="--help".
