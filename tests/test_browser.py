@@ -148,3 +148,46 @@ def test_the_sparql_page_runs_its_query_and_shows_rows(tab, hubnet):
     assert " rows in " in page.inner_text("#status")
     tab.shot("sparql")
     tab.check_clean()
+
+
+def test_introductions_take_names_suggested_as_you_type(tab, hubnet):
+    page = tab.page
+    tab.open(hubnet.agg_url + "/")
+    page.click("header nav >> text=Introductions")
+    page.wait_for_url("**/introductions")
+    page.locator("#from").press_sequentially("Marsh Ga", delay=20)
+    page.wait_for_function("() => [...document.querySelectorAll('#from-names option')]"
+                           ".some(o => o.value === \"Marsh Gate Residents' Association\")")
+    page.fill("#from", "Marsh Gate Residents' Association")
+    page.locator("#to").press_sequentially("Friends of", delay=20)
+    page.wait_for_function("() => [...document.querySelectorAll('#to-names option')]"
+                           ".some(o => o.value === 'Friends of Marsh Park')")
+    page.fill("#to", "Friends of Marsh Park")
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector("ol.chains li")
+    assert page.locator("ol.chains li").first.inner_text() == \
+        "Marsh Gate Residents' Association → Friends of Marsh Park"
+    tab.shot("chain")
+    tab.check_clean()
+
+
+def test_the_network_drawing_labels_do_not_overlap_and_links_are_listed_by_name(tab, hubnet):
+    page = tab.page
+    tab.open(hubnet.group_url("Leyton Community Network"))
+    page.click("text=Its network")
+    page.wait_for_selector("svg.network text")
+    boxes = page.evaluate("""() => {
+      const svg = document.querySelector('svg.network'), size = svg.viewBox.baseVal.width;
+      return {size, boxes: [...svg.querySelectorAll('text')].map(t => {
+        const b = t.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height, t.textContent]; })};
+    }""")
+    labels = boxes["boxes"]
+    assert len(labels) == page.locator("svg.network circle").count() >= 5   # every group labelled
+    for i, a in enumerate(labels):
+        assert a[0] >= 0 and a[1] >= 0 and a[2] <= boxes["size"] and a[3] <= boxes["size"], a   # not clipped
+        for b in labels[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    links = page.locator("ul.links").inner_text()
+    assert "Marsh Gate Residents' Association" in links and "http" not in links
+    tab.shot("network")
+    tab.check_clean()

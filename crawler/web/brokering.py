@@ -283,7 +283,7 @@ DRAWING_SIZE = 720
 DRAWING_MARGIN = 110          # room outside the outer ring for labels
 LABEL_SIZE = 12
 LABEL_CHAR_WIDTH = 0.62 * LABEL_SIZE
-LABEL_MAX_CHARS = 28          # longer names are shortened on the drawing (in full in the list below it)
+LABEL_MAX_CHARS = 36          # longer names are shortened on the drawing (in full in the list below it)
 NODE_RADIUS = {0: 9}          # the centre group; the others are 6
 
 

@@ -305,7 +305,7 @@ EXAMPLES_DIR = _HERE.parents[1] / "examples" / "queries"
 # The page offers a few questions, not the whole folder (which also holds the brokering
 # and hub queries): one per kind of question people ask first. The first is the page's default:
 # it lists the groups (typed organisations only, never a need or an offer that has a name too).
-PAGE_EXAMPLES = ("groups", "groups-by-topic", "groups-near-a-point", "umbrella-members", "offers-and-needs-by-category",
+PAGE_EXAMPLES = ("groups", "groups-near-a-point", "umbrella-members", "offers-and-needs-by-category",
                  "mutual-links", "sources-with-errors")
 
 
