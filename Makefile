@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SOURCES := $(shell find __init__.py testing.py vocab node crawler examples/queries -type f \
                     -not -path '*/__pycache__/*' 2>/dev/null)
 
-.PHONY: test quick demo venv clean
+.PHONY: test quick demo venv clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,24 @@ $(STAMP): $(BIN)/python pyproject.toml $(SOURCES)
 
 venv: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The real-browser tests (tests/integration/test_browser.py, marker `browser`) drive Debian's chromium
+# with Playwright. As root with apt-get this installs it when missing; otherwise it says how, and those
+# tests skip saying the same. Playwright's own browser download cannot work offline, so it is not used.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@[ -x $(CHROMIUM) ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "browser: installing chromium with apt-get (for the real-browser tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "browser: $(CHROMIUM) not found; the browser tests will skip. To run them: sudo apt-get install chromium"; \
+	  fi; }
 
 # The example federation (examples/federation/): 19 groups on this computer, crawled, and an
 # aggregator at http://127.0.0.1:8080/. Ctrl-C stops everything. Other ports: DEMO_ARGS="--help".

@@ -30,7 +30,7 @@ from .storage import ProfileStore, ensure_private_dir
 
 log = logging.getLogger(__name__)
 
-CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src http: https:; "
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; "
                            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 

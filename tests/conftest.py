@@ -46,3 +46,9 @@ def store(tmp_path):
     s = Store(tmp_path / "store")
     yield s
     s.close()
+
+
+def pytest_collection_modifyitems(items):
+    """Real-browser tests run last: while the session's browser is open, Playwright's sync API keeps an
+    event loop running in the main thread, where the crawler's ``asyncio.run`` could not start."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)   # stable: order kept

@@ -20,7 +20,7 @@ import pyoxigraph as ox
 
 from hubnet.vocab.errors import HubnetError
 
-from .graph import HUBNET, RDF_TYPE, XSD, Store, now
+from hubnet.crawler.store.graph import HUBNET, RDF_TYPE, XSD, Store, now
 
 BLOCK_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/blocklist")
 _TYPE = ox.NamedNode(HUBNET + "ForgottenSource")

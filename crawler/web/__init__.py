@@ -7,7 +7,8 @@ text index, starts the crawler thread and registers the blueprints:
 
 - ``directory``: ``/``, ``/groups/<key>``, ``/map``, ``/sources`` (HTML for people)
 - ``api``: ``/api/groups``, ``/api/groups/<key>``, ``/sources.json`` (the JSON twins)
-- ``data``: ``/dump.nq``, ``/export.csv``, ``/export.geojson``, ``/.well-known/void``, ``/health``
+- ``data``: ``/downloads`` (the page explaining them), ``/dump.nq``, ``/export.csv``, ``/export.geojson``,
+  ``/.well-known/void``, ``/health``
 - ``ping``: ``POST /ping`` (rate-limited)
 - ``sparql``: ``/sparql`` (crawler/web/sparql.py)
 

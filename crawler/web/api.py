@@ -47,7 +47,7 @@ def find_group(key: str) -> dict:
     """The index row for a key (or a group IRI); NotFound (404) otherwise."""
     row = hub().index.get(key)
     if row is None:
-        raise NotFound(f"no group with the key {key[:200]!r}; search the directory at /api/groups?q=...")
+        raise NotFound(f"no group with the key {key[:200]!r} in the directory; it may have moved or left")
     return row
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -36,6 +37,7 @@ from .render import alternate_url as _alternate, page as _page
 
 bp = Blueprint("brokering", __name__)
 EXTENSION = "hubnet.brokering"
+NAME_MATCHES = 50   # groups a name is looked for among (the text search's best matches)
 
 
 def init_app(app, hub) -> None:
@@ -53,15 +55,31 @@ def hub():
 
 
 def resolve_group(param: str, value: str | None, required: bool = True) -> dict | None:
-    """A group from a key or an IRI (as the directory lists them); 404 naming the parameter."""
+    """A group from its name, key or IRI; 404 naming the parameter, 400 when a name is not unique.
+
+    People type names (the forms suggest them as they type); programs pass keys or IRIs.
+    """
     if value is None or not value.strip():
         if required:
-            raise bad(param, "is required: a group's key or IRI, e.g. from /api/groups")
+            raise bad(param, "is required: a group's name, key or IRI")
         return None
-    row = hub().index.get(value.strip())
+    value = value.strip()
+    row = hub().index.get(value) or _by_name(param, value)
     if row is None:
-        raise NotFound(f"{param}: no group {value.strip()[:200]!r} in the directory; find it at /api/groups?q=...")
+        raise NotFound(f"{param}: no group called {value[:200]!r} in the directory; "
+                       f"search the directory for it at /?{urlencode({'q': value[:200]})}")
     return row
+
+
+def _by_name(param: str, name: str) -> dict | None:
+    """The one group whose name is ``name`` (ignoring case), from the text index."""
+    wanted = name.casefold()
+    found = [g for g in hub().index.search(Search(q=name, limit=NAME_MATCHES))["groups"]
+             if (g["name"] or "").casefold() == wanted]
+    if len(found) > 1:
+        raise bad(param, f"{len(found)} groups are called {name[:200]!r}; choose one by its key: "
+                         + ", ".join(g["key"] for g in found))
+    return hub().index.get(found[0]["key"]) if found else None
 
 
 def _summaries(iris) -> list[dict]:
@@ -255,22 +273,69 @@ def network_page():
                      bridges=_summaries(net.bridges()), isolated=isolated)
     row, ego = _ego()
     return _page("network.html", _alternate("/api/network"), ego=ego, group=row, drawing=layout(ego),
-                 bridges=None, isolated=None)
+                 names={n["id"]: n for n in ego["nodes"]}, bridges=None, isolated=None)
 
 
-def layout(ego: dict, size: int = 560) -> dict:
-    """Positions for an SVG drawing: the group in the middle, each ring of distance further out."""
+# The drawing's geometry, in SVG user units (= CSS px at full size). A label's width is estimated
+# from its length: LABEL_CHAR_WIDTH is a generous average for the 12 px sans-serif the CSS sets.
+DRAWING_SIZE = 720
+DRAWING_MARGIN = 110          # room outside the outer ring for labels
+LABEL_SIZE = 12
+LABEL_CHAR_WIDTH = 0.62 * LABEL_SIZE
+LABEL_MAX_CHARS = 36          # longer names are shortened on the drawing (in full in the list below it)
+NODE_RADIUS = {0: 9}          # the centre group; the others are 6
+
+
+def layout(ego: dict, size: int = DRAWING_SIZE) -> dict:
+    """Positions for an SVG drawing: the group in the middle, each ring of distance further out, and
+    for each node a label placed where it overlaps no other label, no node and stays in the box."""
     centre = size / 2
     rings: dict = {}
     for n in ego["nodes"]:
         rings.setdefault(n["distance"], []).append(n)
     pos = {}
     for d, nodes in rings.items():
-        radius = 0 if d == 0 else (size / 2 - 60) * d / max(rings)
+        radius = 0 if d == 0 else (size / 2 - DRAWING_MARGIN) * d / max(rings)
+        offset = math.pi / len(nodes) if d % 2 == 0 else 0   # alternate rings do not line up radially
         for i, n in enumerate(nodes):
-            angle = 2 * math.pi * i / len(nodes) - math.pi / 2
+            angle = 2 * math.pi * i / len(nodes) - math.pi / 2 + offset
             pos[n["id"]] = (round(centre + radius * math.cos(angle), 1), round(centre + radius * math.sin(angle), 1))
-    nodes = [dict(n, x=pos[n["id"]][0], y=pos[n["id"]][1]) for n in ego["nodes"]]
+    circles = [(x - 10, y - 10, x + 10, y + 10) for x, y in pos.values()]
+    placed: list = []
+    nodes = []
+    for n in ego["nodes"]:
+        x, y = pos[n["id"]]
+        label = _place_label(n.get("name") or n["id"], x, y, size, placed, circles)
+        nodes.append(dict(n, x=x, y=y, r=NODE_RADIUS.get(n["distance"], 6), label=label))
     edges = [dict(e, x1=pos[e["a"]][0], y1=pos[e["a"]][1], x2=pos[e["b"]][0], y2=pos[e["b"]][1])
              for e in ego["edges"]]
-    return {"size": size, "nodes": nodes, "edges": edges}
+    return {"size": size, "nodes": nodes, "edges": edges, "font": LABEL_SIZE}
+
+
+def _place_label(name: str, x: float, y: float, size: int, placed: list, circles: list) -> dict | None:
+    """The first spot around (x, y) whose box is free, trying the full name then a shortened one;
+    None when no spot is free (the name is still in the node's tooltip and the list of links)."""
+    texts = [name] if len(name) <= LABEL_MAX_CHARS else []
+    texts.append(name[:LABEL_MAX_CHARS - 1].rstrip() + "…")
+    texts.append(name[:14].rstrip() + "…")
+    h = LABEL_SIZE
+    for text in dict.fromkeys(texts):
+        w = len(text) * LABEL_CHAR_WIDTH
+        # (anchor, baseline x, baseline y): above, below, right, left, then further out
+        for anchor, bx, by in (("middle", x, y - 12), ("middle", x, y + 12 + h), ("start", x + 11, y + h / 3),
+                               ("end", x - 11, y + h / 3), ("middle", x, y - 12 - 1.5 * h),
+                               ("middle", x, y + 12 + 2.5 * h)):
+            left = bx - (w / 2 if anchor == "middle" else (w if anchor == "end" else 0))
+            box = (left - 2, by - h, left + w + 2, by + h * 0.3)
+            if box[0] < 0 or box[1] < 0 or box[2] > size or box[3] > size:
+                continue
+            if any(_overlap(box, other) for other in placed) or \
+                    any(_overlap(box, c) for c in circles if not (c[0] < x < c[2] and c[1] < y < c[3])):
+                continue
+            placed.append(box)
+            return {"text": text, "x": round(bx, 1), "y": round(by, 1), "anchor": anchor, "box": box}
+    return None
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

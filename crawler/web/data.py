@@ -13,7 +13,7 @@ import json
 import threading
 
 import pyoxigraph as ox
-from flask import Blueprint, Response, current_app, jsonify, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, stream_with_context, url_for
 
 from hubnet import __version__
 
@@ -102,6 +102,15 @@ def export_geojson():
         yield "]}\n"
 
     return Response(stream_with_context(features()), mimetype="application/geo+json")
+
+
+# ------------------------------------------------------------------------- the page that explains them
+@bp.get("/downloads")
+def downloads():
+    """What each export holds and what it is for: the "Downloads" menu item (it used to open VoID's Turtle)."""
+    return render_template("downloads.html", groups=hub().index.meta("groups", 0),
+                           sparql="sparql" in current_app.blueprints, endpoint=public_url(url_for("sparql.sparql"))
+                           if "sparql" in current_app.blueprints else None)
 
 
 # ------------------------------------------------------------------------- VoID

@@ -19,7 +19,7 @@ from hubnet.crawler.query.groups import read_group
 from hubnet.crawler.store.index import Search
 from .api import find_group, search, source_listing
 from .params import bad, offset_pages, request_budget
-from .render import alternate_url as _alternate, group_href, page as _page
+from .render import alternate_url as _alternate, group_href, page as _page, public_url
 
 bp = Blueprint("directory", __name__)
 
@@ -66,6 +66,9 @@ def index():
     active = [{"name": k, "value": v, "remove": _href(_args_without(k))}
               for k, v in _args_without().items() if k != "within_km"]
     total, pages = result["total"], {}
+    if total == 0 and not _args_without() and page == 1 and not hub().index.meta("groups", 0):
+        return _page("index.html", alternate, filters=filters, result=result, facets=[], active=[], pages={},
+                     empty_hub=True, public_url=public_url(""))
     if page > 1:
         pages["prev"] = _href({**_args_without(), **({"page": str(page - 1)} if page > 2 else {})})
     if page * page_size < total:

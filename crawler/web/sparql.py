@@ -304,8 +304,9 @@ def _service_description(mimetype: str) -> Response:
 # The repository's examples/queries, installed as package data beside this module (pyproject.toml).
 EXAMPLES_DIR = _HERE / "queries" if (_HERE / "queries").is_dir() else _HERE.parents[1] / "examples" / "queries"
 # The page offers a few questions, not the whole folder (which also holds the brokering
-# and hub queries): one per kind of question people ask first.
-PAGE_EXAMPLES = ("groups-by-topic", "groups-near-a-point", "umbrella-members", "offers-and-needs-by-category",
+# and hub queries): one per kind of question people ask first. The first is the page's default:
+# it lists the groups (typed organisations only, never a need or an offer that has a name too).
+PAGE_EXAMPLES = ("groups", "groups-near-a-point", "umbrella-members", "offers-and-needs-by-category",
                  "mutual-links", "sources-with-errors")
 
 
@@ -334,7 +335,7 @@ def load_examples(directory: Path = EXAMPLES_DIR, names=PAGE_EXAMPLES) -> list:
     return out
 
 
-_PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+_PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
              "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
