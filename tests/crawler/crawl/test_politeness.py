@@ -227,7 +227,10 @@ def test_a_ping_during_a_recrawl_goes_to_the_front(fed, tmp_path, state, ping_wo
     hits = [i for i, (h, _) in enumerate(order) if h == host]
     # Served within the next couple of requests, not after the other ~27 sources of the re-crawl.
     assert hits[-1] <= submitted_after[0] + 2, (submitted_after, order)
-    assert len(hits) == (2 if state == "fetched" else 1)   # fetched again only if it was done already
+    # Fetched again only if it was done already, or already on its way when the ping arrived (a
+    # loaded machine may start the fetch of a "waiting" URL between choosing it and the submit).
+    on_its_way = state == "waiting" and len(hits) == 2 and hits[0] <= submitted_after[0] + 1
+    assert len(hits) == (2 if state == "fetched" else 1) or on_its_way, (submitted_after, order)
     assert len(order) == 31 + (1 if state == "fetched" else 0)
 
 
