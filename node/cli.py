@@ -121,7 +121,8 @@ def _validate_source(source: str):
     if "://" in source:
         from .fetch import fetch
         data, media_type, final_url = fetch(source)
-        return vocab.validate(data, base_iri=final_url, media_type=media_type)
+        # Read where it was fetched from, the aggregator's authority rule applies too (id_mismatch).
+        return vocab.validate(data, base_iri=final_url, media_type=media_type, published_at=final_url)
     path = Path(source)
     try:
         data = path.read_bytes()
@@ -272,10 +273,12 @@ def serve(profile, host, port, config_file, debug):
         doc = vocab.read_document(path.read_bytes())
     except FileNotFoundError:
         raise Fail(f"there is no profile at {path}. Write one with: hubnet-node init --out {path}", 2) from None
-    except (OSError, DocumentError) as exc:
-        reason = exc.message if isinstance(exc, DocumentError) else exc.strerror
-        raise Fail(f"cannot read {path}: {reason}. Fix it by hand, or copy back a version "
+    except DocumentError as exc:
+        raise Fail(f"cannot read {path}: {exc.message}. Fix it by hand, or copy back a version "
                    f"from {Path(cfg['STATE_DIR']) / 'versions'}", 2) from None
+    except OSError as exc:
+        raise Fail(f"cannot read {path}: {exc.strerror or exc}. Check that the file is a file and that "
+                   "the user running the node may read it", 2) from None
     report = vocab.validate(doc)
     if not report.conforms:
         click.echo(f"Warning: {path} is not valid, so aggregators will not accept it until it is fixed "
@@ -287,19 +290,28 @@ def serve(profile, host, port, config_file, debug):
                    "who can connect run commands on this computer", 2)
 
     from .app import create_app
-    app = create_app({**cfg, "INSECURE_LOCALHOST_COOKIES": loopback and not public.startswith("https://")})
+    try:
+        app = create_app({**cfg, "INSECURE_LOCALHOST_COOKIES": loopback and not public.startswith("https://")})
+    except OSError as exc:
+        raise Fail(f"cannot write the node's private folder {cfg['STATE_DIR']} "
+                   f"({exc.strerror or exc}): the user running the node must be able to create and write it. "
+                   "Fix its permissions, or choose another folder with state_dir in node.toml", 2) from None
     name = text(group_node(doc).get("name")) or str(path)
     if debug:
-        _announce(name, path, host, port, app, cfg)
+        _announce(name, path, host, port, app, cfg, doc)
         app.run(host=host, port=port, debug=True, use_reloader=False)
         return
 
     import waitress
     # Waitress drops X-Forwarded-* headers unless told otherwise; keep them only
     # when the config says there are proxies to trust (then ProxyFix reads them).
-    server = waitress.create_server(app, host=host, port=port, threads=8, ident="hubnet-node",
-                                    clear_untrusted_proxy_headers=not cfg["PROXY_COUNT"])
-    _announce(name, path, host, getattr(server, "effective_port", port), app, cfg)
+    try:
+        server = waitress.create_server(app, host=host, port=port, threads=8, ident="hubnet-node",
+                                        clear_untrusted_proxy_headers=not cfg["PROXY_COUNT"])
+    except OSError as exc:
+        raise Fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another program using the "
+                   "port? Choose another with --port", 2) from None
+    _announce(name, path, host, getattr(server, "effective_port", port), app, cfg, doc)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -308,9 +320,36 @@ def serve(profile, host, port, config_file, debug):
         server.close()
 
 
-def _announce(name, path, host, port, app, cfg) -> None:
+def _served_at(host: str, port: int, cfg) -> str | None:
+    """Where aggregators will read this node: its public URL, else the address it listens on."""
+    if cfg.get("PUBLIC_URL"):
+        return cfg["PUBLIC_URL"] + "/"
+    if host in ("0.0.0.0", "::", ""):
+        return None  # every address of the machine: nothing to compare with
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def _warn_if_elsewhere(doc, served: str | None, cfg) -> None:
+    """Say at start when aggregators would refuse the profile as served here (id_mismatch)."""
+    if not served:
+        return
+    try:
+        report = vocab.validate(doc, published_at=served + "profile.jsonld")
+    except DocumentError:
+        return
+    for issue in report.errors:
+        if issue.code == "id_mismatch":
+            hint = "" if cfg.get("PUBLIC_URL") else (
+                " If a proxy publishes this node at the group's own site, set public_url in node.toml.")
+            click.echo(f"Warning: aggregators will refuse this profile as served at {served}: "
+                       f"{issue.code}: {issue.message.removeprefix('@id: ')}.{hint}", err=True)
+
+
+def _announce(name, path, host, port, app, cfg, doc=None) -> None:
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
+    _warn_if_elsewhere(doc, _served_at(host, port, cfg), cfg)
     click.echo(f"Serving {name!r} from {path}")
     click.echo(f"  public page:  {base}/")
     has_pw = state.has_password(Path(cfg["STATE_DIR"]))
@@ -416,9 +455,13 @@ def publish(profile, config_file):
                    "not the profile's folder, which holds the node's private .hubnet-node/ folder.")
 @click.option("--base-url", default=None, metavar="URL",
               help="Where the files will be published, e.g. https://ourgroup.github.io/. "
-                   "Default: the website in the profile's @id.")
+                   "Default: the website in the profile's @id. It must be the profile's own site "
+                   "(aggregators refuse a profile about a group on another site) unless --rebase is given.")
+@click.option("--rebase", is_flag=True,
+              help="Move the addresses (@id, url) of the group and its own parts onto --base-url in the "
+                   "exported files, for a group whose website has moved. The profile file is not changed.")
 @config_option
-def export(profile, out, base_url, config_file):
+def export(profile, out, base_url, rebase, config_file):
     """Make static files to publish the profile on any web host.
 
     Use it when you have no server to run "hubnet-node serve" on: upload the
@@ -429,13 +472,13 @@ def export(profile, out, base_url, config_file):
     \b
     Examples:
       hubnet-node export --out site/
-      hubnet-node export --profile profile.jsonld --out site/ --base-url https://ourgroup.github.io/
+      hubnet-node export --profile profile.jsonld --out site/ --base-url https://ourgroup.github.io/ --rebase
     """
     from .export import export as do_export
     path = Path(profile or "profile.jsonld")
     state_dir = Path(_settings(str(path), config_file)["STATE_DIR"])
     try:
-        result = do_export(path, Path(out), base_url, state_dir)
+        result = do_export(path, Path(out), base_url, state_dir, rebase=rebase)
     except ProfileInvalid as exc:
         click.echo(str(exc.report), err=True)
         raise Fail(exc.message, 1) from None
