@@ -54,7 +54,26 @@ config_option = click.option(
     help="A node.toml settings file (or set HUBNET_NODE_CONFIG). See docs/publishing.md.")
 
 
-@click.group(context_settings=CONTEXT)
+def _os_reason(exc: OSError) -> str:
+    """An OSError in words: mkdir meeting a file says "File exists", which reads as no problem at all."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return "a file is in the way where a folder is needed"
+    return exc.strerror or str(exc)
+
+
+class _Commands(click.Group):
+    """Turns a file-system failure no command foresaw into a plain message and exit 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise Fail(f"cannot use{where}: {_os_reason(exc)}. Check that the folder exists and that "
+                       "you may write in it", 2) from None
+
+
+@click.group(cls=_Commands, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="hubnet-node", message="%(prog)s %(version)s")
 def main():
     """Publish your community group's profile on the hubnet network.
@@ -294,7 +313,7 @@ def serve(profile, host, port, config_file, debug):
         app = create_app({**cfg, "INSECURE_LOCALHOST_COOKIES": loopback and not public.startswith("https://")})
     except OSError as exc:
         raise Fail(f"cannot write the node's private folder {cfg['STATE_DIR']} "
-                   f"({exc.strerror or exc}): the user running the node must be able to create and write it. "
+                   f"({_os_reason(exc)}): the user running the node must be able to create and write it. "
                    "Fix its permissions, or choose another folder with state_dir in node.toml", 2) from None
     name = text(group_node(doc).get("name")) or str(path)
     if debug:

@@ -132,7 +132,8 @@ def test_export_rebase_moves_the_groups_own_addresses(run, tmp_path, base):
 
 # ------------------------------------------------------------------ serve
 def serve_output(tmp_path: Path, *args, until="editor:", env_extra=None) -> tuple[str, int | None]:
-    """Start the real ``hubnet-node serve`` and return (what it printed up to ``until``, exit code if it stopped)."""
+    """Start the real ``hubnet-node serve``; (what it printed up to a line holding ``until``, or until it
+    stopped when ``until`` is None; its exit code, None when it was still running)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     env.pop("HUBNET_NODE_CONFIG", None)
     proc = subprocess.Popen([sys.executable, "-m", "node", "serve", *args], cwd=tmp_path, env=env,
@@ -145,14 +146,12 @@ def serve_output(tmp_path: Path, *args, until="editor:", env_extra=None) -> tupl
             if not line:
                 break
             seen.append(line)
-            if until in line:
+            if until is not None and until in line:
                 break
     finally:
-        if proc.poll() is None:
+        code = proc.wait(timeout=10) if until is None else proc.poll()
+        if code is None:
             proc.terminate()
-            code = None
-        else:
-            code = proc.returncode
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
