@@ -165,6 +165,13 @@ def _proc(check):
     return proc
 
 
+def _hub(value: str) -> str:
+    value = (value or "").strip()
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not a hub's web address (it should look like https://hub.example.org)")
+    return starter.site_url(value).rstrip("/")
+
+
 @main.command()
 @click.option("--out", default="profile.jsonld", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the profile.")
@@ -174,57 +181,86 @@ def _proc(check):
 @click.option("--name", help="The group's name.")
 @click.option("--url", help="The group's website, where the profile will live, e.g. https://ourgroup.org/")
 @click.option("--email", help="An email address people can write to.")
-@click.option("--postcode", default=None, help="Postcode of where the group meets.")
+@click.option("--postcode", default=None, help="Postcode of where the group meets: looked up to put the group "
+                                               "on the map and in its ward and council area.")
 @click.option("--locality", default=None, help="Town or neighbourhood.")
 @click.option("--area", default=None, help="The area the group serves, e.g. a ward or estate.")
 @click.option("--topic", "topics", multiple=True, help="A topic, in your own words. Repeat for several.")
 @click.option("--description", default=None, help="A sentence or two about what the group does.")
 @click.option("--kind", type=click.Choice([k.slug for k in vocab.kinds()]), default=None,
               help="What kind of group it is.")
-def init(out, force, non_interactive, name, url, email, postcode, locality, area, topics, description, kind):
+@click.option("--member-of", "member_of", default=None, metavar="URL",
+              help="The umbrella network the group belongs to (its web address), e.g. https://ournetwork.org/#group")
+@click.option("--hub", "hubs", multiple=True, metavar="URL",
+              help="A hub (aggregator) to tell whenever the profile changes. Repeat for several.")
+@click.option("--geocoder", default=None, metavar="URL|off",
+              help="The postcodes.io-compatible service to look the postcode up with. "
+                   "Default: https://api.postcodes.io (or geocoder in node.toml); off: no lookup.")
+@config_option
+def init(out, force, non_interactive, name, url, email, postcode, locality, area, topics, description, kind,
+         member_of, hubs, geocoder, config_file):
     """Write a first profile.jsonld by answering a few questions.
 
     Use it once, when your group starts with hubnet. It asks for the name,
-    website, a contact email and a few optional details, checks the result,
-    and writes a profile you can then publish (hubnet-node serve, or
-    hubnet-node export) and improve later in the editor.
+    website, a contact email and a few optional details, looks the postcode
+    up (to put the group on the map and in its ward and council area, shown
+    to you before anything is written), asks for the umbrella network and the
+    hubs to tell, checks the result, and writes a profile you can then publish
+    (hubnet-node serve, or hubnet-node export) and improve later in the editor.
 
     \b
     Examples:
       hubnet-node init
       hubnet-node init --non-interactive --name "Marsh Gate RA" \\
           --url https://marshgate.org/ --email hello@marshgate.org \\
-          --postcode "E10 5AA" --topic housing --topic "green spaces"
+          --postcode "E10 5AA" --topic housing --topic "green spaces" \\
+          --member-of https://leyton-network.org/#group --hub https://hub.leyton.org
     """
     target = Path(out)
     if target.exists() and not force:
         raise Fail(f"{out} already exists, so nothing was written. "
                    "Use --force to replace it, or --out to write somewhere else.")
+    cfg = _settings(out, config_file, GEOCODER=geocoder)
     try:
         if non_interactive:
             missing = [f"--{k}" for k, v in (("name", name), ("url", url), ("email", email)) if not v]
             if missing:
                 raise click.UsageError(f"with --non-interactive, these are needed: {', '.join(missing)}")
-            url, email = starter.site_url(url), starter.email(email)
         else:
             name, description, url, email, kind, postcode, locality, area, topics = _ask(
                 name, description, url, email, kind, postcode, locality, area, topics)
-            url, email = starter.site_url(url), starter.email(email)
+        url, email = starter.site_url(url), starter.email(email)
+        if member_of is None and not non_interactive:
+            member_of = click.prompt("The umbrella network your group belongs to, if any (its web address)",
+                                     default="", show_default=False, value_proc=_proc(_optional(starter.link)))
+        member_of = starter.link(member_of) if member_of else ""
+        if not hubs and not non_interactive:
+            answer = click.prompt("Hubs (directories) to tell when your profile changes, separated by commas",
+                                  default="", show_default=False, value_proc=_proc(_optional(_hubs_list)))
+            hubs = _hubs_list(answer)
+        hubs = [_hub(h) for h in hubs]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     doc = starter.build(name=name, url=url, email=email, postcode=postcode or "", locality=locality or "",
-                        area=area or "", topics=topics, description=description or "", kind=kind or "")
+                        area=area or "", topics=topics, description=description or "", kind=kind or "",
+                        member_of=[member_of] if member_of else [])
+    doc = _place(doc, postcode, cfg, ask=not non_interactive)
     report = vocab.validate(doc)
     if not report.conforms:
         click.echo(str(report), err=True)
         raise Fail("the answers do not make a valid profile (see above), so nothing was written")
     atomic_write(target, dump(doc))
     click.echo(f"Wrote {out} for {doc['name']}.")
+    if hubs:
+        state.set_hubs(Path(cfg["STATE_DIR"]), hubs)
+        click.echo(f"The node will tell {', '.join(hubs)} whenever the profile changes "
+                   f"(kept in {state.hubs_file(Path(cfg['STATE_DIR']))}).")
     for w in report.warnings:
         click.echo(f"  suggestion: {w.message}")
     click.echo("\nNext: check it with   hubnet-node validate " + out +
                "\n      publish it with hubnet-node serve --profile " + out +
-               "   (or hubnet-node export --profile " + out + " --out site/)")
+               "   (or hubnet-node export --profile " + out + " --out site/)"
+               "\n      and see docs/publishing.md, 'How your group gets onto a hub's directory'")
 
 
 def _ask(name, description, url, email, kind, postcode, locality, area, topics):
@@ -253,6 +289,40 @@ def _ask(name, description, url, email, kind, postcode, locality, area, topics):
         answer = click.prompt("Topics you work on, separated by commas", default="", show_default=False)
         topics = [t.strip() for t in answer.split(",") if t.strip()]
     return name, description, url, email, kind, postcode, locality, area, topics
+
+
+def _optional(check):
+    return lambda value: check(value) if value and value.strip() else ""
+
+
+def _hubs_list(answer) -> list[str]:
+    return [_hub(h) for h in (answer or "").split(",") if h.strip()] if isinstance(answer, str) else answer
+
+
+def _place(doc: dict, postcode: str | None, cfg, *, ask: bool) -> dict:
+    """``doc`` with the postcode's coordinates and areas, once the volunteer has seen them.
+
+    A lookup that fails leaves the profile as it is (the postcode kept, no map
+    position) with a plain note: the profile is written either way.
+    """
+    if not postcode or not cfg.get("GEOCODER"):
+        return doc
+    from .geocode import GeocodeError, Geocoder
+    try:
+        place = Geocoder(cfg["GEOCODER"]).lookup(postcode, doc["@id"])
+    except ValueError as exc:
+        click.echo(f"The postcode was not looked up: {exc}.")
+        return doc
+    except GeocodeError as exc:
+        click.echo(f"The postcode was not looked up: {exc.message}. The profile keeps the postcode, without a "
+                   "position on the map; add one later in the editor.")
+        return doc
+    click.echo(f"Found for {place.postcode}:")
+    for line in place.summary():
+        click.echo(f"  {line}")
+    if ask and not click.confirm("Put these in the profile?", default=True):
+        return doc
+    return vocab.postcodes.apply(doc, place)
 
 
 # ---------------------------------------------------------------------- serve

@@ -14,6 +14,7 @@ Example ``node.toml``::
     profile = "profile.jsonld"
     public_url = "https://ourgroup.org"
     aggregators = ["https://hub.example.org"]
+    geocoder = "off"             # or a council's own postcodes.io copy
     session_minutes = 30
 """
 
@@ -46,6 +47,7 @@ DEFAULTS = {
     "LOGIN_RATE_LIMIT": "5 per minute;50 per day",
     "RATELIMIT_STORAGE_URI": "memory://",
     "PING_TIMEOUT": 5,
+    "GEOCODER": "https://api.postcodes.io",  # postcodes.io-compatible lookup for init and the editor; "off": none
     "MAX_CONTENT_LENGTH": 256 * 1024,  # bigger requests get 413 before any parsing
 }
 
@@ -99,6 +101,14 @@ def normalise(cfg: dict) -> dict:
         if not isinstance(a, str) or not a.startswith(("http://", "https://")):
             raise ConfigError(f"aggregators: {a!r} is not a web address (must start with http:// or https://)")
     cfg["AGGREGATORS"] = list(aggs)
+
+    geocoder = cfg.get("GEOCODER")
+    if geocoder in (None, "", False) or str(geocoder).strip().lower() in ("off", "false", "no", "none"):
+        cfg["GEOCODER"] = None
+    elif not str(geocoder).startswith(("http://", "https://")):
+        raise ConfigError(f"geocoder: {geocoder!r} must start with http:// or https://, or be \"off\"")
+    else:
+        cfg["GEOCODER"] = str(geocoder).rstrip("/")
 
     public = cfg.get("PUBLIC_URL") or None
     if public is not None and not str(public).startswith(("http://", "https://")):

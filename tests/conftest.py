@@ -24,3 +24,9 @@ def store(tmp_path):
     s = Store(tmp_path / "store")
     yield s
     s.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_public_geocoder(monkeypatch):
+    """Tests never reach the internet: the node's postcode lookup is off unless a test fakes one."""
+    monkeypatch.setenv("HUBNET_NODE_GEOCODER", "off")

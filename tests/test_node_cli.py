@@ -179,6 +179,8 @@ def test_init_interactive(run, tmp_path):
         "2",                          # kind: the second in the list
         "E10 6BB", "Leyton", "Leyton ward",
         "repairs, rent",              # topics
+        "",                           # umbrella network: none
+        "",                           # hubs: none
     ]) + "\n"
     result = run("init", "--out", "ours.jsonld", input=answers)
     assert result.exit_code == 0, result.output
