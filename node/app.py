@@ -24,6 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, editor, public, state
 from .config import resolve
+from .geocode import Geocoder
 from .ping import Pinger
 from .services import KEY, Services
 from .storage import ProfileStore, ensure_private_dir
@@ -59,6 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
         store=ProfileStore(Path(app.config["PROFILE"]), state_dir),
         pinger=Pinger(app.config["AGGREGATORS"], timeout=app.config["PING_TIMEOUT"]),
         state_dir=state_dir,
+        geocoder=Geocoder(app.config["GEOCODER"]),
     )
 
     CSRFProtect(app)

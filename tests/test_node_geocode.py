@@ -129,7 +129,7 @@ def test_init_shows_what_it_found_and_asks_first(run, tmp_path, answer, applied)
 # (geocoder, postcode, what init says) — the profile is written either way, without a map position
 FAILURES = [
     ("fake", "E10 9ZZ", "E10 9ZZ is not a postcode the postcode lookup at"),
-    ("down", "E10 5AA", "could not reach the postcode lookup at"),
+    ("down", "SW1A 1AA", "could not reach the postcode lookup at"),
     ("fake", "not a postcode", "is not a UK postcode"),
 ]
 
@@ -151,3 +151,98 @@ def test_geocoder_off_asks_nobody(run, tmp_path):
         assert geo.requests == []
     assert result.exit_code == 0 and "Found for" not in result.output
     assert "geo" not in _written(tmp_path)["location"]
+
+
+# ------------------------------------------------------------------ the editor
+from node_helpers import edit_form, example, form_values, login, make_app  # noqa: E402
+
+
+def _editor(tmp_path, geocoder):
+    doc = example()
+    doc["location"].pop("geo")
+    doc.pop("areaServed")
+    app = make_app(tmp_path, doc, GEOCODER=geocoder)
+    client = app.test_client()
+    login(client)
+    return app, client
+
+
+def _saved(tmp_path):
+    return json.loads((tmp_path / "profile.jsonld").read_text())
+
+
+def test_editor_lookup_shows_the_place_before_saving_then_save_keeps_it(tmp_path):
+    with FakeGeocoder() as geo:
+        _app, client = _editor(tmp_path, geo.url)
+        before = (tmp_path / "profile.jsonld").read_bytes()
+        values = edit_form(client)
+        values.update(postcode="e10 5aa", action="lookup")
+        shown = client.post("/edit", data=values)
+        assert shown.status_code == 200
+        html = shown.get_data(as_text=True)
+        assert "Found for E10 5AA" in html and "Leyton (E05013898)" in html and "Waltham Forest (E09000031)" in html
+        assert (tmp_path / "profile.jsonld").read_bytes() == before, "a lookup saves nothing"
+        filled = form_values(html)
+        assert (filled["latitude"], filled["longitude"]) == ("51.563126", "-0.010542")
+        assert filled["area_code"] == "E05013898" and filled["place_postcode"] == "E10 5AA"
+        saved = client.post("/edit", data=filled)
+        assert saved.status_code == 302
+        assert geo.requests == ["/postcodes/E10%205AA"], "Save uses the answer already shown"
+    doc = _saved(tmp_path)
+    assert doc["location"]["geo"]["latitude"] == 51.563126
+    assert [(a["@id"], a["identifier"], a["sameAs"]) for a in doc["areaServed"]] == [
+        ("https://marshgate-ra.example.org/#area-ward", "E05013898", ONS + "E05013898"),
+        ("https://marshgate-ra.example.org/#area-district", "E09000031", ONS + "E09000031")]
+    assert vocab.validate(doc).conforms
+
+
+def test_editor_a_new_postcode_on_save_is_shown_first(tmp_path):
+    with FakeGeocoder() as geo:
+        _app, client = _editor(tmp_path, geo.url)
+        before = (tmp_path / "profile.jsonld").read_bytes()
+        values = edit_form(client)
+        values.update(postcode="SW1A 1AA")
+        shown = client.post("/edit", data=values)
+        assert shown.status_code == 200 and "St James&#39;s (E05013806)" in shown.get_data(as_text=True)
+        assert (tmp_path / "profile.jsonld").read_bytes() == before
+        assert client.post("/edit", data=form_values(shown.get_data(as_text=True))).status_code == 302
+    assert _saved(tmp_path)["areaServed"][0]["name"] == "St James's"
+
+
+# (geocoder, postcode, what the editor says): the profile is saved, without a map position
+@pytest.mark.parametrize("which, postcode, says", FAILURES)
+def test_editor_save_without_a_lookup_still_saves(tmp_path, which, postcode, says):
+    with FakeGeocoder() as geo:
+        _app, client = _editor(tmp_path, geo.url if which == "fake" else down_url())
+        values = edit_form(client)
+        values.update(postcode=postcode)
+        resp = client.post("/edit", data=values, follow_redirects=True)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "The postcode was not looked up" in html
+    assert says.replace("'", "&#39;") in html
+    doc = _saved(tmp_path)
+    assert doc["location"]["address"]["postalCode"] == postcode
+    assert "geo" not in doc["location"] and "areaServed" not in doc
+
+
+@pytest.mark.parametrize("which, postcode, says", FAILURES)
+def test_editor_lookup_button_says_why_nothing_was_found(tmp_path, which, postcode, says):
+    with FakeGeocoder() as geo:
+        _app, client = _editor(tmp_path, geo.url if which == "fake" else down_url())
+        before = (tmp_path / "profile.jsonld").read_bytes()
+        values = edit_form(client)
+        values.update(postcode=postcode, action="lookup")
+        resp = client.post("/edit", data=values)
+    assert resp.status_code == 200
+    assert "The postcode was not looked up" in resp.get_data(as_text=True)
+    assert (tmp_path / "profile.jsonld").read_bytes() == before
+
+
+def test_editor_with_the_geocoder_off_has_no_lookup(tmp_path):
+    with FakeGeocoder() as geo:
+        _app, client = _editor(tmp_path, "off")
+        assert 'value="lookup"' not in client.get("/edit").get_data(as_text=True)
+        values = edit_form(client)
+        values.update(postcode="E10 5AA")
+        assert client.post("/edit", data=values).status_code == 302
+        assert geo.requests == []

@@ -103,8 +103,9 @@ def apply(doc: dict, place: Place) -> dict:
     """A copy of the group ``doc`` with the postcode, its coordinates and its areas written in.
 
     The first ``location`` gets the postcode and (when found) the geo position;
-    ``areaServed`` nodes written from an earlier postcode are replaced, any
-    others the group wrote (an estate's name...) are kept after them.
+    ``areaServed`` nodes written from an earlier postcode (or naming one of the
+    same GSS codes) are replaced, any others the group wrote (an estate's
+    name...) are kept after them.
     """
     doc = copy.deepcopy(doc)
     locations = doc.get("location")
@@ -122,7 +123,9 @@ def apply(doc: dict, place: Place) -> dict:
     base = urldefrag(str(doc.get("@id", "")))[0]
     served = doc.get("areaServed")
     served = served if isinstance(served, list) else ([served] if served else [])
-    kept = [a for a in served if not _ours(a, base)]
+    codes = {a["identifier"] for a in place.areas}
+    kept = [a for a in served if not _ours(a, base)
+            and not (isinstance(a, dict) and a.get("identifier") in codes)]  # the same area, now in full
     areas = [*place.areas, *kept]
     if areas:
         doc["areaServed"] = areas[0] if len(areas) == 1 else areas
