@@ -401,11 +401,15 @@ def serve(profile, host, port, config_file, debug):
         raise Fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another program using the "
                    "port? Choose another with --port", 2) from None
     _announce(name, path, host, getattr(server, "effective_port", port), app, cfg, doc)
+    from .services import services
+    pinger = services(app).pinger
+    pinger.start()  # pings owed from before (a hub that was down, a restart) are sent again
     try:
         server.run()
     except KeyboardInterrupt:
         click.echo("Stopped.")
     finally:
+        pinger.stop()
         server.close()
 
 
@@ -499,10 +503,12 @@ def _flip(profile, config_file, published: bool) -> None:
     except DocumentError:
         doc = None
     url = profile_url(cfg.get("PUBLIC_URL"), doc)
-    if cfg["AGGREGATORS"] and url:
-        from .ping import Pinger
-        for agg, ok, detail in Pinger(cfg["AGGREGATORS"], timeout=cfg["PING_TIMEOUT"]).send(url):
-            click.echo(f"  told {agg}: {'ok' if ok else 'failed'} ({detail})")
+    from .ping import pinger_for
+    pinger = pinger_for(cfg, Path(cfg["STATE_DIR"]))
+    if pinger.aggregators and url:
+        for agg, ok, detail in pinger.send(url):
+            click.echo(f"  told {agg}: {'ok' if ok else 'failed'} ({detail})"
+                       + ("" if ok else "; the node tells it again while it runs (hubnet-node serve)"))
 
 
 @main.command()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 import vocab
 from vocab import DocumentError, ProfileInvalid
@@ -54,13 +54,17 @@ def _page(form, *, errors=None, general=None, status=200, suggestions=(), found=
     return render_template(
         "edit.html", form=form, errors=errors or {}, general=general or [], suggestions=suggestions,
         found=found, lookup_problem=lookup_problem, geocoder=services().geocoder.enabled,
+        hubs=services().pinger.status(),
         kinds=vocab.kinds(), categories=vocab.categories(), type_choices=forms.TYPE_CHOICES,
         published=store.is_published(), undo_count=len(store.versions()), exists=store.exists(),
     ), status
 
 
 def _ping(doc) -> None:
-    services().pinger.ping(public_profile_url(doc))
+    """Tell the hubs, waiting (a little) for their answers so the page shows whether they were told."""
+    thread = services().pinger.ping(public_profile_url(doc))
+    if thread is not None:
+        thread.join(current_app.config["PING_TIMEOUT"] + 1)
 
 
 @bp.get("")
