@@ -75,7 +75,10 @@ def edit():
         return render_template("edit_blocked.html", message=problem,
                                undo_count=len(services().store.versions()),
                                published=services().store.is_published())
-    suggestions = [i.message for i in vocab.validate(doc).warnings] if doc else []
+    public = current_app.config.get("PUBLIC_URL")
+    report = vocab.validate(doc, published_at=public and public + "/profile.jsonld") if doc else None
+    suggestions = [f"aggregators will refuse the profile at {public}/ ({i.code}): {i.message}" if i.code
+                   else i.message for i in report.issues if i.code or i.severity == "warning"] if report else []
     return _page(forms.from_profile(doc, data), suggestions=suggestions)
 
 

@@ -157,7 +157,9 @@ class Pinger:
                 s = self._status.setdefault(hub, HubStatus(hub))
                 if s.url != profile_url:
                     s.attempts = 0
-                s.url, s.next_try = profile_url, self.clock()
+                # Owed now, and sent by the thread below; the retry loop only steps in if that
+                # thread never records an answer (the process stopped), so no hub is told twice.
+                s.url, s.next_try = profile_url, self.clock() + self.retry_first
             self._save()
         return self._background(self._run, profile_url)
 

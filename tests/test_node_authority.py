@@ -183,3 +183,18 @@ def test_serve_warns_when_the_profile_is_not_on_the_address_it_serves(tmp_path, 
         assert ("set public_url" in output) == (public_url is None)
     else:
         assert "id_mismatch" not in output, output
+
+
+@pytest.mark.parametrize("public_url, warned", [("https://marshgate-ra.example.org", False),
+                                                ("https://other.example.org", True),
+                                                (None, False)])
+def test_the_editor_says_when_the_public_url_is_not_the_groups_site(tmp_path, public_url, warned):
+    from node_helpers import login, make_app
+    app = make_app(tmp_path, PUBLIC_URL=public_url)
+    client = app.test_client()
+    login(client)
+    page = client.get("/edit").get_data(as_text=True)
+    assert ("id_mismatch" in page) == warned
+    if warned:
+        assert f"aggregators will refuse the profile at {public_url}/ (id_mismatch): @id: the profile describes" \
+            in page
