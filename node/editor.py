@@ -4,7 +4,10 @@ A submitted form becomes a profile dict (``forms.build``), which is validated
 with the same rules aggregators use. Only a profile that passes replaces the
 live file; otherwise the form comes back with each message beside its field
 and the file on disk is not touched. Every change is followed by a ping to
-the configured aggregators, in the background.
+the configured hubs (waited for briefly, so the page can say per hub whether
+it was told). A new postcode (or the "Look up" button) is looked up first and
+what it gives (map position, ward and council area) is shown in the form;
+nothing is saved until the volunteer presses Save on what they have seen.
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ def export(profile: Path, out: Path, base_url: str | None = None, state_dir: Pat
     report = vocab.validate(doc, published_at=profile_url if base_url else None)
     mismatch = [i for i in report.errors if i.code == "id_mismatch"]
     if mismatch:
-        raise HubnetError(f"aggregators would refuse these files. {mismatch[0].message.removeprefix('@id: ')}. "
+        raise HubnetError(f"aggregators would refuse these files ({mismatch[0].code}): "
+                          f"{mismatch[0].message.removeprefix('@id: ')}. "
                           f"Or export again with --rebase to rewrite the profile's addresses onto {base}",
                           code="id_mismatch", status=422)
     if not report.conforms:
