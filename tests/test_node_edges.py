@@ -54,6 +54,8 @@ EDGES = [
      2, "blocker"),
     ("export: --out under a file", _out_under_a_file, ("export", "--out", "blocker/site"), 2, "blocker"),
     ("export: the profile is a folder", _profile_is_a_folder, ("export",), 2, "cannot read"),
+    ("init: a geocoder that is not a web address", lambda p: None, INIT + ("--geocoder", "postcodes.io"), 2,
+     "geocoder: 'postcodes.io' must start with http:// or https://"),
 ]
 
 

@@ -134,3 +134,23 @@ def test_init_refuses_a_hub_or_network_that_is_not_a_web_address(tmp_path, monke
                                        "--email", "a@x.example", *flags], catch_exceptions=False)
     assert result.exit_code == 2 and says in result.output
     assert not (tmp_path / "profile.jsonld").exists()
+
+
+@responses.activate
+def test_the_retry_loop_serve_runs_sends_what_is_owed(tmp_path):
+    """What ``serve`` starts: a loop that sends the pings owed from before (here, from a previous run)."""
+    import time
+    responses.post(f"{HUB}/ping", body=requests.ConnectionError("refused"))
+    first = Pinger([HUB], state_dir=tmp_path, clock=Clock())
+    first.ping(PROFILE_URL).join(5)
+    responses.replace(responses.POST, f"{HUB}/ping", status=202)
+    later = Pinger([HUB], state_dir=tmp_path, clock=Clock(T0 + 3600))
+    later.start(tick=0.01)
+    try:
+        deadline = time.monotonic() + 30
+        while later.status()[0].next_try is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        later.stop()
+    assert later.status()[0].told_at == T0 + 3600
+    assert len(responses.calls) == 2, "one failed ping, one retry: nothing more"
