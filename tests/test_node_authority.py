@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from crawler.parse import parse_source
 from crawler.settings import Settings
 from node.cli import main
 
-from node_helpers import EXAMPLE, example, modified, write_profile
+from node_helpers import example, modified, write_profile
 
 ID = "https://marshgate-ra.example.org/#group"
 
