@@ -582,7 +582,7 @@ def export(profile, out, base_url, rebase, config_file):
                    2) from None
     except HubnetError as exc:  # the output folder would publish the private state
         raise Fail(exc.message, 1) from None
-    click.echo(f"Wrote {len(result.files)} files to {out}/:")
+    click.echo(f"Wrote {len(result.files)} files to {out.rstrip('/')}/:")
     for f in result.files:
         click.echo(f"  {f}")
     for note in result.notes:

@@ -234,8 +234,9 @@ def test_unpublish_without_a_profile(run):
 # ------------------------------------------------------------------ export
 def test_export_writes_the_four_files(run, tmp_path):
     write_profile(tmp_path)
-    result = run("export", "--out", "site")
+    result = run("export", "--out", "site/")
     assert result.exit_code == 0, result.output
+    assert "Wrote 5 files to site/:" in result.output
     site = tmp_path / "site"
     for name in ("index.html", "profile.jsonld", "profile.ttl", ".well-known/hubnet"):
         assert (site / name).is_file(), name
