@@ -24,7 +24,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, editor, public, state
 from .config import resolve
-from .ping import Pinger
+from .geocode import Geocoder
+from .ping import pinger_for
 from .services import KEY, Services
 from .storage import ProfileStore, ensure_private_dir
 
@@ -57,8 +58,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.extensions[KEY] = Services(
         store=ProfileStore(Path(app.config["PROFILE"]), state_dir),
-        pinger=Pinger(app.config["AGGREGATORS"], timeout=app.config["PING_TIMEOUT"]),
+        pinger=pinger_for(app.config, state_dir),
         state_dir=state_dir,
+        geocoder=Geocoder(app.config["GEOCODER"]),
     )
 
     CSRFProtect(app)

@@ -54,7 +54,26 @@ config_option = click.option(
     help="A node.toml settings file (or set HUBNET_NODE_CONFIG). See docs/publishing.md.")
 
 
-@click.group(context_settings=CONTEXT)
+def _os_reason(exc: OSError) -> str:
+    """An OSError in words: mkdir meeting a file says "File exists", which reads as no problem at all."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return "a file is in the way where a folder is needed"
+    return exc.strerror or str(exc)
+
+
+class _Commands(click.Group):
+    """Turns a file-system failure no command foresaw into a plain message and exit 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise Fail(f"cannot use{where}: {_os_reason(exc)}. Check that the folder exists and that "
+                       "you may write in it", 2) from None
+
+
+@click.group(cls=_Commands, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="hubnet-node", message="%(prog)s %(version)s")
 def main():
     """Publish your community group's profile on the hubnet network.
@@ -121,7 +140,8 @@ def _validate_source(source: str):
     if "://" in source:
         from .fetch import fetch
         data, media_type, final_url = fetch(source)
-        return vocab.validate(data, base_iri=final_url, media_type=media_type)
+        # Read where it was fetched from, the aggregator's authority rule applies too (id_mismatch).
+        return vocab.validate(data, base_iri=final_url, media_type=media_type, published_at=final_url)
     path = Path(source)
     try:
         data = path.read_bytes()
@@ -145,6 +165,13 @@ def _proc(check):
     return proc
 
 
+def _hub(value: str) -> str:
+    value = (value or "").strip()
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not a hub's web address (it should look like https://hub.example.org)")
+    return starter.site_url(value).rstrip("/")
+
+
 @main.command()
 @click.option("--out", default="profile.jsonld", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the profile.")
@@ -154,57 +181,86 @@ def _proc(check):
 @click.option("--name", help="The group's name.")
 @click.option("--url", help="The group's website, where the profile will live, e.g. https://ourgroup.org/")
 @click.option("--email", help="An email address people can write to.")
-@click.option("--postcode", default=None, help="Postcode of where the group meets.")
+@click.option("--postcode", default=None, help="Postcode of where the group meets: looked up to put the group "
+                                               "on the map and in its ward and council area.")
 @click.option("--locality", default=None, help="Town or neighbourhood.")
 @click.option("--area", default=None, help="The area the group serves, e.g. a ward or estate.")
 @click.option("--topic", "topics", multiple=True, help="A topic, in your own words. Repeat for several.")
 @click.option("--description", default=None, help="A sentence or two about what the group does.")
 @click.option("--kind", type=click.Choice([k.slug for k in vocab.kinds()]), default=None,
               help="What kind of group it is.")
-def init(out, force, non_interactive, name, url, email, postcode, locality, area, topics, description, kind):
+@click.option("--member-of", "member_of", default=None, metavar="URL",
+              help="The umbrella network the group belongs to (its web address), e.g. https://ournetwork.org/#group")
+@click.option("--hub", "hubs", multiple=True, metavar="URL",
+              help="A hub (aggregator) to tell whenever the profile changes. Repeat for several.")
+@click.option("--geocoder", default=None, metavar="URL|off",
+              help="The postcodes.io-compatible service to look the postcode up with. "
+                   "Default: https://api.postcodes.io (or geocoder in node.toml); off: no lookup.")
+@config_option
+def init(out, force, non_interactive, name, url, email, postcode, locality, area, topics, description, kind,
+         member_of, hubs, geocoder, config_file):
     """Write a first profile.jsonld by answering a few questions.
 
     Use it once, when your group starts with hubnet. It asks for the name,
-    website, a contact email and a few optional details, checks the result,
-    and writes a profile you can then publish (hubnet-node serve, or
-    hubnet-node export) and improve later in the editor.
+    website, a contact email and a few optional details, looks the postcode
+    up (to put the group on the map and in its ward and council area, shown
+    to you before anything is written), asks for the umbrella network and the
+    hubs to tell, checks the result, and writes a profile you can then publish
+    (hubnet-node serve, or hubnet-node export) and improve later in the editor.
 
     \b
     Examples:
       hubnet-node init
       hubnet-node init --non-interactive --name "Marsh Gate RA" \\
           --url https://marshgate.org/ --email hello@marshgate.org \\
-          --postcode "E10 5AA" --topic housing --topic "green spaces"
+          --postcode "E10 5AA" --topic housing --topic "green spaces" \\
+          --member-of https://leyton-network.org/#group --hub https://hub.leyton.org
     """
     target = Path(out)
     if target.exists() and not force:
         raise Fail(f"{out} already exists, so nothing was written. "
                    "Use --force to replace it, or --out to write somewhere else.")
+    cfg = _settings(out, config_file, GEOCODER=geocoder)
     try:
         if non_interactive:
             missing = [f"--{k}" for k, v in (("name", name), ("url", url), ("email", email)) if not v]
             if missing:
                 raise click.UsageError(f"with --non-interactive, these are needed: {', '.join(missing)}")
-            url, email = starter.site_url(url), starter.email(email)
         else:
             name, description, url, email, kind, postcode, locality, area, topics = _ask(
                 name, description, url, email, kind, postcode, locality, area, topics)
-            url, email = starter.site_url(url), starter.email(email)
+        url, email = starter.site_url(url), starter.email(email)
+        if member_of is None and not non_interactive:
+            member_of = click.prompt("The umbrella network your group belongs to, if any (its web address)",
+                                     default="", show_default=False, value_proc=_proc(_optional(starter.link)))
+        member_of = starter.link(member_of) if member_of else ""
+        if not hubs and not non_interactive:
+            answer = click.prompt("Hubs (directories) to tell when your profile changes, separated by commas",
+                                  default="", show_default=False, value_proc=_proc(_optional(_hubs_list)))
+            hubs = _hubs_list(answer)
+        hubs = [_hub(h) for h in hubs]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     doc = starter.build(name=name, url=url, email=email, postcode=postcode or "", locality=locality or "",
-                        area=area or "", topics=topics, description=description or "", kind=kind or "")
+                        area=area or "", topics=topics, description=description or "", kind=kind or "",
+                        member_of=[member_of] if member_of else [])
+    doc = _place(doc, postcode, cfg, ask=not non_interactive)
     report = vocab.validate(doc)
     if not report.conforms:
         click.echo(str(report), err=True)
         raise Fail("the answers do not make a valid profile (see above), so nothing was written")
     atomic_write(target, dump(doc))
     click.echo(f"Wrote {out} for {doc['name']}.")
+    if hubs:
+        state.set_hubs(Path(cfg["STATE_DIR"]), hubs)
+        click.echo(f"The node will tell {', '.join(hubs)} whenever the profile changes "
+                   f"(kept in {state.hubs_file(Path(cfg['STATE_DIR']))}).")
     for w in report.warnings:
         click.echo(f"  suggestion: {w.message}")
     click.echo("\nNext: check it with   hubnet-node validate " + out +
                "\n      publish it with hubnet-node serve --profile " + out +
-               "   (or hubnet-node export --profile " + out + " --out site/)")
+               "   (or hubnet-node export --profile " + out + " --out site/)"
+               "\n      and see docs/publishing.md, 'How your group gets onto a hub's directory'")
 
 
 def _ask(name, description, url, email, kind, postcode, locality, area, topics):
@@ -233,6 +289,40 @@ def _ask(name, description, url, email, kind, postcode, locality, area, topics):
         answer = click.prompt("Topics you work on, separated by commas", default="", show_default=False)
         topics = [t.strip() for t in answer.split(",") if t.strip()]
     return name, description, url, email, kind, postcode, locality, area, topics
+
+
+def _optional(check):
+    return lambda value: check(value) if value and value.strip() else ""
+
+
+def _hubs_list(answer) -> list[str]:
+    return [_hub(h) for h in (answer or "").split(",") if h.strip()] if isinstance(answer, str) else answer
+
+
+def _place(doc: dict, postcode: str | None, cfg, *, ask: bool) -> dict:
+    """``doc`` with the postcode's coordinates and areas, once the volunteer has seen them.
+
+    A lookup that fails leaves the profile as it is (the postcode kept, no map
+    position) with a plain note: the profile is written either way.
+    """
+    if not postcode or not cfg.get("GEOCODER"):
+        return doc
+    from .geocode import GeocodeError, Geocoder
+    try:
+        place = Geocoder(cfg["GEOCODER"]).lookup(postcode, doc["@id"])
+    except ValueError as exc:
+        click.echo(f"The postcode was not looked up: {exc}.")
+        return doc
+    except GeocodeError as exc:
+        click.echo(f"The postcode was not looked up: {exc.message}. The profile keeps the postcode, without a "
+                   "position on the map; add one later in the editor.")
+        return doc
+    click.echo(f"Found for {place.postcode}:")
+    for line in place.summary():
+        click.echo(f"  {line}")
+    if ask and not click.confirm("Put these in the profile?", default=True):
+        return doc
+    return vocab.postcodes.apply(doc, place)
 
 
 # ---------------------------------------------------------------------- serve
@@ -272,10 +362,12 @@ def serve(profile, host, port, config_file, debug):
         doc = vocab.read_document(path.read_bytes())
     except FileNotFoundError:
         raise Fail(f"there is no profile at {path}. Write one with: hubnet-node init --out {path}", 2) from None
-    except (OSError, DocumentError) as exc:
-        reason = exc.message if isinstance(exc, DocumentError) else exc.strerror
-        raise Fail(f"cannot read {path}: {reason}. Fix it by hand, or copy back a version "
+    except DocumentError as exc:
+        raise Fail(f"cannot read {path}: {exc.message}. Fix it by hand, or copy back a version "
                    f"from {Path(cfg['STATE_DIR']) / 'versions'}", 2) from None
+    except OSError as exc:
+        raise Fail(f"cannot read {path}: {exc.strerror or exc}. Check that the file is a file and that "
+                   "the user running the node may read it", 2) from None
     report = vocab.validate(doc)
     if not report.conforms:
         click.echo(f"Warning: {path} is not valid, so aggregators will not accept it until it is fixed "
@@ -287,30 +379,70 @@ def serve(profile, host, port, config_file, debug):
                    "who can connect run commands on this computer", 2)
 
     from .app import create_app
-    app = create_app({**cfg, "INSECURE_LOCALHOST_COOKIES": loopback and not public.startswith("https://")})
+    try:
+        app = create_app({**cfg, "INSECURE_LOCALHOST_COOKIES": loopback and not public.startswith("https://")})
+    except OSError as exc:
+        raise Fail(f"cannot write the node's private folder {cfg['STATE_DIR']} "
+                   f"({_os_reason(exc)}): the user running the node must be able to create and write it. "
+                   "Fix its permissions, or choose another folder with state_dir in node.toml", 2) from None
     name = text(group_node(doc).get("name")) or str(path)
     if debug:
-        _announce(name, path, host, port, app, cfg)
+        _announce(name, path, host, port, app, cfg, doc)
         app.run(host=host, port=port, debug=True, use_reloader=False)
         return
 
     import waitress
     # Waitress drops X-Forwarded-* headers unless told otherwise; keep them only
     # when the config says there are proxies to trust (then ProxyFix reads them).
-    server = waitress.create_server(app, host=host, port=port, threads=8, ident="hubnet-node",
-                                    clear_untrusted_proxy_headers=not cfg["PROXY_COUNT"])
-    _announce(name, path, host, getattr(server, "effective_port", port), app, cfg)
+    try:
+        server = waitress.create_server(app, host=host, port=port, threads=8, ident="hubnet-node",
+                                        clear_untrusted_proxy_headers=not cfg["PROXY_COUNT"])
+    except OSError as exc:
+        raise Fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another program using the "
+                   "port? Choose another with --port", 2) from None
+    _announce(name, path, host, getattr(server, "effective_port", port), app, cfg, doc)
+    from .services import services
+    pinger = services(app).pinger
+    pinger.start()  # pings owed from before (a hub that was down, a restart) are sent again
     try:
         server.run()
     except KeyboardInterrupt:
         click.echo("Stopped.")
     finally:
+        pinger.stop()
         server.close()
 
 
-def _announce(name, path, host, port, app, cfg) -> None:
+def _served_at(host: str, port: int, cfg) -> str | None:
+    """Where aggregators will read this node: its public URL, else the address it listens on."""
+    if cfg.get("PUBLIC_URL"):
+        return cfg["PUBLIC_URL"] + "/"
+    if host in ("0.0.0.0", "::", ""):
+        return None  # every address of the machine: nothing to compare with
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def _warn_if_elsewhere(doc, served: str | None, cfg) -> None:
+    """Say at start when aggregators would refuse the profile as served here (id_mismatch)."""
+    if not served:
+        return
+    try:
+        report = vocab.validate(doc, published_at=served + "profile.jsonld")
+    except DocumentError:
+        return
+    for issue in report.errors:
+        if issue.code == "id_mismatch":
+            hint = "" if cfg.get("PUBLIC_URL") else (
+                " If a proxy publishes this node at the group's own site, set public_url in node.toml.")
+            click.echo(f"Warning: aggregators will refuse this profile as served at {served}: "
+                       f"{issue.code}: {issue.message.removeprefix('@id: ')}.{hint}", err=True)
+
+
+def _announce(name, path, host, port, app, cfg, doc=None) -> None:
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
+    _warn_if_elsewhere(doc, _served_at(host, port, cfg), cfg)
     click.echo(f"Serving {name!r} from {path}")
     click.echo(f"  public page:  {base}/")
     has_pw = state.has_password(Path(cfg["STATE_DIR"]))
@@ -371,10 +503,12 @@ def _flip(profile, config_file, published: bool) -> None:
     except DocumentError:
         doc = None
     url = profile_url(cfg.get("PUBLIC_URL"), doc)
-    if cfg["AGGREGATORS"] and url:
-        from .ping import Pinger
-        for agg, ok, detail in Pinger(cfg["AGGREGATORS"], timeout=cfg["PING_TIMEOUT"]).send(url):
-            click.echo(f"  told {agg}: {'ok' if ok else 'failed'} ({detail})")
+    from .ping import pinger_for
+    pinger = pinger_for(cfg, Path(cfg["STATE_DIR"]))
+    if pinger.aggregators and url:
+        for agg, ok, detail in pinger.send(url):
+            click.echo(f"  told {agg}: {'ok' if ok else 'failed'} ({detail})"
+                       + ("" if ok else "; the node tells it again while it runs (hubnet-node serve)"))
 
 
 @main.command()
@@ -416,9 +550,13 @@ def publish(profile, config_file):
                    "not the profile's folder, which holds the node's private .hubnet-node/ folder.")
 @click.option("--base-url", default=None, metavar="URL",
               help="Where the files will be published, e.g. https://ourgroup.github.io/. "
-                   "Default: the website in the profile's @id.")
+                   "Default: the website in the profile's @id. It must be the profile's own site "
+                   "(aggregators refuse a profile about a group on another site) unless --rebase is given.")
+@click.option("--rebase", is_flag=True,
+              help="Move the addresses (@id, url) of the group and its own parts onto --base-url in the "
+                   "exported files, for a group whose website has moved. The profile file is not changed.")
 @config_option
-def export(profile, out, base_url, config_file):
+def export(profile, out, base_url, rebase, config_file):
     """Make static files to publish the profile on any web host.
 
     Use it when you have no server to run "hubnet-node serve" on: upload the
@@ -429,13 +567,13 @@ def export(profile, out, base_url, config_file):
     \b
     Examples:
       hubnet-node export --out site/
-      hubnet-node export --profile profile.jsonld --out site/ --base-url https://ourgroup.github.io/
+      hubnet-node export --profile profile.jsonld --out site/ --base-url https://ourgroup.github.io/ --rebase
     """
     from .export import export as do_export
     path = Path(profile or "profile.jsonld")
     state_dir = Path(_settings(str(path), config_file)["STATE_DIR"])
     try:
-        result = do_export(path, Path(out), base_url, state_dir)
+        result = do_export(path, Path(out), base_url, state_dir, rebase=rebase)
     except ProfileInvalid as exc:
         click.echo(str(exc.report), err=True)
         raise Fail(exc.message, 1) from None
@@ -444,7 +582,7 @@ def export(profile, out, base_url, config_file):
                    2) from None
     except HubnetError as exc:  # the output folder would publish the private state
         raise Fail(exc.message, 1) from None
-    click.echo(f"Wrote {len(result.files)} files to {out}/:")
+    click.echo(f"Wrote {len(result.files)} files to {out.rstrip('/')}/:")
     for f in result.files:
         click.echo(f"  {f}")
     for note in result.notes:

@@ -14,6 +14,7 @@ Example ``node.toml``::
     profile = "profile.jsonld"
     public_url = "https://ourgroup.org"
     aggregators = ["https://hub.example.org"]
+    geocoder = "off"             # or a council's own postcodes.io copy
     session_minutes = 30
 """
 
@@ -46,6 +47,9 @@ DEFAULTS = {
     "LOGIN_RATE_LIMIT": "5 per minute;50 per day",
     "RATELIMIT_STORAGE_URI": "memory://",
     "PING_TIMEOUT": 5,
+    "PING_RETRY_FIRST": 60,           # seconds before a failed ping is tried again (then doubling...)
+    "PING_RETRY_MAX": 3600,           # ... up to this many seconds between tries
+    "GEOCODER": "https://api.postcodes.io",  # postcodes.io-compatible lookup for init and the editor; "off": none
     "MAX_CONTENT_LENGTH": 256 * 1024,  # bigger requests get 413 before any parsing
 }
 
@@ -100,14 +104,23 @@ def normalise(cfg: dict) -> dict:
             raise ConfigError(f"aggregators: {a!r} is not a web address (must start with http:// or https://)")
     cfg["AGGREGATORS"] = list(aggs)
 
+    geocoder = cfg.get("GEOCODER")
+    if geocoder in (None, "", False) or str(geocoder).strip().lower() in ("off", "false", "no", "none"):
+        cfg["GEOCODER"] = None
+    elif not str(geocoder).startswith(("http://", "https://")):
+        raise ConfigError(f"geocoder: {geocoder!r} must start with http:// or https://, or be \"off\"")
+    else:
+        cfg["GEOCODER"] = str(geocoder).rstrip("/")
+
     public = cfg.get("PUBLIC_URL") or None
     if public is not None and not str(public).startswith(("http://", "https://")):
         raise ConfigError(f"public_url: {public!r} must start with http:// or https://")
     cfg["PUBLIC_URL"] = str(public).rstrip("/") if public else None
 
-    for key in ("SESSION_MINUTES", "PROXY_COUNT", "PING_TIMEOUT", "MAX_CONTENT_LENGTH"):
+    floats = ("PING_TIMEOUT", "PING_RETRY_FIRST", "PING_RETRY_MAX")
+    for key in ("SESSION_MINUTES", "PROXY_COUNT", "MAX_CONTENT_LENGTH") + floats:
         try:
-            cfg[key] = float(cfg[key]) if key == "PING_TIMEOUT" else int(cfg[key])
+            cfg[key] = float(cfg[key]) if key in floats else int(cfg[key])
         except (TypeError, ValueError):
             raise ConfigError(f"{key.lower()}: {cfg[key]!r} is not a number") from None
     cfg["INSECURE_LOCALHOST_COOKIES"] = _as_bool(cfg.get("INSECURE_LOCALHOST_COOKIES"))

@@ -4,14 +4,18 @@ A submitted form becomes a profile dict (``forms.build``), which is validated
 with the same rules aggregators use. Only a profile that passes replaces the
 live file; otherwise the form comes back with each message beside its field
 and the file on disk is not touched. Every change is followed by a ping to
-the configured aggregators, in the background.
+the configured hubs (waited for briefly, so the page can say per hub whether
+it was told). A new postcode (or the "Look up" button) is looked up first and
+what it gives (map position, ward and council area) is shown in the form;
+nothing is saved until the volunteer presses Save on what they have seen.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from hubnet import vocab
 from hubnet.vocab import DocumentError, ProfileInvalid
@@ -19,6 +23,7 @@ from hubnet.vocab import DocumentError, ProfileInvalid
 from . import forms
 from .auth import login_required
 from .doc import dump, is_simple
+from .geocode import GeocodeError
 from .services import public_profile_url, services
 from .storage import ChangedMeanwhile
 
@@ -47,17 +52,22 @@ def _current():
     return data, doc, None
 
 
-def _page(form, *, errors=None, general=None, status=200, suggestions=()):
+def _page(form, *, errors=None, general=None, status=200, suggestions=(), found=None, lookup_problem=None):
     store = services().store
     return render_template(
         "edit.html", form=form, errors=errors or {}, general=general or [], suggestions=suggestions,
+        found=found, lookup_problem=lookup_problem, geocoder=services().geocoder.enabled,
+        hubs=services().pinger.status(),
         kinds=vocab.kinds(), categories=vocab.categories(), type_choices=forms.TYPE_CHOICES,
         published=store.is_published(), undo_count=len(store.versions()), exists=store.exists(),
     ), status
 
 
 def _ping(doc) -> None:
-    services().pinger.ping(public_profile_url(doc))
+    """Tell the hubs, waiting (a little) for their answers so the page shows whether they were told."""
+    thread = services().pinger.ping(public_profile_url(doc))
+    if thread is not None:
+        thread.join(current_app.config["PING_TIMEOUT"] + 1)
 
 
 @bp.get("")
@@ -68,7 +78,10 @@ def edit():
         return render_template("edit_blocked.html", message=problem,
                                undo_count=len(services().store.versions()),
                                published=services().store.is_published())
-    suggestions = [i.message for i in vocab.validate(doc).warnings] if doc else []
+    public = current_app.config.get("PUBLIC_URL")
+    report = vocab.validate(doc, published_at=public and public + "/profile.jsonld") if doc else None
+    suggestions = [f"aggregators will refuse the profile at {public}/ ({i.code}): {i.message}" if i.code
+                   else i.message for i in report.issues if i.code or i.severity == "warning"] if report else []
     return _page(forms.from_profile(doc, data), suggestions=suggestions)
 
 
@@ -83,6 +96,13 @@ def save():
     if form.base != forms.fingerprint(data):
         return _changed_meanwhile(form)
     built = forms.build(form, doc)
+    place, problem = _postcode(form, doc, built)
+    if place is not None and not _confirmed(form, place):
+        return _found(form, built, place)  # shown first: saved only when the volunteer presses Save
+    if request.form.get("action") == "lookup":
+        return _page(form, lookup_problem=problem or "there is no postcode to look up")
+    if place is not None:  # confirmed: the areas found join what the form says (its map position included)
+        built.doc = vocab.postcodes.apply(built.doc, replace(place, latitude=None, longitude=None))
     try:
         report = vocab.validate(built.doc)
     except DocumentError as exc:
@@ -95,6 +115,9 @@ def save():
         saved = built.doc != doc and services().store.save(dump(built.doc), if_current=data)
     except ChangedMeanwhile:  # another save won the race since the check above
         return _changed_meanwhile(form)
+    if problem:
+        flash(f"The postcode was not looked up: {problem}. The profile keeps the postcode, without a position "
+              "on the map from it.", "error")
     if saved:
         flash("Saved. Your public profile now shows these details.", "info")
         for w in report.warnings:
@@ -103,6 +126,35 @@ def save():
     else:
         flash("Nothing was changed, so nothing was saved.", "info")
     return redirect(url_for("editor.edit"))
+
+
+def _postcode(form, doc, built) -> tuple:
+    """(Place or None, problem or None): the form's postcode looked up, when asked or newly typed."""
+    geocoder = services().geocoder
+    postcode = form.values.get("postcode", "").strip()
+    typed = postcode != forms.from_profile(doc).values.get("postcode", "") if doc else bool(postcode)
+    wanted = request.form.get("action") == "lookup" or typed or form.values.get("place_postcode")
+    if not (geocoder.enabled and postcode and wanted):
+        return None, None
+    try:
+        return geocoder.lookup(postcode, str(built.doc.get("@id", ""))), None
+    except ValueError as exc:
+        return None, str(exc)
+    except GeocodeError as exc:
+        return None, exc.message
+
+
+def _confirmed(form, place) -> bool:
+    """Was this place already shown (and Save pressed), for this very postcode?"""
+    return request.form.get("action") != "lookup" and form.values.get("place_postcode") == place.postcode
+
+
+def _found(form, built, place):
+    """The form again, filled in with what the postcode gave, for the volunteer to check and save."""
+    shown = forms.from_profile(vocab.postcodes.apply(built.doc, place))
+    shown.base = form.base
+    shown.values["place_postcode"] = place.postcode
+    return _page(shown, found=place)
 
 
 def _changed_meanwhile(form):

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from hubnet import vocab
 from hubnet.vocab import DocumentError, HubnetError, ProfileInvalid
 
-from .doc import group_node, iri, origin, safe_href, well_known
+from .doc import dump, group_node, iri, origin, safe_href, well_known
 from .render import profile_page, turtle
 from .storage import atomic_write, default_state_dir
 
@@ -60,9 +60,42 @@ def check_output(out: Path, profile: Path, state_dir: Path | None = None) -> Non
             code="private_output", status=400)
 
 
-def export(profile: Path, out: Path, base_url: str | None = None, state_dir: Path | None = None) -> Export:
+def rebased(doc, old_origin: str, base: str):
+    """A copy of ``doc`` with every ``@id`` and ``url`` on ``old_origin`` moved onto ``base``.
+
+    Only the group's own addresses move: links to other sites are left alone.
+    ``https://old.example/#group`` -> ``https://ours.github.io/site/#group``.
+    """
+    def move(value):
+        if isinstance(value, str) and origin(value) == old_origin:
+            rest = value[len(old_origin):]
+            return base + rest.removeprefix("/")
+        return value
+
+    def walk(node):
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for key, value in node.items():
+            if key in ("@id", "url"):
+                out[key] = [move(v) for v in value] if isinstance(value, list) else move(value)
+            else:
+                out[key] = walk(value)
+        return out
+
+    return walk(doc)
+
+
+def export(profile: Path, out: Path, base_url: str | None = None, state_dir: Path | None = None,
+           rebase: bool = False) -> Export:
     """Validate ``profile`` and write the site into ``out``.
 
+    The profile is checked as an aggregator will read it, at ``base_url``: a
+    group that is not on that site is refused (``id_mismatch``) unless
+    ``rebase`` rewrites the addresses of the group and its own nodes onto it
+    (in the exported copy; the profile file itself is left as it is).
     Raises DocumentError / ProfileInvalid, or HubnetError(code="private_output")
     when ``out`` would mix the site with the private state (see check_output).
     """
@@ -72,29 +105,33 @@ def export(profile: Path, out: Path, base_url: str | None = None, state_dir: Pat
     except OSError as exc:
         raise DocumentError(f"cannot read {profile}: {exc.strerror}", code="unreadable") from None
     doc = vocab.read_document(data)
-    report = vocab.validate(doc)
+    group_id = iri(group_node(doc).get("@id"))
+    home = origin(group_id)
+    if base_url and not safe_href(base_url):
+        raise DocumentError(f"--base-url {base_url!r} must start with http:// or https://", code="bad_url")
+    base = (base_url if base_url.endswith("/") else base_url + "/") if base_url else (home or "") + "/"
+    if rebase and home and origin(base) != home:
+        doc = rebased(doc, home, base)
+        data = dump(doc)
+    profile_url = base + "profile.jsonld"
+    report = vocab.validate(doc, published_at=profile_url if base_url else None)
+    mismatch = [i for i in report.errors if i.code == "id_mismatch"]
+    if mismatch:
+        raise HubnetError(f"aggregators would refuse these files ({mismatch[0].code}): "
+                          f"{mismatch[0].message.removeprefix('@id: ')}. "
+                          f"Or export again with --rebase to rewrite the profile's addresses onto {base}",
+                          code="id_mismatch", status=422)
     if not report.conforms:
         raise ProfileInvalid(f"{profile} is not valid, so nothing was exported", report=report)
 
     result = Export(report=report)
-    group_id = iri(group_node(doc).get("@id"))
-    home = origin(group_id)
-    if base_url:
-        if not safe_href(base_url):
-            raise DocumentError(f"--base-url {base_url!r} must start with http:// or https://", code="bad_url")
-        base = base_url if base_url.endswith("/") else base_url + "/"
-        if origin(base) != home:
-            result.notes.append(
-                f"Your profile says the group lives at {group_id}, but these files are for {base}. "
-                f"Aggregators will read them at {base}profile.jsonld; if the group's address has changed, "
-                f"also change the @id (to {base}#group) so the two agree.")
-    else:
-        base = home + "/"
+    if rebase and home and origin(base) != home:
+        result.notes.append(f"The exported profile's addresses were moved from {home}/ to {base} (the group is "
+                            f"now {iri(group_node(doc).get('@id'))}); {profile} itself is unchanged.")
     if urlsplit(base).path not in ("", "/"):
         result.notes.append(
             f".well-known/hubnet only works at the top of a domain ({origin(base)}/.well-known/hubnet), "
             f"not under {urlsplit(base).path}; aggregators can still find the profile through its links.")
-    profile_url = base + "profile.jsonld"
 
     out = Path(out)
     (out / ".well-known").mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import current_app, request
 
 from .doc import profile_url as _profile_url
+from .geocode import Geocoder
 from .ping import Pinger
 from .storage import ProfileStore
 
@@ -20,6 +21,7 @@ class Services:
     store: ProfileStore
     pinger: Pinger
     state_dir: Path
+    geocoder: Geocoder
 
 
 def services(app=None) -> Services:

@@ -31,6 +31,16 @@ def site_url(text: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
 
 
+def link(text: str) -> str:
+    """Another group's or a network's address, e.g. ``network.org/#group`` -> ``https://network.org/#group``."""
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("a web address is needed, e.g. https://ournetwork.org/#group")
+    parts = urlsplit(text if "://" in text else "https://" + text)
+    base = site_url(urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")))
+    return base + (f"#{parts.fragment}" if parts.fragment else "")
+
+
 def email(text: str) -> str:
     text = (text or "").strip().removeprefix("mailto:")
     if not EMAIL.match(text):
@@ -39,7 +49,7 @@ def email(text: str) -> str:
 
 
 def build(*, name: str, url: str, email: str, postcode: str = "", locality: str = "", area: str = "",
-          topics=(), description: str = "", kind: str = "") -> dict:
+          topics=(), description: str = "", kind: str = "", member_of=()) -> dict:
     """A compact profile in the canonical shape of examples/profile.jsonld."""
     site = site_url(url)
     doc = {"@context": CONTEXT_IRI, "@id": site + "#group", "@type": "Organization", "name": name.strip()}
@@ -60,6 +70,9 @@ def build(*, name: str, url: str, email: str, postcode: str = "", locality: str 
         doc["location"] = {"@type": "Place", "address": address}
     if area.strip():
         doc["areaServed"] = {"@type": "AdministrativeArea", "name": area.strip()}
+    member_of = [link(m) for m in member_of if m and m.strip()]
+    if member_of:
+        doc["memberOf"] = member_of[0] if len(member_of) == 1 else member_of
     doc["contactPoint"] = {"@type": "ContactPoint", "contactType": "first point of contact", "email": email}
     doc["license"] = CC0
     return doc

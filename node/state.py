@@ -1,4 +1,4 @@
-"""The node's private state: signing key, editor password hash, session epoch.
+"""The node's private state: signing key, editor password hash, session epoch, hubs to tell.
 
 All three live in the state directory (mode 0700, files 0600), never in the
 profile and never in the config file, so a config can be shared or committed.
@@ -13,6 +13,7 @@ server-side state that can revoke them.
 
 from __future__ import annotations
 
+import json
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -88,3 +89,20 @@ def bump_session_epoch(state_dir: Path) -> int:
     epoch = session_epoch(state_dir) + 1
     _write_private(Path(state_dir) / "session_epoch", f"{epoch}\n")
     return epoch
+
+
+def hubs_file(state_dir: Path) -> Path:
+    return Path(state_dir) / "hubs.json"
+
+
+def hubs(state_dir: Path) -> list[str]:
+    """The hubs (aggregators) ``init`` was told to ping, besides node.toml's ``aggregators``."""
+    try:
+        data = json.loads(hubs_file(state_dir).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return []
+    return [h for h in data if isinstance(h, str)] if isinstance(data, list) else []
+
+
+def set_hubs(state_dir: Path, urls) -> None:
+    _write_private(hubs_file(state_dir), json.dumps(list(urls), indent=2) + "\n")

@@ -52,3 +52,9 @@ def pytest_collection_modifyitems(items):
     """Real-browser tests run last: while the session's browser is open, Playwright's sync API keeps an
     event loop running in the main thread, where the crawler's ``asyncio.run`` could not start."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)   # stable: order kept
+
+
+@pytest.fixture(autouse=True)
+def _no_public_geocoder(monkeypatch):
+    """Tests never reach the internet: the node's postcode lookup is off unless a test fakes one."""
+    monkeypatch.setenv("HUBNET_NODE_GEOCODER", "off")

@@ -15,12 +15,13 @@ from pathlib import Path
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
 
+from . import authority, postcodes
 from .contexts import CONTEXT_IRI, PINNED, hubnet_context, inline_contexts, is_pinned, pinned_context
 from .errors import DocumentError, FetchError, HubnetError, NotFound, ProfileInvalid, QueryError, StoreError
 from .model import (CATEGORY, GROUP_TYPES, HUBNET, KIND, LINK_PROPERTIES, ORG, SCHEMA, categories,
                     find_groups, kinds, slug_of)
 from .parse import DEFAULT_LIMITS, TURTLE_TYPES, Limits, document_to_triples, read_document
-from .validate import Issue, Report, check_url_strings, validate_graph
+from .validate import Issue, Report, check_published_at, check_url_strings, validate_graph
 
 # rdflib logs a traceback for every ill-typed literal it meets ("soon"^^xsd:date);
 # validation reports those as plain-English errors, so the tracebacks are noise.
@@ -85,8 +86,13 @@ def load(document, *, base_iri: str | None = None, media_type: str = "applicatio
     return g
 
 
-def validate(document_or_graph, *, base_iri: str | None = None, media_type: str = "application/ld+json") -> Report:
+def validate(document_or_graph, *, base_iri: str | None = None, media_type: str = "application/ld+json",
+             published_at: str | None = None) -> Report:
     """Validate a profile (anything ``load`` takes, or a Graph). Unreadable input raises DocumentError.
+
+    ``published_at``: the URL the profile is (or will be) read from. The
+    aggregator's authority rule is then checked too: a group that is not on
+    that site is an ``@id`` error with the aggregator's code, ``id_mismatch``.
 
     JSON-LD (a file, bytes, an HTML page's script blocks or a decoded value) is
     decoded first and checked as JSON too, so every door (the CLI on a file or
@@ -95,17 +101,24 @@ def validate(document_or_graph, *, base_iri: str | None = None, media_type: str 
     the page's address, before the shapes ever see it.
     """
     if isinstance(document_or_graph, Graph):
-        return validate_graph(document_or_graph)
+        return _published(validate_graph(document_or_graph), document_or_graph, published_at)
     document = document_or_graph
     if isinstance(document, os.PathLike):
         document, media_type = _read_path(document, media_type)
     if isinstance(document, (bytes, str)) and (media_type or "").split(";")[0].strip().lower() not in TURTLE_TYPES:
         document = read_document(document, media_type)
-    report = validate_graph(load(document, base_iri=base_iri, media_type=media_type))
+    graph = load(document, base_iri=base_iri, media_type=media_type)
+    report = validate_graph(graph)
     if isinstance(document, (dict, list)):
         known = {i.field for i in report.errors}  # the RDF check already spoke about these fields
         extra = [i for i in check_url_strings(document) if i.field not in known]
         report.issues = sorted(report.issues + extra, key=lambda i: (i.severity != "violation", i.field))
+    return _published(report, graph, published_at)
+
+
+def _published(report: Report, graph: Graph, published_at: str | None) -> Report:
+    if published_at:
+        report.issues = check_published_at(graph, published_at) + report.issues
     return report
 
 

@@ -167,4 +167,7 @@ CODES: dict[str, tuple[int, str]] = {
     # the node
     "private_output": (400, "hubnet-node export would write into the node's private state folder"),
     "changed_meanwhile": (409, "the profile changed since the editor was opened; the form is shown again"),
+    "unknown_postcode": (422, "the postcode lookup does not know this postcode; the profile is saved without a "
+                              "map position"),
+    "geocoder_failed": (502, "the postcode lookup could not be reached or answered badly; try again later"),
 }

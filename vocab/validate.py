@@ -18,6 +18,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import RDF, RDFS, SH
 
+from .authority import foreign_group, id_mismatch
 from .model import GROUP_TYPES, HUBNET, LINK_PROPERTIES, concepts, find_groups, slug_of
 
 VIOLATION = "violation"
@@ -30,9 +31,16 @@ class Issue:
     field: str         # e.g. "location.geo.latitude", "@id", "contact"
     message: str       # the whole sentence, field first
     value: str | None = None
+    code: str | None = None  # the aggregator's reason code, for a rule it refuses by (e.g. "id_mismatch")
 
     def to_dict(self) -> dict:
-        return {"severity": self.severity, "field": self.field, "message": self.message, "value": self.value}
+        out = {"severity": self.severity, "field": self.field, "message": self.message, "value": self.value}
+        if self.code:
+            out["code"] = self.code
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" if self.code else self.message
 
 
 @dataclass
@@ -69,8 +77,8 @@ class Report:
             return "valid: no problems found"
         lines = [("valid" if self.conforms else "invalid")
                  + f": {len(self.errors)} error(s), {len(self.warnings)} warning(s)"]
-        lines += [f"  error:   {i.message}" for i in self.errors]
-        lines += [f"  warning: {i.message}" for i in self.warnings]
+        lines += [f"  error:   {i}" for i in self.errors]
+        lines += [f"  warning: {i}" for i in self.warnings]
         return "\n".join(lines)
 
 
@@ -223,6 +231,16 @@ def validate_graph(graph: Graph) -> Report:
         report.issues.append(Issue(severity, fld, text, None if value is None else str(value)))
     report.issues.sort(key=lambda i: (i.severity != VIOLATION, i.field))
     return report
+
+
+def check_published_at(graph: Graph, document_url: str) -> list:
+    """The aggregator's authority rule as a violation: is the profile's group on the site it is read from?"""
+    groups = [str(g) if isinstance(g, URIRef) else None for g in find_groups(graph)]
+    foreign = foreign_group(groups, document_url)
+    if foreign is None:
+        return []
+    refusal = id_mismatch(foreign, document_url)
+    return [Issue(VIOLATION, "@id", f"@id: {refusal.message}", foreign, code=refusal.code)]
 
 
 # Terms whose values must be web addresses. JSON-LD turns a string that is not

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from hubnet.vocab.errors import FetchError, HubnetError
 
-from hubnet.crawler import authority as authorise
+from hubnet.vocab import authority as authorise
 from hubnet.crawler.crawl import extract as link
 from .fetch import Fetcher, canonical_url
 from hubnet.crawler.crawl.extract import parse_source

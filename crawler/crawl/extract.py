@@ -23,7 +23,7 @@ from hubnet.vocab.errors import DocumentError
 from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES
 from hubnet.vocab.parse import Limits, document_rows
 
-from hubnet.crawler.authority import authority, has_userinfo, speaks_for
+from hubnet.vocab.authority import authority, foreign_group, has_userinfo, id_mismatch
 from hubnet.crawler.settings import Settings
 
 LINK_PREDICATES = frozenset(str(p) for p in LINK_PROPERTIES)
@@ -67,12 +67,9 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
             "'@'), which shows one site and means another; name the group with a plain address of your site",
             code="userinfo_in_iri")
     if not groups:
-        foreign = [g for g in every_group if not speaks_for(document_url, g)]
+        foreign = foreign_group(every_group, document_url)
         if foreign:
-            raise DocumentError(
-                f"the profile describes {foreign[0]}, which is not on the site it was fetched from "
-                f"({document_url}); a document may only describe groups on its own website",
-                code="id_mismatch")
+            raise id_mismatch(foreign, document_url)
         raise DocumentError("no group found: the document must describe an Organization "
                             "(or a kind of it, such as NGO)", code="no_group")
     notes = [f"{capped} statement(s) beyond {settings.max_values_per_property} values of one property "

@@ -30,7 +30,7 @@ from hubnet import __version__
 from hubnet.vocab.errors import StoreError
 from hubnet.vocab.model import HUBNET, PROV
 
-from hubnet.crawler.authority import owns_graph
+from hubnet.vocab.authority import owns_graph
 XSD = "http://www.w3.org/2001/XMLSchema#"
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 PROV_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/provenance")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from hubnet.crawler.authority import owns_graph, speaks_for
+from hubnet.vocab.authority import owns_graph, speaks_for
 from hubnet.crawler.budget import UNLIMITED, Budget, OverBudget
 from hubnet.crawler.geo import haversine_km, haversine_sql
 from hubnet.vocab.model import KIND, SCHEMA

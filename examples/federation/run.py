@@ -464,8 +464,11 @@ class Federation:
         jobs = []
         for g in self.manifest.by_way("static"):
             out = self.workdir / "sites" / g.host
+            # The broken group's profile names its old site on purpose; export refuses to publish it at
+            # the new one (id_mismatch), so its files are made for the old site and served from the new.
+            where = [] if g.broken else ["--base-url", g.base_url]
             argv = command("hubnet-node") + ["export", "--profile", self.workdir / "profiles" / f"{g.slug}.jsonld",
-                                             "--out", out, "--base-url", g.base_url]
+                                             "--out", out, *where]
             jobs.append(spawn(f"hubnet-node export ({g.slug})", argv, self.workdir / "logs" / f"export-{g.slug}.log"))
         for g in self.manifest.by_way("site"):
             out = self.workdir / "sites" / g.host

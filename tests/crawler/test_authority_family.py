@@ -26,7 +26,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from hubnet.crawler.authority import authority, speaks_for
+from hubnet.vocab.authority import authority, speaks_for
 from hubnet.crawler.crawl.crawler import Crawler
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import PROV_GRAPH, Store

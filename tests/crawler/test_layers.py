@@ -20,8 +20,6 @@ PACKAGE = Path(importlib.util.find_spec("hubnet").origin).parent
 FORBIDDEN = {
     "hubnet.vocab": ("hubnet.node", "hubnet.crawler", "hubnet.testing", "flask"),
     "hubnet.node": ("hubnet.crawler", "hubnet.testing"),
-    "hubnet.crawler.authority": ("hubnet.crawler.crawl", "hubnet.crawler.store", "hubnet.crawler.query",
-                                 "hubnet.crawler.web", "flask"),
     "hubnet.crawler.geo": ("hubnet.crawler.crawl", "hubnet.crawler.store", "hubnet.crawler.query",
                            "hubnet.crawler.web", "flask"),
     "hubnet.crawler.settings": ("hubnet.crawler.crawl", "hubnet.crawler.store", "hubnet.crawler.query",

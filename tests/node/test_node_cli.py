@@ -180,6 +180,8 @@ def test_init_interactive(run, tmp_path):
         "2",                          # kind: the second in the list
         "E10 6BB", "Leyton", "Leyton ward",
         "repairs, rent",              # topics
+        "",                           # umbrella network: none
+        "",                           # hubs: none
     ]) + "\n"
     result = run("init", "--out", "ours.jsonld", input=answers)
     assert result.exit_code == 0, result.output
@@ -233,8 +235,9 @@ def test_unpublish_without_a_profile(run):
 # ------------------------------------------------------------------ export
 def test_export_writes_the_four_files(run, tmp_path):
     write_profile(tmp_path)
-    result = run("export", "--out", "site")
+    result = run("export", "--out", "site/")
     assert result.exit_code == 0, result.output
+    assert "Wrote 5 files to site/:" in result.output
     site = tmp_path / "site"
     for name in ("index.html", "profile.jsonld", "profile.ttl", ".well-known/hubnet"):
         assert (site / name).is_file(), name
@@ -250,14 +253,13 @@ def test_export_writes_the_four_files(run, tmp_path):
     assert "Note:" not in result.output
 
 
-def test_export_says_when_the_base_url_differs_from_the_id(run, tmp_path):
+def test_export_under_a_folder_says_well_known_only_counts_at_the_top(run, tmp_path):
     write_profile(tmp_path)
-    result = run("export", "--out", "site", "--base-url", "https://someone.github.io/marshgate/")
-    assert result.exit_code == 0
-    assert "Note: Your profile says the group lives at https://marshgate-ra.example.org/#group" in result.output
+    result = run("export", "--out", "site", "--base-url", "https://marshgate-ra.example.org/sub/")
+    assert result.exit_code == 0, result.output
     assert ".well-known/hubnet only works at the top of a domain" in result.output
     assert json.loads((tmp_path / "site/.well-known/hubnet").read_text())["profile"] == \
-        "https://someone.github.io/marshgate/profile.jsonld"
+        "https://marshgate-ra.example.org/sub/profile.jsonld"
 
 
 def test_export_refuses_an_invalid_profile(run, tmp_path):

@@ -205,6 +205,13 @@ EXPECTED = {
     "location": {"minCount warning": Case(bad=(ABSENT,), good=({"@type": "Place", "name": "The hall"},))},
     "areaServed": {**AREA, "minCount warning": Case(bad=(ABSENT,), good=("Leyton ward",))},
     "areaServed.name": AREA_NAME,
+    "areaServed.identifier": {
+        "nodeKind": Case(bad=({"@id": "https://other-group.example/E05000058"},), good=("E05000058",)),
+        "pattern": Case(bad=("E0500005", "E050000588", "e05000058", "E05 000058", "05000058E", "EE5000058",
+                             "Leyton ward", "", " E05000058"),
+                        good=("E05000058", "W05000001", "S13002900", "E09000031"))},
+    "areaServed.sameAs": LINKS,
+    "areaServed.postalCode": {"maxLength": length(20)},
     "location.name": {"maxLength": length(200)},
     # sh:or ( [nodeKind Literal; maxLength 300] [nodeKind BlankNodeOrIRI] ): no value is of neither kind.
     "location.address": {"nodeKind": Case(good=("1 Marsh Gate Lane", {"@type": "PostalAddress"})),

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from hubnet.crawler.authority import speaks_for
+from hubnet.vocab.authority import speaks_for
 from hubnet.crawler.crawl.crawler import Crawler
 from hubnet.crawler.crawl.extract import content_hash
 from hubnet.crawler.store.graph import OK, Store

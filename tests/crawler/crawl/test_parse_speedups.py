@@ -23,7 +23,7 @@ from urllib.parse import urldefrag
 import pyoxigraph as ox
 import pytest
 
-from hubnet.crawler.authority import authority, speaks_for
+from hubnet.vocab.authority import authority, speaks_for
 from hubnet.crawler.crawl.extract import GROUP_TYPE_IRIS, RDF_TYPE, group_subjects, links
 from hubnet.crawler.crawl.extract import content_hash, parse_source
 from hubnet.crawler.settings import Settings

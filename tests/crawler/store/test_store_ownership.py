@@ -7,7 +7,7 @@ from __future__ import annotations
 import pyoxigraph as ox
 import pytest
 
-from hubnet.crawler.authority import owns_graph
+from hubnet.vocab.authority import owns_graph
 from hubnet.crawler.crawl.extract import content_hash
 from hubnet.crawler.store.graph import FAILED, GONE, MISSING, OK, PROV, PROV_GRAPH, STALE, SourceRecord, Store, now
 from hubnet.vocab.errors import StoreError

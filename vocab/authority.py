@@ -8,15 +8,17 @@ keeps its old identity IRIs). The reverse is refused: a document fetched over
 plain http could have been altered in transit, so it may not speak for an
 https identity. Triples about any other subject are dropped and counted.
 
-The rule sits below both sides of the aggregator: the crawl applies it while extracting
-(crawl/extract.py) and when de-duplicating (crawl/crawler.py), the store's text index uses it to
-pick the groups a source speaks for (store/index.py). It imports nothing else of hubnet.
+The rule lives in ``vocab`` so that the aggregator (which applies it to what it
+crawls) and the group's own tools (``hubnet-node validate URL``, ``export
+--base-url``, ``serve``) refuse the same profiles with the same words.
 """
 
 from __future__ import annotations
 
 import re
 from urllib.parse import urlsplit
+
+from .errors import DocumentError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -50,6 +52,30 @@ def speaks_for(document_url: str, subject_iri: str) -> bool:
         return s_port == d_port
     # http identity in an https document: same host, both on their default port.
     return s_scheme == "http" and d_scheme == "https" and s_port == 80 and d_port == 443
+
+
+def foreign_group(group_iris, document_url: str) -> str | None:
+    """The group an aggregator would refuse the document for (``id_mismatch``), else None.
+
+    ``group_iris`` are the document's groups, None for a group without an ``@id``
+    (a blank node, which the aggregator names under the document's own URL). The
+    document is refused when it has groups and it speaks for none of them.
+    """
+    groups = list(group_iris)
+    if any(g is None or speaks_for(document_url, g) for g in groups):
+        return None
+    return groups[0] if groups else None
+
+
+def id_mismatch(group_iri: str, document_url: str) -> DocumentError:
+    """The aggregator's refusal of a profile whose group is on another site, with how to fix it."""
+    parts = urlsplit(document_url)
+    here = f"{parts.scheme}://{parts.netloc}/"
+    return DocumentError(
+        f"the profile describes {group_iri}, which is not on the site it was fetched from "
+        f"({document_url}); a document may only describe groups on its own website. To fix it, publish "
+        f"the profile on the group's own site, or give the group an address on {here} "
+        f"(an @id such as {here}#group)", code="id_mismatch")
 
 
 def has_userinfo(iri: str) -> bool:
