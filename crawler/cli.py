@@ -51,7 +51,7 @@ def main():
 
 
 def _parse_resolve(values) -> dict:
-    from hubnet.crawler.crawl.fetch import parse_resolve
+    from hubnet.crawler.crawl.netpolicy import parse_resolve
     out = {}
     for v in values:
         try:

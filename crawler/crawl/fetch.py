@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import errno
-import ipaddress
 import logging
 import random
 import socket
@@ -41,9 +40,8 @@ import aiohttp
 from yarl import URL
 
 from hubnet.crawler.crawl import robots as robotslib
-from hubnet.crawler.crawl.netpolicy import AddressPolicy, SafeResolver, _canonical, _err, _refusals, _refuse, subnet
-# Re-exported: callers import the whole fetching API from here.
-from hubnet.crawler.crawl.netpolicy import StaticResolver, canonical_url, check_address, parse_resolve  # noqa: F401
+from hubnet.crawler.crawl.netpolicy import (AddressPolicy, SafeResolver, _err, _refusals, _refuse, check_target,
+                                            literal_address, subnet)
 from hubnet.crawler.settings import ACCEPT, PROFILE_TYPES, Settings
 from hubnet.vocab.errors import FetchError
 
@@ -247,7 +245,7 @@ class Fetcher:
         seconds; 0 for now), or None while its host or address is busy until a request ends.
         The crawler's scheduler uses it to hand workers only URLs that are ready."""
         try:
-            _, host, port = _canonical(url, self.settings)
+            _, host, port = check_target(url, self.settings, self.policy)
         except FetchError:
             return 0.0
         state = self._hosts.get(host)
@@ -256,18 +254,12 @@ class Fetcher:
             if state.lock.locked():
                 return None
             at = max(state.next_start, 0.0) if state.backed_off_until <= time.monotonic() else 0.0
-        address = _literal(host) or (self._resolver.cached(host, port) if self._resolver else None)
+        address = literal_address(host) or (self._resolver.cached(host, port) if self._resolver else None)
         for gate in self._gates_for(address) if address else ():
             if gate.active >= gate.limit:
                 return None
             at = max(at, gate.next_start)
         return at
-
-    def idle_connections(self) -> int | None:
-        """Idle keep-alive connections held now (for tests and benchmarks); None if unknown."""
-        if self._session is None or self._connector is None:
-            return 0
-        return self._connector.idle_count()
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
                     accept: str = ACCEPT, content_types: tuple | None = PROFILE_TYPES,
@@ -294,20 +286,8 @@ class Fetcher:
     # ---- the steps
 
     def _target(self, url: str) -> tuple[str, str, int]:
-        """Canonicalise and apply every check possible before any traffic: scheme, userinfo,
-        IP-literal address, port. Returns (canonical url, host, port)."""
-        canon, host, port = _canonical(url, self.settings)
-        literal = _literal(host)
-        if literal:
-            # aiohttp skips the resolver for IP-literal hosts, so check them here.
-            why = self.policy.refusal(literal)
-            if why:
-                raise FetchError(f"{canon} points at {literal}, a {why} address; we only fetch from "
-                                 "public addresses", code="blocked_address")
-        if not self.policy.port_allowed(port):
-            raise FetchError(f"{canon} uses port {port}; only ports "
-                             f"{', '.join(map(str, self.settings.allowed_ports))} are fetched", code="blocked_port")
-        return canon, host, port
+        """(canonical url, host, port) once ``netpolicy.check_target`` lets ``url`` through."""
+        return check_target(url, self.settings, self.policy)
 
     async def _fetch(self, url, etag, last_modified, accept, content_types, max_body) -> Response:
         current, host, port = self._target(url)
@@ -498,7 +478,7 @@ class Fetcher:
 
     async def _address(self, url: str, host: str) -> str:
         """The checked address this request will connect to (looked up once per Fetcher)."""
-        literal = _literal(host)
+        literal = literal_address(host)
         if literal:
             return literal
         self._open()
@@ -605,16 +585,6 @@ class Fetcher:
         return b"".join(chunks)
 
 
-def _literal(host: str) -> str | None:
-    """The address if ``host`` (as canonicalised: IPv6 in brackets, zone as %25) is an IP literal."""
-    literal = (host[1:-1] if host.startswith("[") else host).replace("%25", "%", 1)
-    try:
-        ipaddress.ip_address(literal)
-    except ValueError:
-        return None
-    return literal
-
-
 def _out_of_fds(exc: BaseException | None) -> bool:
     """True if ``exc`` or anything it was raised from is EMFILE or ENFILE."""
     for _ in range(8):  # aiohttp wraps our resolver's error, which wraps getaddrinfo's
@@ -668,18 +638,3 @@ def _map_error(exc: BaseException, url: str) -> FetchError:
     if isinstance(exc, (aiohttp.ClientError, OSError)):
         return _err("network_error", f"fetching {url} failed ({type(exc).__name__}: {exc})", retryable=True)
     return _err("network_error", f"fetching {url} failed ({type(exc).__name__}: {exc})")
-
-
-def fetch_one(url: str, settings: Settings | None = None, **kw) -> Response:
-    """Synchronous convenience: one fetch with a fresh Fetcher (CLIs, the /ping handler).
-
-    Uses ``asyncio.run``, so it must not be called from inside a running event loop.
-    ``resolver_factory`` is passed to the Fetcher; other keywords go to ``fetch``.
-    """
-    resolver_factory = kw.pop("resolver_factory", None)
-
-    async def run() -> Response:
-        async with Fetcher(settings or Settings(), resolver_factory=resolver_factory) as fetcher:
-            return await fetcher.fetch(url, **kw)
-
-    return asyncio.run(run())

@@ -1,9 +1,11 @@
 """Where the crawler may connect: address checks, URL canonicalisation and the resolvers.
 
-Split from fetch.py so the network policy (threats.md T1-T3) can be read on its own:
+Split from fetch.py so the network policy (docs/threat-model.md T1-T3) can be read on its own:
 ``check_address`` says why an address is refused, ``canonical_url`` gives the one spelling
-of a URL that is fetched and compared, and ``SafeResolver`` resolves each name once,
-checks every address and hands aiohttp only checked addresses to connect to.
+of a URL that is fetched and compared, ``check_target`` is the one check made before any
+traffic (used by the fetcher for every URL and redirect hop, and by ``POST /ping``), and
+``SafeResolver`` resolves each name once, checks every address and hands aiohttp only
+checked addresses to connect to.
 """
 
 from __future__ import annotations
@@ -223,6 +225,42 @@ def _canonical(url: str, settings: Settings) -> tuple[str, str, int]:
         raise FetchError(f"URL is {len(out)} characters long once normalised; the limit is "
                          f"{settings.max_url_length}", code="bad_url")
     return out, host, port
+
+
+def literal_address(host: str) -> str | None:
+    """The address if ``host`` (as canonicalised: IPv6 in brackets, zone as %25) is an IP literal."""
+    literal = (host[1:-1] if host.startswith("[") else host).replace("%25", "%", 1)
+    try:
+        ipaddress.ip_address(literal)
+    except ValueError:
+        return None
+    return literal
+
+
+def check_target(url: str, settings: Settings, policy: "AddressPolicy | None" = None) -> tuple[str, str, int]:
+    """Every check possible before any traffic: canonical form (scheme, userinfo, length...),
+    IP-literal address, port. Returns (canonical URL, host, port) or raises FetchError
+    (``bad_url``, ``bad_scheme``, ``blocked_address``, ``blocked_port``).
+
+    The one pre-check for every door a URL comes in by: the fetcher (each URL and each
+    redirect hop) and ``POST /ping``. A refused address also carries ``address`` and
+    ``why`` so a door can word the refusal for its audience.
+    """
+    policy = policy or AddressPolicy(settings)
+    canon, host, port = _canonical(url, settings)
+    literal = literal_address(host)
+    if literal:
+        # aiohttp skips the resolver for IP-literal hosts, so they are checked here.
+        why = policy.refusal(literal)
+        if why:
+            exc = FetchError(f"{canon} points at {literal}, a {why} address; we only fetch from "
+                             "public addresses", code="blocked_address")
+            exc.address, exc.why = literal, why
+            raise exc
+    if not policy.port_allowed(port):
+        raise FetchError(f"{canon} uses port {port}; only ports "
+                         f"{', '.join(map(str, settings.allowed_ports))} are fetched", code="blocked_port")
+    return canon, host, port
 
 
 def parse_resolve(spec: str) -> tuple[tuple[str, int], str]:
