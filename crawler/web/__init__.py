@@ -66,6 +66,7 @@ from hubnet.vocab.errors import HubnetError
 from ..settings import Settings
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 from . import api, brokering, data, directory, errors, ping, render, sparql
+from .current import EXTENSION
 from hubnet.crawler.service import Aggregator
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,6 @@ DEFAULTS = {
     "REQUEST_QUERY_BUDGET": 10.0,
     "INDEX_SYNC_BUDGET": 300.0,
 }
-EXTENSION = "hubnet"
 
 
 

@@ -13,11 +13,12 @@ would not have (and the rate limit applies to both alike).
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from hubnet.vocab.errors import FetchError, HubnetError
 
 from hubnet.crawler.crawl.netpolicy import check_target
+from .current import hub
 
 bp = Blueprint("ping", __name__)
 
@@ -42,7 +43,7 @@ def check_ping_url(url: str, settings) -> str:
 
 @bp.post("/ping")
 def ping():
-    hub = current_app.extensions["hubnet"]
-    url = check_ping_url((request.form.get("url") or "").strip(), hub.settings)
-    queued = hub.background.ping(url)
+    aggregator = hub()
+    url = check_ping_url((request.form.get("url") or "").strip(), aggregator.settings)
+    queued = aggregator.background.ping(url)
     return jsonify({"ok": True, "queued": url, "coalesced": not queued}), 202

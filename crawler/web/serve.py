@@ -82,12 +82,13 @@ def _json_error_channel():
 def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None, threads: int = 8) -> None:
     """Create the app and serve it until interrupted; always release the store on the way out."""
     from . import create_app
+    from .current import EXTENSION
 
     try:
         app = create_app(config)
     except HubnetError as exc:
         raise click.ClickException(exc.message) from None
-    hub = app.extensions["hubnet"]
+    hub = app.extensions[EXTENSION]
     try:
         server = make_server(app, host=host, port=port, trusted_proxy=trusted_proxy, threads=threads)
     except OSError as exc:
