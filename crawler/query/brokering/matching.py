@@ -20,9 +20,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from hubnet.crawler.geo import haversine_km
+import pyoxigraph as ox
+
 from hubnet.vocab.model import HUBNET, SCHEMA, categories, slug_of
 
 from hubnet.crawler.budget import UNLIMITED, Budget
+from hubnet.crawler.store import profiles as P
 DEFAULT_WITHIN_KM = 5.0
 MAX_WITHIN_KM = 200.0   # matching is local: a wider radius would compare every need with every offer
 MAX_PER_NEED = 50       # offers listed per need (the rest are counted)
@@ -86,8 +89,7 @@ SELECT ?g ?v WHERE {{
 _Q_PLACES = f"""
 SELECT ?g ?geo ?f ?v ?areaName WHERE {{
   GRAPH ?src {{
-    {{ ?g <{SCHEMA}location>/<{SCHEMA}geo>? ?geo . ?geo <{SCHEMA}latitude> ?v BIND("lat" AS ?f) }}
-    UNION {{ ?g <{SCHEMA}location>/<{SCHEMA}geo>? ?geo . ?geo <{SCHEMA}longitude> ?v BIND("lon" AS ?f) }}
+    {P.coordinate_branches("?g", "?geo")}
     UNION {{ ?g <{SCHEMA}areaServed> ?v FILTER EXISTS {{ ?g <{SCHEMA}makesOffer>|<{SCHEMA}seeks>|<{SCHEMA}name> ?any }}
              OPTIONAL {{ ?v <{SCHEMA}name> ?areaName }} BIND("area" AS ?f) }}
   }}
@@ -97,7 +99,7 @@ SELECT ?g ?geo ?f ?v ?areaName WHERE {{
 def _area_name(row) -> str | None:
     if row["areaName"] is not None:
         return row["areaName"].value.strip().lower()
-    if row["v"].__class__.__name__ == "Literal":
+    if isinstance(row["v"], ox.Literal):
         return row["v"].value.strip().lower()
     return None
 
@@ -108,26 +110,11 @@ def _first(values):
 
 
 def _coordinates(rows) -> dict:
-    """{group: (lat, lon)} from lat/lon rows: the first place (by IRI) that gives a valid pair."""
-    found: dict = defaultdict(lambda: ([], []))
+    """{group: (lat, lon)} from (group, place, "lat"/"lon", value) rows, as ``profiles.coordinates`` reads them."""
+    found: dict = defaultdict(dict)
     for g, geo, f, v in rows:
-        found[g, geo][0 if f == "lat" else 1].append(v)
-    coords: dict = {}
-    for (g, _geo), (lats, lons) in sorted(found.items()):
-        if g in coords:
-            continue
-        for lat in sorted(lats):
-            for lon in sorted(lons):
-                try:
-                    lat_f, lon_f = float(lat), float(lon)
-                except ValueError:
-                    continue
-                if -90 <= lat_f <= 90 and -180 <= lon_f <= 180:
-                    coords[g] = (lat_f, lon_f)
-                    break
-            if g in coords:
-                break
-    return coords
+        found[g].setdefault(geo, ([], []))[f == "lon"].append(v)
+    return {g: pair for g, places in found.items() if (pair := P.coordinates(places))}
 
 
 @dataclass
@@ -145,7 +132,7 @@ class Matcher:
                 if name:
                     group_areas[g].add(name)
             else:
-                geo_rows.append((g, str(r["geo"]), f, r["v"].value))
+                geo_rows.append((g, r["geo"].value, f, r["v"].value))
         coords = _coordinates(geo_rows)
         group_names: dict = defaultdict(list)
         for r in budget.rows(store, _Q_GROUP_NAMES):
