@@ -127,7 +127,7 @@ def _contacts(nodes: dict, group: dict) -> list:
                     "email": _text(node, "email"), "telephone": _text(node, "telephone"),
                     "url": (_values(node, "url") or [None])[0], "languages": _texts(node, "availableLanguage")})
     # The "first point of contact" first: that is who a newcomer should write to.
-    out.sort(key=lambda c: "first point" not in (c["type"] or "").lower())
+    out.sort(key=lambda c: (not P.is_first_contact(c["type"]), c["name"] or ""))  # as contacts.py orders them
     return out
 
 

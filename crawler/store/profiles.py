@@ -32,6 +32,13 @@ LATITUDE = f"{SCHEMA}latitude"
 LONGITUDE = f"{SCHEMA}longitude"
 OFFERS = f"{SCHEMA}makesOffer"
 NEEDS = f"{SCHEMA}seeks"
+EMAIL = f"{SCHEMA}email"
+TELEPHONE = f"{SCHEMA}telephone"
+CONTACT_POINT = f"{SCHEMA}contactPoint"
+CONTACT_TYPE = f"{SCHEMA}contactType"
+LANGUAGES = f"{SCHEMA}availableLanguage"
+# The contactType of the contact point a newcomer should write to (shown and chosen first).
+FIRST_CONTACT = "first point of contact"
 
 # A group's place: the node its ``location`` names, or that node's ``geo``. A Place may carry
 # latitude/longitude itself or through a GeoCoordinates node; both count.
@@ -80,6 +87,10 @@ def coordinates(places: dict) -> tuple[float, float] | None:
     """A group's (lat, lon) as ``located`` chooses them, or None."""
     found = located(places)
     return found[1:] if found else None
+
+
+def is_first_contact(contact_type) -> bool:
+    return str(contact_type or "").strip().lower() == FIRST_CONTACT
 
 
 def kind_slugs(values) -> list[str]:

@@ -67,7 +67,7 @@ def _label(slug: str | None) -> str:
 
 # One value per row (issue 12, finding 2): the properties of an item are UNION branches, never
 # OPTIONALs joined side by side, so an item with k names and k descriptions gives 2k rows, not k*k.
-_ITEM_RELS = f"VALUES ?rel {{ <{SCHEMA}makesOffer> <{SCHEMA}seeks> }}"
+_ITEM_RELS = f"VALUES ?rel {{ <{P.OFFERS}> <{P.NEEDS}> }}"
 _Q_ITEMS = f"""
 SELECT ?g ?rel ?x ?f ?v ?areaName WHERE {{
   GRAPH ?src {{
@@ -83,15 +83,15 @@ SELECT ?g ?rel ?x ?f ?v ?areaName WHERE {{
 
 _Q_GROUP_NAMES = f"""
 SELECT ?g ?v WHERE {{
-  GRAPH ?src {{ ?g <{SCHEMA}name> ?v FILTER EXISTS {{ ?g ?rel ?x {_ITEM_RELS} }} }}
+  GRAPH ?src {{ ?g <{P.NAME}> ?v FILTER EXISTS {{ ?g ?rel ?x {_ITEM_RELS} }} }}
 }}"""
 
 _Q_PLACES = f"""
 SELECT ?g ?geo ?f ?v ?areaName WHERE {{
   GRAPH ?src {{
     {P.coordinate_branches("?g", "?geo")}
-    UNION {{ ?g <{SCHEMA}areaServed> ?v FILTER EXISTS {{ ?g <{SCHEMA}makesOffer>|<{SCHEMA}seeks>|<{SCHEMA}name> ?any }}
-             OPTIONAL {{ ?v <{SCHEMA}name> ?areaName }} BIND("area" AS ?f) }}
+    UNION {{ ?g <{P.AREAS}> ?v FILTER EXISTS {{ ?g <{P.OFFERS}>|<{P.NEEDS}>|<{P.NAME}> ?any }}
+             OPTIONAL {{ ?v <{P.NAME}> ?areaName }} BIND("area" AS ?f) }}
   }}
 }}"""
 

@@ -71,3 +71,30 @@ def test_index_group_page_and_matching_read_the_same_place(places, expected):
     assert (row["lat"], row["lon"]) == (lat, lon)
     assert (page["location"]["lat"], page["location"]["lon"]) == (lat, lon)
     assert (need.lat, need.lon) == (lat, lon)
+
+
+# (contactType as written, whether it is the first point of contact): one rule for the group page
+# and the contacts list (the page once matched any type containing "first point").
+FIRST_TYPES = [("first point of contact", True), (" First Point of Contact ", True),
+               ("first point of contact for the press", False), ("volunteer desk", False)]
+
+
+@pytest.mark.parametrize("contact_type, first", FIRST_TYPES)
+def test_group_page_and_contacts_put_the_same_contact_first(contact_type, first):
+    from hubnet.crawler.query.contacts import contact_details
+
+    store = Store(None)
+    doc = {"@context": "https://w3id.org/hubnet/context.jsonld", "@id": URL + "#group", "@type": "Organization",
+           "name": "P", "contactPoint": [
+               {"@id": URL + "#a", "@type": "ContactPoint", "contactType": "a general line", "name": "Ann"},
+               {"@id": URL + "#b", "@type": "ContactPoint", "contactType": contact_type, "name": "Bo"}]}
+    parsed = parse_source(json.dumps(doc).encode(), "application/ld+json", URL, Settings())
+    store.replace_source(SourceRecord(url=URL, graph=URL, status=OK, content_hash=parsed.content_hash),
+                         parsed.triples)
+    index = TextIndex(None)
+    index.sync(store)
+    page = read_group(store, index, index.by_iris([URL + "#group"])[URL + "#group"])
+    listed = contact_details(store, [URL + "#group"])[URL + "#group"]
+    expected = "Bo" if first else "Ann"
+    assert page["contacts"][0]["name"] == expected
+    assert listed["name"] == expected
