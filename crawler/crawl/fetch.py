@@ -1,6 +1,6 @@
 """The one safe fetcher for every outbound request the crawler makes.
 
-Everything the crawler fetches is hostile (threats.md §1), so this module is where T1-T3
+Everything the crawler fetches is hostile (docs/threat-model.md), so this module is where T1-T3
 (SSRF), T6 (size, time, bombs), T10 (content types), T12 (politeness, robots.txt), T21
 (proxies, credentials) and T22 (typed errors only) are enforced:
 
@@ -40,7 +40,7 @@ import aiohttp
 from yarl import URL
 
 from hubnet.crawler.crawl import robots as robotslib
-from hubnet.crawler.crawl.netpolicy import (AddressPolicy, SafeResolver, _err, _refusals, _refuse, check_target,
+from hubnet.crawler.crawl.netpolicy import (AddressPolicy, SafeResolver, check_target, fetch_error, refusals, refuse,
                                             literal_address, subnet)
 from hubnet.crawler.settings import ACCEPT, PROFILE_TYPES, Settings
 from hubnet.vocab.errors import FetchError
@@ -235,7 +235,7 @@ class Fetcher:
         family, type_, proto, _, sockaddr = addr_info
         why = self.policy.refusal(sockaddr[0])
         if why:
-            raise _refuse(_err("blocked_address", f"refused to connect to {sockaddr[0]}, a {why} address"))
+            raise refuse(fetch_error("blocked_address", f"refused to connect to {sockaddr[0]}, a {why} address"))
         return socket.socket(family, type_, proto)
 
     # ---- public API
@@ -525,7 +525,7 @@ class Fetcher:
 
     async def _send(self, session, url, headers, limit, content_types, truncate) -> Response:
         bucket: list[FetchError] = []
-        token = _refusals.set(bucket)
+        token = refusals.set(bucket)
         try:
             async with session.get(URL(url, encoded=True), headers=headers, allow_redirects=False) as resp:
                 try:
@@ -542,7 +542,7 @@ class Fetcher:
                 raise bucket[0] from None
             raise _map_error(exc, url) from exc
         finally:
-            _refusals.reset(token)
+            refusals.reset(token)
 
     async def _read(self, resp: aiohttp.ClientResponse, url, limit, content_types, truncate) -> Response:
         hdrs = {k.lower(): v for k, v in resp.headers.items()}
@@ -599,7 +599,7 @@ def _out_of_fds(exc: BaseException | None) -> bool:
 def _fds_error(url: str) -> FetchError:
     # Not connect_failed: the site did nothing wrong, and blaming it (or caching its robots.txt
     # as unreachable) would mark healthy sources stale. Retryable: sockets close as we go.
-    exc = _err("network_error", "the crawler ran out of file descriptors (\"too many open files\") "
+    exc = fetch_error("network_error", "the crawler ran out of file descriptors (\"too many open files\") "
                                 f"before it could connect to {url}; this is a limit of the machine running "
                                 "the crawler (raise `ulimit -n` or lower the concurrency), not a problem "
                                 "with the site", retryable=True)
@@ -610,31 +610,31 @@ def _fds_error(url: str) -> FetchError:
 def _map_error(exc: BaseException, url: str) -> FetchError:
     """Turn anything aiohttp, asyncio, ssl or the OS raises into a typed FetchError."""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return _err("timeout", f"connecting to {url} took longer than the connect timeout")
+        return fetch_error("timeout", f"connecting to {url} took longer than the connect timeout")
     if isinstance(exc, aiohttp.ServerTimeoutError) or isinstance(exc, asyncio.TimeoutError):
-        return _err("timeout", f"{url} sent nothing for longer than the read timeout")
+        return fetch_error("timeout", f"{url} sent nothing for longer than the read timeout")
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return _err("dns_failed", f"could not find the address of {url} ({exc.os_error})")
+        return fetch_error("dns_failed", f"could not find the address of {url} ({exc.os_error})")
     if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError)):
-        return _err("connect_failed", f"TLS to {url} failed ({exc}); the site's certificate or TLS setup "
+        return fetch_error("connect_failed", f"TLS to {url} failed ({exc}); the site's certificate or TLS setup "
                                       "needs fixing")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return _err("connect_failed", f"could not connect to {url} ({exc.os_error})", retryable=True)
+        return fetch_error("connect_failed", f"could not connect to {url} ({exc.os_error})", retryable=True)
     if isinstance(exc, aiohttp.ClientPayloadError):
         if "content-encoding" in str(exc).lower():
-            return _err("bad_encoding", f"{url} sent a body that is not valid gzip ({exc})")
-        return _err("network_error", f"{url} closed the connection before the body was complete ({exc})",
+            return fetch_error("bad_encoding", f"{url} sent a body that is not valid gzip ({exc})")
+        return fetch_error("network_error", f"{url} closed the connection before the body was complete ({exc})",
                     retryable=True)
     if isinstance(exc, aiohttp.ClientResponseError):
         if "content-encoding" in str(exc.message).lower():  # e.g. br without Brotli installed
-            return _err("bad_encoding", f"{url} was sent with a Content-Encoding we did not ask for ({exc.message})")
+            return fetch_error("bad_encoding", f"{url} was sent with a Content-Encoding we did not ask for ({exc.message})")
         # Our own requests are plain GETs, so a "response error" before any status is the server
         # breaking HTTP: headers over 8 KiB, more than 128 headers, garbage instead of HTTP.
-        return _err("network_error", f"{url} sent a response we cannot read ({exc.message})")
+        return fetch_error("network_error", f"{url} sent a response we cannot read ({exc.message})")
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
-        return _err("network_error", f"connection to {url} failed ({exc})", retryable=True)
+        return fetch_error("network_error", f"connection to {url} failed ({exc})", retryable=True)
     if isinstance(exc, (aiohttp.InvalidURL, ValueError, UnicodeError)):
-        return _err("bad_url", f"{url!r} could not be requested ({exc})")
+        return fetch_error("bad_url", f"{url!r} could not be requested ({exc})")
     if isinstance(exc, (aiohttp.ClientError, OSError)):
-        return _err("network_error", f"fetching {url} failed ({type(exc).__name__}: {exc})", retryable=True)
-    return _err("network_error", f"fetching {url} failed ({type(exc).__name__}: {exc})")
+        return fetch_error("network_error", f"fetching {url} failed ({type(exc).__name__}: {exc})", retryable=True)
+    return fetch_error("network_error", f"fetching {url} failed ({type(exc).__name__}: {exc})")

@@ -334,7 +334,3 @@ class Matcher:
              "offers": [dict(o.to_dict(), distance_km=None if d is None else round(d, 2), reason=r)
                         for o, d, r in ms[:per_need]]}
             for need, count, ms in chosen]
-
-    def all_matches(self, **kw) -> list[dict]:
-        """Every need with a match (see ``page``), as one list."""
-        return self.page(**kw)[1]
