@@ -12,7 +12,7 @@ import click
 from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 
-from .settings import CONFIG_ENV, RECRAWL_INTERVAL, ConfigError, Settings, load as load_settings
+from .settings import CONFIG_ENV, SERVER_DEFAULTS, ConfigError, Settings, load as load_settings, server_config
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 
 
@@ -60,7 +60,7 @@ def main():
 
 
 def _parse_resolve(values) -> dict:
-    from hubnet.crawler.crawl.fetch import parse_resolve
+    from hubnet.crawler.crawl.netpolicy import parse_resolve
     out = {}
     for v in values:
         try:
@@ -75,8 +75,10 @@ def _config_option(f):
     return click.option(
         "--config", type=click.Path(dir_okay=False), envvar=CONFIG_ENV,
         help="A TOML file of crawl settings (field names of hubnet.crawler.settings.Settings, e.g. "
-             "max_sources = 500). Also read from HUBNET_CONFIG. Each setting can also come from a "
-             "HUBNET_<NAME> environment variable (HUBNET_PER_HOST_DELAY=2); options given here win.")(f)
+             "max_sources = 500) and, for serve, a [server] table (keys of SERVER_DEFAULTS in lower "
+             "case, e.g. page_size = 50). Also read from HUBNET_CONFIG. Each setting can also come from "
+             "a HUBNET_<NAME> environment variable (HUBNET_PER_HOST_DELAY=2, HUBNET_PAGE_SIZE=50); "
+             "options given here win.")(f)
 
 
 def _load_settings(config, **given) -> Settings:
@@ -279,11 +281,12 @@ def export(fmt, output, store_path):
                    "terminates HTTPS and forwards to this port (see --trusted-proxy); 0.0.0.0 listens "
                    "on every interface, with no HTTPS.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on.")
-@click.option("--recrawl-interval", metavar="DURATION", default=duration_text(RECRAWL_INTERVAL), show_default=True,
+@click.option("--recrawl-interval", metavar="DURATION", default=None,
+              show_default=duration_text(SERVER_DEFAULTS["RECRAWL_INTERVAL"]),
               help="Re-check every known source this often: 30m, 6h, 1d (s, m, h, d), so a lost ping is "
                    "picked up and the directory never goes stale silently. With off, sources are re-checked "
                    "only when pinged (POST /ping) or by `hubnet-crawler crawl` while the server is stopped.")
-@click.option("--cors", is_flag=True,
+@click.option("--cors", is_flag=True, default=None,
               help="Send Access-Control-Allow-Origin: * with the JSON API and data downloads, so web pages "
                    "on other sites may use them (/sparql always allows this).")
 @click.option("--allow-private", is_flag=True, default=None,
@@ -291,12 +294,11 @@ def export(fmt, output, store_path):
                    "demos and tests only: never on a server that can reach an internal network.")
 @click.option("--resolve", "resolves", multiple=True, metavar="HOST:PORT:ADDR",
               help="Connect to ADDR for HOST:PORT when crawling, like curl's --resolve (repeatable).")
-@click.option("--tiles", metavar="URL", default="https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png",
-              show_default=True, help="Map tile URL template for /map. Use a tile server whose terms allow "
+@click.option("--tiles", metavar="URL", show_default=SERVER_DEFAULTS["TILE_URL"], help="Map tile URL template for /map. Use a tile server whose terms allow "
                                       "your traffic, and set --tile-attribution to match.")
-@click.option("--tile-attribution", metavar="TEXT", default="© OpenStreetMap contributors", show_default=True,
+@click.option("--tile-attribution", metavar="TEXT", show_default=SERVER_DEFAULTS["TILE_ATTRIBUTION"],
               help="Attribution the tile provider requires, shown on the map.")
-@click.option("--query-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
+@click.option("--query-timeout", type=click.FloatRange(0.1, 600), show_default=str(SERVER_DEFAULTS["QUERY_TIMEOUT"]),
               help="Seconds before a SPARQL query is stopped.")
 @click.option("--trusted-proxy", metavar="ADDR",
               help="Address of your reverse proxy (e.g. 127.0.0.1). Its X-Forwarded-For/-Proto/-Host "
@@ -340,15 +342,20 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
     from .web.serve import parse_duration, run
 
     try:
-        interval = parse_duration(recrawl_interval)
+        # Given as "off", it is 0 (never), which beats a [server] recrawl_interval; not given, None.
+        interval = None if recrawl_interval is None else (parse_duration(recrawl_interval) or 0)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--recrawl-interval") from None
     crawl_settings = _load_settings(config, allow_private=allow_private, resolve=_parse_resolve(resolves) or None)
-    app_config = {"STORE": store_path, "RECRAWL_INTERVAL": interval, "CORS": cors,
-                  "ALLOW_PRIVATE": crawl_settings.allow_private, "RESOLVE": crawl_settings.resolve,
-                  "CRAWL_SETTINGS": crawl_settings, "TILE_URL": tiles, "TILE_ATTRIBUTION": tile_attribution,
-                  "QUERY_TIMEOUT": query_timeout,
-                  "PUBLIC_URL": public_url or f"http://{f'[{host}]' if ':' in host else host}:{port}"}
+    try:
+        app_config = server_config({"STORE": store_path, "RECRAWL_INTERVAL": interval, "CORS": cors,
+                                    "TILE_URL": tiles, "TILE_ATTRIBUTION": tile_attribution,
+                                    "QUERY_TIMEOUT": query_timeout, "PUBLIC_URL": public_url}, config_file=config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    app_config.update({"ALLOW_PRIVATE": crawl_settings.allow_private, "RESOLVE": crawl_settings.resolve,
+                       "CRAWL_SETTINGS": crawl_settings})
+    app_config.setdefault("PUBLIC_URL", f"http://{f'[{host}]' if ':' in host else host}:{port}")
     run(app_config, host=host, port=port, trusted_proxy=trusted_proxy)
 
 

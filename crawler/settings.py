@@ -1,8 +1,11 @@
-"""Polite, safe defaults for every crawl, in one place (as Scrapy keeps its default settings).
+"""Every aggregator setting and its default, in one place (as Scrapy keeps its default settings).
 
-Each value cites why it is what it is; ``../shared/research/threats.md`` §4 has the sources.
-A ``Settings`` instance carries them through the crawl. ``load()`` layers them like the node's
-settings: defaults -> TOML file -> ``HUBNET_*`` environment -> command line.
+The crawl: polite, safe defaults, each citing why it is what it is (docs/threat-model.md has the
+threats they answer). A ``Settings`` instance carries them through the crawl. ``load()`` layers them
+like the node's settings: defaults -> TOML file -> ``HUBNET_*`` environment -> command line.
+
+The server: ``SERVER_DEFAULTS``, the web app's config keys (``crawler/web``), layered the same
+way by ``server_config()``: a ``[server]`` table in the same TOML file, ``HUBNET_<KEY>``.
 """
 
 from __future__ import annotations
@@ -119,6 +122,81 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+# ------------------------------------------------------------------ the server (crawler/web config keys)
+DEFAULT_STORE = "hubnet-data"
+# Key                  Meaning
+# STORE                  store directory, or an open ``hubnet.crawler.store.graph.Store``
+# RECRAWL_INTERVAL       seconds between re-crawls of every known source (6 h); 0/None: never
+# CRAWL_SETTINGS         a ``hubnet.crawler.settings.Settings`` for the background crawls; else built
+#                        from ALLOW_PRIVATE (bool) and RESOLVE ({(host, port): address})
+# CORS                   add ``Access-Control-Allow-Origin: *`` to API and data responses
+# TILE_URL               map tiles, ``{s}/{z}/{x}/{y}`` template
+# TILE_ATTRIBUTION       text shown on the map
+# TILE_ATTRIBUTION_URL   where the attribution links
+# QUERY_TIMEOUT          seconds before a SPARQL query is killed
+# QUERY_ROW_CAP          most rows in a SPARQL answer
+# QUERY_WORKERS          SPARQL worker processes
+# QUERY_CLIENT_RUNNING   SPARQL queries one client may have running at once
+# QUERY_CLIENT_SECONDS   worker-seconds one client's SPARQL queries may use per minute
+# QUERY_DEMOTE_AFTER     seconds after which a running SPARQL query drops to the lowest CPU priority
+#                        so it cannot slow other clients' short queries
+# PING_LIMIT             flask-limiter rate for POST /ping per client
+# PING_MAX_BODY          bytes a POST /ping body may have; /sparql allows its query cap
+# MAX_CONTENT_LENGTH     bytes any other request body may have; more is 413 too_large
+# PUBLIC_URL             the server's public base URL, used in exports, VoID and the SPARQL service
+#                        description; the request's Host header never is
+# SPARQL_LIMIT           flask-limiter rate for /sparql per client
+# RATELIMIT_STORAGE_URI  flask-limiter storage
+# BACKGROUND             start the crawler thread
+# PAGE_SIZE              groups per directory page
+# MAP_LIMIT              most groups on the map page
+# MODEL_BUILD_BUDGET     seconds a brokering model build may take before it is stopped and the
+#                        previous model kept
+# MODEL_WAIT             seconds a request waits for a model being built before it is answered
+#                        from the previous model, or with 503 + Retry-After
+# REQUEST_QUERY_BUDGET   seconds of store queries one page or API request may spend (group page,
+#                        contacts) before it answers 503 + Retry-After
+# INDEX_SYNC_BUDGET      seconds the text index sync after a crawl may spend extracting; what it
+#                        did not reach is indexed by the next sync
+# CONTROL_TIMEOUT        seconds each read or write on the CLI's control socket may wait, so a
+#                        stuck client cannot hold it (crawler/control.py)
+SERVER_DEFAULTS = {
+    "STORE": DEFAULT_STORE,
+    "RECRAWL_INTERVAL": RECRAWL_INTERVAL,
+    "CRAWL_SETTINGS": None,
+    "ALLOW_PRIVATE": False,
+    "RESOLVE": {},
+    "CORS": False,
+    "TILE_URL": "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png",
+    "TILE_ATTRIBUTION": "© OpenStreetMap contributors",
+    "TILE_ATTRIBUTION_URL": "https://www.openstreetmap.org/copyright",
+    "QUERY_TIMEOUT": 10.0,
+    "QUERY_ROW_CAP": 10_000,
+    "QUERY_WORKERS": 2,
+    "QUERY_CLIENT_RUNNING": 1,
+    "QUERY_CLIENT_SECONDS": 20.0,
+    "QUERY_DEMOTE_AFTER": 0.5,
+    "PING_LIMIT": "10 per minute",
+    "PING_MAX_BODY": 8 * 1024,
+    "MAX_CONTENT_LENGTH": 1024,
+    "PUBLIC_URL": "http://localhost",
+    "SPARQL_LIMIT": "120 per minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "BACKGROUND": True,
+    "PAGE_SIZE": 20,
+    "MAP_LIMIT": 2000,
+    "MODEL_BUILD_BUDGET": 120.0,
+    "MODEL_WAIT": 2.0,
+    "REQUEST_QUERY_BUDGET": 10.0,
+    "INDEX_SYNC_BUDGET": 300.0,
+    "CONTROL_TIMEOUT": 60.0,
+}
+# Not read from the [server] table or HUBNET_<KEY> here: the store is every command's --store
+# (HUBNET_STORE), allow_private and resolve are crawl settings, CRAWL_SETTINGS only a program passes.
+_SERVER_CODE_ONLY = ("STORE", "CRAWL_SETTINGS", "ALLOW_PRIVATE", "RESOLVE")
+
+
 # ------------------------------------------------------------------ loading, layered like the node's
 ENV_PREFIX = "HUBNET_"
 CONFIG_ENV = "HUBNET_CONFIG"
@@ -150,14 +228,47 @@ def load(overrides: dict | None = None, *, config_file=None, environ=None) -> Se
     return Settings(**values)
 
 
-def _read_toml(path) -> dict:
+def server_config(overrides: dict | None = None, *, config_file=None, environ=None) -> dict:
+    """The server settings set above their defaults (``SERVER_DEFAULTS``), each layer overriding
+    the one before: the ``[server]`` table of the TOML file (``config_file`` or ``HUBNET_CONFIG``;
+    keys in lower case, ``query_timeout = 20``), ``HUBNET_<KEY>`` environment variables
+    (``HUBNET_QUERY_TIMEOUT=20``), then ``overrides`` (the options given; None means not given).
+    ``create_app`` fills in the defaults for the rest."""
+    environ = os.environ if environ is None else environ
+    layered = {k: v for k, v in SERVER_DEFAULTS.items() if k not in _SERVER_CODE_ONLY}
+    values: dict = {}
+    path = config_file or environ.get(CONFIG_ENV)
+    if path:
+        table = _load_toml(path).get("server", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: server must be a table ([server])")
+        unknown = sorted(k for k in table if k.upper() not in layered)
+        if unknown:
+            raise ConfigError(f"{path}: unknown server setting(s) {', '.join(unknown)} "
+                              "(see hubnet.crawler.settings.SERVER_DEFAULTS)")
+        values.update({k.upper(): _coerce_value(k, layered[k.upper()], v, f"{path}: [server] {k}")
+                       for k, v in table.items()})
+    for key, default in layered.items():
+        raw = environ.get(ENV_PREFIX + key)
+        if raw is not None:
+            values[key] = _coerce_value(key.lower(), default, raw, ENV_PREFIX + key)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return values
+
+
+def _load_toml(path) -> dict:
     try:
         with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"the config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
+
+
+def _read_toml(path) -> dict:
+    raw = _load_toml(path)
+    raw.pop("server", None)  # the server's table: server_config() reads it
     known = {f.name: f for f in dataclasses.fields(Settings)}
     unknown = sorted(set(raw) - set(known))
     if unknown:
@@ -168,6 +279,12 @@ def _read_toml(path) -> dict:
 def _coerce(f: dataclasses.Field, value, where: str):
     """A TOML value or an environment string as the type of the field's default."""
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    return _coerce_value(f.name, default, value, where)
+
+
+def _coerce_value(name: str, default, value, where: str):
+    """``value`` (TOML or an environment string) as the type of ``default``; a None default
+    means a number (a count, or seconds) or nothing."""
     try:
         if isinstance(default, bool):
             if isinstance(value, str):
@@ -185,12 +302,16 @@ def _coerce(f: dataclasses.Field, value, where: str):
             return tuple(kind(v) for v in items)
         if default is None and str(value).strip().lower() in ("", "none"):
             return None
-        kind = type(default) if default is not None else int
-        if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+        if default is None:
+            kind = float if isinstance(value, float) or "." in str(value) else int
+        else:
+            kind = type(default)
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)) \
+                or (kind is str and not isinstance(value, str)):
             raise ValueError
         return kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {value!r} is not a valid value for {f.name} "
+        raise ConfigError(f"{where}: {value!r} is not a valid value for {name} "
                           f"(default {default!r})") from None
 
 

@@ -1,7 +1,7 @@
 """Pinned JSON-LD contexts: the only contexts hubnet ever uses, read from this package.
 
 A JSON-LD ``@context`` given as a URL is, to a naive processor, an instruction
-to fetch that URL (threats.md T4/T5: SSRF, local-file reads, amplification).
+to fetch that URL (docs/threat-model.md T4/T5: SSRF, local-file reads, amplification).
 hubnet never fetches one. ``inline_contexts`` replaces every pinned context
 reference anywhere in a document with the local copy and refuses any other
 reference with ``DocumentError(code="unsupported_context")`` — before any

@@ -4,7 +4,7 @@ One path for everything hubnet reads, the node's own profile and the
 crawler's hostile input alike:
 
 1. ``read_json`` / ``extract_html_jsonld``: bytes -> JSON, with the depth and
-   size checks done before any JSON-LD processing (threats.md T7, C6, C12).
+   size checks done before any JSON-LD processing (docs/threat-model.md T7, C6, C12).
 2. ``contexts.inline_contexts_in_place``: every ``@context`` reference replaced
    by its pinned local copy, or the document refused (T4, T5).
 3. ``pyoxigraph.parse``: the fast JSON-LD parser, with named graphs refused
@@ -37,7 +37,7 @@ TURTLE_TYPES = ("text/turtle",)
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps on what one document may cost (threats.md §4)."""
+    """Caps on what one document may cost (docs/threat-model.md T7)."""
 
     max_json_depth: int = 64
     max_json_nodes: int = 10_000

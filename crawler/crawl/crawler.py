@@ -39,7 +39,8 @@ from hubnet.vocab.errors import FetchError, HubnetError
 
 from hubnet.vocab import authority as authorise
 from hubnet.crawler.crawl import extract as link
-from .fetch import Fetcher, canonical_url
+from .fetch import Fetcher
+from .netpolicy import canonical_url
 from hubnet.crawler.crawl.extract import parse_source
 from hubnet.crawler.crawl.frontier import CRAWL, OVER_QUOTA, PING, Budgets, Lanes, host_of
 from hubnet.crawler.settings import Settings

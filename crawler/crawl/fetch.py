@@ -1,6 +1,6 @@
 """The one safe fetcher for every outbound request the crawler makes.
 
-Everything the crawler fetches is hostile (threats.md §1), so this module is where T1-T3
+Everything the crawler fetches is hostile (docs/threat-model.md), so this module is where T1-T3
 (SSRF), T6 (size, time, bombs), T10 (content types), T12 (politeness, robots.txt), T21
 (proxies, credentials) and T22 (typed errors only) are enforced:
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import errno
-import ipaddress
 import logging
 import random
 import socket
@@ -41,9 +40,8 @@ import aiohttp
 from yarl import URL
 
 from hubnet.crawler.crawl import robots as robotslib
-from hubnet.crawler.crawl.netpolicy import AddressPolicy, SafeResolver, _canonical, _err, _refusals, _refuse, subnet
-# Re-exported: callers import the whole fetching API from here.
-from hubnet.crawler.crawl.netpolicy import StaticResolver, canonical_url, check_address, parse_resolve  # noqa: F401
+from hubnet.crawler.crawl.netpolicy import (AddressPolicy, SafeResolver, check_target, fetch_error, refusals, refuse,
+                                            literal_address, subnet)
 from hubnet.crawler.settings import ACCEPT, PROFILE_TYPES, Settings
 from hubnet.vocab.errors import FetchError
 
@@ -237,7 +235,7 @@ class Fetcher:
         family, type_, proto, _, sockaddr = addr_info
         why = self.policy.refusal(sockaddr[0])
         if why:
-            raise _refuse(_err("blocked_address", f"refused to connect to {sockaddr[0]}, a {why} address"))
+            raise refuse(fetch_error("blocked_address", f"refused to connect to {sockaddr[0]}, a {why} address"))
         return socket.socket(family, type_, proto)
 
     # ---- public API
@@ -247,7 +245,7 @@ class Fetcher:
         seconds; 0 for now), or None while its host or address is busy until a request ends.
         The crawler's scheduler uses it to hand workers only URLs that are ready."""
         try:
-            _, host, port = _canonical(url, self.settings)
+            _, host, port = check_target(url, self.settings, self.policy)
         except FetchError:
             return 0.0
         state = self._hosts.get(host)
@@ -256,18 +254,12 @@ class Fetcher:
             if state.lock.locked():
                 return None
             at = max(state.next_start, 0.0) if state.backed_off_until <= time.monotonic() else 0.0
-        address = _literal(host) or (self._resolver.cached(host, port) if self._resolver else None)
+        address = literal_address(host) or (self._resolver.cached(host, port) if self._resolver else None)
         for gate in self._gates_for(address) if address else ():
             if gate.active >= gate.limit:
                 return None
             at = max(at, gate.next_start)
         return at
-
-    def idle_connections(self) -> int | None:
-        """Idle keep-alive connections held now (for tests and benchmarks); None if unknown."""
-        if self._session is None or self._connector is None:
-            return 0
-        return self._connector.idle_count()
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
                     accept: str = ACCEPT, content_types: tuple | None = PROFILE_TYPES,
@@ -294,20 +286,8 @@ class Fetcher:
     # ---- the steps
 
     def _target(self, url: str) -> tuple[str, str, int]:
-        """Canonicalise and apply every check possible before any traffic: scheme, userinfo,
-        IP-literal address, port. Returns (canonical url, host, port)."""
-        canon, host, port = _canonical(url, self.settings)
-        literal = _literal(host)
-        if literal:
-            # aiohttp skips the resolver for IP-literal hosts, so check them here.
-            why = self.policy.refusal(literal)
-            if why:
-                raise FetchError(f"{canon} points at {literal}, a {why} address; we only fetch from "
-                                 "public addresses", code="blocked_address")
-        if not self.policy.port_allowed(port):
-            raise FetchError(f"{canon} uses port {port}; only ports "
-                             f"{', '.join(map(str, self.settings.allowed_ports))} are fetched", code="blocked_port")
-        return canon, host, port
+        """(canonical url, host, port) once ``netpolicy.check_target`` lets ``url`` through."""
+        return check_target(url, self.settings, self.policy)
 
     async def _fetch(self, url, etag, last_modified, accept, content_types, max_body) -> Response:
         current, host, port = self._target(url)
@@ -498,7 +478,7 @@ class Fetcher:
 
     async def _address(self, url: str, host: str) -> str:
         """The checked address this request will connect to (looked up once per Fetcher)."""
-        literal = _literal(host)
+        literal = literal_address(host)
         if literal:
             return literal
         self._open()
@@ -545,7 +525,7 @@ class Fetcher:
 
     async def _send(self, session, url, headers, limit, content_types, truncate) -> Response:
         bucket: list[FetchError] = []
-        token = _refusals.set(bucket)
+        token = refusals.set(bucket)
         try:
             async with session.get(URL(url, encoded=True), headers=headers, allow_redirects=False) as resp:
                 try:
@@ -562,7 +542,7 @@ class Fetcher:
                 raise bucket[0] from None
             raise _map_error(exc, url) from exc
         finally:
-            _refusals.reset(token)
+            refusals.reset(token)
 
     async def _read(self, resp: aiohttp.ClientResponse, url, limit, content_types, truncate) -> Response:
         hdrs = {k.lower(): v for k, v in resp.headers.items()}
@@ -605,16 +585,6 @@ class Fetcher:
         return b"".join(chunks)
 
 
-def _literal(host: str) -> str | None:
-    """The address if ``host`` (as canonicalised: IPv6 in brackets, zone as %25) is an IP literal."""
-    literal = (host[1:-1] if host.startswith("[") else host).replace("%25", "%", 1)
-    try:
-        ipaddress.ip_address(literal)
-    except ValueError:
-        return None
-    return literal
-
-
 def _out_of_fds(exc: BaseException | None) -> bool:
     """True if ``exc`` or anything it was raised from is EMFILE or ENFILE."""
     for _ in range(8):  # aiohttp wraps our resolver's error, which wraps getaddrinfo's
@@ -629,7 +599,7 @@ def _out_of_fds(exc: BaseException | None) -> bool:
 def _fds_error(url: str) -> FetchError:
     # Not connect_failed: the site did nothing wrong, and blaming it (or caching its robots.txt
     # as unreachable) would mark healthy sources stale. Retryable: sockets close as we go.
-    exc = _err("network_error", "the crawler ran out of file descriptors (\"too many open files\") "
+    exc = fetch_error("network_error", "the crawler ran out of file descriptors (\"too many open files\") "
                                 f"before it could connect to {url}; this is a limit of the machine running "
                                 "the crawler (raise `ulimit -n` or lower the concurrency), not a problem "
                                 "with the site", retryable=True)
@@ -640,46 +610,31 @@ def _fds_error(url: str) -> FetchError:
 def _map_error(exc: BaseException, url: str) -> FetchError:
     """Turn anything aiohttp, asyncio, ssl or the OS raises into a typed FetchError."""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return _err("timeout", f"connecting to {url} took longer than the connect timeout")
+        return fetch_error("timeout", f"connecting to {url} took longer than the connect timeout")
     if isinstance(exc, aiohttp.ServerTimeoutError) or isinstance(exc, asyncio.TimeoutError):
-        return _err("timeout", f"{url} sent nothing for longer than the read timeout")
+        return fetch_error("timeout", f"{url} sent nothing for longer than the read timeout")
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return _err("dns_failed", f"could not find the address of {url} ({exc.os_error})")
+        return fetch_error("dns_failed", f"could not find the address of {url} ({exc.os_error})")
     if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError)):
-        return _err("connect_failed", f"TLS to {url} failed ({exc}); the site's certificate or TLS setup "
+        return fetch_error("connect_failed", f"TLS to {url} failed ({exc}); the site's certificate or TLS setup "
                                       "needs fixing")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return _err("connect_failed", f"could not connect to {url} ({exc.os_error})", retryable=True)
+        return fetch_error("connect_failed", f"could not connect to {url} ({exc.os_error})", retryable=True)
     if isinstance(exc, aiohttp.ClientPayloadError):
         if "content-encoding" in str(exc).lower():
-            return _err("bad_encoding", f"{url} sent a body that is not valid gzip ({exc})")
-        return _err("network_error", f"{url} closed the connection before the body was complete ({exc})",
+            return fetch_error("bad_encoding", f"{url} sent a body that is not valid gzip ({exc})")
+        return fetch_error("network_error", f"{url} closed the connection before the body was complete ({exc})",
                     retryable=True)
     if isinstance(exc, aiohttp.ClientResponseError):
         if "content-encoding" in str(exc.message).lower():  # e.g. br without Brotli installed
-            return _err("bad_encoding", f"{url} was sent with a Content-Encoding we did not ask for ({exc.message})")
+            return fetch_error("bad_encoding", f"{url} was sent with a Content-Encoding we did not ask for ({exc.message})")
         # Our own requests are plain GETs, so a "response error" before any status is the server
         # breaking HTTP: headers over 8 KiB, more than 128 headers, garbage instead of HTTP.
-        return _err("network_error", f"{url} sent a response we cannot read ({exc.message})")
+        return fetch_error("network_error", f"{url} sent a response we cannot read ({exc.message})")
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
-        return _err("network_error", f"connection to {url} failed ({exc})", retryable=True)
+        return fetch_error("network_error", f"connection to {url} failed ({exc})", retryable=True)
     if isinstance(exc, (aiohttp.InvalidURL, ValueError, UnicodeError)):
-        return _err("bad_url", f"{url!r} could not be requested ({exc})")
+        return fetch_error("bad_url", f"{url!r} could not be requested ({exc})")
     if isinstance(exc, (aiohttp.ClientError, OSError)):
-        return _err("network_error", f"fetching {url} failed ({type(exc).__name__}: {exc})", retryable=True)
-    return _err("network_error", f"fetching {url} failed ({type(exc).__name__}: {exc})")
-
-
-def fetch_one(url: str, settings: Settings | None = None, **kw) -> Response:
-    """Synchronous convenience: one fetch with a fresh Fetcher (CLIs, the /ping handler).
-
-    Uses ``asyncio.run``, so it must not be called from inside a running event loop.
-    ``resolver_factory`` is passed to the Fetcher; other keywords go to ``fetch``.
-    """
-    resolver_factory = kw.pop("resolver_factory", None)
-
-    async def run() -> Response:
-        async with Fetcher(settings or Settings(), resolver_factory=resolver_factory) as fetcher:
-            return await fetcher.fetch(url, **kw)
-
-    return asyncio.run(run())
+        return fetch_error("network_error", f"fetching {url} failed ({type(exc).__name__}: {exc})", retryable=True)
+    return fetch_error("network_error", f"fetching {url} failed ({type(exc).__name__}: {exc})")

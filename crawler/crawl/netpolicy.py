@@ -1,9 +1,11 @@
 """Where the crawler may connect: address checks, URL canonicalisation and the resolvers.
 
-Split from fetch.py so the network policy (threats.md T1-T3) can be read on its own:
+Split from fetch.py so the network policy (docs/threat-model.md T1-T3) can be read on its own:
 ``check_address`` says why an address is refused, ``canonical_url`` gives the one spelling
-of a URL that is fetched and compared, and ``SafeResolver`` resolves each name once,
-checks every address and hands aiohttp only checked addresses to connect to.
+of a URL that is fetched and compared, ``check_target`` is the one check made before any
+traffic (used by the fetcher for every URL and redirect hop, and by ``POST /ping``), and
+``SafeResolver`` resolves each name once, checks every address and hands aiohttp only
+checked addresses to connect to.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from hubnet.crawler.settings import Settings
 from hubnet.vocab.errors import FetchError
 
 
-def _err(code: str, message: str, *, retryable: bool = False) -> FetchError:
+def fetch_error(code: str, message: str, *, retryable: bool = False) -> FetchError:
+    """A FetchError with its reason code, marked for the fetcher's retry loop if ``retryable``."""
     exc = FetchError(message, code=code)
     exc.retryable = retryable  # read by the retry loop; not part of the public API
     return exc
@@ -126,7 +129,7 @@ def _normalize_host(host: str, url: str) -> str:
     """Lower-case, IDNA-encode and validate a host; numeric IPv4 forms become dotted quads.
 
     ``0x7f.1``, ``127.1``, ``2130706433`` and ``017700000001`` all mean 127.0.0.1 to
-    getaddrinfo (threats.md finding 6); turning them into the dotted quad here (as the WHATWG
+    getaddrinfo (docs/threat-model.md T1); turning them into the dotted quad here (as the WHATWG
     URL parser does) means the literal-address check sees the real address.
     """
     if not host:
@@ -225,6 +228,42 @@ def _canonical(url: str, settings: Settings) -> tuple[str, str, int]:
     return out, host, port
 
 
+def literal_address(host: str) -> str | None:
+    """The address if ``host`` (as canonicalised: IPv6 in brackets, zone as %25) is an IP literal."""
+    literal = (host[1:-1] if host.startswith("[") else host).replace("%25", "%", 1)
+    try:
+        ipaddress.ip_address(literal)
+    except ValueError:
+        return None
+    return literal
+
+
+def check_target(url: str, settings: Settings, policy: "AddressPolicy | None" = None) -> tuple[str, str, int]:
+    """Every check possible before any traffic: canonical form (scheme, userinfo, length...),
+    IP-literal address, port. Returns (canonical URL, host, port) or raises FetchError
+    (``bad_url``, ``bad_scheme``, ``blocked_address``, ``blocked_port``).
+
+    The one pre-check for every door a URL comes in by: the fetcher (each URL and each
+    redirect hop) and ``POST /ping``. A refused address also carries ``address`` and
+    ``why`` so a door can word the refusal for its audience.
+    """
+    policy = policy or AddressPolicy(settings)
+    canon, host, port = _canonical(url, settings)
+    literal = literal_address(host)
+    if literal:
+        # aiohttp skips the resolver for IP-literal hosts, so they are checked here.
+        why = policy.refusal(literal)
+        if why:
+            exc = FetchError(f"{canon} points at {literal}, a {why} address; we only fetch from "
+                             "public addresses", code="blocked_address")
+            exc.address, exc.why = literal, why
+            raise exc
+    if not policy.port_allowed(port):
+        raise FetchError(f"{canon} uses port {port}; only ports "
+                         f"{', '.join(map(str, settings.allowed_ports))} are fetched", code="blocked_port")
+    return canon, host, port
+
+
 def parse_resolve(spec: str) -> tuple[tuple[str, int], str]:
     """Parse ``HOST:PORT:ADDR`` like ``curl --resolve`` (ADDR may be ``[::1]``).
 
@@ -255,15 +294,16 @@ def parse_resolve(spec: str) -> tuple[tuple[str, int], str]:
 # Refusals made deep inside aiohttp (resolver, socket factory) are recorded here so that the
 # exact FetchError survives aiohttp's wrapping. The list is created per request; tasks that
 # aiohttp spawns copy the context and so share it.
-_refusals: contextvars.ContextVar[list | None] = contextvars.ContextVar("hubnet_fetch_refusals", default=None)
+refusals: contextvars.ContextVar[list | None] = contextvars.ContextVar("hubnet_fetch_refusals", default=None)
 
 
 class _Refused(OSError):
     """Raised inside aiohttp's connection path; an OSError so aiohttp handles it like a failed lookup."""
 
 
-def _refuse(error: FetchError) -> _Refused:
-    bucket = _refusals.get()
+def refuse(error: FetchError) -> _Refused:
+    """Record ``error`` for the request in flight and return what to raise inside aiohttp."""
+    bucket = refusals.get()
     if bucket is not None:
         bucket.append(error)
     return _Refused(error.message)
@@ -273,7 +313,7 @@ class StaticResolver(AbstractResolver):
     """A fixed ``{name: address or [addresses]}`` table, for tests and demos.
 
     Unknown names fail like NXDOMAIN. ``calls`` records each lookup, so a test can show
-    one resolution per name per Fetcher (DNS rebinding, threats.md A6). A value may also be a
+    one resolution per name per Fetcher (DNS rebinding, docs/threat-model.md A6). A value may also be a
     callable returning the addresses, to answer differently on each call.
     """
 
@@ -306,7 +346,7 @@ class SafeResolver(AbstractResolver):
 
     ``settings.resolve`` overrides (curl --resolve) win over the base resolver and are
     checked too. A host with ANY blocked address is refused as a whole (policy decision:
-    threats.md A3), so a mixed answer never leads to a connect to either address.
+    docs/threat-model.md A3), so a mixed answer never leads to a connect to either address.
 
     Each name is looked up once per resolver (one Fetcher, one crawl) and every connection
     to it goes to the first checked address: politeness per address (fetch.py) then counts
@@ -342,17 +382,17 @@ class SafeResolver(AbstractResolver):
                 results = await asyncio.wait_for(self.base.resolve(host, port, family=family),
                                                  self.settings.connect_timeout)
             except asyncio.TimeoutError:
-                raise _err("dns_failed", f"looking up {host} took longer than "
+                raise fetch_error("dns_failed", f"looking up {host} took longer than "
                                          f"{self.settings.connect_timeout:g} s") from None
             except OSError as exc:
-                raise _err("dns_failed", f"could not find the address of {host} ({exc})") from exc
+                raise fetch_error("dns_failed", f"could not find the address of {host} ({exc})") from exc
         if not results:
-            raise _err("dns_failed", f"{host} has no addresses")
+            raise fetch_error("dns_failed", f"{host} has no addresses")
         for r in results:
             why = self.policy.refusal(r["host"])
             if why:
                 shown = ", ".join(x["host"] for x in results)
-                raise _err("blocked_address", f"{host} resolves to {r['host']}, a {why} address "
+                raise fetch_error("blocked_address", f"{host} resolves to {r['host']}, a {why} address "
                                               f"(all answers: {shown}); we only fetch from public addresses")
         return results
 
@@ -360,7 +400,7 @@ class SafeResolver(AbstractResolver):
         try:
             await self.lookup(host, port)
         except FetchError as exc:
-            raise _refuse(exc) from exc.__cause__
+            raise refuse(exc) from exc.__cause__
         return list(self._answers[(host.lower().rstrip("."), port)])
 
     async def close(self) -> None:

@@ -1,6 +1,6 @@
 """robots.txt policy per RFC 9309, on top of Protego.
 
-Protego is a parser only (threats.md §2.3): it knows nothing about HTTP status codes, size
+Protego is a parser only: it knows nothing about HTTP status codes, size
 limits or caching, so those rules live here. Fetching is done by ``hubnet.crawler.crawl.fetch.Fetcher``
 so that robots.txt requests pass the same address, port, redirect and size checks as any
 other request.

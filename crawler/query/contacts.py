@@ -12,25 +12,24 @@ from collections import defaultdict
 import pyoxigraph as ox
 
 from hubnet.crawler.budget import UNLIMITED, Budget
-from hubnet.vocab.model import SCHEMA
-FIRST = "first point of contact"
+from hubnet.crawler.store import profiles as P
 
 # One value per row (issue 12, finding 2): each property is its own UNION branch, so a contact
 # point with k names and k emails gives 2k rows, never the k**5 of five OPTIONALs side by side.
-_CP = f"?g <{SCHEMA}contactPoint> ?cp ."
+_CP = f"?g <{P.CONTACT_POINT}> ?cp ."
 _Q = f"""
 SELECT ?g ?cp ?f ?v WHERE {{
   VALUES ?g {{ %s }}
   GRAPH ?src {{
     {{ {_CP} BIND("cp" AS ?f) }}
-    UNION {{ {_CP} ?cp <{SCHEMA}contactType> ?v BIND("type" AS ?f) }}
-    UNION {{ {_CP} ?cp <{SCHEMA}name> ?v BIND("name" AS ?f) }}
-    UNION {{ {_CP} ?cp <{SCHEMA}email> ?v BIND("email" AS ?f) }}
-    UNION {{ {_CP} ?cp <{SCHEMA}telephone> ?v BIND("telephone" AS ?f) }}
-    UNION {{ {_CP} ?cp <{SCHEMA}availableLanguage> ?v BIND("lang" AS ?f) }}
-    UNION {{ ?g <{SCHEMA}email> ?v BIND("gemail" AS ?f) }}
-    UNION {{ ?g <{SCHEMA}telephone> ?v BIND("gtel" AS ?f) }}
-    UNION {{ ?g <{SCHEMA}url> ?v BIND("gurl" AS ?f) }}
+    UNION {{ {_CP} ?cp <{P.CONTACT_TYPE}> ?v BIND("type" AS ?f) }}
+    UNION {{ {_CP} ?cp <{P.NAME}> ?v BIND("name" AS ?f) }}
+    UNION {{ {_CP} ?cp <{P.EMAIL}> ?v BIND("email" AS ?f) }}
+    UNION {{ {_CP} ?cp <{P.TELEPHONE}> ?v BIND("telephone" AS ?f) }}
+    UNION {{ {_CP} ?cp <{P.LANGUAGES}> ?v BIND("lang" AS ?f) }}
+    UNION {{ ?g <{P.EMAIL}> ?v BIND("gemail" AS ?f) }}
+    UNION {{ ?g <{P.TELEPHONE}> ?v BIND("gtel" AS ?f) }}
+    UNION {{ ?g <{P.URL}> ?v BIND("gurl" AS ?f) }}
   }}
 }}"""
 _OWN = {"gemail": "email", "gtel": "telephone", "gurl": "url"}
@@ -52,7 +51,7 @@ def _first_values(fields: dict) -> dict:
     """One value per field (the least, so the same whatever order rows come in; a "first point
     of contact" type before any other); every language."""
     out = {k: min(v) for k, v in fields.items() if k != "lang" and v}
-    firsts = [t for t in fields.get("type", ()) if t.strip().lower() == FIRST]
+    firsts = [t for t in fields.get("type", ()) if P.is_first_contact(t)]
     if firsts:
         out["type"] = firsts[0]
     out["languages"] = set(fields.get("lang", ()))
@@ -80,7 +79,7 @@ def contact_details(store, iris, budget: Budget = UNLIMITED) -> dict:
     out = {}
     for g in iris:
         cps = points.get(g, [])
-        cps.sort(key=lambda p: (str(p.get("type", "")).lower() != FIRST, p.get("name", "")))
+        cps.sort(key=lambda p: (not P.is_first_contact(p.get("type")), p.get("name", "")))
         best = cps[0] if cps else {}
         mine = own.get(g, {})
         out[g] = {

@@ -20,21 +20,17 @@ from urllib.parse import urldefrag
 
 import pyoxigraph as ox
 
-from hubnet.vocab.model import CATEGORY, KIND, LINK_PROPERTIES, SCHEMA, categories, kinds
+from hubnet.vocab.model import CATEGORY, SCHEMA, categories, kinds
 
 from hubnet.crawler.budget import UNLIMITED, Budget
+from hubnet.crawler.store import profiles as P
 from hubnet.crawler.store.graph import HUBNET, PROV_GRAPH
+from hubnet.crawler.store.profiles import relation_name
 
-KIND_NS, CATEGORY_NS = KIND, CATEGORY
-LINKS = tuple(str(p) for p in LINK_PROPERTIES)
-_LINK_VALUES = " ".join(f"<{p}>" for p in LINKS)
+CATEGORY_NS = CATEGORY
+_LINK_VALUES = " ".join(f"<{p}>" for p in P.LINK_IRIS)
 # The nodes a profile hangs off its group: where, contacts, offers and needs.
 _NESTED = ("location", "address", "geo", "areaServed", "contactPoint", "makesOffer", "seeks")
-
-
-def relation_name(predicate: str) -> str:
-    """``http://schema.org/memberOf`` -> ``memberOf``."""
-    return predicate.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
 def _iri(value: str) -> str:
@@ -99,13 +95,6 @@ def _date(value: str | None):
         return None
 
 
-def _float(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _items(nodes: dict, group: dict, prop: str, today: dt.date) -> list:
     """Offers or needs; ``expired`` when validThrough is before today (never shown as current)."""
     labels = {c.slug: c.label for c in categories()}
@@ -138,21 +127,34 @@ def _contacts(nodes: dict, group: dict) -> list:
                     "email": _text(node, "email"), "telephone": _text(node, "telephone"),
                     "url": (_values(node, "url") or [None])[0], "languages": _texts(node, "availableLanguage")})
     # The "first point of contact" first: that is who a newcomer should write to.
-    out.sort(key=lambda c: "first point" not in (c["type"] or "").lower())
+    out.sort(key=lambda c: (not P.is_first_contact(c["type"]), c["name"] or ""))  # as contacts.py orders them
     return out
 
 
 def _location(nodes: dict, group: dict) -> dict | None:
-    for place in _children(nodes, group, "location"):
-        if not place:
-            continue
-        addr = (_children(nodes, place, "address") or [{}])[0]
-        geo = (_children(nodes, place, "geo") or [place])[0]
-        parts = [_text(addr, p) for p in ("streetAddress", "addressLocality", "addressRegion", "postalCode")]
-        lat, lon = _float(_text(geo, "latitude")), _float(_text(geo, "longitude"))
-        return {"name": _text(place, "name"), "address": ", ".join(p for p in parts if p) or None,
-                "lat": lat, "lon": lon}
-    return None
+    """The group's place: the one its coordinates come from (as the index and matching choose
+    them, ``profiles.located``), else its first place by IRI."""
+    places = sorted(t.value for t in group.get(P.LOCATION, []) if isinstance(t, ox.NamedNode) and nodes.get(t.value))
+    if not places:
+        return None
+    found = P.located({iri: _lat_lon(nodes.get(iri, {})) for place in places for iri in _place_nodes(nodes, place)})
+    lat, lon = found[1:] if found else (None, None)
+    chosen = next((p for p in places if found and found[0] in _place_nodes(nodes, p)), places[0])
+    place = nodes[chosen]
+    addr = (_children(nodes, place, "address") or [{}])[0]
+    parts = [_text(addr, p) for p in ("streetAddress", "addressLocality", "addressRegion", "postalCode")]
+    return {"name": _text(place, "name"), "address": ", ".join(p for p in parts if p) or None,
+            "lat": lat, "lon": lon}
+
+
+def _place_nodes(nodes: dict, place: str) -> list:
+    """The place and its ``geo`` nodes: where ``profiles.PLACE_PATH`` reads coordinates."""
+    return [place, *(t.value for t in nodes.get(place, {}).get(P.GEO, []) if isinstance(t, ox.NamedNode))]
+
+
+def _lat_lon(node: dict) -> tuple[list, list]:
+    return ([t.value for t in node.get(P.LATITUDE, []) if isinstance(t, ox.Literal)],
+            [t.value for t in node.get(P.LONGITUDE, []) if isinstance(t, ox.Literal)])
 
 
 def _areas(nodes: dict, group: dict) -> list:
@@ -252,8 +254,7 @@ def read_group(store, index, row: dict, today: dt.date | None = None, budget: Bu
     nodes = _describe(store, row["id"], budget)
     group = nodes.get(row["id"], {})
     kind_labels = {c.slug: c.label for c in kinds()}
-    kind_slugs = sorted({t.value[len(KIND_NS):] for t in group.get(SCHEMA + "additionalType", [])
-                         if t.value.startswith(KIND_NS)})
+    kind_slugs = P.kind_slugs(t.value for t in group.get(P.KINDS, []))
     links, linked_from = links_of(store, index, row)
     record = source_record(store, row["source"])
     return {

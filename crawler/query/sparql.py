@@ -1,7 +1,7 @@
 """Query safety and result formats, shared by ``hubnet-crawler query`` and the /sparql endpoint.
 
 Oxigraph will happily make outbound requests for ``SERVICE`` and ``LOAD``
-(threats.md headline 2, T15). So every query is checked *before* evaluation,
+(docs/threat-model.md T15). So every query is checked *before* evaluation,
 on its tokens: strings, IRIs and comments are skipped, and a ``SERVICE``,
 ``LOAD`` or update keyword anywhere refuses the query; ``FROM``/``FROM
 NAMED`` may name only graphs that are in the store. A lexical check cannot be

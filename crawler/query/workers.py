@@ -2,7 +2,7 @@
 
 Why processes, and why a checkpoint:
 
-- pyoxigraph has no query timeout or cancellation (threats.md §2.5), and a tiny query can
+- pyoxigraph has no query timeout or cancellation, and a tiny query can
   compute a cross product for hours (T16, G5). The only hard stop is to kill the process
   doing the work, so queries run in worker processes and a query that overruns its
   wall-clock budget is SIGKILLed and its worker replaced.

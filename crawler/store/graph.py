@@ -31,11 +31,12 @@ from hubnet.vocab.errors import StoreError
 from hubnet.vocab.model import HUBNET, PROV
 
 from hubnet.vocab.authority import owns_graph
+from hubnet.crawler.settings import DEFAULT_STORE
 XSD = "http://www.w3.org/2001/XMLSchema#"
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 PROV_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/provenance")
 
-DEFAULT_PATH = "hubnet-data"
+DEFAULT_PATH = DEFAULT_STORE
 
 
 def now() -> str:

@@ -23,7 +23,6 @@ indexed version), ``meta``.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import json
@@ -39,14 +38,13 @@ from urllib.parse import urlsplit
 from hubnet.vocab.authority import owns_graph, speaks_for
 from hubnet.crawler.budget import UNLIMITED, Budget, OverBudget
 from hubnet.crawler.geo import haversine_km, haversine_sql
-from hubnet.vocab.model import KIND, SCHEMA
 from hubnet.crawler.store.graph import GRAPH_STATUSES, HUBNET, PROV, PROV_GRAPH, now
+from hubnet.crawler.store import profiles as P
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite"
 SCHEMA_VERSION = 3    # bump when the layout or group keys change: an index of another version is rebuilt
-KIND_NS = KIND
 FACETS = ("topic", "kind", "area")
 # Above this many changed sources one scan of the whole store beats a query per graph.
 BULK_THRESHOLD = 200
@@ -125,14 +123,6 @@ def _clean(text) -> str:
     return re.sub(r"\s+", " ", str(text)).strip()
 
 
-def _float(value, low: float, high: float):
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) and low <= x <= high else None
-
-
 def fts_query(text: str) -> str | None:
     """User words -> an FTS5 query: every word a quoted prefix term, all required.
 
@@ -146,35 +136,27 @@ def fts_query(text: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- extraction
-@functools.lru_cache(maxsize=1)
-def _group_types_values() -> str:
-    from hubnet.vocab.model import GROUP_TYPES
-    return " ".join(f"<{t}>" for t in GROUP_TYPES)
-
-
 def _extract_query(graph_iri: str | None) -> str:
     """Long-format (group, field, value) rows: linear in the graph's size, no cross products.
 
-    Whether a subject is a group is a FILTER EXISTS, not a join: a join would repeat every
-    value once per type the group declares (issue 12, finding 2).
+    Which predicates mean what, and where coordinates come from, is ``store/profiles.py``'s;
+    whether a subject is a group is its FILTER EXISTS, not a join (issue 12, finding 2).
     """
     g = f"<{graph_iri}>" if graph_iri else "?src"
-    s = SCHEMA
     return f"""
-SELECT DISTINCT ?src ?g ?f ?v WHERE {{
+SELECT DISTINCT ?src ?g ?f ?v ?place WHERE {{
   GRAPH {g} {{
-    {{ ?g <{s}name> ?v BIND("name" AS ?f) }}
-    UNION {{ ?g <{s}description> ?v BIND("description" AS ?f) }}
-    UNION {{ ?g <{s}url> ?v BIND("url" AS ?f) }}
-    UNION {{ ?g <{s}additionalType> ?v BIND("kind" AS ?f) }}
-    UNION {{ ?g <{s}knowsAbout> ?t . OPTIONAL {{ ?t <{s}name> ?tn }}
+    {{ ?g <{P.NAME}> ?v BIND("name" AS ?f) }}
+    UNION {{ ?g <{P.DESCRIPTION}> ?v BIND("description" AS ?f) }}
+    UNION {{ ?g <{P.URL}> ?v BIND("url" AS ?f) }}
+    UNION {{ ?g <{P.KINDS}> ?v BIND("kind" AS ?f) }}
+    UNION {{ ?g <{P.TOPICS}> ?t . OPTIONAL {{ ?t <{P.NAME}> ?tn }}
              BIND(IF(isLiteral(?t), ?t, ?tn) AS ?v) BIND("topic" AS ?f) }}
-    UNION {{ ?g <{s}areaServed> ?a . OPTIONAL {{ ?a <{s}name> ?an }}
+    UNION {{ ?g <{P.AREAS}> ?a . OPTIONAL {{ ?a <{P.NAME}> ?an }}
              BIND(IF(isLiteral(?a), ?a, ?an) AS ?v) BIND("area" AS ?f) }}
-    UNION {{ ?g <{s}location>/<{s}address>?/<{s}addressLocality> ?v BIND("locality" AS ?f) }}
-    UNION {{ ?g <{s}location>/<{s}geo>? ?geo . ?geo <{s}latitude> ?v BIND("lat" AS ?f) }}
-    UNION {{ ?g <{s}location>/<{s}geo>? ?geo . ?geo <{s}longitude> ?v BIND("lon" AS ?f) }}
-    FILTER EXISTS {{ ?g a ?type . VALUES ?type {{ {_group_types_values()} }} }}
+    UNION {{ ?g <{P.LOCATION}>/<{P.ADDRESS}>?/<{P.LOCALITY}> ?v BIND("locality" AS ?f) }}
+    UNION {P.coordinate_branches("?g", "?place")}
+    {P.is_group("?g")}
   }}
   {"BIND(" + g + " AS ?src)" if graph_iri else ""}
 }}"""
@@ -194,11 +176,15 @@ class Extracted:
 
 
 def _assemble(rows) -> dict:
-    """(src, group, field, value) rows -> {src: {iri: Extracted}}."""
+    """(src, group, field, value, place) rows -> {src: {iri: Extracted}}."""
     raw: dict = {}
-    for src, g, f, v in rows:
+    places: dict = {}  # (src, group) -> {place: (latitudes, longitudes)}
+    for src, g, f, v, place in rows:
         if v is None:
             continue
+        if f in ("lat", "lon"):
+            found = places.setdefault((src, g), {}).setdefault(place, ([], []))
+            found[f == "lon"].append(v[0])
         raw.setdefault(src, {}).setdefault(g, {}).setdefault(f, []).append(v)
     out: dict = {}
     for src, groups in raw.items():
@@ -216,11 +202,9 @@ def _assemble(rows) -> dict:
                         res.append(c)
                 return tuple(sorted(res, key=str.lower)[:50])
 
-            kinds = tuple(sorted({v[len(KIND_NS):] for v, _ in fields.get("kind", ()) if v.startswith(KIND_NS)}))
+            kinds = tuple(P.kind_slugs(v for v, _ in fields.get("kind", ())))
             areas = many("area") or many("locality")[:1]
-            lat, lon = _float(first("lat"), -90, 90), _float(first("lon"), -180, 180)
-            if lat is None or lon is None:
-                lat = lon = None
+            lat, lon = P.coordinates(places.get((src, iri), {})) or (None, None)
             url = first("url")
             out.setdefault(src, {})[iri] = Extracted(
                 iri=iri, name=_clean(first("name") or "")[:500], description=(first("description") or "").strip()[:5000],
@@ -230,12 +214,13 @@ def _assemble(rows) -> dict:
 
 def _term_rows(solutions, graph_iri=None):
     for sol in solutions:
-        v = sol["v"]
+        v, place = sol["v"], sol["place"]
         src = graph_iri or sol["src"].value
+        place = place.value if place is not None else None
         if v is None:
-            yield src, sol["g"].value, sol["f"].value, None
+            yield src, sol["g"].value, sol["f"].value, None, place
         else:
-            yield src, sol["g"].value, sol["f"].value, (v.value, getattr(v, "language", None) or "")
+            yield src, sol["g"].value, sol["f"].value, (v.value, getattr(v, "language", None) or ""), place
 
 
 # --------------------------------------------------------------------------- search parameters

@@ -12,9 +12,6 @@ text index, starts the crawler thread and registers the blueprints:
 - ``ping``: ``POST /ping`` (rate-limited)
 - ``sparql``: ``/sparql`` (crawler/web/sparql.py)
 
-Config keys (``create_app({...})``; the ``serve`` command fills them from its options):
-
-=====================  ======================================================================
 STORE                  store directory, or an open ``hubnet.crawler.store.graph.Store`` (default hubnet-data)
 RECRAWL_INTERVAL       seconds between re-crawls of every known source (default 6 h); 0/None: never
 CRAWL_SETTINGS         a ``hubnet.crawler.settings.Settings`` for the background crawls; else built
@@ -51,6 +48,10 @@ INDEX_SYNC_BUDGET      seconds the text index sync after a crawl may spend extra
 CONTROL_TIMEOUT        seconds each read or write on the CLI's control socket may wait, so a
                        stuck client cannot hold it (default 60; crawler/control.py)
 =====================  ======================================================================
+=======
+Config keys (``create_app({...})``): ``hubnet.crawler.settings.SERVER_DEFAULTS`` lists every one
+with its default and meaning (``DEFAULTS`` here); the ``serve`` command layers them like the crawl
+settings (defaults -> ``[server]`` table of the TOML file -> ``HUBNET_<KEY>`` -> its options).
 """
 
 from __future__ import annotations
@@ -66,48 +67,16 @@ from flask_limiter.util import get_remote_address
 
 from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
-from ..settings import RECRAWL_INTERVAL, Settings
-from hubnet.crawler.store.graph import DEFAULT_PATH, Store
+from ..settings import SERVER_DEFAULTS, Settings
+from hubnet.crawler.store.graph import Store
 from . import api, brokering, data, directory, errors, ping, render, requestlog, sparql
+from .current import EXTENSION
 from hubnet.crawler.service import Aggregator
 
 log = logging.getLogger(__name__)
 _PACKAGE = Path(__file__).resolve().parent
 
-OSM_TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
-DEFAULTS = {
-    "STORE": DEFAULT_PATH,
-    "RECRAWL_INTERVAL": RECRAWL_INTERVAL,
-    "CRAWL_SETTINGS": None,
-    "ALLOW_PRIVATE": False,
-    "RESOLVE": {},
-    "CORS": False,
-    "TILE_URL": OSM_TILES,
-    "TILE_ATTRIBUTION": "© OpenStreetMap contributors",
-    "TILE_ATTRIBUTION_URL": "https://www.openstreetmap.org/copyright",
-    "QUERY_TIMEOUT": 10.0,
-    "QUERY_ROW_CAP": 10_000,
-    "QUERY_WORKERS": 2,
-    "QUERY_CLIENT_RUNNING": 1,
-    "QUERY_CLIENT_SECONDS": 20.0,
-    "QUERY_DEMOTE_AFTER": 0.5,
-    "PING_LIMIT": "10 per minute",
-    "PING_MAX_BODY": 8 * 1024,
-    "MAX_CONTENT_LENGTH": 1024,
-    "PUBLIC_URL": "http://localhost",
-    "SPARQL_LIMIT": "120 per minute",
-    "RATELIMIT_STORAGE_URI": "memory://",
-    "RATELIMIT_HEADERS_ENABLED": True,
-    "BACKGROUND": True,
-    "PAGE_SIZE": 20,
-    "MAP_LIMIT": 2000,
-    "MODEL_BUILD_BUDGET": 120.0,
-    "MODEL_WAIT": 2.0,
-    "REQUEST_QUERY_BUDGET": 10.0,
-    "INDEX_SYNC_BUDGET": 300.0,
-    "CONTROL_TIMEOUT": 60.0,
-}
-EXTENSION = "hubnet"
+DEFAULTS = SERVER_DEFAULTS
 
 
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pyoxigraph as ox
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from hubnet.vocab.errors import NotFound
 
 from hubnet.crawler.store import blocklist
 from hubnet.crawler.query.groups import read_group
 from hubnet.crawler.store.graph import FAILED, GONE, HUBNET, MISSING, OK, PROV_GRAPH, STALE, SourceStatus
+from .current import hub
 from .params import bad, read_int, request_budget, search_from
 from .render import kind_label
 
@@ -37,10 +38,6 @@ bp = Blueprint("api", __name__)
 LIST_FIELDS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source", "distance_km")
 STATUSES = tuple(s.value for s in SourceStatus)
 PROBLEMS_FIRST = tuple(s.value for s in (FAILED, STALE, MISSING, GONE, OK))
-
-
-def hub():
-    return current_app.extensions["hubnet"]
 
 
 def find_group(key: str) -> dict:

@@ -32,6 +32,7 @@ from hubnet.crawler.store.index import Search
 from hubnet.crawler.query.brokering.matching import DEFAULT_WITHIN_KM, MAX_PER_NEED, MAX_WITHIN_KM
 from hubnet.crawler.query.brokering.network import MAX_HOPS
 from hubnet.crawler.query.spreadsheet import cell as _cell
+from .current import hub
 from .params import MAX_OFFSET, _float, bad, offset_pages, read_int, request_budget, search_from
 from .render import alternate_url as _alternate, page as _page
 
@@ -48,10 +49,6 @@ def init_app(app, hub) -> None:
 
 def models() -> Models:
     return current_app.extensions[EXTENSION]
-
-
-def hub():
-    return current_app.extensions["hubnet"]
 
 
 def resolve_group(param: str, value: str | None, required: bool = True) -> dict | None:

@@ -20,6 +20,7 @@ from hubnet import __version__
 from hubnet.crawler.query.spreadsheet import cell as _cell
 from hubnet.crawler.store.graph import PROV as PROV_NS, PROV_GRAPH
 from hubnet.vocab.model import HUBNET, ORG, SCHEMA
+from .current import hub
 from .render import group_href, public_url
 
 bp = Blueprint("data", __name__)
@@ -28,10 +29,6 @@ CSV_COLUMNS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon
 _CHUNK = 2000
 _void_cache: dict = {}
 _void_lock = threading.Lock()
-
-
-def hub():
-    return current_app.extensions["hubnet"]
 
 
 # ------------------------------------------------------------------------- the whole store

@@ -17,6 +17,7 @@ from hubnet.vocab.errors import HubnetError
 
 from hubnet.crawler.query.groups import read_group
 from hubnet.crawler.store.index import Search
+from .current import hub
 from .api import find_group, search, source_listing
 from .params import bad, offset_pages, request_budget
 from .render import alternate_url as _alternate, group_href, page as _page, public_url
@@ -24,10 +25,6 @@ from .render import alternate_url as _alternate, group_href, page as _page, publ
 bp = Blueprint("directory", __name__)
 
 FILTERS = ("q", "topic", "kind", "area", "near", "within_km")
-
-
-def hub():
-    return current_app.extensions["hubnet"]
 
 
 def _args_without(*names) -> dict:

@@ -1,6 +1,6 @@
 """Template filters: the only ways profile data reaches a page other than autoescaped text.
 
-Every value from a profile is hostile (threats.md). Jinja autoescapes text;
+Every value from a profile is hostile (docs/threat-model.md). Jinja autoescapes text;
 these filters decide when a value may become a link: only http(s) URLs (never
 ``javascript:`` or ``data:``), plain email addresses and telephone numbers.
 """

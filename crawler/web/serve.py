@@ -87,13 +87,14 @@ def _json_error_channel():
 def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None, threads: int = 8) -> None:
     """Create the app and serve it until interrupted; always release the store on the way out."""
     from . import create_app
+    from .current import EXTENSION
     from .sparql import EXTENSION as QUERIES
 
     try:
         app = create_app(config)
     except HubnetError as exc:
         raise click.ClickException(exc.message) from None
-    hub = app.extensions["hubnet"]
+    hub = app.extensions[EXTENSION]
     try:
         server = make_server(app, host=host, port=port, trusted_proxy=trusted_proxy, threads=threads)
     except OSError as exc:
@@ -113,7 +114,7 @@ def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None,
     url = f"http://{shown}:{server.effective_port}/"
     groups = hub.index.meta("groups", 0)
     logs.event("start", who="hubnet-crawler", what=str(hub.store.path), outcome="listening", url=url,
-               groups=groups, recrawl_interval_s=config.get("RECRAWL_INTERVAL"),
+               groups=groups, recrawl_interval_s=hub.background.interval,
                msg=f"serving {groups} group{'' if groups == 1 else 's'} from {hub.store.path} at {url} "
                    "(Ctrl-C to stop)")
     try:

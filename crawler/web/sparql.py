@@ -4,7 +4,7 @@ The protocol (w3.org/TR/sparql11-protocol): a query by GET ``?query=``, by POST 
 form (``query=``) or by POST of the query itself (``application/sparql-query``), with
 optional ``default-graph-uri``/``named-graph-uri``; the answer's format is negotiated
 with ``Accept``. Everything that could reach outside the store or change it is refused
-before evaluation (threats.md T15, G1-G4): updates, ``SERVICE``, ``LOAD``, and graphs
+before evaluation (docs/threat-model.md T15, G1-G4): updates, ``SERVICE``, ``LOAD``, and graphs
 that are not in the store. Evaluation happens in ``crawler.queryservice``: worker
 processes with a hard wall-clock kill, a row cap and a concurrency cap (T16, G5-G9).
 

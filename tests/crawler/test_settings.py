@@ -68,3 +68,60 @@ def test_the_cli_reports_a_bad_config_without_a_traceback(tmp_path):
         assert "Traceback" not in result.output
     missing = CliRunner().invoke(cli, ["crawl", "--config", str(tmp_path / "nope.toml"), "example.org"])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+# --------------------------------------------------------------------------- the server's settings
+
+from hubnet.crawler.settings import SERVER_DEFAULTS, server_config  # noqa: E402
+
+# key -> (TOML text in [server], environment string, value both mean): one of each type.
+SERVER_BY_TYPE = {
+    "QUERY_TIMEOUT": ("query_timeout = 20.5", "20.5", 20.5),
+    "PAGE_SIZE": ("page_size = 50", "50", 50),
+    "CORS": ("cors = true", "yes", True),
+    "PING_LIMIT": ('ping_limit = "3 per minute"', "3 per minute", "3 per minute"),
+    "RECRAWL_INTERVAL": ("recrawl_interval = 3600", "3600", 3600),
+    "TILE_URL": ('tile_url = "https://tiles.test/{z}/{x}/{y}.png"', "https://tiles.test/{z}/{x}/{y}.png",
+                 "https://tiles.test/{z}/{x}/{y}.png"),
+}
+
+
+def test_server_defaults_are_the_web_apps():
+    from hubnet.crawler.web import DEFAULTS
+
+    assert DEFAULTS is SERVER_DEFAULTS and server_config(environ={}) == {}
+
+
+@pytest.mark.parametrize("key", sorted(SERVER_BY_TYPE))
+def test_each_server_layer_overrides_the_one_before(tmp_path, key):
+    toml, env, value = SERVER_BY_TYPE[key]
+    path = tmp_path / "hub.toml"
+    path.write_text("max_sources = 7\n[server]\n" + toml + "\n")
+    assert server_config(config_file=path, environ={}) == {key: value}
+    assert load(config_file=path, environ={}).max_sources == 7      # the crawl part of the same file still loads
+    assert server_config(environ={"HUBNET_CONFIG": str(path)}) == {key: value}
+    assert server_config(environ={f"HUBNET_{key}": env}) == {key: value}
+    given = SERVER_DEFAULTS[key] if SERVER_DEFAULTS[key] is not None else 60
+    assert server_config({key: given}, config_file=path, environ={f"HUBNET_{key}": env}) == {key: given}
+    assert server_config({key: None}, config_file=path, environ={}) == {key: value}
+
+
+@pytest.mark.parametrize("toml, env, named", [
+    ("[server]\npage_sise = 3", {}, "page_sise"),
+    ("[server]\npage_size = 'many'", {}, "page_size"),
+    ("[server]\ncors = 'perhaps'", {}, "cors"),
+    ("[server]\nstore = 'elsewhere'", {}, "store"),          # the store is --store / HUBNET_STORE
+    ("server = 3", {}, "server must be a table"),
+    ("", {"HUBNET_QUERY_TIMEOUT": "soon"}, "HUBNET_QUERY_TIMEOUT"),
+])
+def test_a_bad_server_setting_is_named(tmp_path, toml, env, named):
+    path = tmp_path / "hub.toml"
+    path.write_text(toml + "\n")
+    with pytest.raises(ConfigError, match=named):
+        server_config(config_file=path, environ=env)
+
+
+def test_serve_options_show_the_server_defaults():
+    out = CliRunner().invoke(cli, ["serve", "--help"], terminal_width=200).output
+    for key in ("TILE_URL", "TILE_ATTRIBUTION", "QUERY_TIMEOUT"):
+        assert str(SERVER_DEFAULTS[key]) in " ".join(out.split()), key

@@ -16,7 +16,7 @@ PACKAGE = Path(importlib.util.find_spec("hubnet").origin).parent
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md")))
 # Calls whose argument at this position is a reason code (_in_pipeline(self._failed, rec, code, ...)).
-CODE_ARGS = {"_err": 0, "_refuse": 0, "_failed": 1, "Outcome": 2}
+CODE_ARGS = {"fetch_error": 0, "refuse": 0, "_failed": 1, "Outcome": 2}
 
 
 def _code_of(node) -> str | None:

@@ -20,9 +20,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from hubnet.crawler.geo import haversine_km
+import pyoxigraph as ox
+
 from hubnet.vocab.model import HUBNET, SCHEMA, categories, slug_of
 
 from hubnet.crawler.budget import UNLIMITED, Budget
+from hubnet.crawler.store import profiles as P
 DEFAULT_WITHIN_KM = 5.0
 MAX_WITHIN_KM = 200.0   # matching is local: a wider radius would compare every need with every offer
 MAX_PER_NEED = 50       # offers listed per need (the rest are counted)
@@ -64,7 +67,7 @@ def _label(slug: str | None) -> str:
 
 # One value per row (issue 12, finding 2): the properties of an item are UNION branches, never
 # OPTIONALs joined side by side, so an item with k names and k descriptions gives 2k rows, not k*k.
-_ITEM_RELS = f"VALUES ?rel {{ <{SCHEMA}makesOffer> <{SCHEMA}seeks> }}"
+_ITEM_RELS = f"VALUES ?rel {{ <{P.OFFERS}> <{P.NEEDS}> }}"
 _Q_ITEMS = f"""
 SELECT ?g ?rel ?x ?f ?v ?areaName WHERE {{
   GRAPH ?src {{
@@ -80,16 +83,15 @@ SELECT ?g ?rel ?x ?f ?v ?areaName WHERE {{
 
 _Q_GROUP_NAMES = f"""
 SELECT ?g ?v WHERE {{
-  GRAPH ?src {{ ?g <{SCHEMA}name> ?v FILTER EXISTS {{ ?g ?rel ?x {_ITEM_RELS} }} }}
+  GRAPH ?src {{ ?g <{P.NAME}> ?v FILTER EXISTS {{ ?g ?rel ?x {_ITEM_RELS} }} }}
 }}"""
 
 _Q_PLACES = f"""
 SELECT ?g ?geo ?f ?v ?areaName WHERE {{
   GRAPH ?src {{
-    {{ ?g <{SCHEMA}location>/<{SCHEMA}geo>? ?geo . ?geo <{SCHEMA}latitude> ?v BIND("lat" AS ?f) }}
-    UNION {{ ?g <{SCHEMA}location>/<{SCHEMA}geo>? ?geo . ?geo <{SCHEMA}longitude> ?v BIND("lon" AS ?f) }}
-    UNION {{ ?g <{SCHEMA}areaServed> ?v FILTER EXISTS {{ ?g <{SCHEMA}makesOffer>|<{SCHEMA}seeks>|<{SCHEMA}name> ?any }}
-             OPTIONAL {{ ?v <{SCHEMA}name> ?areaName }} BIND("area" AS ?f) }}
+    {P.coordinate_branches("?g", "?geo")}
+    UNION {{ ?g <{P.AREAS}> ?v FILTER EXISTS {{ ?g <{P.OFFERS}>|<{P.NEEDS}>|<{P.NAME}> ?any }}
+             OPTIONAL {{ ?v <{P.NAME}> ?areaName }} BIND("area" AS ?f) }}
   }}
 }}"""
 
@@ -97,7 +99,7 @@ SELECT ?g ?geo ?f ?v ?areaName WHERE {{
 def _area_name(row) -> str | None:
     if row["areaName"] is not None:
         return row["areaName"].value.strip().lower()
-    if row["v"].__class__.__name__ == "Literal":
+    if isinstance(row["v"], ox.Literal):
         return row["v"].value.strip().lower()
     return None
 
@@ -108,26 +110,11 @@ def _first(values):
 
 
 def _coordinates(rows) -> dict:
-    """{group: (lat, lon)} from lat/lon rows: the first place (by IRI) that gives a valid pair."""
-    found: dict = defaultdict(lambda: ([], []))
+    """{group: (lat, lon)} from (group, place, "lat"/"lon", value) rows, as ``profiles.coordinates`` reads them."""
+    found: dict = defaultdict(dict)
     for g, geo, f, v in rows:
-        found[g, geo][0 if f == "lat" else 1].append(v)
-    coords: dict = {}
-    for (g, _geo), (lats, lons) in sorted(found.items()):
-        if g in coords:
-            continue
-        for lat in sorted(lats):
-            for lon in sorted(lons):
-                try:
-                    lat_f, lon_f = float(lat), float(lon)
-                except ValueError:
-                    continue
-                if -90 <= lat_f <= 90 and -180 <= lon_f <= 180:
-                    coords[g] = (lat_f, lon_f)
-                    break
-            if g in coords:
-                break
-    return coords
+        found[g].setdefault(geo, ([], []))[f == "lon"].append(v)
+    return {g: pair for g, places in found.items() if (pair := P.coordinates(places))}
 
 
 @dataclass
@@ -145,7 +132,7 @@ class Matcher:
                 if name:
                     group_areas[g].add(name)
             else:
-                geo_rows.append((g, str(r["geo"]), f, r["v"].value))
+                geo_rows.append((g, r["geo"].value, f, r["v"].value))
         coords = _coordinates(geo_rows)
         group_names: dict = defaultdict(list)
         for r in budget.rows(store, _Q_GROUP_NAMES):
@@ -347,7 +334,3 @@ class Matcher:
              "offers": [dict(o.to_dict(), distance_km=None if d is None else round(d, 2), reason=r)
                         for o, d, r in ms[:per_need]]}
             for need, count, ms in chosen]
-
-    def all_matches(self, **kw) -> list[dict]:
-        """Every need with a match (see ``page``), as one list."""
-        return self.page(**kw)[1]

@@ -27,11 +27,10 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag
 
-from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES, SCHEMA
-
 from hubnet.crawler.budget import UNLIMITED, Budget
-_REL = {str(p): str(p).rsplit("/", 1)[-1].rsplit("#", 1)[-1] for p in LINK_PROPERTIES}
-_GROUP_TYPES = " ".join(f"<{t}>" for t in GROUP_TYPES)
+from hubnet.crawler.store import profiles as P
+
+_REL = {p: P.relation_name(p) for p in P.LINK_IRIS}
 
 MAX_HOPS = 4
 
@@ -57,11 +56,10 @@ class Network:
     def from_store(cls, store, budget: Budget = UNLIMITED) -> "Network":
         net = cls()
         # Groups, then their names: two queries, so a group's types and names are never multiplied.
-        q_groups = f"SELECT DISTINCT ?g ?src {{ GRAPH ?src {{ ?g a ?t }} VALUES ?t {{ {_GROUP_TYPES} }} }}"
+        q_groups = f"SELECT DISTINCT ?g ?src {{ GRAPH ?src {{ ?g a ?t }} VALUES ?t {{ {P.GROUP_TYPE_VALUES} }} }}"
         for r in budget.rows(store, q_groups):
             net.groups.setdefault(r["g"].value, {"name": None, "graph": r["src"].value})
-        q_names = (f"SELECT ?g ?src ?n {{ GRAPH ?src {{ ?g <{SCHEMA}name> ?n "
-                   f"FILTER EXISTS {{ ?g a ?t VALUES ?t {{ {_GROUP_TYPES} }} }} }} }}")
+        q_names = f"SELECT ?g ?src ?n {{ GRAPH ?src {{ ?g <{P.NAME}> ?n {P.is_group('?g')} }} }}"
         for r in budget.rows(store, q_names):
             g = net.groups.get(r["g"].value)
             if g is not None and g["graph"] == r["src"].value and (g["name"] is None or r["n"].value < g["name"]):

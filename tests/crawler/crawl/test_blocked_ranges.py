@@ -29,7 +29,8 @@ from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 import pytest
 
 from hubnet.crawler.crawl import netpolicy
-from hubnet.crawler.crawl.fetch import AddressPolicy, Fetcher, SafeResolver, StaticResolver, check_address
+from hubnet.crawler.crawl.fetch import Fetcher
+from hubnet.crawler.crawl.netpolicy import AddressPolicy, SafeResolver, StaticResolver, check_address
 from hubnet.crawler.settings import Settings
 from hubnet.vocab.errors import FetchError
 

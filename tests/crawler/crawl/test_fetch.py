@@ -26,18 +26,14 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
-from hubnet.crawler.crawl.fetch import (
-    REASON_CODES,
+from hubnet.crawler.crawl.fetch import REASON_CODES, Fetcher, Response, parse_retry_after
+from hubnet.crawler.crawl.netpolicy import (
     AddressPolicy,
-    Fetcher,
-    Response,
     SafeResolver,
     StaticResolver,
     canonical_url,
     check_address,
-    fetch_one,
     parse_resolve,
-    parse_retry_after,
 )
 from hubnet.crawler.crawl.robots import RobotsCache, unreachable
 from hubnet.crawler.settings import Settings
@@ -616,12 +612,12 @@ def test_conditional_get_304(serve):
 
 def test_fetch_one_and_exceptions_are_always_fetch_errors(serve):
     site = serve.site({"/p": (200, JSONLD, PROFILE)})
-    r = fetch_one(f"http://127.0.0.1:{site.port}/p", open_settings())
+    r = fetch(f"http://127.0.0.1:{site.port}/p", open_settings())
     assert (r.status, r.content_type, r.redirects) == (200, "application/ld+json", [])
     assert r.headers["content-type"] == "application/ld+json"
     for bad in (None, 42, "not a url", "http://"):
         with pytest.raises(FetchError) as info:
-            fetch_one(bad, open_settings())
+            fetch(bad, open_settings())
         assert info.value.code == "bad_url"
 
 
@@ -915,7 +911,7 @@ def test_idle_connections_are_bounded_across_many_hosts(serve):
         async def go(f):
             statuses = await asyncio.gather(*(one(f, h) for h in hosts))
             await asyncio.sleep(0.05)  # closed transports finish closing on the next loop turns
-            return statuses, f.idle_connections(), client_sockets(site.port)
+            return statuses, f._connector.idle_count(), client_sockets(site.port)
         (statuses, idle, after), _ = run_with(s, go)
         assert statuses == [200] * len(hosts)
         return peak, idle, after
@@ -952,7 +948,7 @@ def test_robots_and_profile_pairs_keep_their_connection_under_the_bound(spy, ser
             while queue:
                 await f.fetch(f"http://{queue.pop()}:{site.port}/p")
         await asyncio.gather(*(worker() for _ in range(s.concurrency)))
-        return f.idle_connections()
+        return f._connector.idle_count()
     idle, _ = run_with(s, go)
     assert site.hits("/robots.txt") == site.hits("/p") == len(hosts)
     assert spy.to_port(site.port) == len(hosts)

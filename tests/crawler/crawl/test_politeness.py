@@ -18,7 +18,8 @@ import pytest
 from aiohttp import web
 
 from hubnet.crawler.crawl.crawler import Crawler
-from hubnet.crawler.crawl.fetch import Fetcher, StaticResolver
+from hubnet.crawler.crawl.fetch import Fetcher
+from hubnet.crawler.crawl.netpolicy import StaticResolver
 from hubnet.crawler.crawl.netpolicy import subnet
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import Store

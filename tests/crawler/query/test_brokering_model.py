@@ -64,7 +64,7 @@ def test_ego_network(net, world):
 
 def test_matches_found_and_not_found(matcher, world):
     i = world[1]
-    result = {m["need"]["name"]: m["offers"] for m in matcher.all_matches(today="2026-11-22")}
+    result = {m["need"]["name"]: m["offers"] for m in matcher.page(today="2026-11-22")[1]}
     room = result["Room on Tuesdays"]
     assert [o["name"] for o in room] == ["Church hall"]       # not distant, expired, own or wrong category
     assert room[0]["group"] == i["B"]
@@ -76,11 +76,11 @@ def test_matches_found_and_not_found(matcher, world):
 
 def test_matches_for_one_group_and_wider_radius(matcher, world):
     i = world[1]
-    only_b = matcher.all_matches(group=i["B"], today="2026-11-22")
+    only_b = matcher.page(group=i["B"], today="2026-11-22")[1]
     assert [m["need"]["name"] for m in only_b] == ["Room on Tuesdays"]
-    assert matcher.all_matches(group=i["F"], today="2026-11-22") == []
+    assert matcher.page(group=i["F"], today="2026-11-22")[1] == []
     wide = {m["need"]["name"]: [o["name"] for o in m["offers"]]
-            for m in matcher.all_matches(within_km=40, today="2026-11-22")}
+            for m in matcher.page(within_km=40, today="2026-11-22")[1]}
     assert wide["Room on Tuesdays"] == ["Church hall", "Distant hall"]
 
 
@@ -109,8 +109,8 @@ def test_a_link_to_a_groups_page_counts_as_a_link_to_the_group(tmp_path):
 
 
 def test_the_group_view_is_the_full_view_seen_from_that_group(matcher, world):
-    """all_matches(group=g) finds its needs' matches and the needs its offers meet (the reverse lookup)."""
-    every = matcher.all_matches(within_km=40, today="2026-11-22")
+    """page(group=g) finds its needs' matches and the needs its offers meet (the reverse lookup)."""
+    every = matcher.page(within_km=40, today="2026-11-22")[1]
     for g in world[1].values():
         expected = []
         for m in every:
@@ -118,7 +118,7 @@ def test_the_group_view_is_the_full_view_seen_from_that_group(matcher, world):
             if offers:
                 expected.append((m["need"]["id"], [o["id"] for o in offers]))
         got = [(m["need"]["id"], [o["id"] for o in m["offers"]])
-               for m in matcher.all_matches(group=g, within_km=40, today="2026-11-22")]
+               for m in matcher.page(group=g, within_km=40, today="2026-11-22")[1]]
         assert got == expected, g
 
 
@@ -158,10 +158,10 @@ def test_per_need_keeps_the_nearest_and_counts_the_rest():
     need = _item("need", 0, 51.5, 0.0)
     offers = [_item("offer", k, 51.5 + k * 0.005, 0.0) for k in range(1, 8)]
     m = Matcher(offers=list(reversed(offers)), needs=[need])
-    [row] = m.all_matches(per_need=3, today="2026-01-01")
+    [row] = m.page(per_need=3, today="2026-01-01")[1]
     assert row["offer_count"] == 7
     assert [o["name"] for o in row["offers"]] == ["offer 1", "offer 2", "offer 3"]
-    assert m.all_matches(category="volunteers", today="2026-01-01") == []
+    assert m.page(category="volunteers", today="2026-01-01")[1] == []
 
 
 def test_a_place_with_coordinates_of_its_own_counts_like_one_with_geo():
