@@ -8,6 +8,12 @@ keeps its old identity IRIs). The reverse is refused: a document fetched over
 plain http could have been altered in transit, so it may not speak for an
 https identity. Triples about any other subject are dropped and counted.
 
+On a shared host (issue 17): a node hosting many groups by path (``https://hub.example.org/<slug>/``)
+says so in its ``/.well-known/hubnet`` (``{"hosting": "path"}``, read by ``hosting_rule``). There a
+document speaks only for subjects in its own group's path (``scope``), so one hosted group cannot
+make statements about another on the same host. The crawl fetches that document and passes the
+answer in (``by_path``); nothing here does I/O.
+
 The rule sits below both sides of the aggregator: the crawl applies it while extracting
 (crawl/extract.py) and when de-duplicating (crawl/crawler.py), the store's text index uses it to
 pick the groups a source speaks for (store/index.py). It imports nothing else of hubnet.
@@ -15,6 +21,7 @@ pick the groups a source speaks for (store/index.py). It imports nothing else of
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -37,8 +44,38 @@ def origin(url: str) -> tuple[str, str, int] | None:
     return scheme, parts.hostname.lower().rstrip("."), port or _DEFAULT_PORTS[scheme]
 
 
-def speaks_for(document_url: str, subject_iri: str) -> bool:
-    """May a document fetched from ``document_url`` make statements about ``subject_iri``?"""
+def scope(url: str) -> str | None:
+    """The group path a URL lies in on a host that hosts groups by path: ``/<slug>/`` for
+    ``/<slug>/...``, ``/`` for the host's own top-level pages. None for a path that could name
+    another group's path in disguise (dot segments, encoded slashes or dots, backslashes)."""
+    try:
+        path = urlsplit(url).path or "/"
+    except ValueError:
+        return None
+    segments = path.split("/")
+    if "\\" in path or _DISGUISED.search(path) or any(seg in (".", "..") for seg in segments):
+        return None
+    return f"/{segments[1]}/" if len(segments) > 2 and segments[1] else "/"
+
+
+def hosting_rule(body: bytes) -> str:
+    """``"path"`` if a ``/.well-known/hubnet`` body declares hosting groups by path, else ``"origin"``."""
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return "origin"
+    return "path" if isinstance(doc, dict) and doc.get("hosting") == "path" else "origin"
+
+
+def speaks_for(document_url: str, subject_iri: str, by_path: bool = False) -> bool:
+    """May a document fetched from ``document_url`` make statements about ``subject_iri``?
+
+    ``by_path``: the document's host hosts groups by path, so the subject must also be in the
+    document's own group path."""
+    if by_path:
+        own = scope(document_url)
+        if own is None or scope(subject_iri) != own:
+            return False
     doc, sub = origin(document_url), origin(subject_iri)
     if doc is None or sub is None:
         return False
@@ -70,8 +107,8 @@ def owns_graph(source_url: str, graph_url: str) -> bool:
     return source_url == graph_url or speaks_for(graph_url, source_url)
 
 
-def authority(document_url: str):
-    """``speaks_for(document_url, ·)`` as a function of the subject IRI, for many subjects of one document.
+def authority(document_url: str, by_path: bool = False):
+    """``speaks_for(document_url, ·, by_path)`` as a function of the subject IRI, for many subjects of one document.
 
     Most subjects of a profile start with the document's own ``scheme://host/``,
     and for those the answer is known without parsing: such an IRI splits to
@@ -83,7 +120,7 @@ def authority(document_url: str):
     cache: dict = {}
     doc = origin(document_url)
     prefixes: tuple = ()
-    if doc is not None and _PLAIN_HOST.fullmatch(doc[1]):
+    if doc is not None and _PLAIN_HOST.fullmatch(doc[1]) and not by_path:
         scheme, host, port = doc
         if port == _DEFAULT_PORTS[scheme]:
             prefixes = (f"{scheme}://{host}/",) + ((f"http://{host}/",) if scheme == "https" else ())
@@ -95,10 +132,11 @@ def authority(document_url: str):
             return True
         ok = cache.get(subject_iri)
         if ok is None:
-            ok = cache[subject_iri] = speaks_for(document_url, subject_iri)
+            ok = cache[subject_iri] = speaks_for(document_url, subject_iri, by_path)
         return ok
 
     return speaks
 
 
 _PLAIN_HOST = re.compile(r"[a-z0-9.-]+")
+_DISGUISED = re.compile(r"%(2f|2e|5c)", re.I)   # an encoded "/", "." or "\\" in a path

@@ -36,6 +36,7 @@ import random
 import threading
 import time
 from collections import Counter
+from urllib.parse import urljoin
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -52,6 +53,10 @@ from hubnet.crawler.store.graph import FAILED, GONE, MISSING, OK, STALE, SourceR
 
 log = logging.getLogger(__name__)
 NEW, UPDATED, UNCHANGED, DELETED, FAILURE, SKIPPED = "new", "updated", "unchanged", "deleted", "failed", "skipped"
+WELL_KNOWN = "/.well-known/hubnet"
+# Fetch failures of /.well-known/hubnet that leave its answer unknown: the stricter authority rule meanwhile.
+_UNKNOWN = frozenset({"timeout", "connect_failed", "network_error", "dns_failed", "robots_unreachable",
+                      "robots_disallowed", "backed_off", "crawl_delay_too_long"})
 
 
 @dataclass
@@ -167,6 +172,7 @@ class Crawler:
         self.lanes = Lanes()
         self.budgets = Budgets(self.settings, self.known)
         self._loop = asyncio.get_running_loop()
+        self._hosting: dict = {}    # origin -> task: does it host groups by path (/.well-known/hubnet)?
         with self._submit_lock:
             self._accepting = True
         for item in seed_items(seeds):
@@ -393,7 +399,7 @@ class Crawler:
         if resp.status == 200:
             if item.candidates and item.url.endswith("/.well-known/hubnet"):
                 return await self._follow_well_known(fetcher, item, resp)
-            return await self._in_pipeline(self._ingest, rec, resp)
+            return await self._read(fetcher, rec, resp)
         if item.candidates:
             return await self._try_next_candidate(fetcher, item)
         if resp.status == 410:
@@ -438,13 +444,47 @@ class Crawler:
         self.summary.writes += 1
         self._write_hook()
 
-    def _ingest(self, rec: SourceRecord, resp) -> Outcome:
+    async def _read(self, fetcher, rec: SourceRecord, resp) -> Outcome:
+        """Parse and store a fetched profile. A document speaking for subjects outside its own group
+        path is parsed again under the path rule if its host hosts groups by path."""
+        parsed = await self._in_pipeline(self._parse, rec, resp)
+        if isinstance(parsed, Outcome):
+            return parsed
+        if link.crosses_paths(parsed, resp.url) and await self._hosts_by_path(fetcher, resp.url):
+            parsed = await self._in_pipeline(self._parse, rec, resp, True)
+            if isinstance(parsed, Outcome):
+                return parsed
+        return await self._in_pipeline(self._ingest, rec, resp, parsed)
+
+    async def _hosts_by_path(self, fetcher, url: str) -> bool:
+        """Does the origin of ``url`` host groups by path? Asked once per origin per crawl."""
+        key = authorise.origin(url)
+        task = self._hosting.get(key)
+        if task is None:
+            task = self._hosting[key] = asyncio.ensure_future(self._ask_hosting(fetcher, urljoin(url, WELL_KNOWN)))
+        return await task
+
+    async def _ask_hosting(self, fetcher, url: str) -> bool:
+        """Read the origin's /.well-known/hubnet. An answer we could not get (a timeout, 5xx) counts
+        as hosting by path, the stricter rule; a definite "no" (4xx, not JSON, no declaration) does not."""
         try:
-            parsed = parse_source(resp.body, resp.content_type, resp.url, self.settings)
+            resp = await fetcher.fetch(url, accept="application/json", content_types=("application/json",))
+        except FetchError as exc:
+            return exc.code in _UNKNOWN
+        if resp.status != 200:
+            return resp.status >= 500
+        return authorise.owns_graph(url, resp.url) and authorise.hosting_rule(resp.body) == "path"
+
+    def _parse(self, rec: SourceRecord, resp, by_path: bool = False):
+        """The Parsed document, or the failure Outcome (recorded) if it cannot be read."""
+        try:
+            return parse_source(resp.body, resp.content_type, resp.url, self.settings, by_path=by_path)
         except HubnetError as exc:
             return self._failed(rec, exc.code, exc.message)
         except (RecursionError, MemoryError):
             return self._failed(rec, "too_deep", "the document is too complex to read")
+
+    def _ingest(self, rec: SourceRecord, resp, parsed) -> Outcome:
         if consent.profile_withdraws(parsed.triples):
             return self._gone(rec, "the profile says \"indexing\": false (list us on hubs: no): the group "
                                    "asks not to be listed", "opted_out")

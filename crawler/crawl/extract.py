@@ -23,7 +23,7 @@ from hubnet.vocab.errors import DocumentError
 from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES
 from hubnet.vocab.parse import Limits, document_rows
 
-from hubnet.crawler.authority import authority, has_userinfo, speaks_for
+from hubnet.crawler.authority import authority, has_userinfo, scope, speaks_for
 from hubnet.crawler.settings import Settings
 
 LINK_PREDICATES = frozenset(str(p) for p in LINK_PROPERTIES)
@@ -52,14 +52,17 @@ def content_hash(triples) -> str:
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
-def parse_source(body: bytes, media_type: str, document_url: str, settings: Settings) -> Parsed:
-    """Body as fetched -> Parsed. Raises DocumentError with a reason code on anything unusable."""
+def parse_source(body: bytes, media_type: str, document_url: str, settings: Settings, *,
+                 by_path: bool = False) -> Parsed:
+    """Body as fetched -> Parsed. Raises DocumentError with a reason code on anything unusable.
+
+    ``by_path``: the host hosts groups by path (``authority.speaks_for``), as the crawl found out."""
     try:
         rows = document_rows(body, media_type, document_url, limits_from(settings))
     except (RecursionError, MemoryError):
         raise DocumentError("the document is too complex to read", code="too_deep") from None
     kept, dropped, groups, every_group, outlinks, digest, capped = _statements(
-        rows, document_url, settings.max_outlinks, settings.max_values_per_property)
+        rows, document_url, settings.max_outlinks, settings.max_values_per_property, by_path)
     disguised = [g for g in every_group if has_userinfo(g)]
     if disguised:
         raise DocumentError(
@@ -67,11 +70,12 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
             "'@'), which shows one site and means another; name the group with a plain address of your site",
             code="userinfo_in_iri")
     if not groups:
-        foreign = [g for g in every_group if not speaks_for(document_url, g)]
+        foreign = [g for g in every_group if not speaks_for(document_url, g, by_path)]
         if foreign:
             raise DocumentError(
                 f"the profile describes {foreign[0]}, which is not on the site it was fetched from "
-                f"({document_url}); a document may only describe groups on its own website",
+                f"({document_url}); a document may only describe groups on its own website"
+            + (" (and, on a host that hosts groups by path, in its own group's path)" if by_path else ""),
                 code="id_mismatch")
         raise DocumentError("no group found: the document must describe an Organization "
                             "(or a kind of it, such as NGO)", code="no_group")
@@ -81,7 +85,7 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
                   notes=notes)
 
 
-def _statements(rows, document_url: str, max_outlinks: int, max_values: int):
+def _statements(rows, document_url: str, max_outlinks: int, max_values: int, by_path: bool = False):
     """Name blank nodes, apply the authority rule, find groups and links, hash: in one pass.
 
     Blank nodes get stable IRIs under the document's URL: a blank-node group (an
@@ -115,7 +119,7 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int):
         named = names[b] = (named_node(iri), iri)
         return named
 
-    speaks = authority(document_url)
+    speaks = authority(document_url, by_path)
     limit = max(max_outlinks, 1)  # links() checks its limit after taking a target, so it always takes one
     kept, lines, group_iris, every_group, outlinks, seen_links = [], [], [], [], [], set()
     dropped = capped = 0
@@ -158,6 +162,13 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int):
                 outlinks.append(ov)
     digest = hashlib.sha256("\n".join(sorted(lines)).encode("utf-8")).hexdigest()
     return kept, dropped, group_iris, every_group, outlinks, digest, capped
+
+
+def crosses_paths(parsed: Parsed, document_url: str) -> bool:
+    """Does the document speak for a subject outside its own group path? Only then does it matter
+    whether its host hosts groups by path (so only then is ``/.well-known/hubnet`` asked)."""
+    own = scope(document_url)
+    return any(scope(t.subject.value) != own for t in parsed.triples)
 
 
 # ------------------------------------------------------------------ a stored graph (the 304 path)
