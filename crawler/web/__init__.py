@@ -65,7 +65,7 @@ from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 from ..settings import Settings
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
-from . import api, brokering, data, directory, errors, ping, render, sparql
+from . import api, brokering, data, directory, errors, openreferral, ping, render, sparql
 from hubnet.crawler.service import Aggregator
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(directory.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(data.bp)
+    app.register_blueprint(openreferral.bp)
     app.register_blueprint(ping.bp)
     app.register_blueprint(sparql.bp)
     brokering.init_app(app, hub)

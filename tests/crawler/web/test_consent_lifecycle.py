@@ -71,6 +71,7 @@ def everywhere(net, key, iri) -> dict:
         "page": c.get(f"/groups/{key}").status_code == 200,
         "csv": NAME in c.get("/export.csv").get_data(as_text=True),
         "geojson": NAME in c.get("/export.geojson").get_data(as_text=True),
+        "openreferral": NAME in c.get("/export/openreferral.json").get_data(as_text=True),
         "dump": NAME in c.get("/dump.nq").get_data(as_text=True),
         "sparql": bool(sparql_names(c, iri)),
     }
