@@ -8,6 +8,7 @@ declaration the host is one site, and the origin rule (a document speaks for its
 
 from __future__ import annotations
 
+import pyoxigraph as ox
 import pytest
 
 from hubnet.crawler.crawl.crawler import Crawler
@@ -39,7 +40,7 @@ def crawl(fed, store):
 def about(store, iri) -> dict:
     """graph -> sorted statements about ``iri`` in it."""
     out: dict = {}
-    for q in store.oxigraph.quads_for_pattern(__import__("pyoxigraph").NamedNode(iri), None, None, None):
+    for q in store.oxigraph.quads_for_pattern(ox.NamedNode(iri), None, None, None):
         out.setdefault(q.graph_name.value, []).append(f"{q.predicate} {q.object}")
     return {g: sorted(v) for g, v in out.items()}
 
@@ -86,8 +87,8 @@ def test_a_hosted_group_cannot_speak_for_another_on_the_same_host(hub, tmp_path,
     elif "disguise" not in claim:
         # One site: the origin rule lets a document speak for its whole site (the control).
         assert "<http://schema.org/email> \"scam@evil.test\"" in claimed[alpha_graph]
-    # Hosting or not, the host's /.well-known/hubnet is asked at most once per crawl.
-    assert len([e for e in hub.log if e[1] == "/.well-known/hubnet"]) <= 2
+    # Hosting or not, the host's /.well-known/hubnet is asked at most once per crawl (two crawls here).
+    assert 1 <= len(hub.requests_to(HUB, "/.well-known/hubnet")) <= 2
     store.close()
 
 
