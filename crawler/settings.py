@@ -109,6 +109,11 @@ class Settings:
     # --- lifecycle (T13)
     misses_before_delete: int = 3        # consecutive 404s (or off-site redirects) before a source's graph is dropped
     failed_source_attempts: int = 5      # failed fetches before a source that never worked is forgotten
+    stale_after_days: int = 90           # no successful fetch for this long: pages show the group as stale
+    remove_after_days: int = 180         # no successful fetch for this long: graph dropped, tombstone kept
+    # An unchanged source's record (last checked, last fetched successfully) is rewritten at most this
+    # often, so that re-crawling 10,000 unchanged sources writes nothing, yet the dates stay within a day.
+    record_check_every: float = 24 * 3600
 
     @property
     def address_delay(self) -> float:

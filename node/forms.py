@@ -33,6 +33,9 @@ LISTS = ("sameAs", "knowsAbout", "memberOf", "member", "parentOrganization", "su
 ALWAYS_LIST = ("sameAs", "knowsAbout")
 LOCATION = ("place_name", "street", "locality", "postcode", "latitude", "longitude")
 AREA = ("area_name", "area_code")
+# The "list us on hubs" checkbox (hubnet:indexing). An unticked checkbox is not sent at all, so the
+# form also sends LISTED_SHOWN: a request without it (an older form) leaves the consent as it was.
+LISTED, LISTED_SHOWN = "listed", "listed-shown"
 
 # prefix -> (profile key, @type of a new item, its fields)
 BLOCKS = {
@@ -113,6 +116,7 @@ def from_profile(doc: dict | None, data: bytes | None = None) -> FormData:
         v[key] = (iri(first[0]) or text(first[0])) if first else ""
     if not doc:
         v["license"] = CC0
+    v[LISTED] = "" if g.get("indexing") in (False, "false") else "1"
     for key in LISTS:
         v[key] = "\n".join(iri(x) or text(x) for x in as_list(g.get(key)))
 
@@ -192,6 +196,9 @@ def build(form: FormData, base_doc: dict | None) -> Built:
         if changed(key):
             lines = _lines(form.values.get(key))
             _put(doc, key, lines if key in ALWAYS_LIST or len(lines) != 1 else lines[0])
+    if v.get(LISTED_SHOWN) and changed(LISTED):
+        # Absent means listed: only a withdrawal is written.
+        _put(doc, "indexing", None if v.get(LISTED) else False)
     if changed(*LOCATION):
         _location(doc, v)
     if changed(*AREA):

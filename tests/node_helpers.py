@@ -70,6 +70,8 @@ class _FormParser(HTMLParser):
             return
         if tag == "input" and a.get("type") not in ("checkbox", "submit"):
             self.values[a["name"]] = a.get("value") or ""
+        elif tag == "input" and a.get("type") == "checkbox" and "checked" in a:  # as a browser sends it
+            self.values[a["name"]] = a.get("value") or "on"
         elif tag == "textarea":
             self._textarea = a["name"]
             self.values[self._textarea] = ""

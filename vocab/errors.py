@@ -114,11 +114,15 @@ CODES: dict[str, tuple[int, str]] = {
     "redirect_loop": (502, "the redirects lead back to a URL already visited"),
     "bad_content_type": (502, "the answer's media type is not one a profile can have"),
     "bad_encoding": (422, "the text is not valid in its declared (or UTF-8) encoding"),
-    "robots_disallowed": (403, "the site's robots.txt does not allow the crawler here"),
+    "robots_disallowed": (403, "the site's robots.txt does not allow the crawler here: the group is not listed "
+                               "(a listed one is removed, keeping a tombstone)"),
     "robots_unreachable": (503, "the site's robots.txt answered 5xx or could not be fetched: kept out, retried later"),
     "crawl_delay_too_long": (503, "robots.txt asks for a longer Crawl-delay than the crawler allows: skipped this crawl"),
     "backed_off": (503, "the site keeps failing; the crawler waits before trying again"),
     "gone": (410, "the site answered 410 Gone: the profile is withdrawn and removed"),
+    "opted_out": (410, "the group asks not to be listed (X-Robots-Tag: noindex, or \"indexing\": false in the "
+                       "profile): removed, a tombstone kept"),
+    "expired": (410, "no successful fetch for remove_after_days: the profile is removed, a tombstone kept"),
     "redirected": (200, "skipped: the address redirects to another site, which is crawled as its own source"),
     # reading a document
     "invalid_document": (422, "not a readable JSON-LD, Turtle or HTML document"),

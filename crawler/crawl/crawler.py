@@ -20,6 +20,10 @@ marked stale, the error recorded; 304 or the same statements -> no write.
 A source owns only a graph on its own site: a redirect to another site makes
 the target a source of its own and counts as a miss for the redirecting one.
 A source never read successfully is forgotten after ``failed_source_attempts``.
+Consent (crawl/consent.py): robots.txt disallowing the source, ``X-Robots-Tag: noindex`` or the
+profile's ``hubnet:indexing false`` -> graph removed, tombstone kept, in the crawl that sees it.
+A source with no successful fetch for ``remove_after_days`` is removed the same way at the end
+of a full crawl (``expired``).
 """
 
 from __future__ import annotations
@@ -32,23 +36,29 @@ import random
 import threading
 import time
 from collections import Counter
+from urllib.parse import urljoin
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from hubnet.vocab.errors import FetchError, HubnetError
 
 from hubnet.vocab import authority as authorise
+from hubnet.crawler.crawl import consent
 from hubnet.crawler.crawl import extract as link
 from .fetch import Fetcher
 from .netpolicy import canonical_url
 from hubnet.crawler.crawl.extract import parse_source
 from hubnet.crawler.crawl.frontier import CRAWL, OVER_QUOTA, PING, Budgets, Lanes, host_of
 from hubnet.crawler.settings import Settings
-from hubnet.crawler.store.graph import FAILED, GONE, MISSING, OK, STALE, SourceRecord, Store, now
+from hubnet.crawler.store.graph import FAILED, GONE, MISSING, OK, STALE, SourceRecord, Store, days_between, now
 
 log = logging.getLogger(__name__)
 NEW, UPDATED, UNCHANGED, DELETED, FAILURE, SKIPPED = "new", "updated", "unchanged", "deleted", "failed", "skipped"
 FORGOTTEN = "forgotten"   # reason code: the hub's block list (blocklist.py) names the URL
+WELL_KNOWN = "/.well-known/hubnet"
+# Fetch failures of /.well-known/hubnet that leave its answer unknown: the stricter authority rule meanwhile.
+_UNKNOWN = frozenset({"timeout", "connect_failed", "network_error", "dns_failed", "robots_unreachable",
+                      "robots_disallowed", "backed_off", "crawl_delay_too_long"})
 
 
 @dataclass
@@ -125,9 +135,10 @@ class Crawler:
     """One crawl over a store. ``run`` may be called once per instance."""
 
     def __init__(self, store: Store, settings: Settings | None = None, *, progress=None, fetcher=None, robots=None,
-                 publish=None):
+                 publish=None, clock=None):
         self.store = store
         self.settings = settings or Settings()
+        self._now = clock or now            # callable() -> the record date of now (tests age sources with it)
         self.progress = progress            # callable(done, queued, outcome) or None
         # callable() run on the pipeline thread (between writes) when a pinged source changed the
         # store while the crawl has more to do: the server re-indexes, so a ping is visible before
@@ -163,6 +174,7 @@ class Crawler:
         self.lanes = Lanes()
         self.budgets = Budgets(self.settings, self.known)
         self._loop = asyncio.get_running_loop()
+        self._hosting: dict = {}    # origin -> task: does it host groups by path (/.well-known/hubnet)?
         with self._submit_lock:
             self._accepting = True
         for item in seed_items(seeds):
@@ -179,6 +191,8 @@ class Crawler:
                 await fetcher.__aenter__()
             lanes = [(PING, CRAWL)] * max(1, self.settings.concurrency) + [(PING,)] * max(0, self.settings.ping_workers)
             await asyncio.gather(*(self._worker(fetcher, ls) for ls in lanes))
+            if recheck_known:
+                await self._in_pipeline(self._expire)
         finally:
             with self._submit_lock:
                 self._accepting = False
@@ -354,7 +368,7 @@ class Crawler:
         rec = self.known.get(item.url)
         if rec is None:
             rec = SourceRecord(url=item.url, found_via=item.found_via, found_from=item.found_from,
-                               depth=item.depth, first_seen=now())
+                               depth=item.depth, first_seen=self._now())
         else:
             rec = dataclasses.replace(rec)   # self.known changes only once a write succeeded
             if rec.graph and not authorise.owns_graph(rec.url, rec.graph):
@@ -368,12 +382,18 @@ class Crawler:
         except FetchError as exc:
             if item.candidates:
                 return await self._try_next_candidate(fetcher, item)
+            if exc.code == "robots_disallowed":   # the site withdrew consent (or never gave it)
+                return await self._in_pipeline(self._gone, rec, exc.message, exc.code)
             return await self._in_pipeline(self._failed, rec, exc.code, exc.message)
 
         if _off_site(item, resp):
             if item.candidates and resp.status != 200:
                 return await self._try_next_candidate(fetcher, item)
             return await self._in_pipeline(self._redirected, rec, resp.url)
+        if resp.status in (200, 304) and consent.header_withdraws(resp.headers.get("x-robots-tag"),
+                                                                  self.settings.user_agent):
+            return await self._in_pipeline(self._gone, rec, "the site answered with X-Robots-Tag: noindex: the "
+                                                            "group asks not to be listed", "opted_out")
         if resp.status == 304 and has_graph:
             if resp.url == rec.graph:
                 return await self._in_pipeline(self._unchanged, rec, None)
@@ -387,7 +407,7 @@ class Crawler:
         if resp.status == 200:
             if item.candidates and item.url.endswith("/.well-known/hubnet"):
                 return await self._follow_well_known(fetcher, item, resp)
-            return await self._in_pipeline(self._ingest, rec, resp)
+            return await self._read(fetcher, rec, resp)
         if item.candidates:
             return await self._try_next_candidate(fetcher, item)
         if resp.status == 410:
@@ -432,13 +452,50 @@ class Crawler:
         self.summary.writes += 1
         self._write_hook()
 
-    def _ingest(self, rec: SourceRecord, resp) -> Outcome:
+    async def _read(self, fetcher, rec: SourceRecord, resp) -> Outcome:
+        """Parse and store a fetched profile. A document speaking for subjects outside its own group
+        path is parsed again under the path rule if its host hosts groups by path."""
+        parsed = await self._in_pipeline(self._parse, rec, resp)
+        if isinstance(parsed, Outcome):
+            return parsed
+        if link.crosses_paths(parsed, resp.url) and await self._hosts_by_path(fetcher, resp.url):
+            parsed = await self._in_pipeline(self._parse, rec, resp, True)
+            if isinstance(parsed, Outcome):
+                return parsed
+        return await self._in_pipeline(self._ingest, rec, resp, parsed)
+
+    async def _hosts_by_path(self, fetcher, url: str) -> bool:
+        """Does the origin of ``url`` host groups by path? Asked once per origin per crawl."""
+        key = authorise.origin(url)
+        task = self._hosting.get(key)
+        if task is None:
+            task = self._hosting[key] = asyncio.ensure_future(self._ask_hosting(fetcher, urljoin(url, WELL_KNOWN)))
+        return await task
+
+    async def _ask_hosting(self, fetcher, url: str) -> bool:
+        """Read the origin's /.well-known/hubnet. An answer we could not get (a timeout, 5xx) counts
+        as hosting by path, the stricter rule; a definite "no" (4xx, not JSON, no declaration) does not."""
         try:
-            parsed = parse_source(resp.body, resp.content_type, resp.url, self.settings)
+            resp = await fetcher.fetch(url, accept="application/json", content_types=("application/json",))
+        except FetchError as exc:
+            return exc.code in _UNKNOWN
+        if resp.status != 200:
+            return resp.status >= 500
+        return authorise.owns_graph(url, resp.url) and authorise.hosting_rule(resp.body) == "path"
+
+    def _parse(self, rec: SourceRecord, resp, by_path: bool = False):
+        """The Parsed document, or the failure Outcome (recorded) if it cannot be read."""
+        try:
+            return parse_source(resp.body, resp.content_type, resp.url, self.settings, by_path=by_path)
         except HubnetError as exc:
             return self._failed(rec, exc.code, exc.message)
         except (RecursionError, MemoryError):
             return self._failed(rec, "too_deep", "the document is too complex to read")
+
+    def _ingest(self, rec: SourceRecord, resp, parsed) -> Outcome:
+        if consent.profile_withdraws(parsed.triples):
+            return self._gone(rec, "the profile says \"indexing\": false (list us on hubs: no): the group "
+                                   "asks not to be listed", "opted_out")
         same_graph = rec.graph == resp.url
         if same_graph and rec.status == OK and rec.content_hash == parsed.content_hash:
             return self._unchanged(rec, parsed, resp)
@@ -455,7 +512,7 @@ class Crawler:
         if over:
             return self._failed(rec, OVER_QUOTA, over)
         previous_graph = rec.graph
-        stamp = now()
+        stamp = rec.last_checked = self._now()
         rec.graph = resp.url
         rec.status = OK
         rec.etag, rec.last_modified = resp.etag, resp.last_modified
@@ -490,9 +547,10 @@ class Crawler:
         if rec.status != OK or rec.error_code:
             rec.status, rec.error_code, rec.error_message, rec.error_at, rec.misses = OK, None, None, None, 0
             changed_record = True
-        if changed_record:
-            rec.last_success = now()
+        if self._checked(rec) or changed_record:
+            rec.last_success = rec.last_checked
             self._write(self.store.update_record, rec)
+            self.known[rec.url] = rec
         if parsed is None:
             links, groups = link.stored_links_and_groups(self.store, rec.graph, self.settings.max_outlinks)
         else:
@@ -504,8 +562,11 @@ class Crawler:
         has_graph = rec.has_graph
         if not has_graph:
             return self._failed_never_ok(rec, code, message)
+        due = self._checked(rec)
         if (rec.status, rec.error_code, rec.error_message) != (STALE, code, message):
-            rec.status, rec.error_code, rec.error_message, rec.error_at = STALE, code, message, now()
+            rec.status, rec.error_code, rec.error_message, rec.error_at = STALE, code, message, rec.last_checked
+            due = True
+        if due:
             self._write(self.store.update_record, rec)
             self.known[rec.url] = rec
         return Outcome(rec.url, FAILURE, code, message)
@@ -515,6 +576,7 @@ class Crawler:
         (a pinged or linked address that never worked is not fetched forever; a new ping or link
         brings it back)."""
         rec.failed_attempts += 1
+        self._checked(rec)
         limit = self.settings.failed_source_attempts
         if rec.failed_attempts >= limit:
             if rec.url in self.known:
@@ -522,7 +584,7 @@ class Crawler:
                 del self.known[rec.url]
             return Outcome(rec.url, FAILURE, code, f"{message} (failed {rec.failed_attempts} times and never "
                                                    "worked: the address is forgotten until pinged or linked again)")
-        rec.status, rec.error_code, rec.error_message, rec.error_at = FAILED, code, message, now()
+        rec.status, rec.error_code, rec.error_message, rec.error_at = FAILED, code, message, rec.last_checked
         self._write(self.store.update_record, rec)
         self.known[rec.url] = rec
         return Outcome(rec.url, FAILURE, code, message)
@@ -535,7 +597,8 @@ class Crawler:
             return Outcome(rec.url, UNCHANGED, "gone", message)
         if not had_graph and rec.url not in self.known:
             return Outcome(rec.url, FAILURE, code, message)
-        rec.status, rec.removed_at = GONE, now()
+        self._checked(rec)
+        rec.status, rec.removed_at = GONE, rec.last_checked
         rec.error_code, rec.error_message, rec.error_at = code, message, rec.removed_at
         rec.triples = 0
         self._write(self.store.remove_source, rec)
@@ -551,12 +614,30 @@ class Crawler:
         limit = self.settings.misses_before_delete
         if rec.misses >= limit:
             return self._gone(rec, f"{answer} {rec.misses} times in a row", code)
-        rec.status, rec.error_code, rec.error_at = MISSING, code, now()
+        self._checked(rec)
+        rec.status, rec.error_code, rec.error_at = MISSING, code, rec.last_checked
         rec.error_message = (f"{answer} ({rec.misses} of {limit} misses before "
                              "the profile is dropped); the last good version is kept meanwhile")
         self._write(self.store.update_record, rec)
         self.known[rec.url] = rec
         return Outcome(rec.url, FAILURE, code, rec.error_message)
+
+    def _checked(self, rec: SourceRecord) -> bool:
+        """Stamp ``rec`` as fetched now; True if its stored stamp is ``record_check_every`` or more away
+        (so an unchanged record is worth writing for its dates alone; a stamp from a clock that ran
+        ahead is corrected too)."""
+        stamp = self._now()
+        due = abs(days_between(rec.last_checked, stamp)) * 86400 >= self.settings.record_check_every
+        rec.last_checked = stamp
+        return due
+
+    def _expire(self) -> None:
+        """End of a full crawl: drop every source with no successful fetch for ``remove_after_days``."""
+        limit, stamp = self.settings.remove_after_days, self._now()
+        for rec in list(self.known.values()):
+            if rec.has_graph and days_between(rec.last_success or rec.first_seen, stamp) >= limit:
+                self._record(self._gone(dataclasses.replace(rec), f"no successful fetch for {limit} days or more: "
+                                        "the profile is dropped until the site answers again", "expired"))
 
     def _redirected(self, rec: SourceRecord, target: str) -> Outcome:
         """``rec.url`` redirects to another site: the target becomes a source of its own (passed on

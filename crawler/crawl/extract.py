@@ -23,7 +23,7 @@ from hubnet.vocab.errors import DocumentError
 from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES
 from hubnet.vocab.parse import Limits, document_rows
 
-from hubnet.vocab.authority import authority, foreign_group, has_userinfo, id_mismatch
+from hubnet.vocab.authority import authority, foreign_group, has_userinfo, id_mismatch, scope, speaks_for
 from hubnet.crawler.settings import Settings
 
 LINK_PREDICATES = frozenset(str(p) for p in LINK_PROPERTIES)
@@ -59,14 +59,17 @@ def _digest(lines) -> str:
     return hashlib.sha256("\n".join(sorted(lines)).encode("utf-8")).hexdigest()
 
 
-def parse_source(body: bytes, media_type: str, document_url: str, settings: Settings) -> Parsed:
-    """Body as fetched -> Parsed. Raises DocumentError with a reason code on anything unusable."""
+def parse_source(body: bytes, media_type: str, document_url: str, settings: Settings, *,
+                 by_path: bool = False) -> Parsed:
+    """Body as fetched -> Parsed. Raises DocumentError with a reason code on anything unusable.
+
+    ``by_path``: the host hosts groups by path (``authority.speaks_for``), as the crawl found out."""
     try:
         rows = document_rows(body, media_type, document_url, limits_from(settings))
     except (RecursionError, MemoryError):
         raise DocumentError("the document is too complex to read", code="too_deep") from None
     kept, dropped, groups, every_group, outlinks, digest, capped = _statements(
-        rows, document_url, settings.max_outlinks, settings.max_values_per_property)
+        rows, document_url, settings.max_outlinks, settings.max_values_per_property, by_path)
     disguised = [g for g in every_group if has_userinfo(g)]
     if disguised:
         raise DocumentError(
@@ -74,9 +77,9 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
             "'@'), which shows one site and means another; name the group with a plain address of your site",
             code="userinfo_in_iri")
     if not groups:
-        foreign = foreign_group(every_group, document_url)
+        foreign = foreign_group(every_group, document_url, by_path)
         if foreign:
-            raise id_mismatch(foreign, document_url)
+            raise id_mismatch(foreign, document_url, by_path)
         raise DocumentError("no group found: the document must describe an Organization "
                             "(or a kind of it, such as NGO)", code="no_group")
     notes = [f"{capped} statement(s) beyond {settings.max_values_per_property} values of one property "
@@ -85,7 +88,7 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
                   notes=notes)
 
 
-def _statements(rows, document_url: str, max_outlinks: int, max_values: int):
+def _statements(rows, document_url: str, max_outlinks: int, max_values: int, by_path: bool = False):
     """Name blank nodes, apply the authority rule, find groups and links, hash: in one pass.
 
     Blank nodes get stable IRIs under the document's URL: a blank-node group (an
@@ -119,7 +122,7 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int):
         named = names[b] = (named_node(iri), iri)
         return named
 
-    speaks = authority(document_url)
+    speaks = authority(document_url, by_path)
     limit = max(max_outlinks, 1)  # links() checks its limit after taking a target, so it always takes one
     kept, lines, group_iris, every_group, outlinks, seen_links = [], [], [], [], [], set()
     dropped = capped = 0
@@ -161,6 +164,13 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int):
                 seen_links.add(ov)
                 outlinks.append(ov)
     return kept, dropped, group_iris, every_group, outlinks, _digest(lines), capped
+
+
+def crosses_paths(parsed: Parsed, document_url: str) -> bool:
+    """Does the document speak for a subject outside its own group path? Only then does it matter
+    whether its host hosts groups by path (so only then is ``/.well-known/hubnet`` asked)."""
+    own = scope(document_url)
+    return any(scope(t.subject.value) != own for t in parsed.triples)
 
 
 # ------------------------------------------------------------------ a stored graph (the 304 path)

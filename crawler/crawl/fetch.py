@@ -546,6 +546,8 @@ class Fetcher:
 
     async def _read(self, resp: aiohttp.ClientResponse, url, limit, content_types, truncate) -> Response:
         hdrs = {k.lower(): v for k, v in resp.headers.items()}
+        if "x-robots-tag" in hdrs:  # may be sent several times, each scoped to a robot (crawl/consent.py)
+            hdrs["x-robots-tag"] = "\n".join(resp.headers.getall("X-Robots-Tag"))
         ctype = _media_type(hdrs.get("content-type"))
         status = resp.status
         body = b""

@@ -43,6 +43,17 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def days_between(earlier: str | None, later: str) -> float:
+    """Days from one record date (as ``now()`` writes them) to another; infinite if ``earlier`` is unknown."""
+    if not earlier:
+        return float("inf")
+    try:
+        a, b = (dt.datetime.fromisoformat(x.replace("Z", "+00:00")) for x in (earlier, later))
+    except ValueError:
+        return float("inf")
+    return (b - a).total_seconds() / 86400
+
+
 class SourceStatus(str, Enum):
     """Status of a source, as shown to people; the value is what the provenance graph and the API hold."""
 
@@ -86,6 +97,7 @@ class SourceRecord:
     first_seen: str | None = None
     generated_at: str | None = None   # when the current graph was written (prov:generatedAtTime)
     last_success: str | None = None
+    last_checked: str | None = None   # the last fetch, whatever its result (rewritten at most daily when unchanged)
     error_code: str | None = None
     error_message: str | None = None
     error_at: str | None = None
@@ -105,7 +117,7 @@ class SourceRecord:
 
 # field name -> (predicate, kind) for the provenance graph.
 _INT_FIELDS = {"depth", "triples", "dropped_foreign", "misses", "failed_attempts"}
-_DATE_FIELDS = {"first_seen", "generated_at", "last_success", "error_at", "removed_at"}
+_DATE_FIELDS = {"first_seen", "generated_at", "last_success", "last_checked", "error_at", "removed_at"}
 _IRI_FIELDS = {"graph", "found_from"}
 
 

@@ -12,7 +12,8 @@ Shapes (docs for API users; tests hold them to it)::
     {... the group ..., "offers": [...], "needs": [...],
      "links": [{"target", "relation", "mutual", "key", "name"}],
      "linked_from": [{"source", "relation", "mutual", "key", "name"}],
-     "source": {the provenance record: status, last_success, error_message, ...}}
+     "source": {the provenance record: status, last_success, last_checked, generated_at (last changed),
+                error_message, ..., "outdated": no successful fetch for stale_after_days}}
 
 Facet values are the exact values the matching parameter takes.
 """
@@ -28,7 +29,8 @@ from hubnet.vocab.errors import NotFound
 
 from hubnet.crawler.store import blocklist
 from hubnet.crawler.query.groups import read_group
-from hubnet.crawler.store.graph import FAILED, GONE, HUBNET, MISSING, OK, PROV_GRAPH, STALE, SourceStatus
+from hubnet.crawler.store.graph import (FAILED, GONE, HUBNET, MISSING, OK, PROV_GRAPH, STALE, SourceStatus,
+                                        days_between, now)
 from .current import hub
 from .params import bad, read_int, request_budget, search_from
 from .render import kind_label
@@ -72,10 +74,18 @@ def groups():
                     "groups": [list_item(g) for g in result["groups"]], "facets": result["facets"]})
 
 
+def group_data(row: dict) -> dict:
+    """``read_group`` plus whether the source has gone ``stale_after_days`` without a successful fetch."""
+    data = read_group(hub().store, hub().index, row, budget=request_budget())
+    source = data["source"]
+    source["outdated"] = bool(source.get("status")) and \
+        days_between(source.get("last_success"), now()) >= hub().settings.stale_after_days
+    return data
+
+
 @bp.get("/api/groups/<path:key>")
 def group(key: str):
-    row = find_group(key)
-    return jsonify(read_group(hub().store, hub().index, row, budget=request_budget()))
+    return jsonify(group_data(find_group(key)))
 
 
 def source_listing(args) -> dict:

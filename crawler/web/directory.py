@@ -15,10 +15,9 @@ from flask import Blueprint, current_app, request
 
 from hubnet.vocab.errors import HubnetError
 
-from hubnet.crawler.query.groups import read_group
 from hubnet.crawler.store.index import Search
 from .current import hub
-from .api import find_group, search, source_listing
+from .api import find_group, group_data, search, source_listing
 from .params import bad, offset_pages, request_budget
 from .render import alternate_url as _alternate, group_href, page as _page, public_url
 
@@ -86,13 +85,14 @@ def _page_number() -> int:
 @bp.get("/groups/<path:key>")
 def group(key: str):
     row = find_group(key)
-    data = read_group(hub().store, hub().index, row, budget=request_budget())
+    data = group_data(row)
     offers_now = [o for o in data["offers"] if o["current"]]
     needs_now = [n for n in data["needs"] if n["current"]]
     not_current = [dict(o, what="Offer") for o in data["offers"] if not o["current"]] + \
                   [dict(n, what="Need") for n in data["needs"] if not n["current"]]
     return _page("group.html", "/api/groups/" + quote(row["key"], safe=""), group=data,
                  offers=offers_now, needs=needs_now, not_current=not_current,
+                 stale_after_days=hub().settings.stale_after_days,
                  last_crawl=hub().background.last_crawl or hub().index.meta("last_crawl"))
 
 

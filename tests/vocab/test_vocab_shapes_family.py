@@ -194,6 +194,8 @@ EXPECTED = {
                                        good=(OTHER, {"@type": "ImageObject", "url": "https://b.example/logo.png"}))},
     "email": EMAIL,
     "telephone": TELEPHONE,
+    "indexing": {"datatype": Case(bad=("no", "list us", "2026-01-01"), good=(False, True, "false")),
+                 "maxCount": Case(bad=([True, False],), good=(False,))},
     "foundingDate": {"pattern": Case(bad=("1998/04/01", "01-04-1998", "1998-13-01", "1998-04-32", "1998-4-1",
                                           "in 1998", "19980401", "98", "c. 1998-04-01"),
                                      good=("1998", "1998-04", "1998-04-01", "2031-12-31"))},
