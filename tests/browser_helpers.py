@@ -45,7 +45,7 @@ NODE_NAME = "Elm Road Residents"
 def command(name: str) -> list:
     script = Path(sys.executable).parent / name
     return [str(script)] if script.exists() else [sys.executable, "-m",
-                                                  {"hubnet-node": "node", "hubnet-crawler": "hubnet.crawler.cli"}[name]]
+                                                  {"hubnet-node": "hubnet.node", "hubnet-crawler": "hubnet.crawler.cli"}[name]]
 
 
 def free_port() -> int:
@@ -280,7 +280,11 @@ class Hubnet:
     def _spawn(self, name: str, argv: list, cwd: Path, ready_url: str) -> None:
         log = self.workdir / f"{name}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            # Started before any test's own fixtures: say here too that the node's postcode lookup is off
+            # (no test reaches the internet).
+            env = {**os.environ, "HUBNET_NODE_GEOCODER": "off"}
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         self.procs.append(proc)
         _wait_http(proc, ready_url, log)
 

@@ -83,7 +83,7 @@ def test_an_edit_goes_from_the_editor_to_the_public_page_and_the_aggregator(tab,
     # beside its field.
     tab.allowed_errors.append("status of 422")
     page.fill("#latitude", "515.61")
-    page.click("form[action='/edit'] button[type=submit]")
+    page.click("form[action='/edit'] button[value=save]")
     error = page.locator("#latitude-error")
     error.wait_for()
     assert "latitude" in error.inner_text()
@@ -96,7 +96,7 @@ def test_an_edit_goes_from_the_editor_to_the_public_page_and_the_aggregator(tab,
     # Fixed, with a new topic: saved, on the public page, and (after the node's ping) at the hub.
     page.fill("#latitude", "51.5601")
     page.fill("#knowsAbout", "street parties\ntool library\npavement planters")
-    page.click("form[action='/edit'] button[type=submit]")
+    page.click("form[action='/edit'] button[value=save]")
     page.wait_for_selector("text=Saved.")
     tab.open(hubnet.node_url + "/")
     assert "pavement planters" in page.inner_text("main")
