@@ -13,11 +13,20 @@ Layout (docs/query.md tells users the same):
 Replacing a source's graph together with its provenance record is one SPARQL
 update, which Oxigraph applies as one transaction: a crash leaves the old
 version or the new one, never half.
+
+Sources the store has never held (a first crawl, a load) can instead be staged and
+written in batches by Oxigraph's bulk loader, several times faster but not transactional
+(issue 18). The promise is kept by order: the batch's graph names are noted in
+``bulk-pending.json`` beside the database, the graphs are bulk-written, then the batch's
+provenance records go in last as one transaction, then the note is removed. A source
+counts only once its record is in; a crash before that leaves graphs without a live
+record, which the note names and the next open removes (``Store._recover``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import threading
 from dataclasses import asdict, dataclass, fields
@@ -36,6 +45,7 @@ RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 PROV_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/provenance")
 
 DEFAULT_PATH = "hubnet-data"
+BULK_NOTE = "bulk-pending.json"   # graphs of a bulk batch whose records may not be in yet
 
 
 def now() -> str:
@@ -159,10 +169,14 @@ class Store:
 
     def __init__(self, path: str | os.PathLike | None = DEFAULT_PATH, *, on_write=None):
         self.path = None if path is None else Path(path)
-        self._write_lock = threading.Lock()
+        # Re-entrant: a transactional write first writes the staged batch it conflicts with.
+        self._write_lock = threading.RLock()
         # Fault injection (tests/test_store_failpoints.py): called with the operations of each
-        # write, returns the operations run as its one transaction.
+        # write, returns the operations run as its one transaction (for a bulk batch, the steps
+        # run in order; see write_staged).
         self.on_write = on_write
+        self._staged: dict = {}           # url -> (record, triples): new sources waiting for the bulk loader
+        self._staged_graphs: set = set()
         try:
             if self.path is None:
                 self._store = ox.Store()
@@ -178,14 +192,18 @@ class Store:
                     "`hubnet-crawler serve --recrawl-interval 1h`, or POST a URL to its /ping.",
                     code="store_in_use") from None
             raise StoreError(f"cannot open the store at {self.path}: {text}", code="store_error") from None
+        self._recover()
 
     @property
     def oxigraph(self) -> ox.Store:
+        """The Oxigraph store, with every staged source written (a reader sees what was handed in)."""
+        self.write_staged()
         return self._store
 
     # ------------------------------------------------------------------ reading
     def sources(self) -> dict:
         """Every source record (tombstones included), keyed by URL."""
+        self.write_staged()
         recs: dict = {}
         for q in self._store.quads_for_pattern(None, None, None, PROV_GRAPH):
             name = _BY_PRED.get(q.predicate.value)
@@ -201,6 +219,7 @@ class Store:
         return recs
 
     def source(self, url: str) -> SourceRecord | None:
+        self.write_staged()
         s = ox.NamedNode(url)
         rec = None
         for q in self._store.quads_for_pattern(s, None, None, PROV_GRAPH):
@@ -213,20 +232,20 @@ class Store:
         return rec
 
     def graph_triples(self, graph: str) -> list:
-        return list(self._store.quads_for_pattern(None, None, None, ox.NamedNode(graph)))
+        return list(self.oxigraph.quads_for_pattern(None, None, None, ox.NamedNode(graph)))
 
     def query(self, sparql: str, **kw):
         kw.setdefault("use_default_graph_as_union", True)
-        return self._store.query(sparql, **kw)
+        return self.oxigraph.query(sparql, **kw)
 
     def named_graphs(self) -> list:
-        return [g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode)]
+        return [g.value for g in self.oxigraph.named_graphs() if isinstance(g, ox.NamedNode)]
 
     # ------------------------------------------------------------------ writing
     def _current(self, graph: ox.NamedNode, subject=None) -> set:
         return {(q.subject, q.predicate, q.object) for q in self._store.quads_for_pattern(subject, None, None, graph)}
 
-    def _live_owners(self, graph: str, but: str) -> set:
+    def _live_owners(self, graph: str, but: str = "") -> set:
         """URLs of the live records other than ``but`` that own ``graph`` (it is on their own site)."""
         owners = set()
         for q in self._store.quads_for_pattern(None, _PRED["graph"], ox.NamedNode(graph), PROV_GRAPH):
@@ -252,6 +271,8 @@ class Store:
         """
         with self._write_lock:
             involved = {*drop_graphs, *([insert_graph] if insert_graph else [])}
+            if record.url in self._staged or involved & self._staged_graphs:
+                self.write_staged()   # in order: the staged version first, then this change to it
             old_record = self._current(PROV_GRAPH, ox.NamedNode(record.url))
             # Graphs whose attribution is recomputed: those written, and any the record claimed before.
             involved |= {o.value for _, p, o in old_record if p == _PRED["graph"]}
@@ -305,6 +326,125 @@ class Store:
         drops = {g for g in (previous_graph, record.graph) if g}
         self._apply(drops, record.graph, triples, record)
 
+    # ------------------------------------------------------------------ bulk writes of new sources
+    def stage_new_source(self, record: SourceRecord, triples, *, batch: int) -> bool:
+        """Hand in a source for the bulk loader if the store has never held it (no record, no graph,
+        nothing claiming its graph); the batch is written once ``batch`` sources wait, on any read,
+        on a change that involves one of them, and on ``flush``. Otherwise (or ``batch`` < 1) the
+        source is written at once by ``replace_source``. True if staged.
+
+        A write of a staged batch that fails raises ``StoreError`` whose ``lost`` lists the
+        records of the batch, none of which is then in the store."""
+        if record.graph and not owns_graph(record.url, record.graph):
+            raise StoreError(f"{record.url} may not keep its statements in {record.graph}: a source owns "
+                             "only a graph on its own site", code="cross_origin_graph")
+        with self._write_lock:
+            staged = batch > 0 and record.has_graph and self._never_held(record)
+            if staged:
+                self._staged[record.url] = (record, list(triples))
+                self._staged_graphs.add(record.graph)
+                if len(self._staged) >= batch:
+                    self.write_staged()
+        if not staged:
+            self.replace_source(record, triples)
+        return staged
+
+    def _never_held(self, record: SourceRecord) -> bool:
+        url, graph = ox.NamedNode(record.url), ox.NamedNode(record.graph)
+        if record.url in self._staged or record.graph in self._staged_graphs:
+            return False
+        return not any(next(it, None) is not None for it in (
+            self._store.quads_for_pattern(url, None, None, PROV_GRAPH),
+            self._store.quads_for_pattern(None, _PRED["graph"], graph, PROV_GRAPH),
+            self._store.quads_for_pattern(None, None, None, graph)))
+
+    def write_staged(self) -> None:
+        """Write the staged sources: note their graphs, bulk-load the graphs, commit the records in
+        one transaction, drop the note. ``on_write`` sees (and may change) these steps."""
+        if not self._staged:
+            return
+        with self._write_lock:
+            if not self._staged:
+                return
+            batch = list(self._staged.values())
+            self._staged, self._staged_graphs = {}, set()
+            graphs = [rec.graph for rec, _ in batch]
+            steps = [("note", graphs),
+                     ("graphs", [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(rec.graph))
+                                 for rec, triples in batch for t in triples]),
+                     ("records", [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch
+                                  for s, p, o in _record_triples(rec)]),
+                     ("settle", graphs)]
+            if self.on_write is not None:
+                steps = self.on_write(list(steps))
+            try:
+                for step in steps:
+                    self._run_step(step)
+            except (OSError, RuntimeError, StoreError) as exc:
+                try:
+                    self._sweep(graphs)
+                except (OSError, RuntimeError):
+                    pass   # the note stays: the next open sweeps
+                err = StoreError(f"writing to the store failed: {exc}", code="store_error")
+                # Those whose record is not in (all, unless the step after the records failed).
+                err.lost = [rec for rec, _ in batch if next(self._store.quads_for_pattern(
+                    ox.NamedNode(rec.url), None, None, PROV_GRAPH), None) is None]
+                raise err from None
+
+    def _run_step(self, step) -> None:
+        if isinstance(step, str):   # a SPARQL update (the fault-injection tests insert failing ones)
+            self._store.update(step)
+            return
+        kind, payload = step
+        if kind == "note":
+            self._note(payload)
+        elif kind == "graphs":
+            self._store.bulk_extend(payload)
+        elif kind == "records":
+            self._store.extend(payload)   # one transaction: the batch's sources exist from here on
+        elif kind == "settle":
+            if self.path is not None:
+                self._store.flush()   # the records on disk before the note goes
+                self._note_path().unlink(missing_ok=True)
+
+    def _note_path(self) -> Path:
+        return self.path / BULK_NOTE
+
+    def _note(self, graphs) -> None:
+        """Record the batch's graph names (with any left by a failed batch) before they are written."""
+        if self.path is None:
+            return
+        note = self._note_path()
+        held = json.loads(note.read_text()) if note.exists() else []
+        tmp = note.with_suffix(".tmp")
+        with open(tmp, "w") as fh:
+            json.dump(sorted({*held, *graphs}), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, note)
+
+    def _sweep(self, graphs) -> None:
+        """Remove each of ``graphs`` that no live record owns (a bulk write cut short), then the note."""
+        for g in graphs:
+            if not self._live_owners(g):
+                self._store.remove_graph(ox.NamedNode(g))
+        if self.path is not None:
+            self._note_path().unlink(missing_ok=True)
+
+    def _recover(self) -> None:
+        """At open: a bulk batch that did not finish left graphs without records; remove them."""
+        if self.path is None or not self._note_path().exists():
+            return
+        try:
+            graphs = json.loads(self._note_path().read_text())
+        except ValueError:
+            graphs = None
+        if not isinstance(graphs, list) or not all(isinstance(g, str) for g in graphs):
+            raise StoreError(f"{self._note_path()} is damaged: it names the graphs of an unfinished bulk write. "
+                             "Restore the store from a backup.", code="store_error")
+        self._sweep(graphs)
+        self._store.flush()
+
     def update_record(self, record: SourceRecord) -> None:
         """Write only the provenance record (status, errors); the graph is untouched."""
         self._apply((), None, (), record)
@@ -319,10 +459,13 @@ class Store:
         self._apply((), None, (), record, keep_record=False)
 
     def backup(self, target: str | os.PathLike) -> None:
+        self.write_staged()
         self._store.flush()
         self._store.backup(str(target))
 
     def flush(self) -> None:
+        """Write the staged sources, then Oxigraph's buffers to disk."""
+        self.write_staged()
         if self.path is not None:
             self._store.flush()
 
@@ -356,7 +499,7 @@ def load_file(store: Store, path: Path, graph: str, fmt: str = "auto") -> int:
     stamp = now()
     rec = SourceRecord(url=graph, graph=graph, status=OK, found_via="load", first_seen=stamp,
                        generated_at=stamp, last_success=stamp, triples=len(triples))
-    store.replace_source(rec, triples)
+    store.stage_new_source(rec, triples, batch=1)   # a graph never held goes through the bulk loader
     return len(triples)
 
 
