@@ -16,11 +16,11 @@ version or the new one, never half.
 
 Sources the store has never held (a first crawl, a load) can instead be staged and
 written in batches by Oxigraph's bulk loader, several times faster but not transactional
-(issue 18). The promise is kept by order: the batch's graph names are noted in
-``bulk-pending.json`` beside the database, the graphs are bulk-written, then the batch's
-provenance records go in last as one transaction, then the note is removed. A source
-counts only once its record is in; a crash before that leaves graphs without a live
-record, which the note names and the next open removes (``Store._recover``).
+(issue 18). The promise is kept by a note: the batch's sources and graph names are written
+to ``bulk-pending.json`` beside the database (fsynced), then their graphs and after them
+their provenance records are bulk-written, then the note is removed: that removal is the
+batch's commit. A store opened with the note still there undoes everything the note names
+(``Store._recover``); as those sources were never held before, all of it is the batch's.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 PROV_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/provenance")
 
 DEFAULT_PATH = "hubnet-data"
-BULK_NOTE = "bulk-pending.json"   # graphs of a bulk batch whose records may not be in yet
+BULK_NOTE = "bulk-pending.json"   # the sources of a bulk batch not committed yet
 
 
 def now() -> str:
@@ -177,6 +177,7 @@ class Store:
         self.on_write = on_write
         self._staged: dict = {}           # url -> (record, triples): new sources waiting for the bulk loader
         self._staged_graphs: set = set()
+        self._broken: str | None = None   # why no write is allowed (a bulk batch could not be undone)
         try:
             if self.path is None:
                 self._store = ox.Store()
@@ -270,6 +271,7 @@ class Store:
         always names exactly its live owners: one source cannot take or remove another's graph.
         """
         with self._write_lock:
+            self._check_usable()
             involved = {*drop_graphs, *([insert_graph] if insert_graph else [])}
             if record.url in self._staged or involved & self._staged_graphs:
                 self.write_staged()   # in order: the staged version first, then this change to it
@@ -339,6 +341,7 @@ class Store:
             raise StoreError(f"{record.url} may not keep its statements in {record.graph}: a source owns "
                              "only a graph on its own site", code="cross_origin_graph")
         with self._write_lock:
+            self._check_usable()
             staged = batch > 0 and record.has_graph and self._never_held(record)
             if staged:
                 self._staged[record.url] = (record, list(triples))
@@ -359,36 +362,41 @@ class Store:
             self._store.quads_for_pattern(None, None, None, graph)))
 
     def write_staged(self) -> None:
-        """Write the staged sources: note their graphs, bulk-load the graphs, commit the records in
-        one transaction, drop the note. ``on_write`` sees (and may change) these steps."""
+        """Write the staged sources: note them, bulk-load their graphs, then their records, then
+        remove the note, which is the commit. ``on_write`` sees (and may change) these steps."""
         if not self._staged:
             return
         with self._write_lock:
             if not self._staged:
                 return
+            self._check_usable()
             batch = list(self._staged.values())
             self._staged, self._staged_graphs = {}, set()
-            graphs = [rec.graph for rec, _ in batch]
-            steps = [("note", graphs),
+            note = {"graphs": [rec.graph for rec, _ in batch], "sources": [rec.url for rec, _ in batch]}
+            steps = [("note", note),
                      ("graphs", [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(rec.graph))
                                  for rec, triples in batch for t in triples]),
                      ("records", [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch
                                   for s, p, o in _record_triples(rec)]),
-                     ("settle", graphs)]
+                     ("commit", None)]
             if self.on_write is not None:
                 steps = self.on_write(list(steps))
+            committed = False
             try:
                 for step in steps:
                     self._run_step(step)
+                    committed = committed or step[0] == "commit"
             except (OSError, RuntimeError, StoreError) as exc:
-                try:
-                    self._sweep(graphs)
-                except (OSError, RuntimeError):
-                    pass   # the note stays: the next open sweeps
                 err = StoreError(f"writing to the store failed: {exc}", code="store_error")
-                # Those whose record is not in (all, unless the step after the records failed).
-                err.lost = [rec for rec, _ in batch if next(self._store.quads_for_pattern(
-                    ox.NamedNode(rec.url), None, None, PROV_GRAPH), None) is None]
+                err.lost = []
+                if not committed:
+                    err.lost = [rec for rec, _ in batch]
+                    try:
+                        self._roll_back(note)
+                    except (OSError, RuntimeError) as again:
+                        # The note stays and the next open rolls the batch back; until then no write
+                        # may touch these sources, so none is allowed.
+                        self._broken = f"undoing an unfinished bulk write failed ({again}); reopen the store"
                 raise err from None
 
     def _run_step(self, step) -> None:
@@ -397,53 +405,63 @@ class Store:
             return
         kind, payload = step
         if kind == "note":
-            self._note(payload)
-        elif kind == "graphs":
+            self._write_note(payload)
+        elif kind in ("graphs", "records"):
             self._store.bulk_extend(payload)
-        elif kind == "records":
-            self._store.extend(payload)   # one transaction: the batch's sources exist from here on
-        elif kind == "settle":
-            if self.path is not None:
-                self._store.flush()   # the records on disk before the note goes
-                self._note_path().unlink(missing_ok=True)
+        elif kind == "commit" and self.path is not None:
+            self._note_path().unlink()
+
+    def _check_usable(self) -> None:
+        if self._broken:
+            raise StoreError(f"the store cannot be written: {self._broken}", code="store_error")
 
     def _note_path(self) -> Path:
         return self.path / BULK_NOTE
 
-    def _note(self, graphs) -> None:
-        """Record the batch's graph names (with any left by a failed batch) before they are written."""
+    def _write_note(self, note: dict) -> None:
+        """The batch's graphs and sources, on disk before any of them is written."""
         if self.path is None:
             return
-        note = self._note_path()
-        held = json.loads(note.read_text()) if note.exists() else []
-        tmp = note.with_suffix(".tmp")
+        tmp = self._note_path().with_suffix(".tmp")
         with open(tmp, "w") as fh:
-            json.dump(sorted({*held, *graphs}), fh)
+            json.dump(note, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, note)
+        os.replace(tmp, self._note_path())
+        fd = os.open(self.path, os.O_RDONLY)   # the rename itself on disk
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
-    def _sweep(self, graphs) -> None:
-        """Remove each of ``graphs`` that no live record owns (a bulk write cut short), then the note."""
-        for g in graphs:
-            if not self._live_owners(g):
-                self._store.remove_graph(ox.NamedNode(g))
+    def _roll_back(self, note: dict) -> None:
+        """Remove everything an uncommitted batch may have written (its sources were never held
+        before it, so all their records and graphs are the batch's), then the note."""
+        for url in note["sources"]:
+            node = ox.NamedNode(url)
+            for q in [*self._store.quads_for_pattern(node, None, None, PROV_GRAPH),
+                      *self._store.quads_for_pattern(None, _DERIVED, node, PROV_GRAPH)]:
+                self._store.remove(q)
+        for g in note["graphs"]:
+            self._store.remove_graph(ox.NamedNode(g))
         if self.path is not None:
+            self._store.flush()
             self._note_path().unlink(missing_ok=True)
 
     def _recover(self) -> None:
-        """At open: a bulk batch that did not finish left graphs without records; remove them."""
+        """At open: a bulk batch whose note is still there never committed; undo what it wrote."""
         if self.path is None or not self._note_path().exists():
             return
         try:
-            graphs = json.loads(self._note_path().read_text())
+            note = json.loads(self._note_path().read_text())
         except ValueError:
-            graphs = None
-        if not isinstance(graphs, list) or not all(isinstance(g, str) for g in graphs):
-            raise StoreError(f"{self._note_path()} is damaged: it names the graphs of an unfinished bulk write. "
+            note = None
+        if not (isinstance(note, dict) and all(isinstance(note.get(k), list) and all(isinstance(v, str)
+                                                                                      for v in note[k])
+                                                for k in ("graphs", "sources"))):
+            raise StoreError(f"{self._note_path()} is damaged: it names the sources of an unfinished bulk write. "
                              "Restore the store from a backup.", code="store_error")
-        self._sweep(graphs)
-        self._store.flush()
+        self._roll_back(note)
 
     def update_record(self, record: SourceRecord) -> None:
         """Write only the provenance record (status, errors); the graph is untouched."""

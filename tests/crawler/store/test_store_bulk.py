@@ -11,7 +11,7 @@ import pyoxigraph as ox
 import pytest
 
 from hubnet.crawler.crawl.extract import content_hash
-from hubnet.crawler.store.graph import BULK_NOTE, FAILED, OK, PROV_GRAPH, SourceRecord, Store, now
+from hubnet.crawler.store.graph import BULK_NOTE, FAILED, OK, PROV_GRAPH, SourceRecord, Store, _record_triples, now
 from hubnet.vocab.errors import StoreError
 
 NAME = ox.NamedNode("http://schema.org/name")
@@ -104,24 +104,54 @@ def test_a_source_the_store_holds_is_not_bulk_written(store, held):
     assert not store._staged and holds(store, 0, "v2")
 
 
-def test_the_open_sweep_removes_only_graphs_without_a_live_record(tmp_path):
+def test_the_open_undoes_every_source_of_an_uncommitted_batch_and_nothing_else(tmp_path):
+    """Whatever part of the batch got written (graphs, records, some of them), all of it goes;
+    a source committed before, and one of another batch, stay."""
     store = Store(tmp_path / "store")
-    store.stage_new_source(rec(0), data(0), batch=1)            # whole: record in
-    store.oxigraph.extend([ox.Quad(q.subject, q.predicate, q.object, ox.NamedNode(url(1)))
-                                          for q in data(1)])   # bulk-written, killed before its record
+    store.stage_new_source(rec(0), data(0), batch=1)            # committed
+    store.replace_source(rec(9), data(9))                        # a transaction of its own
+    for i in (1, 2):   # the batch got this far: both graphs, the record of one
+        store.oxigraph.bulk_extend([ox.Quad(q.subject, q.predicate, q.object, ox.NamedNode(url(i))) for q in data(i)])
+    store.oxigraph.bulk_extend([ox.Quad(s, p, o, PROV_GRAPH) for s, p, o in _record_triples(rec(1))])
     store.close()
-    (tmp_path / "store" / BULK_NOTE).write_text(json.dumps([url(0), url(1), url(2)]))
-    reopened = Store(tmp_path / "store")
-    assert holds(reopened, 0)
-    assert set(reopened.named_graphs()) == {PROV_GRAPH.value, url(0)}
-    assert not (tmp_path / "store" / BULK_NOTE).exists()
-    reopened.close()
+    (tmp_path / "store" / BULK_NOTE).write_text(json.dumps({"graphs": [url(1), url(2), url(3)],
+                                                            "sources": [url(1), url(2), url(3)]}))
+    for _ in range(2):   # and an open interrupted after the undo, before the note went, undoes again
+        reopened = Store(tmp_path / "store")
+        assert holds(reopened, 0) and holds(reopened, 9)
+        assert set(reopened.named_graphs()) == {PROV_GRAPH.value, url(0), url(9)}
+        assert set(reopened.sources()) == {url(0), url(9)}
+        reopened.close()
+        if not (tmp_path / "store" / BULK_NOTE).exists():
+            (tmp_path / "store" / BULK_NOTE).write_text(json.dumps({"graphs": [url(1)], "sources": [url(1)]}))
 
 
-@pytest.mark.parametrize("note", ["{not json", '{"a": 1}', "[1, 2]"])
+@pytest.mark.parametrize("note", ["{not json", '{"a": 1}', "[1, 2]", '{"graphs": [1], "sources": []}'])
 def test_a_damaged_note_stops_the_open_with_a_clear_error(tmp_path, note):
     Store(tmp_path / "store").close()
     (tmp_path / "store" / BULK_NOTE).write_text(note)
     with pytest.raises(StoreError) as info:
         Store(tmp_path / "store")
     assert info.value.code == "store_error" and "bulk-pending.json is damaged" in info.value.message
+
+
+def test_a_batch_that_cannot_be_undone_stops_every_write_until_the_store_is_reopened(tmp_path, monkeypatch):
+    store = Store(tmp_path / "store")
+    store.on_write = lambda steps: steps[:2] + ["DROP GRAPH <urn:hubnet:failpoint>"] + steps[2:]
+
+    def undo_fails(self, note):
+        raise OSError("injected: the disk is gone")
+
+    monkeypatch.setattr(Store, "_roll_back", undo_fails)
+    with pytest.raises(StoreError):
+        store.stage_new_source(rec(0), data(0), batch=1)
+    for write in (lambda: store.replace_source(rec(5), data(5)), lambda: store.stage_new_source(rec(6), data(6), batch=1)):
+        with pytest.raises(StoreError) as info:
+            write()
+        assert "reopen the store" in info.value.message
+    store.on_write = None
+    monkeypatch.undo()
+    store.close()
+    reopened = Store(tmp_path / "store")
+    assert reopened.sources() == {} and reopened.named_graphs() == []
+    reopened.close()

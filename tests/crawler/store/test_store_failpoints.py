@@ -195,20 +195,23 @@ class Killed(BaseException):
 
 
 def bulk_failpoints():
-    """(write, how, position): ``position`` is where the fault goes among the batch's steps; "half"
-    cuts the bulk-loaded graphs in half first. ``how``: "fail" (an error the store sees) or "kill"."""
-    steps = ["note", "graphs", "records", "settle"]
-    points = [*range(len(steps) + 1), "half"]
+    """(write, how, position): ``position`` is where the fault goes among the batch's steps;
+    "half graphs" / "half records" bulk-write half of those first. ``how``: "fail" (an error the
+    store sees, which it undoes at once) or "kill" (nothing after it runs; the next open undoes)."""
+    points = [*range(len(STEPS) + 1), "half graphs", "half records"]
     return [(name, how, p) for name in BULK_WRITES for how in ("fail", "kill") for p in points]
+
+
+STEPS = ["note", "graphs", "records", "commit"]
 
 
 def _inject(how, position):
     def fault(steps):
-        kinds = [s[0] for s in steps]
-        assert kinds == ["note", "graphs", "records", "settle"], kinds
-        if position == "half":
-            graphs = steps[1][1]
-            at, steps = 2, steps[:1] + [("graphs", graphs[:len(graphs) // 2])] + steps[2:]
+        assert [s[0] for s in steps] == STEPS
+        if isinstance(position, str):
+            k = STEPS.index(position.split()[1])
+            quads = steps[k][1]
+            at, steps = k + 1, steps[:k] + [(STEPS[k], quads[:len(quads) // 2])] + steps[k + 1:]
         else:
             at = position
         if how == "fail":
@@ -252,7 +255,7 @@ def test_a_bulk_write_failing_or_killed_at_any_point_leaves_each_source_old_or_n
 
     monkeypatch.setattr(Store, "_run_step", run)
     store.on_write = _inject(how, position)
-    committed = position not in ("half",) and position > 2   # the fault comes after the records step
+    committed = position == len(STEPS)   # the fault comes after the commit (the note's removal)
     if how == "fail":
         with pytest.raises(StoreError) as info:
             write(store, tmp_path)
