@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import uuid
 import threading
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
@@ -46,6 +47,10 @@ PROV_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/provenance")
 
 DEFAULT_PATH = "hubnet-data"
 BULK_NOTE = "bulk-pending.json"   # the sources of a bulk batch not committed yet
+JOURNAL = "changes.log"           # names of the graphs and sources each write touches, for the text index
+# A journal larger than this is started afresh when the store opens; readers of the old one
+# (the text index) then compare everything once.
+JOURNAL_MAX_BYTES = 16 * 1024 * 1024
 
 
 def now() -> str:
@@ -193,6 +198,7 @@ class Store:
                     "`hubnet-crawler serve --recrawl-interval 1h`, or POST a URL to its /ping.",
                     code="store_in_use") from None
             raise StoreError(f"cannot open the store at {self.path}: {text}", code="store_error") from None
+        self._journal_id, self._journal = self._open_journal()
         self._recover()
 
     @property
@@ -200,6 +206,59 @@ class Store:
         """The Oxigraph store, with every staged source written (a reader sees what was handed in)."""
         self.write_staged()
         return self._store
+
+    # ------------------------------------------------------------------ the change journal
+    def _open_journal(self):
+        """(id, file) of the journal each write appends to, before it writes, the names it touches.
+
+        In memory (``path=None``) the journal is a list. A missing, foreign or oversized journal
+        is replaced by a new one with a new id, which tells its readers to compare everything."""
+        if self.path is None:
+            return uuid.uuid4().hex, []
+        path = self.path / JOURNAL
+        try:
+            with open(path, "rb") as fh:
+                head = fh.readline()
+            if head.startswith(b"hubnet-journal ") and path.stat().st_size <= JOURNAL_MAX_BYTES:
+                fh = open(path, "ab+")
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    fh.write(b"\n")   # a line cut short by a crash must not swallow the next name
+                return head.split()[1].decode(), fh
+        except (OSError, IndexError, UnicodeDecodeError):
+            pass
+        jid = uuid.uuid4().hex
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(f"hubnet-journal {jid}\n".encode())
+        os.replace(tmp, path)
+        return jid, open(path, "ab+")
+
+    def _log_changes(self, names) -> None:
+        """Append ``names`` before they are written: a write that then fails costs its reader only
+        a needless look at them; a write never goes unseen."""
+        names = [n for n in names if n]
+        if isinstance(self._journal, list):
+            self._journal.extend(names)
+            return
+        self._journal.write("".join(n + "\n" for n in names).encode())
+        self._journal.flush()
+
+    def changes_since(self, journal_id: str | None, offset: int):
+        """(names written since ``offset`` of journal ``journal_id``, or None if that journal is not
+        this store's current one: compare everything; the current id; the offset to ask from next)."""
+        if isinstance(self._journal, list):
+            end = len(self._journal)
+            names = self._journal[offset:end] if journal_id == self._journal_id else None
+            return (sorted(set(names)) if names is not None else None), self._journal_id, end
+        with self._write_lock:   # a whole line: writers append under this lock
+            self.write_staged()
+            end = self._journal.tell()
+        if journal_id != self._journal_id:
+            return None, self._journal_id, end
+        with open(self.path / JOURNAL, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(end - offset)
+        return sorted({n.decode() for n in data.splitlines() if n}), self._journal_id, end
 
     # ------------------------------------------------------------------ reading
     def sources(self) -> dict:
@@ -278,6 +337,7 @@ class Store:
             old_record = self._current(PROV_GRAPH, ox.NamedNode(record.url))
             # Graphs whose attribution is recomputed: those written, and any the record claimed before.
             involved |= {o.value for _, p, o in old_record if p == _PRED["graph"]}
+            self._log_changes([record.url, *sorted(involved)])
             others = {g: self._live_owners(g, record.url) for g in involved}
             parts = [f"DROP SILENT GRAPH {_iri(g)}" for g in drop_graphs if g != insert_graph and not others[g]]
             removed, added = [], []
@@ -405,6 +465,7 @@ class Store:
             return
         kind, payload = step
         if kind == "note":
+            self._log_changes(payload["sources"] + payload["graphs"])
             self._write_note(payload)
         elif kind in ("graphs", "records"):
             self._store.bulk_extend(payload)
@@ -490,6 +551,8 @@ class Store:
     def close(self) -> None:
         # pyoxigraph closes on garbage collection; drop our reference so the lock is released.
         self.flush()
+        if not isinstance(self._journal, list):
+            self._journal.close()
         self._store = None
 
 
