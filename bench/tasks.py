@@ -35,6 +35,11 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # KiB on Linux
 
 
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
 def _raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -671,6 +676,13 @@ def measure_functions(store, fed: Federation, picks: list, min_runs: int, budget
                 t = time.perf_counter()
                 index.sync(store)
                 out["index_resync_unchanged"] = {"wall_s": time.perf_counter() - t}
+                if hasattr(index, "looked_at"):   # the index follows the store's change journal
+                    conn = index._conn()
+                    conn.execute("DELETE FROM meta WHERE k = 'journal'")   # as if the journal were lost
+                    conn.commit()
+                    t = time.perf_counter()
+                    index.sync(store)
+                    out["index_resync_compare_all"] = {"wall_s": time.perf_counter() - t}
                 searches = [Search(q=q, topic=topic, area=area) for q, topic, area in SEARCHES]
                 out["search_fn"] = dict(_time_runs(lambda s: _count(index.search(s)), searches, min_runs, budget),
                                         how="hubnet.crawler.store.index TextIndex.search(Search(q, topic, area)), "
@@ -781,6 +793,11 @@ def measure_routes(a: dict, fed: Federation, picks: list, min_runs: int, budget:
     search_rule = next((r for r in ("/api/groups", "/api/search", "/search") if r in rules), None)
     if search_rule:
         forms = [[f"{search_rule}?{urlencode({'q': q, 'topic': t, 'area': ar})}"] for q, t, ar in SEARCHES]
+        t = time.perf_counter()
+        first = client.get(forms[0][0])
+        out["app"]["first_answer_s"] = create_s + time.perf_counter() - t
+        out["app"]["first_status"] = first.status_code
+        out["app"]["rss_after_first_mb"] = _rss_now_mb()
         out["api_search"] = _probe_get(client, forms, min_runs, budget, search_rule)
     else:
         out["api_search"] = _nm("a directory search route (/api/groups?q=...) not built yet")

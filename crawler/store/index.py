@@ -32,6 +32,7 @@ import math
 import re
 import sqlite3
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,6 +54,8 @@ FACETS = ("topic", "kind", "area")
 # Above this many changed sources one scan of the whole store beats a query per graph.
 BULK_THRESHOLD = 200
 MAX_LIMIT = 1000
+# Filters whose total and facet counts are kept (per index generation); each entry is a few KB.
+COUNTS_CACHE_SIZE = 512
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
@@ -269,6 +272,9 @@ class TextIndex:
         self._facet_cache: tuple = (None, None)
         # Work done by syncs in this process (tests count it): sources compared, sources (re)written.
         self.looked_at = self.writes = 0
+        self._counts_cache: OrderedDict = OrderedDict()   # (generation, filter) -> (total, facets)
+        self._counts_lock = threading.Lock()
+        self.facet_computations = 0   # filters counted (cache misses), for tests
         self._sql_math = False
         self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
         with self._write_lock:
@@ -516,7 +522,7 @@ class TextIndex:
             total = self.count()
             facets = self.front_facets(s.facet_limit)
         else:
-            total, facets = self._count_and_facets(conn, base, params, s.facet_limit)
+            total, facets = self._counts(conn, base, params, s.facet_limit)
         groups = []
         for row in rows:
             item = _row(row)
@@ -545,6 +551,25 @@ class TextIndex:
             out[facet] = [{"value": r["value"], "count": r["n"]} for r in conn.execute(sql, (facet, limit))]
         self._facet_cache = ((gen, limit), out)
         return out
+
+    def _counts(self, conn, base: str, params: list, limit: int) -> tuple[int, dict]:
+        """Total and facet counts of a filter, kept until the index changes (a new generation):
+        a directory's visitors ask the same few filters again and again, page after page."""
+        key = (self.meta("generation", 0), base, tuple(params), limit)
+        with self._counts_lock:
+            hit = self._counts_cache.get(key)
+            if hit is not None:
+                self._counts_cache.move_to_end(key)
+                return hit
+        value = self._count_and_facets(conn, base, params, limit)
+        self.facet_computations += 1
+        with self._counts_lock:
+            if any(k[0] != key[0] for k in self._counts_cache):
+                self._counts_cache.clear()   # counts of an older index
+            self._counts_cache[key] = value
+            while len(self._counts_cache) > COUNTS_CACHE_SIZE:
+                self._counts_cache.popitem(last=False)
+        return value
 
     def _count_and_facets(self, conn, base: str, params: list, limit: int) -> tuple[int, dict]:
         """Count and facet the filtered groups, evaluating the filter once (into a temp table).

@@ -115,3 +115,28 @@ def test_a_journal_line_cut_short_by_a_crash_does_not_hide_the_next_change(fed, 
     finally:
         agg.close()
         store.close()
+
+
+def test_facet_counts_are_computed_once_per_filter_until_the_index_changes(fed, store):
+    """The directory's counts (total, topics, kinds, areas) of a filter are not recomputed per
+    request; a sync that changes the index makes them be counted afresh, and right."""
+    agg = crawled_aggregator(fed, store)
+    try:
+        index = agg.index
+        filters = [Search(q="garden"), Search(topic="gardening"), Search(q="residents", kind="TenantsAssociation")]
+        first = [index.search(f) for f in filters]
+        computed = index.facet_computations
+        assert computed == len(filters)
+        for _ in range(3):
+            assert [index.search(f) for f in filters] == first
+            assert [index.search(Search(q=f.q, topic=f.topic, kind=f.kind, offset=1)) for f in filters]
+        assert index.facet_computations == computed        # later pages and repeats: counted once
+        doc = fed.sites["alpha.test"]["/"].body.replace(b"Marsh Gate Residents", b"Marsh Gate Garden Residents")
+        fed.put("alpha.test", "/", doc)
+        crawl(fed, store, [])
+        agg.after_crawl()
+        after = index.search(Search(q="garden"))
+        assert index.facet_computations == computed + 1
+        assert after["total"] == first[0]["total"] + 1 == len(index.search(Search(q="garden", limit=1000))["groups"])
+    finally:
+        agg.close()
