@@ -461,6 +461,10 @@ class Bench:
         add("directory search by words + topic + area (HTTP)", rt.get("api_search"), "route")
         add("directory search by words + topic + area (function)", f.get("search_fn"), "underlying function")
         add("directory search by words only (function)", f.get("search_words_fn"), "underlying function")
+        add("directory search by words + topic + area, counts not cached (function)", f.get("search_fn_cold"),
+            "underlying function")
+        add("directory search by words only, counts not cached (function)", f.get("search_words_fn_cold"),
+            "underlying function")
         add(f"text index sync of {self.ingest_n:,} groups (from empty)", f.get("index_sync"), "hubnet.crawler.store.index sync(store)")
         add("text index sync, nothing changed", f.get("index_resync_unchanged"),
             "hubnet.crawler.store.index sync(store): reads the store's change journal since the last sync")

@@ -47,7 +47,10 @@ PROV_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/provenance")
 
 DEFAULT_PATH = "hubnet-data"
 BULK_NOTE = "bulk-pending.json"   # the sources of a bulk batch not committed yet
-JOURNAL = "changes.log"           # names of the graphs and sources each write touches, for the text index
+# Names of the graphs and sources each write touches, for the text index. It lives inside the
+# database directory (RocksDB leaves files it does not know alone), so a database restored from
+# a backup comes without it and the index then compares everything.
+JOURNAL = "oxigraph/hubnet-changes.journal"
 # A journal larger than this is started afresh when the store opens; readers of the old one
 # (the text index) then compare everything once.
 JOURNAL_MAX_BYTES = 16 * 1024 * 1024

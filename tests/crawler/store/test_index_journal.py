@@ -140,3 +140,31 @@ def test_facet_counts_are_computed_once_per_filter_until_the_index_changes(fed, 
         assert after["total"] == first[0]["total"] + 1 == len(index.search(Search(q="garden", limit=1000))["groups"])
     finally:
         agg.close()
+
+
+def test_a_database_restored_from_a_backup_is_indexed_as_it_is(fed, tmp_path):
+    """The index of the newer store stays beside a restored older database: its first sync
+    compares everything (the backup has no journal), so the directory shows the restored data."""
+    import shutil
+
+    store = Store(tmp_path / "store")
+    agg = crawled_aggregator(fed, store)
+    store.backup(tmp_path / "backup")
+    doc = fed.sites["alpha.test"]["/"].body.replace(b"Marsh Gate Residents", b"Marshgate Tenants")
+    fed.put("alpha.test", "/", doc)
+    crawl(fed, store, [])
+    agg.after_crawl()
+    assert names(agg.index, q="tenants") == {"Marshgate Tenants' Association"}
+    agg.close()
+    store.close()
+    shutil.rmtree(tmp_path / "store" / "oxigraph")
+    shutil.copytree(tmp_path / "backup", tmp_path / "store" / "oxigraph")
+    store = Store(tmp_path / "store")
+    index = open_index(store)
+    try:
+        index.sync(store)
+        assert names(index, q="tenants") == set()
+        assert "Marsh Gate Residents' Association" in names(index, q="marsh")
+    finally:
+        index.close()
+        store.close()
