@@ -17,9 +17,8 @@ version or the new one, never half.
 Sources the store has never held (a first crawl, a load) can instead be staged and
 written in batches by Oxigraph's bulk loader, several times faster but not transactional
 (issue 18). The promise is kept by a note: the batch's sources and graph names are written
-to ``bulk-pending.json`` beside the database (fsynced), then their graphs and after them
-their provenance records are bulk-written, then the note is removed: that removal is the
-batch's commit. A store opened with the note still there undoes everything the note names
+to ``bulk-pending.json`` beside the database (fsynced), then their graphs and provenance
+records are bulk-written, then the note is removed: that removal is the batch's commit. A store opened with the note still there undoes everything the note names
 (``Store._recover``); as those sources were never held before, all of it is the batch's.
 """
 
@@ -425,8 +424,8 @@ class Store:
             self._store.quads_for_pattern(None, None, None, graph)))
 
     def write_staged(self) -> None:
-        """Write the staged sources: note them, bulk-load their graphs, then their records, then
-        remove the note, which is the commit. ``on_write`` sees (and may change) these steps."""
+        """Write the staged sources: note them, bulk-load their graphs and records, then remove
+        the note, which is the commit. ``on_write`` sees (and may change) these steps."""
         if not self._staged:
             return
         with self._write_lock:
@@ -436,12 +435,12 @@ class Store:
             batch = list(self._staged.values())
             self._staged, self._staged_graphs = {}, set()
             note = {"graphs": [rec.graph for rec, _ in batch], "sources": [rec.url for rec, _ in batch]}
-            steps = [("note", note),
-                     ("graphs", [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(rec.graph))
-                                 for rec, triples in batch for t in triples]),
-                     ("records", [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch
-                                  for s, p, o in _record_triples(rec)]),
-                     ("commit", None)]
+            # Graphs and records in one bulk load (each load writes new files for every index):
+            # their order does not matter, as nothing of the batch counts before the commit.
+            quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(rec.graph))
+                     for rec, triples in batch for t in triples]
+            quads += [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch for s, p, o in _record_triples(rec)]
+            steps = [("note", note), ("quads", quads), ("commit", None)]
             if self.on_write is not None:
                 steps = self.on_write(list(steps))
             committed = False
@@ -470,7 +469,7 @@ class Store:
         if kind == "note":
             self._log_changes(payload["sources"] + payload["graphs"])
             self._write_note(payload)
-        elif kind in ("graphs", "records"):
+        elif kind == "quads":
             self._store.bulk_extend(payload)
         elif kind == "commit" and self.path is not None:
             self._note_path().unlink()

@@ -196,13 +196,13 @@ class Killed(BaseException):
 
 def bulk_failpoints():
     """(write, how, position): ``position`` is where the fault goes among the batch's steps;
-    "half graphs" / "half records" bulk-write half of those first. ``how``: "fail" (an error the
+    "half quads" bulk-writes half of the graphs and records first. ``how``: "fail" (an error the
     store sees, which it undoes at once) or "kill" (nothing after it runs; the next open undoes)."""
-    points = [*range(len(STEPS) + 1), "half graphs", "half records"]
+    points = [*range(len(STEPS) + 1), "half quads"]
     return [(name, how, p) for name in BULK_WRITES for how in ("fail", "kill") for p in points]
 
 
-STEPS = ["note", "graphs", "records", "commit"]
+STEPS = ["note", "quads", "commit"]
 
 
 def _inject(how, position):
