@@ -238,7 +238,7 @@ class Store:
     def _log_changes(self, names) -> None:
         """Append ``names`` before they are written: a write that then fails costs its reader only
         a needless look at them; a write never goes unseen."""
-        names = [n for n in names if n]
+        names = [n for n in dict.fromkeys(names) if n]   # a source's URL often names its graph too
         if isinstance(self._journal, list):
             self._journal.extend(names)
             return
