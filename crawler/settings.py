@@ -106,6 +106,11 @@ class Settings:
     # has 100 names, and an umbrella listing more than 100 members has its outlinks capped at
     # max_outlinks anyway (issue 12, finding 2).
     max_values_per_property: int = 100
+    # --- store writes
+    # New sources (never held before) written together by the store's bulk loader, their provenance
+    # records last in one transaction: a source counts only once its record is in (issue 18).
+    # 0: one transaction per source, as changes always are.
+    bulk_batch: int = 500
     # --- lifecycle (T13)
     misses_before_delete: int = 3        # consecutive 404s (or off-site redirects) before a source's graph is dropped
     failed_source_attempts: int = 5      # failed fetches before a source that never worked is forgotten

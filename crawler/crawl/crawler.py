@@ -40,7 +40,7 @@ from urllib.parse import urljoin
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from hubnet.vocab.errors import FetchError, HubnetError
+from hubnet.vocab.errors import FetchError, HubnetError, StoreError
 
 from hubnet.vocab import authority as authorise
 from hubnet.crawler.crawl import consent
@@ -198,6 +198,7 @@ class Crawler:
                 self._accepting = False
             if own_fetcher:
                 await fetcher.close()
+            self._pipeline.submit(self._write_staged)
             self._pipeline.shutdown(wait=True)
             self.store.flush()
         self.summary.requests = dict(getattr(fetcher, "stats", {}) or {})
@@ -351,6 +352,7 @@ class Crawler:
     def _run_publish(self) -> None:
         self._publish_pending = False
         try:
+            self._write_staged()   # the pinged source may wait in a bulk batch
             self._publish()
         except Exception:  # showing a ping early is a courtesy; the crawl goes on regardless
             log.exception("publishing a ping during the crawl failed")
@@ -448,9 +450,27 @@ class Crawler:
 
     # ------------------------------------------------------------------ pipeline-thread steps (single writer)
     def _write(self, fn, *args) -> None:
-        fn(*args)
+        try:
+            fn(*args)
+        except StoreError as exc:
+            self._lost(getattr(exc, "lost", ()), exc)
+            raise
         self.summary.writes += 1
         self._write_hook()
+
+    def _write_staged(self) -> None:
+        """Write the new sources waiting in the store's bulk batch (at the end, before a publish)."""
+        try:
+            self.store.write_staged()
+        except StoreError as exc:
+            self._lost(getattr(exc, "lost", ()), exc)
+
+    def _lost(self, records, exc: StoreError) -> None:
+        """New sources of a bulk batch that failed as a whole: none is stored, so none is known."""
+        for rec in records:
+            self.known.pop(rec.url, None)
+            self._record(Outcome(rec.url, FAILURE, exc.code, f"{exc.message} (the source was not stored)"))
+
 
     async def _read(self, fetcher, rec: SourceRecord, resp) -> Outcome:
         """Parse and store a fetched profile. A document speaking for subjects outside its own group
@@ -521,7 +541,11 @@ class Crawler:
         rec.generated_at = rec.last_success = stamp
         rec.error_code = rec.error_message = rec.error_at = rec.removed_at = None
         rec.misses = rec.failed_attempts = 0
-        self._write(lambda: self.store.replace_source(rec, parsed.triples, previous_graph=previous_graph))
+        if result == NEW and previous_graph is None:
+            # Never held: the bulk loader takes it with the next batch (issue 18).
+            self._write(lambda: self.store.stage_new_source(rec, parsed.triples, batch=self.settings.bulk_batch))
+        else:
+            self._write(lambda: self.store.replace_source(rec, parsed.triples, previous_graph=previous_graph))
         self.known[rec.url] = rec
         return Outcome(rec.url, result, triples=len(parsed.triples), dropped_foreign=parsed.dropped_foreign,
                        links=parsed.links, groups=parsed.groups)

@@ -13,12 +13,21 @@ Layout (docs/query.md tells users the same):
 Replacing a source's graph together with its provenance record is one SPARQL
 update, which Oxigraph applies as one transaction: a crash leaves the old
 version or the new one, never half.
+
+Sources the store has never held (a first crawl, a load) can instead be staged and
+written in batches by Oxigraph's bulk loader, several times faster but not transactional
+(issue 18). The promise is kept by a note: the batch's sources and graph names are written
+to ``bulk-pending.json`` beside the database (fsynced), then their graphs and provenance
+records are bulk-written, then the note is removed: that removal is the batch's commit. A store opened with the note still there undoes everything the note names
+(``Store._recover``); as those sources were never held before, all of it is the batch's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import uuid
 import threading
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
@@ -37,6 +46,14 @@ RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 PROV_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/provenance")
 
 DEFAULT_PATH = DEFAULT_STORE
+BULK_NOTE = "bulk-pending.json"   # the sources of a bulk batch not committed yet
+# Names of the graphs and sources each write touches, for the text index. It lives inside the
+# database directory (RocksDB leaves files it does not know alone), so a database restored from
+# a backup comes without it and the index then compares everything.
+JOURNAL = "oxigraph/hubnet-changes.journal"
+# A journal larger than this is started afresh when the store opens; readers of the old one
+# (the text index) then compare everything once.
+JOURNAL_MAX_BYTES = 16 * 1024 * 1024
 
 
 def now() -> str:
@@ -172,12 +189,17 @@ class Store:
 
     def __init__(self, path: str | os.PathLike | None = DEFAULT_PATH, *, on_write=None):
         self.path = None if path is None else Path(path)
-        # Re-entrant: the block list (blocklist.py) holds it across its own write and the removals.
+        # Re-entrant: the block list (blocklist.py) holds it across its own write and the removals, and
+        # a transactional write first writes the staged batch it conflicts with.
         self._write_lock = threading.RLock()
         self._blocked: dict | None = None   # url -> block-list entry, read once (blocklist.py)
         # Fault injection (tests/test_store_failpoints.py): called with the operations of each
-        # write, returns the operations run as its one transaction.
+        # write, returns the operations run as its one transaction (for a bulk batch, the steps
+        # run in order; see write_staged).
         self.on_write = on_write
+        self._staged: dict = {}           # url -> (record, triples): new sources waiting for the bulk loader
+        self._staged_graphs: set = set()
+        self._broken: str | None = None   # why no write is allowed (a bulk batch could not be undone)
         try:
             if self.path is None:
                 self._store = ox.Store()
@@ -193,14 +215,72 @@ class Store:
                     "`hubnet-crawler serve --recrawl-interval 1h`, or POST a URL to its /ping.",
                     code="store_in_use") from None
             raise StoreError(f"cannot open the store at {self.path}: {text}", code="store_error") from None
+        self._journal_id, self._journal = self._open_journal()
+        self._recover()
 
     @property
     def oxigraph(self) -> ox.Store:
+        """The Oxigraph store, with every staged source written (a reader sees what was handed in)."""
+        self.write_staged()
         return self._store
+
+    # ------------------------------------------------------------------ the change journal
+    def _open_journal(self):
+        """(id, file) of the journal each write appends to, before it writes, the names it touches.
+
+        In memory (``path=None``) the journal is a list. A missing, foreign or oversized journal
+        is replaced by a new one with a new id, which tells its readers to compare everything."""
+        if self.path is None:
+            return uuid.uuid4().hex, []
+        path = self.path / JOURNAL
+        try:
+            with open(path, "rb") as fh:
+                head = fh.readline()
+            if head.startswith(b"hubnet-journal ") and path.stat().st_size <= JOURNAL_MAX_BYTES:
+                fh = open(path, "ab+")
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    fh.write(b"\n")   # a line cut short by a crash must not swallow the next name
+                return head.split()[1].decode(), fh
+        except (OSError, IndexError, UnicodeDecodeError):
+            pass
+        jid = uuid.uuid4().hex
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(f"hubnet-journal {jid}\n".encode())
+        os.replace(tmp, path)
+        return jid, open(path, "ab+")
+
+    def _log_changes(self, names) -> None:
+        """Append ``names`` before they are written: a write that then fails costs its reader only
+        a needless look at them; a write never goes unseen."""
+        names = [n for n in dict.fromkeys(names) if n]   # a source's URL often names its graph too
+        if isinstance(self._journal, list):
+            self._journal.extend(names)
+            return
+        self._journal.write("".join(n + "\n" for n in names).encode())
+        self._journal.flush()
+
+    def changes_since(self, journal_id: str | None, offset: int):
+        """(names written since ``offset`` of journal ``journal_id``, or None if that journal is not
+        this store's current one: compare everything; the current id; the offset to ask from next)."""
+        if isinstance(self._journal, list):
+            end = len(self._journal)
+            names = self._journal[offset:end] if journal_id == self._journal_id else None
+            return (sorted(set(names)) if names is not None else None), self._journal_id, end
+        with self._write_lock:   # a whole line: writers append under this lock
+            self.write_staged()
+            end = self._journal.tell()
+        if journal_id != self._journal_id:
+            return None, self._journal_id, end
+        with open(self.path / JOURNAL, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(end - offset)
+        return sorted({n.decode() for n in data.splitlines() if n}), self._journal_id, end
 
     # ------------------------------------------------------------------ reading
     def sources(self) -> dict:
         """Every source record (tombstones included), keyed by URL."""
+        self.write_staged()
         recs: dict = {}
         for q in self._store.quads_for_pattern(None, None, None, PROV_GRAPH):
             name = _BY_PRED.get(q.predicate.value)
@@ -216,6 +296,7 @@ class Store:
         return recs
 
     def source(self, url: str) -> SourceRecord | None:
+        self.write_staged()
         s = ox.NamedNode(url)
         rec = None
         for q in self._store.quads_for_pattern(s, None, None, PROV_GRAPH):
@@ -228,20 +309,20 @@ class Store:
         return rec
 
     def graph_triples(self, graph: str) -> list:
-        return list(self._store.quads_for_pattern(None, None, None, ox.NamedNode(graph)))
+        return list(self.oxigraph.quads_for_pattern(None, None, None, ox.NamedNode(graph)))
 
     def query(self, sparql: str, **kw):
         kw.setdefault("use_default_graph_as_union", True)
-        return self._store.query(sparql, **kw)
+        return self.oxigraph.query(sparql, **kw)
 
     def named_graphs(self) -> list:
-        return [g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode)]
+        return [g.value for g in self.oxigraph.named_graphs() if isinstance(g, ox.NamedNode)]
 
     # ------------------------------------------------------------------ writing
     def _current(self, graph: ox.NamedNode, subject=None) -> set:
         return {(q.subject, q.predicate, q.object) for q in self._store.quads_for_pattern(subject, None, None, graph)}
 
-    def _live_owners(self, graph: str, but: str) -> set:
+    def _live_owners(self, graph: str, but: str = "") -> set:
         """URLs of the live records other than ``but`` that own ``graph`` (it is on their own site)."""
         owners = set()
         for q in self._store.quads_for_pattern(None, _PRED["graph"], ox.NamedNode(graph), PROV_GRAPH):
@@ -266,12 +347,16 @@ class Store:
         always names exactly its live owners: one source cannot take or remove another's graph.
         """
         with self._write_lock:
+            self._check_usable()
             if keep_record:
                 self._refuse_blocked(record)   # under the lock: a crawl's write cannot slip past a forget
             involved = {*drop_graphs, *([insert_graph] if insert_graph else [])}
+            if record.url in self._staged or involved & self._staged_graphs:
+                self.write_staged()   # in order: the staged version first, then this change to it
             old_record = self._current(PROV_GRAPH, ox.NamedNode(record.url))
             # Graphs whose attribution is recomputed: those written, and any the record claimed before.
             involved |= {o.value for _, p, o in old_record if p == _PRED["graph"]}
+            self._log_changes([record.url, *sorted(involved)])
             others = {g: self._live_owners(g, record.url) for g in involved}
             parts = [f"DROP SILENT GRAPH {_iri(g)}" for g in drop_graphs if g != insert_graph and not others[g]]
             removed, added = [], []
@@ -337,6 +422,143 @@ class Store:
         drops = {g for g in (previous_graph, record.graph) if g}
         self._apply(drops, record.graph, triples, record)
 
+    # ------------------------------------------------------------------ bulk writes of new sources
+    def stage_new_source(self, record: SourceRecord, triples, *, batch: int) -> bool:
+        """Hand in a source for the bulk loader if the store has never held it (no record, no graph,
+        nothing claiming its graph); the batch is written once ``batch`` sources wait, on any read,
+        on a change that involves one of them, and on ``flush``. Otherwise (or ``batch`` < 1) the
+        source is written at once by ``replace_source``. True if staged.
+
+        A write of a staged batch that fails raises ``StoreError`` whose ``lost`` lists the
+        records of the batch, none of which is then in the store."""
+        if record.graph and not owns_graph(record.url, record.graph):
+            raise StoreError(f"{record.url} may not keep its statements in {record.graph}: a source owns "
+                             "only a graph on its own site", code="cross_origin_graph")
+        with self._write_lock:
+            self._check_usable()
+            self._refuse_blocked(record)   # a forgotten source is not staged either
+            staged = batch > 0 and record.has_graph and self._never_held(record)
+            if staged:
+                self._staged[record.url] = (record, list(triples))
+                self._staged_graphs.add(record.graph)
+                if len(self._staged) >= batch:
+                    self.write_staged()
+        if not staged:
+            self.replace_source(record, triples)
+        return staged
+
+    def _never_held(self, record: SourceRecord) -> bool:
+        url, graph = ox.NamedNode(record.url), ox.NamedNode(record.graph)
+        if record.url in self._staged or record.graph in self._staged_graphs:
+            return False
+        return not any(next(it, None) is not None for it in (
+            self._store.quads_for_pattern(url, None, None, PROV_GRAPH),
+            self._store.quads_for_pattern(None, _PRED["graph"], graph, PROV_GRAPH),
+            self._store.quads_for_pattern(None, None, None, graph)))
+
+    def write_staged(self) -> None:
+        """Write the staged sources: note them, bulk-load their graphs and records, then remove
+        the note, which is the commit. ``on_write`` sees (and may change) these steps."""
+        if not self._staged:
+            return
+        with self._write_lock:
+            if not self._staged:
+                return
+            self._check_usable()
+            batch = list(self._staged.values())
+            self._staged, self._staged_graphs = {}, set()
+            note = {"graphs": [rec.graph for rec, _ in batch], "sources": [rec.url for rec, _ in batch]}
+            # Graphs and records in one bulk load (each load writes new files for every index):
+            # their order does not matter, as nothing of the batch counts before the commit.
+            quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(rec.graph))
+                     for rec, triples in batch for t in triples]
+            quads += [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch for s, p, o in _record_triples(rec)]
+            steps = [("note", note), ("quads", quads), ("commit", None)]
+            if self.on_write is not None:
+                steps = self.on_write(list(steps))
+            committed = False
+            try:
+                for step in steps:
+                    self._run_step(step)
+                    committed = committed or step[0] == "commit"
+            except (OSError, RuntimeError, StoreError) as exc:
+                err = StoreError(f"writing to the store failed: {exc}", code="store_error")
+                err.lost = []
+                if not committed:
+                    err.lost = [rec for rec, _ in batch]
+                    try:
+                        self._roll_back(note)
+                    except (OSError, RuntimeError) as again:
+                        # The note stays and the next open rolls the batch back; until then no write
+                        # may touch these sources, so none is allowed.
+                        self._broken = f"undoing an unfinished bulk write failed ({again}); reopen the store"
+                raise err from None
+
+    def _run_step(self, step) -> None:
+        if isinstance(step, str):   # a SPARQL update (the fault-injection tests insert failing ones)
+            self._store.update(step)
+            return
+        kind, payload = step
+        if kind == "note":
+            self._log_changes(payload["sources"] + payload["graphs"])
+            self._write_note(payload)
+        elif kind == "quads":
+            self._store.bulk_extend(payload)
+        elif kind == "commit" and self.path is not None:
+            self._note_path().unlink()
+
+    def _check_usable(self) -> None:
+        if self._broken:
+            raise StoreError(f"the store cannot be written: {self._broken}", code="store_error")
+
+    def _note_path(self) -> Path:
+        return self.path / BULK_NOTE
+
+    def _write_note(self, note: dict) -> None:
+        """The batch's graphs and sources, on disk before any of them is written."""
+        if self.path is None:
+            return
+        tmp = self._note_path().with_suffix(".tmp")
+        with open(tmp, "w") as fh:
+            json.dump(note, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._note_path())
+        fd = os.open(self.path, os.O_RDONLY)   # the rename itself on disk
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _roll_back(self, note: dict) -> None:
+        """Remove everything an uncommitted batch may have written (its sources were never held
+        before it, so all their records and graphs are the batch's), then the note."""
+        for url in note["sources"]:
+            node = ox.NamedNode(url)
+            for q in [*self._store.quads_for_pattern(node, None, None, PROV_GRAPH),
+                      *self._store.quads_for_pattern(None, _DERIVED, node, PROV_GRAPH)]:
+                self._store.remove(q)
+        for g in note["graphs"]:
+            self._store.remove_graph(ox.NamedNode(g))
+        if self.path is not None:
+            self._store.flush()
+            self._note_path().unlink(missing_ok=True)
+
+    def _recover(self) -> None:
+        """At open: a bulk batch whose note is still there never committed; undo what it wrote."""
+        if self.path is None or not self._note_path().exists():
+            return
+        try:
+            note = json.loads(self._note_path().read_text())
+        except ValueError:
+            note = None
+        if not (isinstance(note, dict) and all(isinstance(note.get(k), list) and all(isinstance(v, str)
+                                                                                      for v in note[k])
+                                                for k in ("graphs", "sources"))):
+            raise StoreError(f"{self._note_path()} is damaged: it names the sources of an unfinished bulk write. "
+                             "Restore the store from a backup.", code="store_error")
+        self._roll_back(note)
+
     def update_record(self, record: SourceRecord) -> None:
         """Write only the provenance record (status, errors); the graph is untouched."""
         self._apply((), None, (), record)
@@ -355,16 +577,21 @@ class Store:
         self._apply({record.graph} if record.graph else set(), None, (), record, keep_record=False)
 
     def backup(self, target: str | os.PathLike) -> None:
+        self.write_staged()
         self._store.flush()
         self._store.backup(str(target))
 
     def flush(self) -> None:
+        """Write the staged sources, then Oxigraph's buffers to disk."""
+        self.write_staged()
         if self.path is not None:
             self._store.flush()
 
     def close(self) -> None:
         # pyoxigraph closes on garbage collection; drop our reference so the lock is released.
         self.flush()
+        if not isinstance(self._journal, list):
+            self._journal.close()
         self._store = None
 
 
@@ -392,7 +619,7 @@ def load_file(store: Store, path: Path, graph: str, fmt: str = "auto") -> int:
     stamp = now()
     rec = SourceRecord(url=graph, graph=graph, status=OK, found_via="load", first_seen=stamp,
                        generated_at=stamp, last_success=stamp, triples=len(triples))
-    store.replace_source(rec, triples)
+    store.stage_new_source(rec, triples, batch=1)   # a graph never held goes through the bulk loader
     return len(triples)
 
 

@@ -31,9 +31,12 @@ import math
 import re
 import sqlite3
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import pyoxigraph as ox
 
 from hubnet.vocab.authority import owns_graph, speaks_for
 from hubnet.crawler.budget import UNLIMITED, Budget, OverBudget
@@ -49,6 +52,8 @@ FACETS = ("topic", "kind", "area")
 # Above this many changed sources one scan of the whole store beats a query per graph.
 BULK_THRESHOLD = 200
 MAX_LIMIT = 1000
+# Filters whose total and facet counts are kept (per index generation); each entry is a few KB.
+COUNTS_CACHE_SIZE = 512
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
@@ -250,6 +255,11 @@ class TextIndex:
         self._all: list = []
         self._write_lock = threading.Lock()
         self._facet_cache: tuple = (None, None)
+        # Work done by syncs in this process (tests count it): sources compared, sources (re)written.
+        self.looked_at = self.writes = 0
+        self._counts_cache: OrderedDict = OrderedDict()   # (generation, filter) -> (total, facets)
+        self._counts_lock = threading.Lock()
+        self.facet_computations = 0   # filters counted (cache misses), for tests
         self._sql_math = False
         self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
         with self._write_lock:
@@ -316,12 +326,26 @@ class TextIndex:
         return stats
 
     def _sync(self, store, crawled_at, budget: Budget = UNLIMITED) -> dict:
+        """Only the sources the store's change journal names since the last sync; everything when
+        the journal is not the one this index read last (a new index, a renewed journal)."""
         conn = self._conn()
-        want, status_counts = _source_versions(store)
-        have = dict(conn.execute("SELECT graph, version FROM sources").fetchall())
-        changed = [g for g, v in want.items() if have.get(g) != v]
-        removed = [g for g in have if g not in want]
+        names, journal_id, offset = store.changes_since(self.meta("journal"), self.meta("journal_offset", 0))
+        if names is None:
+            want, status_counts = _source_versions(store)
+            have = dict(conn.execute("SELECT graph, version FROM sources").fetchall())
+            changed = [g for g, v in want.items() if have.get(g) != v]
+            removed = [g for g in have if g not in want]
+        else:
+            want, status_counts = _graph_versions(store, names), None
+            have = {}
+            for chunk in _chunks(names, 500):
+                have.update(conn.execute(f"SELECT graph, version FROM sources WHERE graph IN ({_marks(chunk)})",
+                                         chunk).fetchall())
+            changed = [g for g, v in want.items() if have.get(g) != v]
+            removed = [g for g in have if g not in want]
         stats = {"changed": len(changed), "removed": len(removed), "groups": None}
+        self.looked_at += len(want) if names is None else len(names)
+        self.writes += len(changed) + len(removed)
         if changed or removed:
             try:
                 self._apply(conn, store, want, changed, removed, budget)
@@ -329,15 +353,22 @@ class TextIndex:
                 conn.rollback()   # the batch in progress; the batches committed before it stay
                 log.warning("%s; the sources not reached are indexed at the next sync", exc)
                 stats["unfinished"] = True
+                journal_id = None   # what was not reached is found by comparing everything next time
             self._set_meta(conn, "generation", (self.meta("generation", 0) or 0) + 1)
-        self._set_meta(conn, "sources", status_counts)
-        self._set_meta(conn, "synced_at", now())
+        if names is None or names:
+            self._set_meta(conn, "sources", status_counts if status_counts is not None else _status_counts(store))
+            self._set_meta(conn, "synced_at", now())
+            self._set_meta(conn, "journal", journal_id)
+            self._set_meta(conn, "journal_offset", offset)
         if crawled_at:
             self._set_meta(conn, "last_crawl", crawled_at)
         conn.commit()
-        stats["groups"] = self.count()
-        self._set_meta(conn, "groups", stats["groups"])
-        conn.commit()
+        if changed or removed or self.meta("groups") is None:
+            stats["groups"] = self.count()
+            self._set_meta(conn, "groups", stats["groups"])
+            conn.commit()
+        else:
+            stats["groups"] = self.meta("groups")
         return stats
 
     def _apply(self, conn, store, want: dict, changed: list, removed: list, budget: Budget) -> None:
@@ -476,7 +507,7 @@ class TextIndex:
             total = self.count()
             facets = self.front_facets(s.facet_limit)
         else:
-            total, facets = self._count_and_facets(conn, base, params, s.facet_limit)
+            total, facets = self._counts(conn, base, params, s.facet_limit)
         groups = []
         for row in rows:
             item = _row(row)
@@ -505,6 +536,25 @@ class TextIndex:
             out[facet] = [{"value": r["value"], "count": r["n"]} for r in conn.execute(sql, (facet, limit))]
         self._facet_cache = ((gen, limit), out)
         return out
+
+    def _counts(self, conn, base: str, params: list, limit: int) -> tuple[int, dict]:
+        """Total and facet counts of a filter, kept until the index changes (a new generation):
+        a directory's visitors ask the same few filters again and again, page after page."""
+        key = (self.meta("generation", 0), base, tuple(params), limit)
+        with self._counts_lock:
+            hit = self._counts_cache.get(key)
+            if hit is not None:
+                self._counts_cache.move_to_end(key)
+                return hit
+        value = self._count_and_facets(conn, base, params, limit)
+        self.facet_computations += 1
+        with self._counts_lock:
+            if any(k[0] != key[0] for k in self._counts_cache):
+                self._counts_cache.clear()   # counts of an older index
+            self._counts_cache[key] = value
+            while len(self._counts_cache) > COUNTS_CACHE_SIZE:
+                self._counts_cache.popitem(last=False)
+        return value
 
     def _count_and_facets(self, conn, base: str, params: list, limit: int) -> tuple[int, dict]:
         """Count and facet the filtered groups, evaluating the filter once (into a temp table).
@@ -586,6 +636,41 @@ SELECT ?s ?status ?graph ?hash ?gen WHERE {{ GRAPH <{PROV_GRAPH.value}> {{
                    "t:" + (sol["gen"].value if sol["gen"] is not None else ""))
         want[graph.value] = version
     return want, counts
+
+
+def _marks(items) -> str:
+    return ",".join("?" * len(items))
+
+
+def _graph_versions(store, names) -> dict:
+    """{graph: version} for those of ``names`` that are a live source's graph (as _source_versions)."""
+    ox_store, want = store.oxigraph, {}
+    pred_graph = ox.NamedNode(HUBNET + "graph")
+    for name in names:
+        try:
+            node = ox.NamedNode(name)
+        except ValueError:
+            continue
+        for q in ox_store.quads_for_pattern(None, pred_graph, node, PROV_GRAPH):
+            s = q.subject
+            status = _value(ox_store, s, HUBNET + "status")
+            if status not in GRAPH_STATUSES or not owns_graph(s.value, name):
+                continue
+            h = _value(ox_store, s, HUBNET + "contentHash")
+            want[name] = h if h is not None else "t:" + (_value(ox_store, s, PROV + "generatedAtTime") or "")
+    return want
+
+
+def _value(ox_store, subject, predicate: str):
+    q = next(ox_store.quads_for_pattern(subject, ox.NamedNode(predicate), None, PROV_GRAPH), None)
+    return None if q is None else q.object.value
+
+
+def _status_counts(store) -> dict:
+    counts: dict = {}
+    for q in store.oxigraph.quads_for_pattern(None, ox.NamedNode(HUBNET + "status"), None, PROV_GRAPH):
+        counts[q.object.value] = counts.get(q.object.value, 0) + 1
+    return counts
 
 
 def index_path(store) -> Path | None:

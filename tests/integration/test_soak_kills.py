@@ -7,7 +7,7 @@ killed with SIGKILL at seeded random points (after the n-th request the sites se
 to JITTER s): half during first crawls, half during re-crawls while the sites switch
 between versions. After every kill the store opens, every source's graph is exactly an old
 or a new version of that site and agrees with its provenance record, and the text index
-opens. A crawl run to the end afterwards converges to the reference store, and one more
+opens. New sources are bulk-written in batches of three (``HUBNET_BULK_BATCH``). A crawl run to the end afterwards converges to the reference store, and one more
 run writes nothing.
 
 HUBNET_SOAK_KILLS sets the number of kills: 24 by default (about a minute on a busy
@@ -39,6 +39,9 @@ PER_GENERATION = 4      # kills of one first crawl before it is crawled to the e
 LATENCY = 0.03          # per answer: a crawl lasts about a second, so kills catch writes in flight
 JITTER = 0.2            # a kill lands up to this long after its request: mid-write, mid-index-sync
 LIVE = (OK, STALE, MISSING)
+# New sources go through the bulk loader in batches of 3 (not 500), so kills land inside and
+# between committed batches of a first crawl too (issue 18).
+ENV = {**os.environ, "HUBNET_BULK_BATCH": "3"}
 
 
 def host(i) -> str:
@@ -76,7 +79,7 @@ def cli(fed, store_dir) -> list:
 def run_to_end(fed, store_dir) -> tuple[int, dict]:
     """One uninterrupted crawl; returns how many requests the sites saw and its --json summary."""
     seen = _requests(fed)
-    proc = subprocess.run(cli(fed, store_dir), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cli(fed, store_dir), capture_output=True, text=True, timeout=120, env=ENV)
     assert proc.returncode == 0, proc.stderr
     return _requests(fed) - seen, json.loads(proc.stdout)
 
@@ -86,7 +89,7 @@ def killed_run(fed, store_dir, after_requests: int, jitter: float) -> bool:
     request (counting requests, not time, so that the kills land mid-crawl however loaded
     the machine is). Returns False if the crawl ended before it could be killed."""
     seen = _requests(fed)
-    proc = subprocess.Popen(cli(fed, store_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cli(fed, store_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     while proc.poll() is None and _requests(fed) < seen + after_requests:
         time.sleep(0.002)
     time.sleep(jitter)

@@ -939,7 +939,8 @@ def test_robots_and_profile_pairs_keep_their_connection_under_the_bound(spy, ser
     the default bound (2 x concurrency) keeps every pair on one connection."""
     site = serve.site({"/robots.txt": ALLOW_ALL, "/p": (200, JSONLD, PROFILE)})
     hosts = [f"h{i}.test" for i in range(40)]
-    s = robots_settings(site.port, *hosts, concurrency=4, per_host_delay=0.05)
+    s = robots_settings(site.port, *hosts, concurrency=4, per_host_delay=0.05,
+                        keepalive_timeout=300)   # no idle socket expires mid-test on a loaded machine
 
     async def go(f):
         queue = list(hosts)

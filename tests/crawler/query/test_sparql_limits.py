@@ -215,7 +215,11 @@ def test_checkpoints_are_hard_links(tmp_path):
     store = fill_store(tmp_path, filler=200)
     with QueryService(store, timeout=5, workers=1) as service:
         files = [p for p in Path(service.checkpoint).iterdir() if p.suffix == ".sst"]
-        assert files and all(p.stat().st_nlink >= 2 for p in files)
+        live = Path(store.path) / "oxigraph"
+        # Each a link to a live file, unless a compaction (after the bulk loads that filled the
+        # store) has since replaced that file: a copy would leave the live file there.
+        assert files and all(p.stat().st_nlink >= 2 or not (live / p.name).exists() for p in files)
+        assert any(p.stat().st_nlink >= 2 for p in files)
 
 
 def test_in_memory_store_is_copied_into_a_temporary_checkpoint():

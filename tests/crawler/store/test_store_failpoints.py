@@ -163,3 +163,121 @@ def test_a_crawl_whose_writes_fail_keeps_the_old_graph_and_record_and_then_conve
     assert Crawler(store, settings).crawl().counts["updated"] == 1
     assert store.source(url).content_hash == content_hash(store.graph_triples(url))
     store.close()
+
+
+# --------------------------------------------------------------------------- the bulk path (issue 18)
+NEW_URLS = [f"https://{h}.test/profile.jsonld" for h in ("n1", "n2", "n3")]
+
+
+def new_quads(url, name):
+    group = ox.NamedNode(url + "#group")
+    return [ox.Quad(group, NAME, ox.Literal(name))] + [ox.Quad(group, ABOUT, ox.Literal(f"{name} {i}"))
+                                                        for i in range(6)]
+
+
+def _stage_batch(store, tmp_path):
+    for i, url in enumerate(NEW_URLS):
+        data = new_quads(url, f"New {i}")
+        store.stage_new_source(record(data, url=url, graph=url), data, batch=len(NEW_URLS))
+
+
+# name -> (setup, write, the URLs the write adds): every write that goes through the bulk loader.
+BULK_WRITES = {
+    "a bulk batch of new sources beside a held one": (lambda s, t: s.replace_source(record(V1), V1), _stage_batch,
+                                                      NEW_URLS),
+    "a load of a new graph (blank nodes)": (lambda s, t: None, lambda s, t: load_file(s, _blank_file(t, "one"), URL),
+                                            [URL]),
+}
+
+
+class Killed(BaseException):
+    """The process dies here: nothing after this point runs, not even the clean-up of a failure."""
+
+
+def bulk_failpoints():
+    """(write, how, position): ``position`` is where the fault goes among the batch's steps;
+    "half quads" bulk-writes half of the graphs and records first. ``how``: "fail" (an error the
+    store sees, which it undoes at once) or "kill" (nothing after it runs; the next open undoes)."""
+    points = [*range(len(STEPS) + 1), "half quads"]
+    return [(name, how, p) for name in BULK_WRITES for how in ("fail", "kill") for p in points]
+
+
+STEPS = ["note", "quads", "commit"]
+
+
+def _inject(how, position):
+    def fault(steps):
+        assert [s[0] for s in steps] == STEPS
+        if isinstance(position, str):
+            k = STEPS.index(position.split()[1])
+            quads = steps[k][1]
+            at, steps = k + 1, steps[:k] + [(STEPS[k], quads[:len(quads) // 2])] + steps[k + 1:]
+        else:
+            at = position
+        if how == "fail":
+            return steps[:at] + [FAIL] + steps[at:]
+
+        def die():
+            raise Killed()
+        return steps[:at] + [_Die(die)] + steps[at:]
+    return fault
+
+
+class _Die(tuple):
+    """A step that kills the writer: a (kind, payload) pair whose kind nothing knows, run as a call."""
+
+    def __new__(cls, fn):
+        return super().__new__(cls, ("die", fn))
+
+
+def _present(store, url) -> bool:
+    rec = store.source(url)
+    if rec is None:
+        return False
+    held = store.graph_triples(rec.graph)
+    # A loaded file's record has no hash; its count of statements tells a whole graph from half.
+    return len(held) == rec.triples > 0 and rec.content_hash in (None, content_hash(held))
+
+
+@pytest.mark.parametrize("name, how, position", bulk_failpoints())
+def test_a_bulk_write_failing_or_killed_at_any_point_leaves_each_source_old_or_new(tmp_path, name, how,
+                                                                                  position, monkeypatch):
+    setup, write, urls = BULK_WRITES[name]
+    store = Store(tmp_path / "store")
+    setup(store, tmp_path)
+    before = snapshot(store)
+    run_step = Store._run_step
+
+    def run(self, step):
+        if step[0] == "die":
+            step[1]()
+        return run_step(self, step)
+
+    monkeypatch.setattr(Store, "_run_step", run)
+    store.on_write = _inject(how, position)
+    committed = position == len(STEPS)   # the fault comes after the commit (the note's removal)
+    if how == "fail":
+        with pytest.raises(StoreError) as info:
+            write(store, tmp_path)
+        assert {r.url for r in info.value.lost} == (set() if committed else set(urls))
+        in_process = snapshot(store)
+        assert (in_process == before) != committed
+        assert_consistent(store)
+    else:
+        with pytest.raises(Killed):
+            write(store, tmp_path)
+    store.on_write = None
+    store.close()
+    reopened = Store(tmp_path / "store")   # the recovery sweep runs here
+    assert not (tmp_path / "store" / "bulk-pending.json").exists()
+    assert_consistent(reopened)
+    if committed:
+        assert all(_present(reopened, u) for u in urls)
+        assert snapshot(reopened) > before
+    else:
+        assert snapshot(reopened) == before
+        write(reopened, tmp_path)     # the same write, without the fault, then goes through whole
+        reopened.flush()
+        assert all(_present(reopened, u) for u in urls)
+    assert_consistent(reopened)
+    reopened.close()
