@@ -159,6 +159,14 @@ def area_object(**kw):
 AREA_NAME = {"minCount": Case(bad=(area_object(identifier="E05000000"),), good=(area_object(name="Ward"),)),
              "pattern": Case(bad=(area_object(name=""), area_object(name="  ")), good=(area_object(name="W"),)),
              "maxLength": length(200, lambda n: area_object(name="x" * n))}
+ONS = "http://statistics.data.gov.uk/id/statistical-geography/"
+AREA_CODE = Case(bad=("E0500005", "E050000588", "e05000058", "05000058", "EE5000058", "E05 000058", "E05000058 ",
+                      " E05000058", "E05000058x", "E05000058\n", "Wharfside ward"),
+                 good=("E05000058", "W05000999", "S13002877"))
+AREA_IRI = Case(bad=(ONS + "E0500005", ONS + "e05000058", ONS + "E05000058/", ONS + "E05000058x", ONS,
+                     "https://statistics.data.gov.uk/id/statistical-geography/Wharfside"),
+                good=(ONS + "E05000058", "https://statistics.data.gov.uk/id/statistical-geography/E09000030",
+                      "https://www.wikidata.org/wiki/Q7989478"))
 LATITUDE, LONGITUDE = ({
     "minCount": Case(bad=(ABSENT,), good=(0,)),
     "maxCount": Case(bad=([10, 11],), good=(10,)),
@@ -205,6 +213,8 @@ EXPECTED = {
     "location": {"minCount warning": Case(bad=(ABSENT,), good=({"@type": "Place", "name": "The hall"},))},
     "areaServed": {**AREA, "minCount warning": Case(bad=(ABSENT,), good=("Leyton ward",))},
     "areaServed.name": AREA_NAME,
+    "areaServed.identifier": {"pattern": AREA_CODE},
+    "areaServed.sameAs": {"pattern": AREA_IRI},
     "location.name": {"maxLength": length(200)},
     # sh:or ( [nodeKind Literal; maxLength 300] [nodeKind BlankNodeOrIRI] ): no value is of neither kind.
     "location.address": {"nodeKind": Case(good=("1 Marsh Gate Lane", {"@type": "PostalAddress"})),
