@@ -102,6 +102,16 @@ class Settings:
     # --- lifecycle (T13)
     misses_before_delete: int = 3        # consecutive 404s (or off-site redirects) before a source's graph is dropped
     failed_source_attempts: int = 5      # failed fetches before a source that never worked is forgotten
+    # --- the operator's areas (--areas, --boundaries; crawler/store/areas.py): checked whole before use.
+    # England and Wales have ~9,000 wards and ~350 local authorities; a detailed ward boundary set is ~1M points.
+    areas_max_bytes: int = 20 * 1024 * 1024   # bytes of each file
+    areas_max_rows: int = 50_000              # areas in the areas file
+    boundary_max_points: int = 2_000_000      # [lon, lat] positions in the boundaries file
+
+    def area_limits(self) -> dict:
+        """The limits ``hubnet.crawler.store.areas`` reads the operator's files with."""
+        return {"max_bytes": self.areas_max_bytes, "max_rows": self.areas_max_rows,
+                "max_points": self.boundary_max_points}
 
     @property
     def address_delay(self) -> float:

@@ -47,6 +47,8 @@ REQUEST_QUERY_BUDGET   seconds of store queries one page or API request may spen
                        contacts) before it answers 503 + Retry-After (default 10)
 INDEX_SYNC_BUDGET      seconds the text index sync after a crawl may spend extracting; what it
                        did not reach is indexed by the next sync (default 300)
+AREAS_FILE             the operator's areas (code,name,level,parent CSV; docs/areas.md), kept in the store
+BOUNDARIES_FILE        the operator's area boundaries (GeoJSON features with properties.code)
 =====================  ======================================================================
 """
 
@@ -102,6 +104,8 @@ DEFAULTS = {
     "MODEL_WAIT": 2.0,
     "REQUEST_QUERY_BUDGET": 10.0,
     "INDEX_SYNC_BUDGET": 300.0,
+    "AREAS_FILE": None,
+    "BOUNDARIES_FILE": None,
 }
 EXTENSION = "hubnet"
 
@@ -126,7 +130,8 @@ def create_app(config: dict | None = None) -> Flask:
     try:
         hub = Aggregator(store, settings, own_store=own_store, recrawl_interval=app.config["RECRAWL_INTERVAL"],
                          serving=True, index_sync_budget=app.config["INDEX_SYNC_BUDGET"],
-                         model_build_budget=app.config["MODEL_BUILD_BUDGET"], model_wait=app.config["MODEL_WAIT"])
+                         model_build_budget=app.config["MODEL_BUILD_BUDGET"], model_wait=app.config["MODEL_WAIT"],
+                         areas_file=app.config["AREAS_FILE"], boundaries_file=app.config["BOUNDARIES_FILE"])
         app.extensions[EXTENSION] = hub
         # A crawl run by the CLI while the server was down is picked up here (cheap when nothing changed).
         hub.index.sync(store)

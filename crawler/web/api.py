@@ -12,7 +12,8 @@ Shapes (docs for API users; tests hold them to it)::
     {... the group ..., "offers": [...], "needs": [...],
      "links": [{"target", "relation", "mutual", "key", "name"}],
      "linked_from": [{"source", "relation", "mutual", "key", "name"}],
-     "source": {the provenance record: status, last_success, error_message, ...}}
+     "source": {the provenance record: status, last_success, error_message, ...},
+     "memberships": [{"code", "name", "level", "via": "profile"|"profile_name"|"boundary"}]}
 
 Facet values are the exact values the matching parameter takes.
 """
@@ -77,7 +78,9 @@ def groups():
 @bp.get("/api/groups/<path:key>")
 def group(key: str):
     row = find_group(key)
-    return jsonify(read_group(hub().store, hub().index, row, budget=request_budget()))
+    group = read_group(hub().store, hub().index, row, budget=request_budget())
+    group["memberships"] = hub().index.areas.of_group(row["id"])   # areas, each with its source (via)
+    return jsonify(group)
 
 
 def source_listing(args) -> dict:
