@@ -369,6 +369,7 @@ class Areas:
     def __init__(self, index):
         self.index = index
         self._shapes: list | None = None   # [(code, bbox, polygons)], read once per load
+        self._all_cache: tuple = (None, None)
 
     # ------------------------------------------------------------------ writing
     def load(self, area_set: AreaSet) -> dict:
@@ -414,7 +415,10 @@ class Areas:
         if learned:
             new = conn.execute(f"SELECT COUNT(*) FROM areas WHERE code IN ({','.join('?' * len(learned))})",
                                [c for c, _ in learned]).fetchone()[0] < len(set(c for c, _ in learned))
-            conn.executemany("INSERT OR IGNORE INTO areas VALUES (?, ?, NULL, NULL, 'profile')", learned)
+            # One name per learned area whatever order groups are indexed in: the least one given.
+            conn.executemany("INSERT INTO areas VALUES (?, ?, NULL, NULL, 'profile') ON CONFLICT (code) DO UPDATE "
+                             "SET name = excluded.name WHERE areas.origin = 'profile' AND excluded.name < areas.name",
+                             learned)
             if new:
                 conn.executemany("INSERT OR IGNORE INTO area_tree VALUES (?, ?)", [(c, c) for c, _ in learned])
             conn.executemany("INSERT OR IGNORE INTO area_members VALUES (?, ?, 'profile')",
@@ -492,26 +496,64 @@ class Areas:
         row = self.index._conn().execute("SELECT * FROM areas WHERE code = ?", (code,)).fetchone()
         return _area(row) if row else None
 
-    def all(self) -> list[dict]:
-        """Every area with its direct and rolled-up group counts (areas learned from profiles that no
-        group names any more are left out)."""
-        conn = self.index._conn()
-        direct = dict(conn.execute(
-            "SELECT m.code, COUNT(DISTINCT m.gid) FROM area_members m JOIN groups g ON g.id = m.gid AND g.dup = 0 "
-            "GROUP BY m.code").fetchall())
-        total = dict(conn.execute(
+    def counts(self, codes=None) -> dict:
+        """{code: groups in the area and every area below it} for ``codes`` (None: every area)."""
+        where, params = "", []
+        if codes is not None:
+            codes = list(codes)
+            if not codes:
+                return {}
+            where, params = f"WHERE t.ancestor IN ({','.join('?' * len(codes))})", codes
+        return dict(self.index._conn().execute(
             "SELECT t.ancestor, COUNT(DISTINCT m.gid) FROM area_tree t JOIN area_members m ON m.code = t.code "
-            "JOIN groups g ON g.id = m.gid AND g.dup = 0 GROUP BY t.ancestor").fetchall())
+            f"JOIN groups g ON g.id = m.gid AND g.dup = 0 {where} GROUP BY t.ancestor", params).fetchall())
+
+    def all(self) -> list[dict]:
+        """Every area with its group count (rolled up), largest level first; cached until the index
+        changes. Areas learned from profiles that no group names any more are left out."""
+        gen = self.index.meta("generation", 0)
+        if self._all_cache[0] == gen:
+            return self._all_cache[1]
+        total = self.counts()
         out = []
-        for row in conn.execute("SELECT * FROM areas"):
+        for row in self.index._conn().execute("SELECT * FROM areas"):
             a = _area(row)
-            if a["origin"] == "profile" and not total.get(a["code"]):
+            a["groups"] = total.get(a["code"], 0)
+            if a["origin"] == "profile" and not a["groups"]:
                 continue
-            a["groups_here"] = direct.get(a["code"], 0)
-            a["groups"] = total.get(a["code"], a["groups_here"])
             out.append(a)
         out.sort(key=lambda a: (level_rank(a["level"]), a["name"].lower(), a["code"]))
+        self._all_cache = (gen, out)
         return out
+
+    def children(self, code: str) -> list[dict]:
+        rows = [_area(r) for r in self.index._conn().execute("SELECT * FROM areas WHERE parent = ?", (code,))]
+        counts = self.counts([a["code"] for a in rows])
+        for a in rows:
+            a["groups"] = counts.get(a["code"], 0)
+        return sorted(rows, key=lambda a: (a["name"].lower(), a["code"]))
+
+    def ancestors(self, code: str) -> list[dict]:
+        """The areas above ``code``, largest first."""
+        out, seen, area = [], {code}, self.get(code)
+        while area and area["parent"] and area["parent"] not in seen:
+            seen.add(area["parent"])
+            area = self.get(area["parent"])
+            if area:
+                out.append(area)
+        return out[::-1]
+
+    def of_groups(self, iris) -> dict:
+        """{group IRI: [its memberships]} for the given groups."""
+        iris = list(set(iris))
+        gid_of = {}
+        conn = self.index._conn()
+        for i in range(0, len(iris), 500):
+            chunk = iris[i:i + 500]
+            gid_of.update({r[1]: r[0] for r in conn.execute(
+                f"SELECT id, iri FROM groups WHERE dup = 0 AND iri IN ({','.join('?' * len(chunk))})", chunk)})
+        by_gid = self.memberships(gid_of.values())
+        return {iri: by_gid.get(gid, []) for iri, gid in gid_of.items()}
 
     def memberships(self, gids) -> dict:
         """{gid: [{"code", "name", "level", "via"}]} for the given index rows."""

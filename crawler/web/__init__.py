@@ -10,6 +10,7 @@ text index, starts the crawler thread and registers the blueprints:
 - ``data``: ``/dump.nq``, ``/export.csv``, ``/export.geojson``, ``/.well-known/void``, ``/health``
 - ``ping``: ``POST /ping`` (rate-limited)
 - ``sparql``: ``/sparql`` (crawler/web/sparql.py)
+- ``areas``: ``/areas``, ``/areas/<code>``, ``/api/areas``, ``/api/areas/<code>``, ``/api/areas.geojson``
 
 Config keys (``create_app({...})``; the ``serve`` command fills them from its options):
 
@@ -47,6 +48,7 @@ REQUEST_QUERY_BUDGET   seconds of store queries one page or API request may spen
                        contacts) before it answers 503 + Retry-After (default 10)
 INDEX_SYNC_BUDGET      seconds the text index sync after a crawl may spend extracting; what it
                        did not reach is indexed by the next sync (default 300)
+AREA_PAGE_LIMIT        most groups listed (with contacts) on an area's page (default 200); counts cover all
 AREAS_FILE             the operator's areas (code,name,level,parent CSV; docs/areas.md), kept in the store
 BOUNDARIES_FILE        the operator's area boundaries (GeoJSON features with properties.code)
 =====================  ======================================================================
@@ -67,7 +69,7 @@ from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 from ..settings import Settings
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
-from . import api, brokering, data, directory, errors, ping, render, sparql
+from . import api, areas, brokering, data, directory, errors, ping, render, sparql
 from hubnet.crawler.service import Aggregator
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ DEFAULTS = {
     "MODEL_WAIT": 2.0,
     "REQUEST_QUERY_BUDGET": 10.0,
     "INDEX_SYNC_BUDGET": 300.0,
+    "AREA_PAGE_LIMIT": 200,
     "AREAS_FILE": None,
     "BOUNDARIES_FILE": None,
 }
@@ -158,6 +161,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(data.bp)
     app.register_blueprint(ping.bp)
     app.register_blueprint(sparql.bp)
+    app.register_blueprint(areas.bp)
     brokering.init_app(app, hub)
     errors.register(app)
     _register_filters(app)

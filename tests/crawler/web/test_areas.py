@@ -61,13 +61,13 @@ BOUNDARIES = {"type": "FeatureCollection", "features": [
 GROUPS = {
     "wharf-arts.test": ("Wharfside Arts", "community-group", ["arts"],
                         {"@type": "AdministrativeArea", "name": "Wharfside ward", "identifier": "E05000911"},
-                        None, ["wharf-lunch.test"]),
+                        None, ["wharf-lunch.test", "church.test"]),
     "wharf-lunch.test": ("Wharfside Lunch Club", "charity", ["food"],
                          {"@type": "AdministrativeArea", "name": "Wharfside", "sameAs": ONS + "E05000911"},
                          place(51.555, 0.0), ["wharf-arts.test"]),
     "cattle.test": ("Cattle Green Tenants", "residents-association", ["housing"], "cattle green", None, []),
     "church.test": ("Church Street Residents", "residents-association", ["housing"], None,
-                    place(51.545, -0.02), []),
+                    place(51.545, -0.02), ["wharf-arts.test"]),
     "far.test": ("Far Ward Residents", "residents-association", ["housing"],
                  {"@type": "AdministrativeArea", "name": "Far Ward", "identifier": "E05000931"}, None, []),
     "badcode.test": ("Badly Coded Residents", "residents-association", ["housing"],
@@ -194,7 +194,7 @@ def test_contacts_with_a_topic_kind_and_area(world):
 
 
 ISOLATED = [("E05000911", set()), ("Marsh End", {"Cattle Green Tenants"}),
-            ("Ley Valley", {"Cattle Green Tenants", "Church Street Residents"}), ("Farfield", {"Far Ward Residents"})]
+            ("Ley Valley", {"Cattle Green Tenants"}), ("Leybridge", set()), ("Farfield", {"Far Ward Residents"})]
 
 
 @pytest.mark.parametrize("area,expected", ISOLATED)
@@ -339,3 +339,91 @@ def test_a_store_without_areas_searches_by_exact_text_as_before(tmp_path):
     finally:
         index.close()
         store.close()
+
+
+# --------------------------------------------------------------------------- area pages
+def test_the_area_tree_with_rolled_up_counts(world):
+    data = world["client"].get("/api/areas").get_json()
+    counts = {a["name"]: (a["level"], a["parent"], a["groups"]) for a in data["areas"]}
+    assert counts == {"Ley Valley": ("region", None, 4), "Far Shire": ("region", None, 1),
+                      "Marsh End": ("borough", "E12000901", 3), "Leybridge": ("borough", "E12000901", 1),
+                      "Farfield": ("borough", "E12000902", 1),
+                      "Wharfside": ("ward", "E09000901", 2), "Cattle Green": ("ward", "E09000901", 1),
+                      "Church Street": ("ward", "E09000902", 1), "Far Ward": ("ward", "E09000903", 1)}
+    assert data["levels"] == ["region", "borough", "ward"] and set(data["roots"]) == {"E12000901", "E12000902"}
+    html = world["client"].get("/areas").get_data(as_text=True)
+    assert html.index("Ley Valley") < html.index("Marsh End") < html.index("Wharfside")
+
+
+def test_an_area_learned_only_from_a_profile_is_listed(tmp_path):
+    """No operator file: a code a group gives is an area (named as the group names it)."""
+    fed = Federation()
+    try:
+        seeds = publish(fed)
+        store = Store(tmp_path / "store")
+        from hubnet.crawler.crawl.crawler import Crawler
+        Crawler(store, fed.settings(*HOSTS)).crawl(seeds)
+        store.close()
+        app = make_app(fed, tmp_path / "store", BACKGROUND=False)
+        try:
+            client = app.test_client()
+            data = client.get("/api/areas").get_json()
+            assert {(a["code"], a["name"], a["origin"], a["groups"]) for a in data["areas"]} == {
+                ("E05000911", "Wharfside", "profile", 2), ("E05000931", "Far Ward", "profile", 1)}
+            assert names(client, "/api/groups?area=E05000911") == WHARF
+            assert names(client, "/api/groups?area=Far+Ward") == {"Far Ward Residents"}
+        finally:
+            app.extensions["hubnet"].close()
+    finally:
+        fed.close()
+
+
+def test_one_areas_page_and_its_json_twin(world):
+    client = world["client"]
+    data = client.get("/api/areas/Marsh%20End").get_json()
+    assert data["area"]["code"] == "E09000901" and data["area"]["groups"] == 3
+    assert [p["name"] for p in data["parents"]] == ["Ley Valley"]
+    assert [(c["name"], c["groups"]) for c in data["children"]] == [("Cattle Green", 1), ("Wharfside", 2)]
+    assert {(k["value"], k["count"]) for k in data["kinds"]} == {
+        ("community-group", 1), ("charity", 1), ("residents-association", 1)}
+    assert {t["value"] for t in data["topics"]} == {"arts", "food", "housing"}
+    assert {g["name"] for g in data["groups"]} == MARSH_END
+    assert all(g["contact"]["type"] == "first point of contact" for g in data["groups"])
+    assert [n["name"] for n in data["needs"]] == ["A hall for the lunch club"] and data["offers"] == []
+    assert [g["name"] for g in data["isolated"]] == ["Cattle Green Tenants"]
+    assert [(b["name"], [(o["name"], [a["code"] for a in o["areas"]]) for o in b["to"]]) for b in data["bridges"]] \
+        == [("Wharfside Arts", [("Church Street Residents", ["E05000921"])])]
+    assert client.get("/api/areas/E05000911").get_json()["children"] == []
+    # The council's list for each kind: exactly that kind's groups in the borough's wards.
+    for k in data["kinds"]:
+        rows = list(csv.DictReader(io.StringIO(client.get(k["contacts_csv"]).get_data(as_text=True))))
+        assert [r["name"] for r in rows] == [g["name"] for g in data["groups"] if k["value"] in g["kind"]]
+    html = client.get("/areas/E09000901").get_data(as_text=True)
+    assert "Cattle Green Tenants" in html and "contacts (CSV)" in html and "A hall for the lunch club" in html
+    assert client.get("/api/areas/E09999999").status_code == 404
+    assert client.get("/areas/Atlantis").status_code == 404
+
+
+BRIDGES = [("E05000911", [("Wharfside Arts", "Church Street Residents")]),     # ward -> another borough's ward
+           ("E09000902", [("Church Street Residents", "Wharfside Arts")]),     # and back
+           ("E12000901", []),                                                  # both inside the region
+           ("E05000912", []), ("E12000902", [])]
+
+
+@pytest.mark.parametrize("code,expected", BRIDGES)
+def test_bridges_into_neighbouring_areas(world, code, expected):
+    """A mutual link from a group in the area to one outside it; a link within the area is no bridge
+    (Wharfside Arts and the Lunch Club link within Wharfside)."""
+    data = world["client"].get(f"/api/areas/{code}").get_json()
+    assert [(b["name"], o["name"]) for b in data["bridges"] for o in b["to"]] == expected
+    html = world["client"].get(f"/areas/{code}").get_data(as_text=True)
+    assert all(a in html and b in html for a, b in expected)
+
+
+def test_the_boundaries_for_the_map(world):
+    client = world["client"]
+    geo = client.get("/api/areas.geojson?level=ward").get_json()
+    assert {(f["properties"]["code"], f["properties"]["groups"]) for f in geo["features"]} == {
+        ("E05000921", 1), ("E05000911", 2)}
+    assert client.get("/api/areas.geojson?level=region").get_json()["features"] == []
+    assert len(client.get("/api/areas.geojson").get_json()["features"]) == 2
