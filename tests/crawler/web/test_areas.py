@@ -427,3 +427,38 @@ def test_the_boundaries_for_the_map(world):
         ("E05000921", 1), ("E05000911", 2)}
     assert client.get("/api/areas.geojson?level=region").get_json()["features"] == []
     assert len(client.get("/api/areas.geojson").get_json()["features"]) == 2
+
+
+def _map_data(html: str) -> dict:
+    start = html.index('<script type="application/json" id="map-data">') + len('<script type="application/json" id="map-data">')
+    return json.loads(html[start:html.index("</script>", start)])
+
+
+def test_the_map_draws_the_boundaries_served_here(world):
+    client = world["client"]
+    html = client.get("/map").get_data(as_text=True)
+    data = _map_data(html)
+    assert data["levels"] == ["ward"] and data["level"] == "ward"       # only wards have boundaries here
+    assert data["areas_url"] == "/api/areas.geojson?level=ward"
+    assert client.get(data["areas_url"]).status_code == 200
+    assert 'id="tiles-note"' in html and "drawn without it" in html
+    # The map's filters reach its JSON twin, which holds the same groups.
+    resp = client.get("/map?area=Marsh+End")
+    assert resp.headers["Link"].startswith("</export.geojson?area=Marsh+End>")
+    on_map = {g["name"] for g in _map_data(resp.get_data(as_text=True))["groups"]}
+    twin = client.get("/export.geojson?area=Marsh+End").get_json()
+    assert on_map == {f["properties"]["name"] for f in twin["features"]} == {"Wharfside Lunch Club"}
+    assert _map_data(client.get("/map?level=region").get_data(as_text=True))["level"] == "ward"  # none drawn
+
+
+def test_a_map_without_boundaries_draws_none(tmp_path):
+    fed = Federation()
+    try:
+        app = make_app(fed, tmp_path / "store", BACKGROUND=False)
+        try:
+            data = _map_data(app.test_client().get("/map").get_data(as_text=True))
+            assert data["areas_url"] is None and data["levels"] == []
+        finally:
+            app.extensions["hubnet"].close()
+    finally:
+        fed.close()
