@@ -339,6 +339,7 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
       /                  search groups by words, topic, kind and area   /api/groups
       /groups/KEY        one group: profile, offers, needs, links       /api/groups/KEY
       /map               groups with a location, on a map              /export.geojson
+      /areas             areas (ward, borough, region) and their groups /api/areas
       /sources           how fetching each profile went                 /sources.json
     \b
     Data and service:
