@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -45,6 +46,9 @@ ONS = "http://statistics.data.gov.uk/id/statistical-geography/"
 LEVELS = ("region", "borough", "ward")
 VIA = ("profile", "profile_name", "boundary")
 MAX_NAME = 200
+GRID = 0.1     # degrees: the cells boundaries are bucketed in (a ward is ~0.01-0.1 degrees across)
+MAX_CELLS = 2_500   # a boundary whose box covers more cells (5 x 5 degrees) is kept out of the grid
+ANYWHERE = "anywhere"
 MAX_LEVEL = 50
 AREAS_COPY = "areas.csv"
 BOUNDARIES_COPY = "boundaries.geojson"
@@ -368,7 +372,7 @@ class Areas:
 
     def __init__(self, index):
         self.index = index
-        self._shapes: list | None = None   # [(code, bbox, polygons)], read once per load
+        self._shapes: tuple | None = None  # ([(code, bbox, polygons)], grid), read once per load
         self._all_cache: tuple = (None, None)
 
     # ------------------------------------------------------------------ writing
@@ -441,22 +445,35 @@ class Areas:
                      () if gid is None else (gid,))
 
     def _boundary_members(self, conn, located) -> None:
-        shapes = self._load_shapes(conn)
+        shapes, grid = self._load_shapes(conn)
         if not shapes:
             return
         rows = []
         for gid, lat, lon in located:
-            for code, (x0, y0, x1, y1), polygons in shapes:
+            for i in itertools.chain(grid[ANYWHERE], grid.get(_cell(lon, lat), ())):
+                code, (x0, y0, x1, y1), polygons = shapes[i]
                 if x0 <= lon <= x1 and y0 <= lat <= y1 and contains(polygons, lon, lat):
                     rows.append((code, gid))
         conn.executemany("INSERT OR IGNORE INTO area_members VALUES (?, ?, 'boundary')", rows)
 
-    def _load_shapes(self, conn) -> list:
+    def _load_shapes(self, conn) -> tuple[list, dict]:
+        """The boundaries, and a grid of GRID-degree cells -> the boundaries whose box meets the cell,
+        so a point is tested against the few boundaries near it, not all ~9,000 wards."""
         if self._shapes is None:
-            self._shapes = [(r[0], (r[2], r[3], r[4], r[5]), [[[tuple(p) for p in ring] for ring in poly]
-                                                              for poly in json.loads(r[1])])
-                            for r in conn.execute("SELECT code, geometry, min_lon, min_lat, max_lon, max_lat "
-                                                  "FROM area_shapes")]
+            shapes = [(r[0], (r[2], r[3], r[4], r[5]), [[[tuple(p) for p in ring] for ring in poly]
+                                                         for poly in json.loads(r[1])])
+                      for r in conn.execute("SELECT code, geometry, min_lon, min_lat, max_lon, max_lat "
+                                            "FROM area_shapes")]
+            grid: dict = {ANYWHERE: []}
+            for i, (_code, (x0, y0, x1, y1), _p) in enumerate(shapes):
+                (cx0, cy0), (cx1, cy1) = _cell(x0, y0), _cell(x1, y1)
+                if (cx1 - cx0 + 1) * (cy1 - cy0 + 1) > MAX_CELLS:   # a country-sized area: tested for every point
+                    grid[ANYWHERE].append(i)
+                    continue
+                for cx in range(cx0, cx1 + 1):
+                    for cy in range(cy0, cy1 + 1):
+                        grid.setdefault((cx, cy), []).append(i)
+            self._shapes = (shapes, grid)
         return self._shapes
 
     # ------------------------------------------------------------------ reading
@@ -574,7 +591,11 @@ class Areas:
         return self.memberships([row[0]]).get(row[0], []) if row else []
 
     def shapes(self) -> list[tuple[str, list]]:
-        return [(c, p) for c, _, p in self._load_shapes(self.index._conn())]
+        return [(c, p) for c, _, p in self._load_shapes(self.index._conn())[0]]
+
+
+def _cell(lon: float, lat: float) -> tuple[int, int]:
+    return math.floor(lon / GRID), math.floor(lat / GRID)
 
 
 def _area(row) -> dict:

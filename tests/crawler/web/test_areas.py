@@ -462,3 +462,31 @@ def test_a_map_without_boundaries_draws_none(tmp_path):
             app.extensions["hubnet"].close()
     finally:
         fed.close()
+
+
+def test_boundaries_of_every_size_find_their_groups(tmp_path):
+    """A ward-sized box, a region-sized one and one as large as Europe (kept out of the grid): each
+    point is in exactly the boundaries around it, whichever grid cells they span."""
+    from hubnet.crawler.store.graph import load_file
+    points = {"urn:g:inner": (51.555, -0.005), "urn:g:edge": (51.7001, 0.2), "urn:g:far": (40.0, 10.0),
+              "urn:g:nowhere": (-33.9, 151.2)}
+    ttl = "".join(f'<{g}> a <http://schema.org/Organization> ; <http://schema.org/name> "{g}" ; '
+                  f'<http://schema.org/location> [ <http://schema.org/latitude> {lat} ; '
+                  f'<http://schema.org/longitude> {lon} ] .\n' for g, (lat, lon) in points.items())
+    (tmp_path / "groups.ttl").write_text(ttl, encoding="utf-8")
+    store = Store(tmp_path / "store")
+    index = open_index(store)
+    try:
+        load_file(store, tmp_path / "groups.ttl", "https://council.example.gov.uk/groups")
+        index.sync(store)
+        shapes = {"E05000001": square(-0.01, 51.55, 0.0, 51.56), "E12000001": square(-0.5, 51.3, 0.3, 51.7),
+                  "E92000001": square(-10.0, 35.0, 30.0, 60.0)}
+        index.areas.load(AreaSet.parse(None, json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"code": c}, "geometry": {"type": "Polygon", "coordinates": p}}
+            for c, p in shapes.items()]})))
+        found = {g: {m["code"] for m in index.areas.of_group(g) if m["via"] == "boundary"} for g in points}
+        assert found == {"urn:g:inner": {"E05000001", "E12000001", "E92000001"},
+                         "urn:g:edge": {"E92000001"}, "urn:g:far": {"E92000001"}, "urn:g:nowhere": set()}
+    finally:
+        index.close()
+        store.close()
