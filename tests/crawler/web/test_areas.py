@@ -490,3 +490,18 @@ def test_boundaries_of_every_size_find_their_groups(tmp_path):
     finally:
         index.close()
         store.close()
+
+
+def test_indexing_one_group_reads_only_its_own_rows(tmp_path):
+    """The name-match for one group looks its facets up by gid (not a scan of every group's areas,
+    which made a 100k-group sync quadratic): the query plan says so."""
+    from hubnet.crawler.store.areas import name_members_sql
+    store = Store(tmp_path / "s")
+    index = open_index(store)
+    try:
+        plan = " | ".join(r[3] for r in index._conn().execute("EXPLAIN QUERY PLAN " + name_members_sql(True), (1,)))
+        assert "facets_gid" in plan and "facets_value" not in plan, plan
+        assert "SCAN f" not in plan and "SCAN a " not in plan + " ", plan
+    finally:
+        index.close()
+        store.close()
