@@ -94,6 +94,7 @@ def main(argv=None) -> None:
         print(f"{a.n:,} groups written in {time.perf_counter() - t0:.1f} s; areas and boundaries loaded "
               f"(memberships recomputed) in {index.load_seconds:.1f} s")
         cases = [("no filter", Search()),
+                 ("topic=food (a facet filter as before: 1/8 of the groups, the baseline)", Search(topic="food")),
                  ("area=<ward text> (exact text, as before)", Search(area="Ward E05000000")),
                  ("area=<ward code>", Search(area="E05000000")),
                  ("area=<borough name>", Search(area="Borough 0-0")),
