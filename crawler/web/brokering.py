@@ -23,7 +23,7 @@ import math
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from hubnet.vocab.errors import NotFound
-from hubnet.vocab.model import categories
+from hubnet.vocab.model import categories, kinds
 
 from hubnet.crawler.query.brokering.models import Models
 from hubnet.crawler.query.contacts import contact_details
@@ -127,7 +127,7 @@ def contacts_page():
     asked = any(request.args.get(k) for k in ("topic", "kind", "area", "near"))
     s, total, groups = _contacts() if asked else (None, 0, [])
     return _page("contacts.html", _alternate("/api/contacts"), asked=asked, total=total, groups=groups,
-                 csv_href=_alternate("/api/contacts.csv"), args=request.args)
+                 csv_href=_alternate("/api/contacts.csv"), args=request.args, kinds=kinds())
 
 
 # ------------------------------------------------------------------------- needs and offers

@@ -505,3 +505,10 @@ def test_indexing_one_group_reads_only_its_own_rows(tmp_path):
     finally:
         index.close()
         store.close()
+
+
+def test_the_contacts_page_asks_for_a_kind(world):
+    html = world["client"].get("/contacts?kind=residents-association&area=Ley+Valley").get_data(as_text=True)
+    assert '<option value="residents-association" selected>' in html
+    assert "Cattle Green Tenants" in html and "Church Street Residents" in html and "Wharfside Arts" not in html
+    assert "kind=residents-association&amp;area=Ley+Valley" in html     # the CSV link keeps both
