@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, request
 from hubnet.vocab.errors import HubnetError
 
 from hubnet.crawler.query.groups import read_group
+from hubnet.vocab.model import kinds
 from hubnet.crawler.store.areas import level_rank
 from hubnet.crawler.store.index import Search
 from .api import find_group, search, source_listing
@@ -120,7 +121,7 @@ def map_page():
     }
     return _page("map.html", _alternate("/export.geojson"), groups=groups, data=data, total=located["total"],
                  without=max(0, result["total"] - located["total"]), shown=len(groups),
-                 directory_href=_href(_args_without()))
+                 directory_href=_href(_args_without()), kinds=kinds())
 
 
 def map_areas(level: str | None) -> dict:

@@ -512,3 +512,13 @@ def test_the_contacts_page_asks_for_a_kind(world):
     assert '<option value="residents-association" selected>' in html
     assert "Cattle Green Tenants" in html and "Church Street Residents" in html and "Wharfside Arts" not in html
     assert "kind=residents-association&amp;area=Ley+Valley" in html     # the CSV link keeps both
+
+
+def test_the_map_filters_by_kind_topic_and_area(world):
+    client = world["client"]
+    html = client.get("/map?kind=residents-association&area=Ley+Valley").get_data(as_text=True)
+    assert {g["name"] for g in _map_data(html)["groups"]} == {"Church Street Residents"}   # the one with coordinates
+    assert '<option value="residents-association" selected>' in html and 'value="Ley Valley"' in html
+    assert {g["name"] for g in _map_data(client.get("/map?topic=food").get_data(as_text=True))["groups"]} == \
+        {"Wharfside Lunch Club"}
+    assert client.get("/map?near=91,0").status_code == 400
