@@ -69,10 +69,11 @@ class Aggregator:
         """The operator's areas: the files given now (checked, then kept in the store directory), else
         the copies kept from before. Raises AreasFileError (nothing changed) for a malformed file."""
         limits = self.settings.area_limits()
+        loaded = self._index.meta("areas_digest")   # files already in the index are not parsed again
         if any(self.area_files):
-            area_set = areas.install(self.store.path, *self.area_files, **limits)
+            area_set = areas.install(self.store.path, *self.area_files, loaded=loaded, **limits)
         else:
-            area_set = areas.saved(self.store.path, **limits)
+            area_set = areas.saved(self.store.path, loaded=loaded, **limits)
         if area_set is not None:
             self._index.areas.load(area_set)
 

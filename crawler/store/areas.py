@@ -329,8 +329,7 @@ class AreaSet:
                 if a.parent is not None and a.parent not in areas:
                     areas[a.code] = Area(a.code, a.name, a.level, None)
             tree(areas.values(), label=labels[1])
-        digest = hashlib.sha256(json.dumps([areas_text, boundaries_text]).encode("utf-8")).hexdigest()
-        return cls(areas, shapes, digest)
+        return cls(areas, shapes, digest(areas_text, boundaries_text))
 
     def save(self, directory, areas_text: str | None, boundaries_text: str | None) -> None:
         """Copy the checked files into the store directory (atomically), or remove an old copy."""
@@ -344,11 +343,21 @@ class AreaSet:
             os.replace(tmp, target)
 
 
-def install(directory, areas_path=None, boundaries_path=None, **limits) -> AreaSet:
-    """Check the operator's files, then keep copies in the store directory. Raises AreasFileError."""
+def digest(areas_text: str | None, boundaries_text: str | None) -> str:
+    return hashlib.sha256(json.dumps([areas_text, boundaries_text]).encode("utf-8")).hexdigest()
+
+
+def install(directory, areas_path=None, boundaries_path=None, *, loaded: str | None = None,
+            **limits) -> AreaSet | None:
+    """Check the operator's files, then keep copies in the store directory (a file not given keeps
+    its copy from before). Raises AreasFileError. None when they are the files the index holds
+    already (digest ``loaded``): not parsed again."""
     max_bytes = limits.pop("max_bytes", 20 * 1024 * 1024)
-    texts = [None if p is None else _read(p, what, max_bytes)
-             for p, what in ((areas_path, "areas file"), (boundaries_path, "boundaries file"))]
+    kept = _copies(directory, max_bytes) if directory is not None else [None, None]
+    texts = [k if p is None else _read(p, what, max_bytes)
+             for p, what, k in ((areas_path, "areas file", kept[0]), (boundaries_path, "boundaries file", kept[1]))]
+    if directory is not None and digest(*texts) == loaded and kept == texts:
+        return None
     area_set = AreaSet.parse(*texts, labels=(f"areas file {areas_path}", f"boundaries file {boundaries_path}"),
                              **limits)
     if directory is not None:
@@ -356,14 +365,21 @@ def install(directory, areas_path=None, boundaries_path=None, **limits) -> AreaS
     return area_set
 
 
-def saved(directory, **limits) -> AreaSet | None:
-    """The area set kept in the store directory, or None when the operator never gave one."""
+def saved(directory, *, loaded: str | None = None, **limits) -> AreaSet | None:
+    """The area set kept in the store directory; None when the operator never gave one, or when it
+    is the one the index holds already (digest ``loaded``: a start-up does not parse it again)."""
     if directory is None:
         return None
-    paths = [Path(directory) / n for n in (AREAS_COPY, BOUNDARIES_COPY)]
-    if not any(p.exists() for p in paths):
+    texts = _copies(directory, limits.pop("max_bytes", 20 * 1024 * 1024))
+    if texts == [None, None] or digest(*texts) == loaded:
         return None
-    return AreaSet.read(*(p if p.exists() else None for p in paths), **limits)
+    return AreaSet.parse(*texts, labels=(f"areas file {Path(directory) / AREAS_COPY}",
+                                         f"boundaries file {Path(directory) / BOUNDARIES_COPY}"), **limits)
+
+
+def _copies(directory, max_bytes: int = 20 * 1024 * 1024) -> list:
+    paths = [Path(directory) / n for n in (AREAS_COPY, BOUNDARIES_COPY)]
+    return [_read(p, "saved areas file", max_bytes) if p.exists() else None for p in paths]
 
 
 # --------------------------------------------------------------------------- in the index

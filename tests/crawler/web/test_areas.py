@@ -522,3 +522,35 @@ def test_the_map_filters_by_kind_topic_and_area(world):
     assert {g["name"] for g in _map_data(client.get("/map?topic=food").get_data(as_text=True))["groups"]} == \
         {"Wharfside Lunch Club"}
     assert client.get("/map?near=91,0").status_code == 400
+
+
+def test_a_restart_does_not_parse_the_areas_again(world, tmp_path, monkeypatch):
+    """Boundaries can be megabytes: a start-up with the files the index already holds reads them, compares
+    their digest and stops there; a changed file is parsed and loaded."""
+    import shutil
+    from hubnet.crawler.store import areas as areas_module
+    copy = tmp_path / "store"
+    shutil.copytree(world["store"], copy)
+    calls = []
+    real = areas_module.AreaSet.parse.__func__
+    monkeypatch.setattr(areas_module.AreaSet, "parse", classmethod(lambda cls, *a, **k: calls.append(1) or
+                                                                   real(cls, *a, **k)))
+    for config in ({}, {"AREAS_FILE": str(world["tmp"] / "areas.csv")}):
+        app = make_app(world["fed"], copy, BACKGROUND=False, **config)
+        try:
+            assert names(app.test_client(), "/api/groups?area=Ley+Valley") == LEY_VALLEY
+        finally:
+            app.extensions["hubnet"].close()
+    assert calls == []
+    smaller = tmp_path / "areas.csv"
+    smaller.write_text("code,name,level,parent\nE09000901,Marsh End,borough,\nE05000911,Wharfside,ward,E09000901\n",
+                       encoding="utf-8")
+    app = make_app(world["fed"], copy, BACKGROUND=False, AREAS_FILE=str(smaller))
+    try:
+        assert calls == [1]
+        client = app.test_client()
+        assert names(client, "/api/groups?area=Marsh+End") == WHARF              # Cattle Green is no more
+        assert names(client, "/api/groups?area=Ley+Valley") == set()
+        assert names(client, "/api/groups?area=E05000921") == {"Church Street Residents"}   # boundaries kept
+    finally:
+        app.extensions["hubnet"].close()
