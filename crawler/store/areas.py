@@ -44,7 +44,6 @@ GSS = re.compile(r"[A-Z][0-9]{8}")
 ONS = "http://statistics.data.gov.uk/id/statistical-geography/"
 # Levels the pages know how to order (largest first); an operator's own levels sort after them.
 LEVELS = ("region", "borough", "ward")
-VIA = ("profile", "profile_name", "boundary")
 MAX_NAME = 200
 GRID = 0.1     # degrees: the cells boundaries are bucketed in (a ward is ~0.01-0.1 degrees across)
 MAX_CELLS = 2_500   # a boundary whose box covers more cells (5 x 5 degrees) is kept out of the grid
