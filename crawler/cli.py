@@ -81,6 +81,27 @@ def _config_option(f):
              "options given here win.")(f)
 
 
+def _areas_options(f):
+    f = click.option("--boundaries", "boundaries_file", type=click.Path(dir_okay=False),
+                     help="GeoJSON boundaries of areas (features whose properties.code is an area code): "
+                          "groups with coordinates inside one belong to it. Kept in the store.")(f)
+    return click.option("--areas", "areas_file", type=click.Path(dir_okay=False),
+                        help="The areas this hub works in: a CSV with a header row code,name,level,parent "
+                             "(GSS codes, e.g. E05000058; levels ward, borough, region or your own). Searches "
+                             "by area then include the areas below. Kept in the store; docs/areas.md.")(f)
+
+
+def _check_areas(settings: Settings, areas_file, boundaries_file) -> None:
+    """A malformed areas or boundaries file stops the command before anything is stored."""
+    if areas_file is None and boundaries_file is None:
+        return
+    from hubnet.crawler.store.areas import AreaSet
+    try:
+        AreaSet.read(areas_file, boundaries_file, **settings.area_limits())
+    except HubnetError as exc:
+        raise click.ClickException(exc.message) from None
+
+
 def _load_settings(config, **given) -> Settings:
     try:
         return load_settings(given, config_file=config)
@@ -111,8 +132,9 @@ def _load_settings(config, **given) -> Settings:
               help="Connect to ADDR for HOST:PORT, like curl's --resolve (repeatable). "
                    "Lets tests and benchmarks serve many sites on loopback.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_areas_options
 def crawl(seeds, seeds_file, store_path, config, max_sources, max_depth, concurrency, delay, allow_private,
-          resolves, as_json):
+          resolves, as_json, areas_file, boundaries_file):
     """Discover, fetch and store group profiles.
 
     SEEDS are profile URLs (https://group.example.org/profile.jsonld) or bare
@@ -148,12 +170,13 @@ def crawl(seeds, seeds_file, store_path, config, max_sources, max_depth, concurr
     settings = _load_settings(config, max_sources=max_sources, max_depth=max_depth, concurrency=concurrency,
                               per_host_delay=delay, allow_private=allow_private,
                               resolve=_parse_resolve(resolves) or None)
+    _check_areas(settings, areas_file, boundaries_file)
     store = open_store(store_path)
     if not all_seeds and not store.sources():
         raise click.UsageError("nothing to crawl: give a seed URL or domain (the store is empty).")
     # A redrawn line on a terminal; plain lines now and then in a log (never mixed into --json).
     progress = None if as_json else ProgressLine(tty=sys.stderr.isatty())
-    service = Aggregator(store, settings, own_store=True)
+    service = Aggregator(store, settings, own_store=True, areas_file=areas_file, boundaries_file=boundaries_file)
     try:
         summary = Crawler(store, settings, progress=progress).crawl(all_seeds)
         try:
@@ -308,8 +331,9 @@ def export(fmt, output, store_path):
               help="The address people reach this server at, e.g. https://hub.example.org/. Links in "
                    "/export.csv, /export.geojson, VoID and the SPARQL service description use it; the "
                    "request's Host header never does. Default: http://HOST:PORT/ as listened on.")
+@_areas_options
 def serve(store_path, config, host, port, recrawl_interval, cors, allow_private, resolves, tiles, tile_attribution,
-          query_timeout, trusted_proxy, public_url):
+          query_timeout, trusted_proxy, public_url, areas_file, boundaries_file):
     """Serve the directory, its JSON API, a map, data downloads and SPARQL.
 
     One process holds the store: while the server runs, it does all the
@@ -326,6 +350,7 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
       /                  search groups by words, topic, kind and area   /api/groups
       /groups/KEY        one group: profile, offers, needs, links       /api/groups/KEY
       /map               groups with a location, on a map              /export.geojson
+      /areas             areas (ward, borough, region) and their groups /api/areas
       /sources           how fetching each profile went                 /sources.json
     \b
     Data and service:
@@ -347,10 +372,13 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--recrawl-interval") from None
     crawl_settings = _load_settings(config, allow_private=allow_private, resolve=_parse_resolve(resolves) or None)
+    _check_areas(crawl_settings, areas_file, boundaries_file)
     try:
         app_config = server_config({"STORE": store_path, "RECRAWL_INTERVAL": interval, "CORS": cors,
                                     "TILE_URL": tiles, "TILE_ATTRIBUTION": tile_attribution,
-                                    "QUERY_TIMEOUT": query_timeout, "PUBLIC_URL": public_url}, config_file=config)
+                                    "QUERY_TIMEOUT": query_timeout, "PUBLIC_URL": public_url,
+                                    "AREAS_FILE": areas_file, "BOUNDARIES_FILE": boundaries_file},
+                                   config_file=config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     app_config.update({"ALLOW_PRIVATE": crawl_settings.allow_private, "RESOLVE": crawl_settings.resolve,

@@ -24,6 +24,7 @@ from hubnet.crawler.query.workers import QueryService
 from hubnet.crawler.refresh import Refresher
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import Store, now
+from hubnet.crawler.store import areas
 from hubnet.crawler.store.index import TextIndex, open_index
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,9 @@ class Aggregator:
     def __init__(self, store: Store, settings: Settings, *, own_store: bool = False,
                  recrawl_interval: float | None = None, serving: bool = False,
                  index_sync_budget: float | None = None, model_build_budget: float | None = None,
-                 model_wait: float | None = None):
+                 model_wait: float | None = None, areas_file=None, boundaries_file=None):
         self.store = store
+        self.area_files = (areas_file, boundaries_file)
         self.own_store = own_store
         self.settings = settings
         self.serving = serving
@@ -60,7 +62,20 @@ class Aggregator:
         if self._index is None:
             self._index = open_index(self.store)
             self.models.index = self._index
+            self.load_areas()
         return self._index
+
+    def load_areas(self) -> None:
+        """The operator's areas: the files given now (checked, then kept in the store directory), else
+        the copies kept from before. Raises AreasFileError (nothing changed) for a malformed file."""
+        limits = self.settings.area_limits()
+        loaded = self._index.meta("areas_digest")   # files already in the index are not parsed again
+        if any(self.area_files):
+            area_set = areas.install(self.store.path, *self.area_files, loaded=loaded, **limits)
+        else:
+            area_set = areas.saved(self.store.path, loaded=loaded, **limits)
+        if area_set is not None:
+            self._index.areas.load(area_set)
 
     def start_queries(self, **options) -> QueryService:
         """Start the SPARQL worker pool (``QueryService`` options: timeout, row_cap, workers, ...)."""

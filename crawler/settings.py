@@ -119,6 +119,16 @@ class Settings:
     # An unchanged source's record (last checked, last fetched successfully) is rewritten at most this
     # often, so that re-crawling 10,000 unchanged sources writes nothing, yet the dates stay within a day.
     record_check_every: float = 24 * 3600
+    # --- the operator's areas (--areas, --boundaries; crawler/store/areas.py): checked whole before use.
+    # England and Wales have ~9,000 wards and ~350 local authorities; a detailed ward boundary set is ~1M points.
+    areas_max_bytes: int = 20 * 1024 * 1024   # bytes of each file
+    areas_max_rows: int = 50_000              # areas in the areas file
+    boundary_max_points: int = 2_000_000      # [lon, lat] positions in the boundaries file
+
+    def area_limits(self) -> dict:
+        """The limits ``hubnet.crawler.store.areas`` reads the operator's files with."""
+        return {"max_bytes": self.areas_max_bytes, "max_rows": self.areas_max_rows,
+                "max_points": self.boundary_max_points}
 
     @property
     def address_delay(self) -> float:
@@ -170,6 +180,9 @@ DEFAULT_STORE = "hubnet-data"
 #                        did not reach is indexed by the next sync
 # CONTROL_TIMEOUT        seconds each read or write on the CLI's control socket may wait, so a
 #                        stuck client cannot hold it (crawler/control.py)
+# AREA_PAGE_LIMIT        most groups listed (with contacts) on an area's page; counts cover all
+# AREAS_FILE             the operator's areas (code,name,level,parent CSV; docs/areas.md), kept in the store
+# BOUNDARIES_FILE        the operator's area boundaries (GeoJSON features with properties.code)
 SERVER_DEFAULTS = {
     "STORE": DEFAULT_STORE,
     "RECRAWL_INTERVAL": RECRAWL_INTERVAL,
@@ -201,10 +214,13 @@ SERVER_DEFAULTS = {
     "REQUEST_QUERY_BUDGET": 10.0,
     "INDEX_SYNC_BUDGET": 300.0,
     "CONTROL_TIMEOUT": 60.0,
+    "AREA_PAGE_LIMIT": 200,
+    "AREAS_FILE": None,
+    "BOUNDARIES_FILE": None,
 }
 # Not read from the [server] table or HUBNET_<KEY> here: the store is every command's --store
 # (HUBNET_STORE), allow_private and resolve are crawl settings, CRAWL_SETTINGS only a program passes.
-_SERVER_CODE_ONLY = ("STORE", "CRAWL_SETTINGS", "ALLOW_PRIVATE", "RESOLVE")
+_SERVER_CODE_ONLY = ("STORE", "CRAWL_SETTINGS", "ALLOW_PRIVATE", "RESOLVE", "AREAS_FILE", "BOUNDARIES_FILE")
 
 
 # ------------------------------------------------------------------ loading, layered like the node's

@@ -154,6 +154,7 @@ CODES: dict[str, tuple[int, str]] = {
     "backup_exists": (409, "hubnet-crawler backup needs a directory that does not exist yet"),
     "cross_origin_graph": (422, "a source may not keep its statements in a graph off its own site"),
     "unknown_format": (400, "the file's RDF format cannot be told from its name"),
+    "bad_areas_file": (422, "the operator's areas or boundaries file is malformed; nothing stored was changed"),
     # SPARQL
     "bad_query": (400, "the query is malformed or refused"),
     "missing_query": (400, "no query was given"),

@@ -23,7 +23,7 @@ from hubnet.vocab.errors import DocumentError
 from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES
 from hubnet.vocab.parse import Limits, document_rows
 
-from hubnet.vocab.authority import authority, foreign_group, has_userinfo, id_mismatch, scope, speaks_for
+from hubnet.vocab.authority import authority, foreign_group, has_userinfo, id_mismatch, scope
 from hubnet.crawler.settings import Settings
 
 LINK_PREDICATES = frozenset(str(p) for p in LINK_PROPERTIES)

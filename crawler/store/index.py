@@ -42,12 +42,13 @@ from hubnet.vocab.authority import owns_graph, speaks_for
 from hubnet.crawler.budget import UNLIMITED, Budget, OverBudget
 from hubnet.crawler.geo import haversine_km, haversine_sql
 from hubnet.crawler.store.graph import GRAPH_STATUSES, HUBNET, PROV, PROV_GRAPH, now
+from hubnet.crawler.store import areas as _areas
 from hubnet.crawler.store import profiles as P
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite"
-SCHEMA_VERSION = 3    # bump when the layout or group keys change: an index of another version is rebuilt
+SCHEMA_VERSION = 4    # bump when the layout or group keys change: an index of another version is rebuilt
 FACETS = ("topic", "kind", "area")
 # Above this many changed sources one scan of the whole store beats a query per graph.
 BULK_THRESHOLD = 200
@@ -159,6 +160,11 @@ SELECT DISTINCT ?src ?g ?f ?v ?place WHERE {{
              BIND(IF(isLiteral(?t), ?t, ?tn) AS ?v) BIND("topic" AS ?f) }}
     UNION {{ ?g <{P.AREAS}> ?a . OPTIONAL {{ ?a <{P.NAME}> ?an }}
              BIND(IF(isLiteral(?a), ?a, ?an) AS ?v) BIND("area" AS ?f) }}
+    UNION {{ ?g <{P.AREAS}> ?a . ?a <{P.IDENTIFIER}>|<{P.SAME_AS}> ?c
+             BIND(CONCAT(STR(?c), "\t", STR(?a)) AS ?v) BIND("areacode" AS ?f) }}
+    UNION {{ ?g <{P.AREAS}> ?a . ?a <{P.NAME}> ?an
+             BIND(CONCAT(STR(?a), "\t", STR(?an)) AS ?v) BIND("areanode" AS ?f) }}
+    UNION {{ ?g <{P.AREAS}> ?c FILTER(isIRI(?c)) BIND(CONCAT(STR(?c), "\t") AS ?v) BIND("areacode" AS ?f) }}
     UNION {{ ?g <{P.LOCATION}>/<{P.ADDRESS}>?/<{P.LOCALITY}> ?v BIND("locality" AS ?f) }}
     UNION {P.coordinate_branches("?g", "?place")}
     {P.is_group("?g")}
@@ -176,6 +182,7 @@ class Extracted:
     topics: tuple = ()
     kinds: tuple = ()
     areas: tuple = ()
+    area_codes: tuple = ()             # ((GSS code, the name the profile gives it), ...)
     lat: float | None = None
     lon: float | None = None
 
@@ -209,12 +216,33 @@ def _assemble(rows) -> dict:
 
             kinds = tuple(P.kind_slugs(v for v, _ in fields.get("kind", ())))
             areas = many("area") or many("locality")[:1]
+            area_codes = _area_codes(fields.get("areacode", ()), fields.get("areanode", ()))
             lat, lon = P.coordinates(places.get((src, iri), {})) or (None, None)
             url = first("url")
             out.setdefault(src, {})[iri] = Extracted(
                 iri=iri, name=_clean(first("name") or "")[:500], description=(first("description") or "").strip()[:5000],
-                url=url, topics=many("topic"), kinds=kinds, areas=areas, lat=lat, lon=lon)
+                url=url, topics=many("topic"), kinds=kinds, areas=areas,
+                area_codes=area_codes, lat=lat, lon=lon)
     return out
+
+
+def _area_codes(values, node_names=()) -> tuple:
+    """"code-or-IRI<TAB>area node" values and "area node<TAB>name" values -> ((code, name), ...): valid GSS
+    codes only (invalid ones are the profile's validation errors, not areas), one name per code. Codes
+    and names come in rows of their own and are paired here (a query joining them would multiply them)."""
+    names: dict = {}
+    for v, _lang in node_names:
+        node, _, name = v.partition("\t")
+        if name and (node not in names or _clean(name) < names[node]):
+            names[node] = _clean(name)
+    out: dict = {}
+    for v, _lang in values:
+        raw, _, node = v.partition("\t")
+        name = names.get(node, "") if node else ""
+        code = _areas.code_of(raw)
+        if code and (code not in out or (name and (not out[code] or _clean(name) < out[code]))):
+            out[code] = _clean(name)[:_areas.MAX_NAME]
+    return tuple(sorted(out.items()))[:50]
 
 
 def _term_rows(solutions, graph_iri=None):
@@ -241,6 +269,7 @@ class Search:
     limit: int = 20
     offset: int = 0
     facet_limit: int = 20
+    counts: bool = True                # False: no total and no facets (an export pages through the rows)
 
 
 class TextIndex:
@@ -261,6 +290,7 @@ class TextIndex:
         self._counts_lock = threading.Lock()
         self.facet_computations = 0   # filters counted (cache misses), for tests
         self._sql_math = False
+        self.areas = _areas.Areas(self)
         self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
         with self._write_lock:
             conn = self._keeper
@@ -269,6 +299,7 @@ class TextIndex:
             if has_meta and (version is None or version[0] != json.dumps(SCHEMA_VERSION)):
                 _drop_all(conn)  # derived data of another layout: start again, the next sync refills it
             conn.executescript(_DDL)
+            conn.executescript(_areas.DDL)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
             conn.commit()
 
@@ -414,6 +445,7 @@ class TextIndex:
         conn.executemany("INSERT INTO facets VALUES (?, ?, ?)",
                          [(gid, "topic", t) for t in e.topics] + [(gid, "kind", k) for k in e.kinds]
                          + [(gid, "area", a) for a in e.areas])
+        self.areas.add_group(conn, gid, e.area_codes, e.lat, e.lon)
 
     def _mark_duplicates(self, conn, iris) -> None:
         """One primary row per group IRI: the source that speaks for it first, then the oldest row."""
@@ -474,10 +506,14 @@ class TextIndex:
             source = "groups_fts CROSS JOIN groups g ON g.id = groups_fts.rowid"
             where.append("groups_fts MATCH ?")
             params.append(match)
-        for facet, value in (("topic", s.topic), ("kind", s.kind), ("area", s.area)):
+        for facet, value in (("topic", s.topic), ("kind", s.kind)):
             if value:
                 where.append("g.id IN (SELECT gid FROM facets WHERE facet = ? AND value = ?)")
                 params += [facet, value]
+        if s.area:  # a code or a name, with every area below it (crawler/store/areas.py)
+            clause, area_params = self.areas.filter_sql(s.area)
+            where.append(clause)
+            params += area_params
         order = f"{_BM25}, g.name COLLATE NOCASE" if match else "g.name COLLATE NOCASE, g.id"
         select_extra, head = "", []
         if s.located or s.near:
@@ -503,7 +539,9 @@ class TextIndex:
         base = f"FROM {source} WHERE {' AND '.join(where)}"
         rows = conn.execute(f"SELECT g.* {select_extra} {base} ORDER BY {order} LIMIT ? OFFSET ?",
                             head + params + [s.limit, s.offset]).fetchall()
-        if len(where) == 1:
+        if not s.counts:
+            total, facets = None, {}
+        elif len(where) == 1:
             total = self.count()
             facets = self.front_facets(s.facet_limit)
         else:

@@ -11,44 +11,8 @@ text index, starts the crawler thread and registers the blueprints:
   ``/.well-known/void``, ``/health``
 - ``ping``: ``POST /ping`` (rate-limited)
 - ``sparql``: ``/sparql`` (crawler/web/sparql.py)
+- ``areas``: ``/areas``, ``/areas/<code>``, ``/api/areas``, ``/api/areas/<code>``, ``/api/areas.geojson``
 
-STORE                  store directory, or an open ``hubnet.crawler.store.graph.Store`` (default hubnet-data)
-RECRAWL_INTERVAL       seconds between re-crawls of every known source (default 6 h); 0/None: never
-CRAWL_SETTINGS         a ``hubnet.crawler.settings.Settings`` for the background crawls; else built
-                       from ALLOW_PRIVATE (bool) and RESOLVE ({(host, port): address})
-CORS                   add ``Access-Control-Allow-Origin: *`` to API and data responses
-TILE_URL               map tiles, ``{s}/{z}/{x}/{y}`` template (default OpenStreetMap)
-TILE_ATTRIBUTION       text shown on the map (default "© OpenStreetMap contributors")
-TILE_ATTRIBUTION_URL   where the attribution links (default OSM's copyright page)
-QUERY_TIMEOUT          seconds before a SPARQL query is killed (default 10)
-QUERY_ROW_CAP          most rows in a SPARQL answer (default 10000)
-QUERY_WORKERS          SPARQL worker processes (default 2)
-QUERY_CLIENT_RUNNING   SPARQL queries one client may have running at once (default 1)
-QUERY_CLIENT_SECONDS   worker-seconds one client's SPARQL queries may use per minute (default 20)
-QUERY_DEMOTE_AFTER     seconds after which a running SPARQL query drops to the lowest CPU priority
-                       (default 0.5), so it cannot slow other clients' short queries
-PING_LIMIT             flask-limiter rate for POST /ping per client (default "10 per minute")
-PING_MAX_BODY          bytes a POST /ping body may have (default 8192); /sparql allows its query cap
-MAX_CONTENT_LENGTH     bytes any other request body may have (default 1024); more is 413 too_large
-PUBLIC_URL             the server's public base URL, used in exports, VoID and the SPARQL service
-                       description; the request's Host header never is (default http://localhost)
-SPARQL_LIMIT           flask-limiter rate for /sparql per client (default "120 per minute")
-RATELIMIT_STORAGE_URI  flask-limiter storage (default memory://: per process)
-BACKGROUND             start the crawler thread (default True)
-PAGE_SIZE              groups per directory page (default 20)
-MAP_LIMIT              most groups on the map page (default 2000)
-MODEL_BUILD_BUDGET     seconds a brokering model build may take before it is stopped and the
-                       previous model kept (default 120)
-MODEL_WAIT             seconds a request waits for a model being built before it is answered
-                       from the previous model, or with 503 + Retry-After (default 2)
-REQUEST_QUERY_BUDGET   seconds of store queries one page or API request may spend (group page,
-                       contacts) before it answers 503 + Retry-After (default 10)
-INDEX_SYNC_BUDGET      seconds the text index sync after a crawl may spend extracting; what it
-                       did not reach is indexed by the next sync (default 300)
-CONTROL_TIMEOUT        seconds each read or write on the CLI's control socket may wait, so a
-                       stuck client cannot hold it (default 60; crawler/control.py)
-=====================  ======================================================================
-=======
 Config keys (``create_app({...})``): ``hubnet.crawler.settings.SERVER_DEFAULTS`` lists every one
 with its default and meaning (``DEFAULTS`` here); the ``serve`` command layers them like the crawl
 settings (defaults -> ``[server]`` table of the TOML file -> ``HUBNET_<KEY>`` -> its options).
@@ -69,7 +33,7 @@ from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 from ..settings import SERVER_DEFAULTS, Settings
 from hubnet.crawler.store.graph import Store
-from . import api, brokering, data, directory, errors, openreferral, ping, render, requestlog, sparql
+from . import api, areas, brokering, data, directory, errors, openreferral, ping, render, requestlog, sparql
 from .current import EXTENSION
 from hubnet.crawler.service import Aggregator
 
@@ -99,7 +63,8 @@ def create_app(config: dict | None = None) -> Flask:
     try:
         hub = Aggregator(store, settings, own_store=own_store, recrawl_interval=app.config["RECRAWL_INTERVAL"],
                          serving=True, index_sync_budget=app.config["INDEX_SYNC_BUDGET"],
-                         model_build_budget=app.config["MODEL_BUILD_BUDGET"], model_wait=app.config["MODEL_WAIT"])
+                         model_build_budget=app.config["MODEL_BUILD_BUDGET"], model_wait=app.config["MODEL_WAIT"],
+                         areas_file=app.config["AREAS_FILE"], boundaries_file=app.config["BOUNDARIES_FILE"])
         app.extensions[EXTENSION] = hub
         # A crawl run by the CLI while the server was down is picked up here (cheap when nothing changed).
         hub.index.sync(store)
@@ -127,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(openreferral.bp)
     app.register_blueprint(ping.bp)
     app.register_blueprint(sparql.bp)
+    app.register_blueprint(areas.bp)
     brokering.init_app(app, hub)
     errors.register(app)
     requestlog.init_app(app)

@@ -13,7 +13,8 @@ Shapes (docs for API users; tests hold them to it)::
      "links": [{"target", "relation", "mutual", "key", "name"}],
      "linked_from": [{"source", "relation", "mutual", "key", "name"}],
      "source": {the provenance record: status, last_success, last_checked, generated_at (last changed),
-                error_message, ..., "outdated": no successful fetch for stale_after_days}}
+                error_message, ..., "outdated": no successful fetch for stale_after_days},
+     "memberships": [{"code", "name", "level", "via": "profile"|"profile_name"|"boundary"}]}
 
 Facet values are the exact values the matching parameter takes.
 """
@@ -85,7 +86,10 @@ def group_data(row: dict) -> dict:
 
 @bp.get("/api/groups/<path:key>")
 def group(key: str):
-    return jsonify(group_data(find_group(key)))
+    row = find_group(key)
+    group = group_data(row)
+    group["memberships"] = hub().index.areas.of_group(row["id"])   # areas, each with its source (via)
+    return jsonify(group)
 
 
 def source_listing(args) -> dict:

@@ -3,8 +3,8 @@
 Each view is a page for people and a JSON twin under ``/api/`` (docs/brokering.md
 explains them to a hub officer; examples/queries/ holds the SPARQL forms):
 
-    /contacts        /api/contacts?topic=&area=&near=LAT,LON&within_km=   (+ /api/contacts.csv)
-    /matches         /api/matches[?group=IRI|key][&within_km=5][&category=][&per_need=5][&limit=&offset=]
+    /contacts        /api/contacts?topic=&kind=&area=&near=LAT,LON&within_km=   (+ /api/contacts.csv)
+    /matches         /api/matches[?group=IRI|key][&area=][&within_km=5][&category=][&per_need=5][&limit=&offset=]
                      /api/links[?mutual=true|false][&limit=&offset=]
     /introductions   /api/introductions?from=IRI|key&to=IRI|key
     /network         /api/network?group=IRI|key&depth=2
@@ -24,16 +24,16 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from hubnet.vocab.errors import NotFound
-from hubnet.vocab.model import categories
+from hubnet.vocab.model import categories, kinds
 
 from hubnet.crawler.query.brokering.models import Models
 from hubnet.crawler.query.contacts import contact_details
-from hubnet.crawler.store.index import Search
+from hubnet.crawler.store.index import MAX_LIMIT, Search
 from hubnet.crawler.query.brokering.matching import DEFAULT_WITHIN_KM, MAX_PER_NEED, MAX_WITHIN_KM
 from hubnet.crawler.query.brokering.network import MAX_HOPS
 from hubnet.crawler.query.spreadsheet import cell as _cell
 from .current import hub
-from .params import MAX_OFFSET, _float, bad, offset_pages, read_int, request_budget, search_from
+from .params import MAX_OFFSET, MAX_TEXT, _float, bad, offset_pages, read_int, request_budget, search_from
 from .render import alternate_url as _alternate, page as _page
 
 bp = Blueprint("brokering", __name__)
@@ -93,19 +93,20 @@ def _summaries(iris) -> list[dict]:
 
 # ------------------------------------------------------------------------- first points of contact
 CONTACT_COLUMNS = ("name", "contact_name", "email", "telephone", "languages", "url", "topics", "area",
-                   "distance_km", "id")
+                   "distance_km", "id", "kind", "contact_type")
 
 
-def _contacts():
+def _contacts(default_limit: int = 50):
+    """The groups of ``kind`` about ``topic`` (its words) in ``area`` (rolled up) or near a point."""
     args = request.args
-    s = search_from({"q": args.get("topic", ""), "area": args.get("area"), "near": args.get("near"),
-                     "within_km": args.get("within_km"), "limit": args.get("limit"),
-                     "offset": args.get("offset")}, default_limit=50)
+    s = search_from({"q": args.get("topic", ""), "kind": args.get("kind"), "area": args.get("area"),
+                     "near": args.get("near"), "within_km": args.get("within_km"), "limit": args.get("limit"),
+                     "offset": args.get("offset")}, default_limit=default_limit)
     result = hub().index.search(s)
     details = contact_details(hub().store, [g["id"] for g in result["groups"]], request_budget())
     groups = []
     for g in result["groups"]:
-        groups.append({"id": g["id"], "key": g["key"], "name": g["name"], "topics": g["topics"],
+        groups.append({"id": g["id"], "key": g["key"], "name": g["name"], "kind": g["kind"], "topics": g["topics"],
                        "area": g["area"], "distance_km": g.get("distance_km"),
                        "contact": details.get(g["id"], {})})
     return s, result["total"], groups
@@ -119,7 +120,8 @@ def api_contacts():
 
 @bp.get("/api/contacts.csv")
 def api_contacts_csv():
-    _, _, groups = _contacts()
+    """The council's list: one row per group (up to MAX_LIMIT; ``limit``/``offset`` page further)."""
+    _, _, groups = _contacts(default_limit=MAX_LIMIT)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CONTACT_COLUMNS)
@@ -127,7 +129,8 @@ def api_contacts_csv():
         c = g["contact"]
         w.writerow([_cell(g["name"]), _cell(c.get("name")), _cell(c.get("email")), _cell(c.get("telephone")),
                     _cell(c.get("languages")), _cell(c.get("url")), _cell(g["topics"]), _cell(g["area"]),
-                    "" if g["distance_km"] is None else g["distance_km"], _cell(g["id"])])
+                    "" if g["distance_km"] is None else g["distance_km"], _cell(g["id"]), _cell(g["kind"]),
+                    _cell(c.get("type"))])
     resp = Response(buf.getvalue(), mimetype="text/csv")
     resp.headers["Content-Type"] = "text/csv; charset=utf-8"
     resp.headers["Content-Disposition"] = 'attachment; filename="hubnet-contacts.csv"'
@@ -136,10 +139,10 @@ def api_contacts_csv():
 
 @bp.get("/contacts")
 def contacts_page():
-    asked = any(request.args.get(k) for k in ("topic", "area", "near"))
+    asked = any(request.args.get(k) for k in ("topic", "kind", "area", "near"))
     s, total, groups = _contacts() if asked else (None, 0, [])
     return _page("contacts.html", _alternate("/api/contacts"), asked=asked, total=total, groups=groups,
-                 csv_href=_alternate("/api/contacts.csv"), args=request.args)
+                 csv_href=_alternate("/api/contacts.csv"), args=request.args, kinds=kinds())
 
 
 # ------------------------------------------------------------------------- needs and offers
@@ -164,18 +167,29 @@ def _matches(default_limit: int):
     per_need = read_int(request.args, "per_need", 5, 1, MAX_PER_NEED)
     limit = read_int(request.args, "limit", default_limit, 1, 500)
     offset = read_int(request.args, "offset", 0, 0, MAX_OFFSET)
+    area = _area()
     total, page = models().matcher.page(group=row["id"] if row else None, within_km=_within(),
-                                        category=_category(), per_need=per_need, offset=offset, limit=limit)
+                                        category=_category(), per_need=per_need, offset=offset, limit=limit,
+                                        needs_of=None if area is None else hub().index.areas.group_iris(area))
     items = [m["need"] for m in page] + [o for m in page for o in m["offers"]]
     for item, summary in zip(items, _summaries(item["group"] for item in items)):
         item["group_key"] = summary["key"]
     return row, total, limit, offset, page
 
 
+def _area() -> str | None:
+    """``area=``: a code or a name (any case), with every area below it (crawler/store/areas.py)."""
+    raw = (request.args.get("area") or "").strip()
+    if len(raw) > MAX_TEXT:
+        raise bad("area", f"at most {MAX_TEXT} characters")
+    return raw or None
+
+
 @bp.get("/api/matches")
 def api_matches():
     row, total, limit, offset, page = _matches(default_limit=50)
-    return jsonify({"group": row["id"] if row else None, "within_km": _within(), "category": _category(),
+    return jsonify({"group": row["id"] if row else None, "area": _area(), "within_km": _within(),
+                    "category": _category(),
                     "total": total, "limit": limit, "offset": offset, "matches": page})
 
 
@@ -183,7 +197,7 @@ def api_matches():
 def matches_page():
     row, total, limit, offset, page = _matches(default_limit=20)
     pages = offset_pages("/matches", request.args, total, offset, limit,
-                         keep=("group", "within_km", "category", "per_need", "limit"))
+                         keep=("group", "area", "within_km", "category", "per_need", "limit"))
     return _page("matches.html", _alternate("/api/matches"), group=row, matches=page, within_km=_within(),
                  total=total, first=offset + 1, pages=pages)
 
@@ -251,9 +265,9 @@ def api_bridges():
 @bp.get("/api/network/isolated")
 def api_isolated():
     isolated = models().network.isolated()
-    area = request.args.get("area", "").strip()
+    area = _area()
     if area:
-        in_area = {g["id"] for g in hub().index.search(Search(area=area, limit=100_000))["groups"]}
+        in_area = hub().index.areas.group_iris(area)
         isolated = [i for i in isolated if i in in_area]
     net = models().network
     return jsonify({"area": area or None,

@@ -13,19 +13,22 @@ import json
 import threading
 
 import pyoxigraph as ox
-from flask import Blueprint, Response, current_app, jsonify, render_template, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, stream_with_context, url_for
 
 from hubnet import __version__
 
 from hubnet.crawler.query.spreadsheet import cell as _cell
+from hubnet.crawler.store.index import MAX_LIMIT
 from hubnet.crawler.store.graph import PROV as PROV_NS, PROV_GRAPH
 from hubnet.vocab.model import HUBNET, ORG, SCHEMA
 from .current import hub
+from .params import search_from
 from .render import group_href, public_url
 
 bp = Blueprint("data", __name__)
 
 CSV_COLUMNS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source", "page")
+FILTERS = ("q", "topic", "kind", "area", "near", "within_km")   # the directory's (and the map's) filters
 _CHUNK = 2000
 _void_cache: dict = {}
 _void_lock = threading.Lock()
@@ -53,16 +56,40 @@ def dump():
 
 
 # ------------------------------------------------------------------------- the directory as tables
+def selected(located: bool = False):
+    """The groups the directory's filters choose (all of them without filters), streamed.
+
+    The parameters are read here, before the response starts, so a bad one is a 400; the rows
+    are then read a page of MAX_LIMIT at a time (without counts or facets)."""
+    index = hub().index
+    if not any((request.args.get(k) or "").strip() for k in FILTERS):
+        return index.iter_all(with_coordinates=located)
+    s = search_from({k: v for k, v in request.args.items() if k in FILTERS})
+    s.limit, s.located, s.counts = MAX_LIMIT, located, False
+
+    def pages():
+        offset = 0
+        while True:
+            s.offset = offset
+            groups = index.search(s)["groups"]
+            yield from groups
+            if len(groups) < s.limit:
+                return
+            offset += s.limit
+    return pages()
+
+
 @bp.get("/export.csv")
 def export_csv():
-    index = hub().index
+    """The directory as a table; ``q``, ``topic``, ``kind``, ``area``, ``near``, ``within_km`` as on ``/``."""
+    groups = selected()
     root = public_url("")
 
     def rows():
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(CSV_COLUMNS)
-        for g in index.iter_all():
+        for g in groups:
             writer.writerow([_cell(g["id"]), g["key"], _cell(g["name"]), _cell(g["url"]), _cell(g["kind"]),
                              _cell(g["topics"]), _cell(g["area"]),
                              "" if g["lat"] is None else repr(g["lat"]), "" if g["lon"] is None else repr(g["lon"]),
@@ -81,14 +108,15 @@ def export_csv():
 
 @bp.get("/export.geojson")
 def export_geojson():
-    """A FeatureCollection of the groups that give coordinates ([lon, lat], as GeoJSON wants)."""
-    index = hub().index
+    """A FeatureCollection of the groups that give coordinates ([lon, lat], as GeoJSON wants), chosen
+    by the directory's filters, so the map's JSON twin holds the map's groups."""
+    groups = selected(located=True)
     root = public_url("")
 
     def features():
         yield '{"type": "FeatureCollection", "features": ['
         first = True
-        for g in index.iter_all(with_coordinates=True):
+        for g in groups:
             feature = {"type": "Feature", "id": g["key"],
                        "geometry": {"type": "Point", "coordinates": [g["lon"], g["lat"]]},
                        "properties": {"id": g["id"], "key": g["key"], "name": g["name"], "url": g["url"],

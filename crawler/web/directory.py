@@ -15,10 +15,12 @@ from flask import Blueprint, current_app, request
 
 from hubnet.vocab.errors import HubnetError
 
+from hubnet.vocab.model import kinds
+from hubnet.crawler.store.areas import level_rank
 from hubnet.crawler.store.index import Search
 from .current import hub
 from .api import find_group, group_data, search, source_listing
-from .params import bad, offset_pages, request_budget
+from .params import bad, offset_pages
 from .render import alternate_url as _alternate, group_href, page as _page, public_url
 
 bp = Blueprint("directory", __name__)
@@ -115,10 +117,23 @@ def map_page():
         "attribution_url": current_app.config["TILE_ATTRIBUTION_URL"],
         "groups": [{"key": g["key"], "name": g["name"], "lat": g["lat"], "lon": g["lon"],
                     "href": group_href(g["key"])} for g in groups],
+        **map_areas(request.args.get("level")),
     }
-    return _page("map.html", "/export.geojson", groups=groups, data=data, total=located["total"],
+    return _page("map.html", _alternate("/export.geojson"), groups=groups, data=data, total=located["total"],
                  without=max(0, result["total"] - located["total"]), shown=len(groups),
-                 directory_href=_href(_args_without()))
+                 directory_href=_href(_args_without()), kinds=kinds())
+
+
+def map_areas(level: str | None) -> dict:
+    """The boundaries the map draws (served here, so they show without tiles): the levels that have
+    boundaries, and the chosen one (default the smallest, e.g. ward)."""
+    shaped = {c for c, _ in hub().index.areas.shapes()}
+    levels = sorted({a["level"] for a in hub().index.areas.all() if a["code"] in shaped and a["level"]},
+                    key=lambda lv: (level_rank(lv), lv))
+    if not levels:
+        return {"levels": [], "level": None, "areas_url": None}
+    level = level if level in levels else levels[-1]
+    return {"levels": levels, "level": level, "areas_url": "/api/areas.geojson?" + urlencode({"level": level})}
 
 
 @bp.get("/sources")

@@ -59,6 +59,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 MANIFEST = HERE / "federation.toml"
 SEEDS = HERE / "seeds.txt"
+# The demo's fictional areas (docs/areas.md): region -> boroughs -> wards, and simple boundaries.
+AREA_ARGS = ["--areas", HERE / "areas.csv", "--boundaries", HERE / "areas.geojson"]
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT = 60.0        # seconds for a server to answer after it starts
 CRAWL_TIMEOUT = 120.0       # seconds for the first crawl
@@ -508,7 +510,7 @@ class Federation:
         t0 = time.monotonic()
         argv = command("hubnet-crawler") + [
             "crawl", "--seeds", self.workdir / "seeds.txt", "--store", self.store, "--allow-private",
-            "--delay", CRAWL_DELAY, "--json", *self.resolve_args]
+            "--delay", CRAWL_DELAY, "--json", *self.resolve_args, *AREA_ARGS]
         out = self.workdir / "logs" / "crawl.json"
         child = spawn("the crawl (hubnet-crawler crawl)", argv, self.workdir / "logs" / "crawl.log", stdout=out)
         self.children.append(child)
@@ -529,7 +531,7 @@ class Federation:
         t0 = time.monotonic()
         argv = command("hubnet-crawler") + [
             "serve", "--store", self.store, "--host", LOOPBACK, "--port", self.manifest.aggregator_port,
-            "--allow-private", *self.resolve_args]
+            "--allow-private", *self.resolve_args, *AREA_ARGS]
         child = spawn("the aggregator (hubnet-crawler serve)", argv, self.workdir / "logs" / "aggregator.log")
         self.children.append(child)
         wait_ready(child, self.manifest.aggregator_port, "/api/groups")
@@ -560,6 +562,8 @@ class Federation:
         candidates = {
             "directory": ["/"],
             "map": ["/map"],
+            "areas": ["/areas"],
+            "borough": ["/areas/E09900002", "/api/areas/E09900002"],
             "group": [f"/groups/{food}"] if food else [],
             "matches": ["/matches", "/api/matches"],
             "introductions": [f"/introductions?{pair}", f"/api/introductions?{pair}"],
@@ -605,6 +609,8 @@ class Federation:
         lines.append("")
         lines.append("Open in a browser:")
         labels = [("directory", "Directory", ""), ("map", "Map", ""),
+                  ("areas", "Areas", "region, boroughs and wards, with counts"),
+                  ("borough", "An area's page", "Marsh End: kinds, contacts, isolated, bridges"),
                   ("group", "A group's page", "Leybridge Food Bank"),
                   ("matches", "Needs and offers", "who can help whom"),
                   ("introductions", "Introductions", "Wharfside Arts to Community Transport"),

@@ -11,7 +11,9 @@ process is left behind.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import json
 import os
 import re
@@ -533,6 +535,45 @@ def _processes_mentioning(text: str) -> list:
     return out
 
 
+# The demo's areas (examples/federation/areas.csv and areas.geojson): every group with coordinates falls
+# in one ward's box; the canoe club (far down the river) and Refugee Welcome (no coordinates) in none.
+DEMO_WARDS = {
+    "Church Street": {"church-street-ra", "leybridge-foodbank", "leybridge-youth-parliament", "st-marks-leybridge"},
+    "Ferry Lane": {"ferry-lane-ra", "ley-valley-network", "ley-valley-volunteers"},
+    "Leybridge Central": {"leybridge-repair-cafe"},
+    "Leybridge Marshes": set(),       # the allotment society's profile is refused (id_mismatch)
+    "Wharfside": {"wharfside-arts", "wharfside-lunch-club"},
+    "Cattle Green": {"cattle-green-ta", "marsh-end-islamic-centre"},
+    "Marsh End Village": {"marsh-end-mutual-aid", "marsh-end-community-transport"},
+    "Hollow Pond": {"friends-of-hollow-pond", "marsh-end-ecology"},
+}
+DEMO_BOROUGHS = {"Leybridge": ("Church Street", "Ferry Lane", "Leybridge Central", "Leybridge Marshes"),
+                 "Marsh End": ("Wharfside", "Cattle Green", "Marsh End Village", "Hollow Pond")}
+
+
+@pytest.mark.slow
+def test_the_demo_shows_its_areas_at_every_level(demo):
+    iri = {g.slug: g.iri for g in demo.manifest.groups}
+    areas = {a["name"]: a for a in demo.get_json("/api/areas")["areas"]}
+    for ward, slugs in DEMO_WARDS.items():
+        assert areas[ward]["level"] == "ward" and areas[ward]["groups"] == len(slugs), ward
+        found = {g["id"] for g in demo.get_json(f"/api/groups?limit=100&area={ward.replace(' ', '+')}")["groups"]}
+        assert found == {iri[s] for s in slugs}, ward
+    for borough, wards in DEMO_BOROUGHS.items():
+        slugs = set().union(*(DEMO_WARDS[w] for w in wards))
+        assert areas[borough]["groups"] == len(slugs)
+        found = {g["id"] for g in demo.get_json(f"/api/groups?limit=100&area={borough.replace(' ', '+')}")["groups"]}
+        assert found == {iri[s] for s in slugs}, borough
+    assert areas["Ley Valley"]["groups"] == sum(len(s) for s in DEMO_WARDS.values())
+    status, body = demo.get("/api/contacts.csv?kind=residents-association&area=Leybridge")
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
+    assert status == 200 and {r["id"] for r in rows} == {iri["church-street-ra"], iri["ferry-lane-ra"]}
+    marsh_end = demo.get_json("/api/areas/E09900002")
+    assert iri["wharfside-lunch-club"] in {g["id"] for g in marsh_end["isolated"]}
+    assert len(demo.get_json("/api/areas.geojson?level=ward")["features"]) == len(DEMO_WARDS)
+    assert "Ley Valley" in demo.get("/areas", accept="text/html")[1].decode("utf-8")
+
+
 @pytest.mark.slow
 def test_stopping_leaves_no_process_behind(demo):
     pids = demo.pids
@@ -576,3 +617,4 @@ def test_make_demo_prints_what_to_open_and_ctrl_c_stops_everything(tmp_path):
     assert "Stopped every process the demo started." in rest
     assert not _processes_mentioning(str(workdir))
     assert all(run.port_free(p) for p in ports[:2])
+

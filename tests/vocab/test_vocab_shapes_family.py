@@ -159,6 +159,14 @@ def area_object(**kw):
 AREA_NAME = {"minCount": Case(bad=(area_object(identifier="E05000000"),), good=(area_object(name="Ward"),)),
              "pattern": Case(bad=(area_object(name=""), area_object(name="  ")), good=(area_object(name="W"),)),
              "maxLength": length(200, lambda n: area_object(name="x" * n))}
+ONS = "http://statistics.data.gov.uk/id/statistical-geography/"
+AREA_CODE = Case(bad=("E0500005", "E050000588", "e05000058", "05000058", "EE5000058", "E05 000058", "E05000058 ",
+                      " E05000058", "E05000058x", "E05000058\n", "Wharfside ward"),
+                 good=("E05000058", "W05000999", "S13002877"))
+AREA_IRI = Case(bad=(ONS + "E0500005", ONS + "e05000058", ONS + "E05000058/", ONS + "E05000058x", ONS,
+                     "https://statistics.data.gov.uk/id/statistical-geography/Wharfside"),
+                good=(ONS + "E05000058", "https://statistics.data.gov.uk/id/statistical-geography/E09000030",
+                      "https://www.wikidata.org/wiki/Q7989478"))
 LATITUDE, LONGITUDE = ({
     "minCount": Case(bad=(ABSENT,), good=(0,)),
     "maxCount": Case(bad=([10, 11],), good=(10,)),
@@ -209,10 +217,12 @@ EXPECTED = {
     "areaServed.name": AREA_NAME,
     "areaServed.identifier": {
         "nodeKind": Case(bad=({"@id": "https://other-group.example/E05000058"},), good=("E05000058",)),
-        "pattern": Case(bad=("E0500005", "E050000588", "e05000058", "E05 000058", "05000058E", "EE5000058",
-                             "Leyton ward", "", " E05000058"),
-                        good=("E05000058", "W05000001", "S13002900", "E09000031"))},
-    "areaServed.sameAs": LINKS,
+        "pattern": Case(bad=AREA_CODE.bad + ("E0500005", "E050000588", "e05000058", "E05 000058", "05000058E",
+                                             "EE5000058", "Leyton ward", "", " E05000058"),
+                        good=AREA_CODE.good + ("E05000058", "W05000001", "S13002900", "E09000031"))},
+    "areaServed.sameAs": {"nodeKind": LINKS["nodeKind"],
+                          "pattern": Case(bad=LINKS["pattern"].bad + AREA_IRI.bad,
+                                          good=LINKS["pattern"].good + AREA_IRI.good)},
     "areaServed.postalCode": {"maxLength": length(20)},
     "location.name": {"maxLength": length(200)},
     # sh:or ( [nodeKind Literal; maxLength 300] [nodeKind BlankNodeOrIRI] ): no value is of neither kind.

@@ -321,13 +321,16 @@ class Matcher:
 
     def page(self, *, group: str | None = None, within_km: float = DEFAULT_WITHIN_KM, today: str | None = None,
              category: str | None = None, per_need: int = MAX_PER_NEED, offset: int = 0,
-             limit: int | None = None) -> tuple[int, list[dict]]:
+             limit: int | None = None, needs_of: set | None = None) -> tuple[int, list[dict]]:
         """(needs with a match in all, one page of them): each current need with the offers that
         meet it, best first, at most ``per_need`` of them (``offer_count`` says how many there are).
-        Only the page is turned into dicts: the full list at 10k groups is ~6,000 needs."""
+        ``needs_of``: only the needs of these groups (an area's). Only the page is turned into
+        dicts: the full list at 10k groups is ~6,000 needs."""
         found = self._found(group, within_km, today or dt.date.today().isoformat())
         if category is not None:
             found = [f for f in found if f[0].category == category]
+        if needs_of is not None:
+            found = [f for f in found if f[0].group in needs_of]
         chosen = found[offset:] if limit is None else found[offset:offset + limit]
         return len(found), [
             {"need": need.to_dict(), "offer_count": count,

@@ -1,6 +1,7 @@
 /* The directory map. Reads its data from the JSON block in the page (never from HTML), and
    builds every popup with text nodes, so no profile text is ever parsed as HTML.
-   Without JavaScript or tiles, the page's list of groups is still there. */
+   Without JavaScript or tiles, the page's list of groups is still there; the area boundaries come
+   from this server (/api/areas.geojson), so they are drawn even when no tile loads. */
 (function () {
   "use strict";
   function escapeHtml(text) {
@@ -20,7 +21,12 @@
     if (attribution && /^https?:\/\//.test(data.attribution_url || "")) {
       attribution = '<a href="' + escapeHtml(data.attribution_url) + '">' + attribution + "</a>";
     }
-    L.tileLayer(data.tiles, {maxZoom: 19, attribution: attribution}).addTo(map);
+    var tiles = L.tileLayer(data.tiles, {maxZoom: 19, attribution: attribution}).addTo(map);
+    // Offline, or a tile server that refuses us: say so, and keep drawing areas and groups.
+    tiles.on("tileerror", function () {
+      var note = document.getElementById("tiles-note");
+      if (note) { note.hidden = false; }
+    });
     var points = [];
     data.groups.forEach(function (g) {
       if (typeof g.lat !== "number" || typeof g.lon !== "number") { return; }
@@ -37,6 +43,39 @@
     } else {
       map.setView([51.5, -0.1], 10);
     }
+    if (data.areas_url) { drawAreas(map, data.areas_url, points.length === 0); }
+  }
+  // Shades of one hue: the more groups an area has, the darker (0 groups: almost clear).
+  function shade(n, most) {
+    var t = most ? n / most : 0;
+    return {color: "#334155", weight: 1, fillColor: "#0f766e", fillOpacity: 0.08 + 0.5 * t};
+  }
+  function drawAreas(map, url, fit) {
+    fetch(url, {headers: {"Accept": "application/geo+json"}}).then(function (resp) {
+      return resp.ok ? resp.json() : null;
+    }).then(function (doc) {
+      if (!doc || !doc.features || !doc.features.length) { return; }
+      var most = 0;
+      doc.features.forEach(function (f) { most = Math.max(most, f.properties.groups || 0); });
+      var layer = L.geoJSON(doc, {
+        style: function (f) { return shade(f.properties.groups || 0, most); },
+        onEachFeature: function (f, shape) {
+          var link = document.createElement("a");   // text only: names come from the operator's file
+          link.href = f.properties.page;
+          link.textContent = f.properties.name + ": " + f.properties.groups +
+            (f.properties.groups === 1 ? " group" : " groups");
+          shape.bindPopup(link);
+          shape.bindTooltip(f.properties.name, {sticky: true});
+        }
+      }).addTo(map);
+      layer.bringToBack();
+      if (fit) { map.fitBounds(layer.getBounds(), {padding: [12, 12]}); }
+      var legend = document.getElementById("map-legend");
+      if (legend) {
+        legend.textContent = "Areas shaded by their number of groups (darkest: " + most + ").";
+        legend.hidden = false;
+      }
+    }).catch(function () { /* the groups are still on the map and in the list below */ });
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
