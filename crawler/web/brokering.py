@@ -199,7 +199,7 @@ def matches_page():
     pages = offset_pages("/matches", request.args, total, offset, limit,
                          keep=("group", "area", "within_km", "category", "per_need", "limit"))
     return _page("matches.html", _alternate("/api/matches"), group=row, matches=page, within_km=_within(),
-                 total=total, first=offset + 1, pages=pages)
+                 total=total, first=offset + 1, pages=pages, args=request.args, categories=categories())
 
 
 @bp.get("/api/links")

@@ -92,6 +92,19 @@ def test_matches_page_lists_reasons_and_not_expired_offers(env):
     assert "Old room" not in page  # expired: never shown as current
 
 
+def test_matches_page_filters_by_category_and_distance_and_keeps_what_was_chosen(env):
+    client, _, _ = env
+    page = client.get("/matches").get_data(as_text=True)
+    assert 'name="category"' in page and 'name="area"' in page and 'name="within_km"' in page
+    assert '<option value="volunteers">' in page          # every category is offered
+    vols = client.get("/matches?category=volunteers").get_data(as_text=True)
+    assert "Volunteers for Saturday" in vols and "Room on Tuesdays" not in vols
+    assert '<option value="volunteers" selected>' in vols   # the form shows what was chosen
+    wide = client.get("/matches?within_km=40").get_data(as_text=True)
+    assert "Distant hall" in wide and 'name="within_km" value="40"' in wide
+    assert "Distant hall" not in page                       # 5 km by default
+
+
 def test_links_api_marks_mutual_and_claimed(env):
     client, i, _ = env
     links = client.get("/api/links").get_json()["links"]
