@@ -60,6 +60,7 @@ class Outcome:
     dropped_foreign: int = 0
     links: list = field(default_factory=list)
     groups: list = field(default_factory=list)
+    recheck: list = field(default_factory=list)   # known sources to fetch again now (the same group's source)
 
 
 @dataclass
@@ -153,6 +154,9 @@ class Crawler:
         start = time.monotonic()
         self.known = await self._in_pipeline(self.store.sources)
         self.groups = await self._in_pipeline(link.known_groups, self.store)
+        # group IRI -> the tombstone of the source that described it before the group withdrew
+        self.withdrawn = {g: rec.url for rec in self.known.values() if rec.status == GONE and rec.about
+                          for g in rec.about.split()}
         self.follow_links = follow_links
         self.seen: set = set()
         self._started: set = set()
@@ -316,6 +320,8 @@ class Crawler:
                     self._schedule_publish()
                 for g in outcome.groups:
                     self.groups.setdefault(g, outcome.url)
+                for url in outcome.recheck:   # the group's own source, reached through another address
+                    self._enqueue(_Item(url, 0, item.found_via, item.found_from, refetch=True))
                 if self.follow_links:
                     for target in outcome.links:
                         # A group already described by a source (e.g. a node's /profile.jsonld
@@ -389,12 +395,26 @@ class Crawler:
             return await self._in_pipeline(self._ingest, rec, resp)
         if item.candidates:
             return await self._try_next_candidate(fetcher, item)
+        if resp.status in (404, 410) and item.url not in self.known and self.budgets.is_ping(item):
+            # A ping for another address of a site we know (a node's /profile.jsonld for its / source):
+            # the group's own source is checked now, so a withdrawal shows at once, under one source.
+            same_site = self._same_site_sources(item.url)
+            if same_site:
+                return Outcome(item.url, SKIPPED, "gone" if resp.status == 410 else "not_found",
+                               f"the site answered {resp.status} {_reason(resp.status)}; its known source(s) "
+                               f"{', '.join(same_site)} checked again now", recheck=same_site)
         if resp.status == 410:
             return await self._in_pipeline(self._gone, rec, "the site answered 410 Gone: the group withdrew its profile")
         if resp.status == 404:
             return await self._in_pipeline(self._missing, rec)
         return await self._in_pipeline(self._failed, rec, f"http_{resp.status}",
                                        f"the site answered HTTP {resp.status} {_reason(resp.status)}")
+
+    def _same_site_sources(self, url: str) -> list:
+        """Live known sources on the origin of ``url`` (at most max_urls_per_host)."""
+        return [rec.url for rec in self.known.values()
+                if rec.status != GONE and authorise.speaks_for(rec.url, url)
+                and authorise.speaks_for(url, rec.url)][:self.settings.max_urls_per_host]
 
     async def _try_next_candidate(self, fetcher, item: _Item) -> Outcome:
         nxt = _Item(item.candidates[0], item.depth, item.found_via, item.found_from, item.candidates[1:], item.root)
@@ -443,12 +463,15 @@ class Crawler:
             return self._unchanged(rec, parsed, resp)
         result = UPDATED if rec.has_graph else NEW
         if result == NEW:
-            owner = self._described_elsewhere(parsed.groups, resp.url)
+            owner = self._described_elsewhere(parsed.groups, resp.url) or self._withdrawn_source(parsed.groups, rec)
             if owner:
                 # The same group at a second address (a node answers at / and at /profile.jsonld):
-                # keep one source, so the directory and /sources do not show it twice.
+                # keep one source, so the directory and /sources do not show it twice, and read the
+                # group's own source again now (a ping at the other address means it changed).
+                source = self._source_of(owner)
                 return Outcome(rec.url, SKIPPED, "duplicate",
-                               f"describes the same group as {owner}, which is already crawled; that source is kept")
+                               f"describes the same group as {owner}, which is already crawled; that source is kept",
+                               recheck=[source] if source and source != rec.url else [])
         held = rec.triples if rec.has_graph else 0
         over = self.budgets.statements(rec.url, resp.url, held, len(parsed.triples))
         if over:
@@ -461,7 +484,7 @@ class Crawler:
         rec.content_hash = parsed.content_hash
         rec.triples, rec.dropped_foreign = len(parsed.triples), parsed.dropped_foreign
         rec.generated_at = rec.last_success = stamp
-        rec.error_code = rec.error_message = rec.error_at = rec.removed_at = None
+        rec.error_code = rec.error_message = rec.error_at = rec.removed_at = rec.about = None
         rec.misses = rec.failed_attempts = 0
         self._write(lambda: self.store.replace_source(rec, parsed.triples, previous_graph=previous_graph))
         self.known[rec.url] = rec
@@ -477,6 +500,20 @@ class Crawler:
         if owner is None or owner == url or not authorise.speaks_for(owner, groups[0]):
             return None
         return owner
+
+    def _withdrawn_source(self, groups, rec: SourceRecord) -> str | None:
+        """The tombstone of the source that described one of ``groups`` before it withdrew, if on this site."""
+        for g in groups:
+            url = self.withdrawn.get(g)
+            if url and url != rec.url and authorise.speaks_for(url, g):
+                return url
+        return None
+
+    def _source_of(self, graph_or_url: str) -> str | None:
+        """The known source whose graph (or URL) this is."""
+        if graph_or_url in self.known:
+            return graph_or_url
+        return next((r.url for r in self.known.values() if r.graph == graph_or_url and r.has_graph), None)
 
     def _write_hook(self) -> None:
         """Called after each store write; the crash test overrides it to kill the process mid-crawl."""
@@ -534,6 +571,9 @@ class Crawler:
             return Outcome(rec.url, UNCHANGED, "gone", message)
         if not had_graph and rec.url not in self.known:
             return Outcome(rec.url, FAILURE, code, message)
+        if had_graph:
+            groups = link.stored_links_and_groups(self.store, rec.graph, self.settings.max_outlinks)[1]
+            rec.about = " ".join(groups) or None
         rec.status, rec.removed_at = GONE, now()
         rec.error_code, rec.error_message, rec.error_at = code, message, rec.removed_at
         rec.triples = 0

@@ -91,6 +91,9 @@ class SourceRecord:
     misses: int = 0                 # consecutive 404s
     failed_attempts: int = 0        # failed fetches in a row of a source never read successfully
     removed_at: str | None = None
+    # The groups a withdrawn source described (space-separated IRIs), kept on its tombstone so that
+    # the group published again, at whatever address, comes back as this source (first_seen kept).
+    about: str | None = None
     crawler_version: str = __version__
 
     @property
