@@ -41,7 +41,7 @@ import aiohttp
 from yarl import URL
 
 from hubnet.crawler.crawl import robots as robotslib
-from hubnet.crawler.crawl.netpolicy import AddressPolicy, SafeResolver, _canonical, _err, _refusals, _refuse, subnet
+from hubnet.crawler.crawl.netpolicy import AddressPolicy, SafeResolver, _canonical, _err, _refusals, _refuse, is_localhost, public_only, subnet
 # Re-exported: callers import the whole fetching API from here.
 from hubnet.crawler.crawl.netpolicy import StaticResolver, canonical_url, check_address, parse_resolve  # noqa: F401
 from hubnet.crawler.settings import ACCEPT, PROFILE_TYPES, Settings
@@ -237,7 +237,8 @@ class Fetcher:
         family, type_, proto, _, sockaddr = addr_info
         why = self.policy.refusal(sockaddr[0])
         if why:
-            raise _refuse(_err("blocked_address", f"refused to connect to {sockaddr[0]}, a {why} address"))
+            raise _refuse(_err("blocked_address", f"refused to connect to {sockaddr[0]}, a {why} address; "
+                                                 f"{public_only(why)}"))
         return socket.socket(family, type_, proto)
 
     # ---- public API
@@ -302,11 +303,14 @@ class Fetcher:
             # aiohttp skips the resolver for IP-literal hosts, so check them here.
             why = self.policy.refusal(literal)
             if why:
-                raise FetchError(f"{canon} points at {literal}, a {why} address; we only fetch from "
-                                 "public addresses", code="blocked_address")
+                raise FetchError(f"{canon} points at {literal}, a {why} address; {public_only(why)}",
+                                 code="blocked_address")
         if not self.policy.port_allowed(port):
+            local = is_localhost(host) or (literal and "allow-private" in public_only(check_address(literal) or ""))
             raise FetchError(f"{canon} uses port {port}; only ports "
-                             f"{', '.join(map(str, self.settings.allowed_ports))} are fetched", code="blocked_port")
+                             f"{', '.join(map(str, self.settings.allowed_ports))} are fetched"
+                             + (" (to try a group on this computer, run the aggregator with --allow-private)"
+                                if local else ""), code="blocked_port")
         return canon, host, port
 
     async def _fetch(self, url, etag, last_modified, accept, content_types, max_body) -> Response:
