@@ -371,12 +371,23 @@ def load_file(store: Store, path: Path, graph: str, fmt: str = "auto") -> int:
     kind = _LOAD_FORMATS.get(path.suffix.lstrip(".").lower() if fmt == "auto" else fmt)
     if kind is None:
         raise StoreError(f"cannot tell the format of {path.name}; pass --format", code="unknown_format")
-    data = path.read_bytes()
+    try:
+        ox.NamedNode(graph)
+    except ValueError as exc:
+        raise StoreError(f"--graph {graph!r} is not an IRI ({exc}); give one such as "
+                         "https://council.example.gov.uk/groups", code="bad_parameter") from None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}", code="unreadable") from None
     # A loaded file is the operator's own data: allow more than one crawled profile may hold.
     limits = Limits(max_json_nodes=10_000_000, max_triples=50_000_000)
     if kind == "application/n-triples":
-        triples = [ox.Quad(t.subject, t.predicate, t.object) for t in
-                   ox.parse(data, format=ox.RdfFormat.N_TRIPLES, without_named_graphs=True)]
+        try:
+            triples = [ox.Quad(t.subject, t.predicate, t.object) for t in
+                       ox.parse(data, format=ox.RdfFormat.N_TRIPLES, without_named_graphs=True)]
+        except (SyntaxError, ValueError) as exc:   # pyoxigraph reports a bad line as a SyntaxError
+            raise StoreError(f"{path.name} is not valid N-Triples: {exc}", code="invalid_document") from None
     else:
         triples = document_to_triples(data, kind, graph, limits)
     stamp = now()
