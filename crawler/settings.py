@@ -103,6 +103,10 @@ class Settings:
     # has 100 names, and an umbrella listing more than 100 members has its outlinks capped at
     # max_outlinks anyway (issue 12, finding 2).
     max_values_per_property: int = 100
+    # --- the editor's rules on crawled profiles (issue 14): problems shown on the source's health
+    check_profiles: bool = True          # validate new and changed profiles (~30 ms each; unchanged: free)
+    max_profile_problems: int = 20       # problems kept per source; a profile with more shows the first ones
+    max_problem_length: int = 500        # characters of one problem's message (it may quote the profile)
     # --- lifecycle (T13)
     misses_before_delete: int = 3        # consecutive 404s (or off-site redirects) before a source's graph is dropped
     failed_source_attempts: int = 5      # failed fetches before a source that never worked is forgotten

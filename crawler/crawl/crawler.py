@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from hubnet.vocab.errors import FetchError, HubnetError
 
 from hubnet.vocab import authority as authorise
-from hubnet.crawler.crawl import extract as link
+from hubnet.crawler.crawl import checks, extract as link
 from .fetch import Fetcher, canonical_url
 from hubnet.crawler.crawl.extract import parse_source
 from hubnet.crawler.crawl.frontier import CRAWL, OVER_QUOTA, PING, Budgets, Lanes, host_of
@@ -477,6 +477,7 @@ class Crawler:
         if over:
             return self._failed(rec, OVER_QUOTA, over)
         previous_graph = rec.graph
+        rec.problems = checks.profile_problems(resp.body, resp.content_type, resp.url, self.settings)
         stamp = now()
         rec.graph = resp.url
         rec.status = OK

@@ -18,6 +18,7 @@ version or the new one, never half.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import threading
 from dataclasses import asdict, dataclass, fields
@@ -94,6 +95,8 @@ class SourceRecord:
     # The groups a withdrawn source described (space-separated IRIs), kept on its tombstone so that
     # the group published again, at whatever address, comes back as this source (first_seen kept).
     about: str | None = None
+    # The editor's rules broken by the stored profile (JSON text, crawl/checks.py); None: none.
+    problems: str | None = None
     crawler_version: str = __version__
 
     @property
@@ -102,7 +105,12 @@ class SourceRecord:
         return bool(self.graph) and self.status in GRAPH_STATUSES
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        try:
+            out["problems"] = json.loads(self.problems) if isinstance(self.problems, str) else self.problems or []
+        except ValueError:
+            out["problems"] = []
+        return out
 
 
 # field name -> (predicate, kind) for the provenance graph.

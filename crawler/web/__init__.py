@@ -68,7 +68,7 @@ from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 from ..settings import RECRAWL_INTERVAL, Settings
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
-from . import api, brokering, data, directory, errors, ping, render, requestlog, sparql
+from . import api, brokering, data, directory, errors, health, ping, render, requestlog, sparql
 from hubnet.crawler.service import Aggregator
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(directory.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(data.bp)
     app.register_blueprint(ping.bp)
     app.register_blueprint(sparql.bp)
