@@ -161,6 +161,7 @@ class Crawler:
         self.seen: set = set()
         self._started: set = set()
         self._skipped: set = set()
+        self._rechecked: set = set()
         self._host_urls: Counter = Counter()
         self._new_sources = 0
         self.lanes = Lanes()
@@ -321,7 +322,10 @@ class Crawler:
                 for g in outcome.groups:
                     self.groups.setdefault(g, outcome.url)
                 for url in outcome.recheck:   # the group's own source, reached through another address
-                    self._enqueue(_Item(url, 0, item.found_via, item.found_from, refetch=True))
+                    # Once a crawl however many linked addresses lead to it; again for each ping (rate-limited).
+                    if url not in self._rechecked or (item.found_via == "ping" and item.depth == 0):
+                        self._rechecked.add(url)
+                        self._enqueue(_Item(url, 0, item.found_via, item.found_from, refetch=True))
                 if self.follow_links:
                     for target in outcome.links:
                         # A group already described by a source (e.g. a node's /profile.jsonld

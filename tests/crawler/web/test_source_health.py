@@ -8,8 +8,10 @@ import json
 import re
 
 import pytest
+from click.testing import CliRunner
 
 from hubnet import vocab
+from hubnet.crawler.cli import main
 from hubnet.crawler.crawl import checks
 from hubnet.crawler.crawl.crawler import Crawler
 from hubnet.crawler.store.graph import Store
@@ -135,6 +137,9 @@ def test_only_new_and_changed_profiles_are_checked(tmp_path, monkeypatch):
             assert "name" not in fields["a.test"] and fields["b.test"]["name"] == "error"
         finally:
             store.close()
+        out = CliRunner().invoke(main, ["sources", "--store", str(tmp_path / "store")]).output
+        name_errors = [m for m in editor_words(fed, "b.test", body(fed, "b.test", {"name": ""})) if m.startswith("name")]
+        assert name_errors and all(f"error: {m}" in out for m in name_errors), out
     finally:
         fed.close()
 
