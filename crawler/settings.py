@@ -107,6 +107,10 @@ class Settings:
     check_profiles: bool = True          # validate new and changed profiles (~30 ms each; unchanged: free)
     max_profile_problems: int = 20       # problems kept per source; a profile with more shows the first ones
     max_problem_length: int = 500        # characters of one problem's message (it may quote the profile)
+    # --- geocoding (issue 14): groups with a postcode and no position, after each crawl (crawl/geocode.py)
+    geocoder: str = "https://api.postcodes.io"   # a postcodes.io-compatible service, or "off"
+    geocoder_batch: int = 100            # postcodes per bulk request (postcodes.io's own limit)
+    geocoder_max_body: int = 1024 * 1024  # bytes of one answer (100 full results are ~150 KiB)
     # --- lifecycle (T13)
     misses_before_delete: int = 3        # consecutive 404s (or off-site redirects) before a source's graph is dropped
     failed_source_attempts: int = 5      # failed fetches before a source that never worked is forgotten

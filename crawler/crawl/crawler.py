@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from hubnet.vocab.errors import FetchError, HubnetError
 
 from hubnet.vocab import authority as authorise
-from hubnet.crawler.crawl import checks, extract as link
+from hubnet.crawler.crawl import checks, extract as link, geocode
 from .fetch import Fetcher, canonical_url
 from hubnet.crawler.crawl.extract import parse_source
 from hubnet.crawler.crawl.frontier import CRAWL, OVER_QUOTA, PING, Budgets, Lanes, host_of
@@ -69,6 +69,7 @@ class Summary:
     elapsed: float = 0.0
     requests: dict = field(default_factory=dict)
     writes: int = 0
+    geocoded: dict = field(default_factory=dict)   # geocode.geocode's counts, when it ran
 
     @property
     def counts(self) -> dict:
@@ -88,6 +89,7 @@ class Summary:
             "triples_written": sum(o.triples for o in self.outcomes if o.result in (NEW, UPDATED)),
             "foreign_triples_dropped": sum(o.dropped_foreign for o in self.outcomes),
             "store_writes": self.writes,
+            "geocoded": self.geocoded,
             "requests": self.requests,
             "elapsed_s": round(self.elapsed, 3),
         }
@@ -183,6 +185,7 @@ class Crawler:
                 await fetcher.__aenter__()
             lanes = [(PING, CRAWL)] * max(1, self.settings.concurrency) + [(PING,)] * max(0, self.settings.ping_workers)
             await asyncio.gather(*(self._worker(fetcher, ls) for ls in lanes))
+            await self._geocode()
         finally:
             with self._submit_lock:
                 self._accepting = False
@@ -205,6 +208,15 @@ class Crawler:
         cap = self.settings.max_urls_per_host
         return [rec for recs in by_host.values()
                 for rec in (recs if len(recs) <= cap else random.sample(recs, cap) + recs)]
+
+    async def _geocode(self) -> None:
+        """Positions for groups that give only a postcode (geocode.py); never fails the crawl."""
+        if self.settings.geocoder.strip().lower() == "off":
+            return
+        try:
+            self.summary.geocoded = await geocode.geocode(self.store, self.settings, self._in_pipeline)
+        except Exception:  # a bug here must not lose the crawl that was just stored
+            log.exception("geocoding after the crawl failed")
 
     def submit(self, urls) -> bool:
         """Hand pinged URLs to this running crawl, from any thread; they go to the ping lane.

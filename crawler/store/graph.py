@@ -97,6 +97,8 @@ class SourceRecord:
     about: str | None = None
     # The editor's rules broken by the stored profile (JSON text, crawl/checks.py); None: none.
     problems: str | None = None
+    # Why the group is not on the map although it gives a postcode (crawl/geocode.py); None: nothing to say.
+    geocode_note: str | None = None
     crawler_version: str = __version__
 
     @property
@@ -334,6 +336,16 @@ class Store:
                              "only a graph on its own site", code="cross_origin_graph")
         drops = {g for g in (previous_graph, record.graph) if g}
         self._apply(drops, record.graph, triples, record)
+
+    def write_own_graph(self, removes, adds) -> None:
+        """Change the aggregator's own statements (crawl/geocode.py's derived graph), under the write lock.
+
+        Not one transaction: that graph is recomputed from the sources after every crawl.
+        """
+        with self._write_lock:
+            for quad in removes:
+                self._store.remove(quad)
+            self._store.extend(adds)
 
     def update_record(self, record: SourceRecord) -> None:
         """Write only the provenance record (status, errors); the graph is untouched."""
