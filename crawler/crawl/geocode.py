@@ -37,6 +37,7 @@ GEO_GRAPH = "https://w3id.org/hubnet/graph/geocoded"
 AGGREGATOR = ox.NamedNode("https://w3id.org/hubnet/agent/aggregator")
 _G = ox.NamedNode(GEO_GRAPH)
 XSD = "http://www.w3.org/2001/XMLSchema#"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 
 
 class GeocoderDown(Exception):
@@ -184,21 +185,26 @@ def _write(store: Store, todo: dict, codes: dict, known: dict, answers: dict, no
             adds += [ox.Quad(node, _n(SCHEMA + "latitude"), ox.Literal(repr(pos[0]), datatype=_n(XSD + "double")), _G),
                      ox.Quad(node, _n(SCHEMA + "longitude"), ox.Literal(repr(pos[1]), datatype=_n(XSD + "double")),
                              _G)]
-    positions = {**{c: p for c, p in known.items()}, **answers}
-    # Every derived position is rewritten from what is wanted now: a group that gave its own
-    # position, changed its postcode or left loses the old one.
+    positions = {**known, **answers}
+    want = {group: code for group, code in codes.items() if positions.get(code)}
+    # A derived position stays as it is while the group still gives the same postcode and no
+    # position of its own; one for a group that now gives its own, changed postcode or left goes.
     for q in store.oxigraph.quads_for_pattern(None, _n(HUBNET + "forGroup"), None, _G):
+        group = q.object.value
+        held = next(store.oxigraph.quads_for_pattern(q.subject, _n(HUBNET + "fromPostcode"), None, _G), None)
+        if held is not None and want.get(group) == held.object.value:
+            del want[group]
+            continue
         removes += list(store.oxigraph.quads_for_pattern(q.subject, None, None, _G))
         removes += list(store.oxigraph.quads_for_pattern(ox.NamedNode(q.subject.value + "-geo"), None, None, _G))
         removes += [ox.Quad(q.object, _n(SCHEMA + "location"), q.subject, _G)]
-    for group, code in codes.items():
-        pos = positions.get(code)
-        if not pos:
-            continue
-        place, geo, g = _iri("place", group), ox.NamedNode(_iri("place", group).value + "-geo"), _n(group)
+    for group, code in want.items():
+        pos = positions[code]
+        place, g = _iri("place", group), _n(group)
+        geo = ox.NamedNode(place.value + "-geo")
         adds += [ox.Quad(g, _n(SCHEMA + "location"), place, _G),
                  ox.Quad(place, _n(HUBNET + "forGroup"), g, _G),
-                 ox.Quad(place, ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"), _n(SCHEMA + "Place"), _G),
+                 ox.Quad(place, _n(RDF_TYPE), _n(SCHEMA + "Place"), _G),
                  ox.Quad(place, _n(SCHEMA + "geo"), geo, _G),
                  ox.Quad(geo, _n(SCHEMA + "latitude"), ox.Literal(repr(pos[0]), datatype=_n(XSD + "double")), _G),
                  ox.Quad(geo, _n(SCHEMA + "longitude"), ox.Literal(repr(pos[1]), datatype=_n(XSD + "double")), _G),
@@ -207,7 +213,9 @@ def _write(store: Store, todo: dict, codes: dict, known: dict, answers: dict, no
                  ox.Quad(place, _n(PROV + "wasDerivedFrom"), _iri("postcode", code), _G),
                  ox.Quad(place, _n(PROV + "generatedAtTime"), stamp, _G)]
     store.write_own_graph(removes, adds)
-    sources = {src for src, _ in todo.values()} | set(notes)
+    noted = {q.subject.value for q in store.oxigraph.quads_for_pattern(None, _n(HUBNET + "geocodeNote"), None,
+                                                                         PROV_GRAPH)}
+    sources = {src for src, _ in todo.values()} | set(notes) | noted   # | noted: clear notes that no longer hold
     for url in sources:
         rec = store.source(url)
         if rec is not None and rec.geocode_note != notes.get(url):

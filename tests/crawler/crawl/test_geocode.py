@@ -113,6 +113,19 @@ def test_a_group_with_its_own_position_is_not_looked_up(env):
     assert geo.requests == [] and list(located.values()) == [(51.6, -0.02)]
 
 
+def test_the_derived_position_is_kept_once_and_goes_when_the_group_gives_its_own(env):
+    fed, store, geo = env
+    fed.put("elm.test", "/", {"@context": CONTEXT, **group(fed, "elm.test", "E10 5AA")})
+    crawl(fed, store, geo.url, "elm.test")
+    derived = lambda: sorted(str(q) for q in store.graph_triples(GEO_GRAPH) if "/place/" in str(q.subject))  # noqa: E731
+    first = derived()
+    crawl(fed, store, geo.url, "elm.test")          # nothing changed: the derived statements are not rewritten
+    assert derived() == first and first
+    fed.put("elm.test", "/", {"@context": CONTEXT, **group(fed, "elm.test", "E10 5AA", geo=(51.7, -0.1))})
+    _, located = crawl(fed, store, geo.url, "elm.test")
+    assert derived() == [] and list(located.values()) == [(51.7, -0.1)]
+
+
 def test_off_asks_nothing(env):
     fed, store, geo = env
     fed.put("elm.test", "/", {"@context": CONTEXT, **group(fed, "elm.test", "E10 5AA")})
