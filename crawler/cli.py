@@ -349,6 +349,7 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
       /groups/KEY        one group: profile, offers, needs, links       /api/groups/KEY
       /map               groups with a location, on a map              /export.geojson
       /sources           how fetching each profile went                 /sources.json
+      /sources/KEY       one source: its health and its profile's problems  /api/sources/KEY
     \b
     Data and service:
       /sparql            SPARQL 1.1 endpoint (read-only)
