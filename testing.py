@@ -36,7 +36,8 @@ def loopback_settings(port: int, hosts, **kw):
     private addresses are allowed (loopback is one), no per-host delay and no retries. ``kw`` overrides."""
     from hubnet.crawler.settings import Settings
 
-    base = dict(allow_private=True, per_host_delay=0.0, retries=0, resolve={(h, port): LOOPBACK for h in hosts})
+    base = dict(allow_private=True, per_host_delay=0.0, retries=0, resolve={(h, port): LOOPBACK for h in hosts},
+                geocoder="off")   # tests never reach a public geocoder; geocoding tests name a fake one
     base.update(kw)
     return Settings(**base)
 

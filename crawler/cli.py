@@ -102,6 +102,28 @@ def _check_areas(settings: Settings, areas_file, boundaries_file) -> None:
         raise click.ClickException(exc.message) from None
 
 
+def _geocoder_option(f):
+    return click.option(
+        "--geocoder", metavar="URL|off",
+        help="The postcodes.io-compatible service that gives groups with a postcode but no coordinates "
+             f"their place on the map, or off. Also read from HUBNET_GEOCODER.  [default: {Settings.geocoder}]",
+        callback=_check_geocoder)(f)
+
+
+def _check_geocoder(ctx, param, value):
+    if value is None or value.strip().lower() == "off":
+        return value and "off"
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        raise click.BadParameter(f"{value!r} is not an http(s) address such as https://api.postcodes.io, "
+                                 "nor off", param_hint="--geocoder")
+    return value.strip()
+
+
 def _load_settings(config, **given) -> Settings:
     try:
         return load_settings(given, config_file=config)
@@ -131,10 +153,11 @@ def _load_settings(config, **given) -> Settings:
 @click.option("--resolve", "resolves", multiple=True, metavar="HOST:PORT:ADDR",
               help="Connect to ADDR for HOST:PORT, like curl's --resolve (repeatable). "
                    "Lets tests and benchmarks serve many sites on loopback.")
+@_geocoder_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_areas_options
 def crawl(seeds, seeds_file, store_path, config, max_sources, max_depth, concurrency, delay, allow_private,
-          resolves, as_json, areas_file, boundaries_file):
+          resolves, geocoder, as_json, areas_file, boundaries_file):
     """Discover, fetch and store group profiles.
 
     SEEDS are profile URLs (https://group.example.org/profile.jsonld) or bare
@@ -169,7 +192,7 @@ def crawl(seeds, seeds_file, store_path, config, max_sources, max_depth, concurr
         all_seeds += [line.strip() for line in seeds_file if line.strip() and not line.lstrip().startswith("#")]
     settings = _load_settings(config, max_sources=max_sources, max_depth=max_depth, concurrency=concurrency,
                               per_host_delay=delay, allow_private=allow_private,
-                              resolve=_parse_resolve(resolves) or None)
+                              resolve=_parse_resolve(resolves) or None, geocoder=geocoder)
     _check_areas(settings, areas_file, boundaries_file)
     store = open_store(store_path)
     if not all_seeds and not store.sources():
@@ -332,8 +355,9 @@ def export(fmt, output, store_path):
                    "/export.csv, /export.geojson, VoID and the SPARQL service description use it; the "
                    "request's Host header never does. Default: http://HOST:PORT/ as listened on.")
 @_areas_options
+@_geocoder_option
 def serve(store_path, config, host, port, recrawl_interval, cors, allow_private, resolves, tiles, tile_attribution,
-          query_timeout, trusted_proxy, public_url, areas_file, boundaries_file):
+          query_timeout, trusted_proxy, public_url, areas_file, boundaries_file, geocoder):
     """Serve the directory, its JSON API, a map, data downloads and SPARQL.
 
     One process holds the store: while the server runs, it does all the
@@ -352,6 +376,7 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
       /map               groups with a location, on a map              /export.geojson
       /areas             areas (ward, borough, region) and their groups /api/areas
       /sources           how fetching each profile went                 /sources.json
+      /sources/KEY       one source: its health and its profile's problems  /api/sources/KEY
     \b
     Data and service:
       /sparql            SPARQL 1.1 endpoint (read-only)
@@ -371,7 +396,8 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
         interval = None if recrawl_interval is None else (parse_duration(recrawl_interval) or 0)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--recrawl-interval") from None
-    crawl_settings = _load_settings(config, allow_private=allow_private, resolve=_parse_resolve(resolves) or None)
+    crawl_settings = _load_settings(config, allow_private=allow_private, resolve=_parse_resolve(resolves) or None,
+                                    geocoder=geocoder)
     _check_areas(crawl_settings, areas_file, boundaries_file)
     try:
         app_config = server_config({"STORE": store_path, "RECRAWL_INTERVAL": interval, "CORS": cors,

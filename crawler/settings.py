@@ -107,10 +107,18 @@ class Settings:
     # max_outlinks anyway (issue 12, finding 2).
     max_values_per_property: int = 100
     # --- store writes
-    # New sources (never held before) written together by the store's bulk loader, their provenance
-    # records last in one transaction: a source counts only once its record is in (issue 18).
-    # 0: one transaction per source, as changes always are.
+    # New sources (never held before) written together, graphs and records, by the store's bulk
+    # loader; removing the batch's note is its commit, and a store opened with the note still there
+    # undoes the batch (issue 18). 0: one transaction per source, as changes always are.
     bulk_batch: int = 500
+    # --- the editor's rules on crawled profiles (issue 14): problems shown on the source's health
+    check_profiles: bool = True          # validate new and changed profiles (~30 ms each; unchanged: free)
+    max_profile_problems: int = 20       # problems kept per source; a profile with more shows the first ones
+    max_problem_length: int = 500        # characters of one problem's message (it may quote the profile)
+    # --- geocoding (issue 14): groups with a postcode and no position, after each crawl (crawl/geocode.py)
+    geocoder: str = "https://api.postcodes.io"   # a postcodes.io-compatible service, or "off"
+    geocoder_batch: int = 100            # postcodes per bulk request (postcodes.io's own limit)
+    geocoder_max_body: int = 1024 * 1024  # bytes of one answer (100 full results are ~150 KiB)
     # --- lifecycle (T13)
     misses_before_delete: int = 3        # consecutive 404s (or off-site redirects) before a source's graph is dropped
     failed_source_attempts: int = 5      # failed fetches before a source that never worked is forgotten

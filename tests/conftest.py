@@ -2,6 +2,7 @@
 fetch_fixtures, brokering_fixture, sparql_support) import by name because pytest's default (prepend)
 import mode puts this conftest's folder on sys.path; fixtures live in conftest.py files, never in them."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,26 @@ def pytest_sessionstart(session):
     if changed:
         pytest.exit(f"the installed hubnet ({installed}) is older than {changed[0].relative_to(ROOT)} "
                     f"(and {len(changed) - 1} more): run `make quick` or `make test`, which reinstall it", 4)
+
+
+# No test may reach the public postcode lookup (the aggregator's default geocoder): commands the
+# tests start read HUBNET_GEOCODER (tests of geocoding name a fake one with --geocoder), and an
+# in-process crawl built from plain Settings() is refused before any connection.
+os.environ["HUBNET_GEOCODER"] = "off"
+
+
+@pytest.fixture(autouse=True)
+def _no_public_geocoder(monkeypatch):
+    from hubnet.crawler.crawl import geocode
+
+    real = geocode.lookup
+
+    async def guarded(codes, settings):
+        if "api.postcodes.io" in settings.geocoder:
+            raise geocode.GeocoderDown("tests never reach the public geocoder")
+        return await real(codes, settings)
+
+    monkeypatch.setattr(geocode, "lookup", guarded)
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@
 
 Known postcodes answer ``200 {"status": 200, "result": {...}}`` (fields as the real
 service gives them); well-formed unknown ones ``404 {"status": 404, "error": "Postcode not found"}``;
-anything else ``404 {"status": 404, "error": "Invalid postcode"}``.
+anything else ``404 {"status": 404, "error": "Invalid postcode"}``. ``POST /postcodes``
+is the bulk lookup (at most 100, as the real one), each recorded in ``bulk``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class FakeGeocoder:
     def __init__(self, known: dict | None = None):
         self.known = dict(KNOWN if known is None else known)
         self.requests: list[str] = []
+        self.bulk: list = []   # the postcodes of each bulk POST, in order
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,6 +58,21 @@ class FakeGeocoder:
                     self._answer(404, {"status": 404, "error": "Postcode not found"})
                 else:
                     self._answer(404, {"status": 404, "error": "Invalid postcode"})
+
+            def do_POST(self):
+                """The bulk lookup: {"postcodes": [...]} (at most 100) -> a result per query, null if unknown."""
+                length = int(self.headers.get("Content-Length") or 0)
+                fake.requests.append(self.path)
+                try:
+                    asked = json.loads(self.rfile.read(length))["postcodes"]
+                except (ValueError, KeyError, TypeError):
+                    asked = None
+                fake.bulk.append(asked)
+                if self.path != "/postcodes" or not isinstance(asked, list) or len(asked) > 100:
+                    self._answer(400, {"status": 400, "error": "Invalid JSON query submitted"})
+                    return
+                self._answer(200, {"status": 200, "result": [
+                    {"query": q, "result": fake.known.get(str(q).upper())} for q in asked]})
 
             def _answer(self, status, body):
                 data = json.dumps(body).encode()

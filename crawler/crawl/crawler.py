@@ -43,8 +43,7 @@ from dataclasses import dataclass, field
 from hubnet.vocab.errors import FetchError, HubnetError, StoreError
 
 from hubnet.vocab import authority as authorise
-from hubnet.crawler.crawl import consent
-from hubnet.crawler.crawl import extract as link
+from hubnet.crawler.crawl import checks, consent, extract as link, geocode
 from .fetch import Fetcher
 from .netpolicy import canonical_url
 from hubnet.crawler.crawl.extract import parse_source
@@ -71,6 +70,7 @@ class Outcome:
     dropped_foreign: int = 0
     links: list = field(default_factory=list)
     groups: list = field(default_factory=list)
+    recheck: list = field(default_factory=list)   # known sources to fetch again now (the same group's source)
 
 
 @dataclass
@@ -79,6 +79,7 @@ class Summary:
     elapsed: float = 0.0
     requests: dict = field(default_factory=dict)
     writes: int = 0
+    geocoded: dict = field(default_factory=dict)   # geocode.geocode's counts, when it ran
 
     @property
     def counts(self) -> dict:
@@ -98,6 +99,7 @@ class Summary:
             "triples_written": sum(o.triples for o in self.outcomes if o.result in (NEW, UPDATED)),
             "foreign_triples_dropped": sum(o.dropped_foreign for o in self.outcomes),
             "store_writes": self.writes,
+            "geocoded": self.geocoded,
             "requests": self.requests,
             "elapsed_s": round(self.elapsed, 3),
         }
@@ -165,10 +167,14 @@ class Crawler:
         start = time.monotonic()
         self.known = await self._in_pipeline(self.store.sources)
         self.groups = await self._in_pipeline(link.known_groups, self.store)
+        # group IRI -> the tombstone of the source that described it before the group withdrew
+        self.withdrawn = {g: rec.url for rec in self.known.values() if rec.status == GONE and rec.about
+                          for g in rec.about.split()}
         self.follow_links = follow_links
         self.seen: set = set()
         self._started: set = set()
         self._skipped: set = set()
+        self._rechecked: set = set()
         self._host_urls: Counter = Counter()
         self._new_sources = 0
         self.lanes = Lanes()
@@ -193,6 +199,7 @@ class Crawler:
             await asyncio.gather(*(self._worker(fetcher, ls) for ls in lanes))
             if recheck_known:
                 await self._in_pipeline(self._expire)
+            await self._geocode()
         finally:
             with self._submit_lock:
                 self._accepting = False
@@ -216,6 +223,15 @@ class Crawler:
         cap = self.settings.max_urls_per_host
         return [rec for recs in by_host.values()
                 for rec in (recs if len(recs) <= cap else random.sample(recs, cap) + recs)]
+
+    async def _geocode(self) -> None:
+        """Positions for groups that give only a postcode (geocode.py); never fails the crawl."""
+        if self.settings.geocoder.strip().lower() == "off":
+            return
+        try:
+            self.summary.geocoded = await geocode.geocode(self.store, self.settings, self._in_pipeline)
+        except Exception:  # a bug here must not lose the crawl that was just stored
+            log.exception("geocoding after the crawl failed")
 
     def submit(self, urls) -> bool:
         """Hand pinged URLs to this running crawl, from any thread; they go to the ping lane.
@@ -332,6 +348,11 @@ class Crawler:
                     self._schedule_publish()
                 for g in outcome.groups:
                     self.groups.setdefault(g, outcome.url)
+                for url in outcome.recheck:   # the group's own source, reached through another address
+                    # Once a crawl however many linked addresses lead to it; again for each ping (rate-limited).
+                    if url not in self._rechecked or (item.found_via == "ping" and item.depth == 0):
+                        self._rechecked.add(url)
+                        self._enqueue(_Item(url, 0, item.found_via, item.found_from, refetch=True))
                 if self.follow_links:
                     for target in outcome.links:
                         # A group already described by a source (e.g. a node's /profile.jsonld
@@ -412,12 +433,26 @@ class Crawler:
             return await self._read(fetcher, rec, resp)
         if item.candidates:
             return await self._try_next_candidate(fetcher, item)
+        if resp.status in (404, 410) and item.url not in self.known and self.budgets.is_ping(item):
+            # A ping for another address of a site we know (a node's /profile.jsonld for its / source):
+            # the group's own source is checked now, so a withdrawal shows at once, under one source.
+            same_site = self._same_site_sources(item.url)
+            if same_site:
+                return Outcome(item.url, SKIPPED, "gone" if resp.status == 410 else "not_found",
+                               f"the site answered {resp.status} {_reason(resp.status)}; its known source(s) "
+                               f"{', '.join(same_site)} checked again now", recheck=same_site)
         if resp.status == 410:
             return await self._in_pipeline(self._gone, rec, "the site answered 410 Gone: the group withdrew its profile")
         if resp.status == 404:
             return await self._in_pipeline(self._missing, rec)
         return await self._in_pipeline(self._failed, rec, f"http_{resp.status}",
                                        f"the site answered HTTP {resp.status} {_reason(resp.status)}")
+
+    def _same_site_sources(self, url: str) -> list:
+        """Live known sources on the origin of ``url`` (at most max_urls_per_host)."""
+        return [rec.url for rec in self.known.values()
+                if rec.status != GONE and authorise.speaks_for(rec.url, url)
+                and authorise.speaks_for(url, rec.url)][:self.settings.max_urls_per_host]
 
     async def _try_next_candidate(self, fetcher, item: _Item) -> Outcome:
         nxt = _Item(item.candidates[0], item.depth, item.found_via, item.found_from, item.candidates[1:], item.root)
@@ -521,17 +556,21 @@ class Crawler:
             return self._unchanged(rec, parsed, resp)
         result = UPDATED if rec.has_graph else NEW
         if result == NEW:
-            owner = self._described_elsewhere(parsed.groups, resp.url)
+            owner = self._described_elsewhere(parsed.groups, resp.url) or self._withdrawn_source(parsed.groups, rec)
             if owner:
                 # The same group at a second address (a node answers at / and at /profile.jsonld):
-                # keep one source, so the directory and /sources do not show it twice.
+                # keep one source, so the directory and /sources do not show it twice, and read the
+                # group's own source again now (a ping at the other address means it changed).
+                source = self._source_of(owner)
                 return Outcome(rec.url, SKIPPED, "duplicate",
-                               f"describes the same group as {owner}, which is already crawled; that source is kept")
+                               f"describes the same group as {owner}, which is already crawled; that source is kept",
+                               recheck=[source] if source and source != rec.url else [])
         held = rec.triples if rec.has_graph else 0
         over = self.budgets.statements(rec.url, resp.url, held, len(parsed.triples))
         if over:
             return self._failed(rec, OVER_QUOTA, over)
         previous_graph = rec.graph
+        rec.problems = checks.profile_problems(resp.body, resp.content_type, resp.url, self.settings)
         stamp = rec.last_checked = self._now()
         rec.graph = resp.url
         rec.status = OK
@@ -539,7 +578,7 @@ class Crawler:
         rec.content_hash = parsed.content_hash
         rec.triples, rec.dropped_foreign = len(parsed.triples), parsed.dropped_foreign
         rec.generated_at = rec.last_success = stamp
-        rec.error_code = rec.error_message = rec.error_at = rec.removed_at = None
+        rec.error_code = rec.error_message = rec.error_at = rec.removed_at = rec.about = None
         rec.misses = rec.failed_attempts = 0
         if result == NEW and previous_graph is None:
             # Never held: the bulk loader takes it with the next batch (issue 18).
@@ -559,6 +598,20 @@ class Crawler:
         if owner is None or owner == url or not authorise.speaks_for(owner, groups[0]):
             return None
         return owner
+
+    def _withdrawn_source(self, groups, rec: SourceRecord) -> str | None:
+        """The tombstone of the source that described one of ``groups`` before it withdrew, if on this site."""
+        for g in groups:
+            url = self.withdrawn.get(g)
+            if url and url != rec.url and authorise.speaks_for(url, g):
+                return url
+        return None
+
+    def _source_of(self, graph_or_url: str) -> str | None:
+        """The known source whose graph (or URL) this is."""
+        if graph_or_url in self.known:
+            return graph_or_url
+        return next((r.url for r in self.known.values() if r.graph == graph_or_url and r.has_graph), None)
 
     def _write_hook(self) -> None:
         """Called after each store write; the crash test overrides it to kill the process mid-crawl."""
@@ -621,6 +674,9 @@ class Crawler:
             return Outcome(rec.url, UNCHANGED, "gone", message)
         if not had_graph and rec.url not in self.known:
             return Outcome(rec.url, FAILURE, code, message)
+        if had_graph:
+            groups = link.stored_links_and_groups(self.store, rec.graph, self.settings.max_outlinks)[1]
+            rec.about = " ".join(groups) or None
         self._checked(rec)
         rec.status, rec.removed_at = GONE, rec.last_checked
         rec.error_code, rec.error_message, rec.error_at = code, message, rec.removed_at

@@ -41,7 +41,7 @@ from yarl import URL
 
 from hubnet.crawler.crawl import robots as robotslib
 from hubnet.crawler.crawl.netpolicy import (AddressPolicy, SafeResolver, check_target, fetch_error, refusals, refuse,
-                                            literal_address, subnet)
+                                            literal_address, public_only, subnet)
 from hubnet.crawler.settings import ACCEPT, PROFILE_TYPES, Settings
 from hubnet.vocab.errors import FetchError
 
@@ -235,7 +235,8 @@ class Fetcher:
         family, type_, proto, _, sockaddr = addr_info
         why = self.policy.refusal(sockaddr[0])
         if why:
-            raise refuse(fetch_error("blocked_address", f"refused to connect to {sockaddr[0]}, a {why} address"))
+            raise refuse(fetch_error("blocked_address", f"refused to connect to {sockaddr[0]}, a {why} address; "
+                                                        f"{public_only(why)}"))
         return socket.socket(family, type_, proto)
 
     # ---- public API

@@ -23,6 +23,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from hubnet.crawler.settings import Settings
 from hubnet.vocab.errors import FetchError
 
+LOOPBACK = "127.0.0.1"
+
 
 def fetch_error(code: str, message: str, *, retryable: bool = False) -> FetchError:
     """A FetchError with its reason code, marked for the fetcher's retry loop if ``retryable``."""
@@ -69,6 +71,23 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 _TEREDO = ipaddress.ip_network("2001::/32")
 _GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+
+
+LOCAL_RANGES = ("loopback", "private")   # refusals whose message suggests --allow-private
+
+
+def public_only(why: str) -> str:
+    """The end of a blocked_address message: why, and for a local address how to test with it."""
+    if any(word in why for word in LOCAL_RANGES):
+        return ("we only fetch from public addresses (to try a group on this computer or your own network, "
+                "run the aggregator with --allow-private)")
+    return "we only fetch from public addresses"
+
+
+def is_localhost(host: str) -> bool:
+    """``localhost`` and any name under ``.localhost``: this computer, whatever DNS says (RFC 6761 §6.3)."""
+    host = host.lower().rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")
 
 
 def check_address(ip: str) -> str | None:
@@ -254,13 +273,16 @@ def check_target(url: str, settings: Settings, policy: "AddressPolicy | None" = 
         # aiohttp skips the resolver for IP-literal hosts, so they are checked here.
         why = policy.refusal(literal)
         if why:
-            exc = FetchError(f"{canon} points at {literal}, a {why} address; we only fetch from "
-                             "public addresses", code="blocked_address")
+            exc = FetchError(f"{canon} points at {literal}, a {why} address; {public_only(why)}",
+                             code="blocked_address")
             exc.address, exc.why = literal, why
             raise exc
     if not policy.port_allowed(port):
+        local = is_localhost(host) or (literal and "allow-private" in public_only(check_address(literal) or ""))
         raise FetchError(f"{canon} uses port {port}; only ports "
-                         f"{', '.join(map(str, settings.allowed_ports))} are fetched", code="blocked_port")
+                         f"{', '.join(map(str, settings.allowed_ports))} are fetched"
+                         + (" (to try a group on this computer, run the aggregator with --allow-private)"
+                            if local else ""), code="blocked_port")
     return canon, host, port
 
 
@@ -375,6 +397,8 @@ class SafeResolver(AbstractResolver):
 
     async def _resolve(self, host: str, port: int, family: int = socket.AF_UNSPEC) -> list[ResolveResult]:
         override = self.overrides.get((host.lower().rstrip("."), port))
+        if override is None and self.settings.allow_private and is_localhost(host):
+            override = LOOPBACK   # as browsers do, so the laptop loop needs no --resolve
         if override is not None:
             results = [_result(host, override, port)]
         else:
@@ -385,7 +409,9 @@ class SafeResolver(AbstractResolver):
                 raise fetch_error("dns_failed", f"looking up {host} took longer than "
                                          f"{self.settings.connect_timeout:g} s") from None
             except OSError as exc:
-                raise fetch_error("dns_failed", f"could not find the address of {host} ({exc})") from exc
+                hint = ("; names ending in .localhost mean this computer: crawl them with --allow-private"
+                        if is_localhost(host) else "")
+                raise fetch_error("dns_failed", f"could not find the address of {host} ({exc}){hint}") from exc
         if not results:
             raise fetch_error("dns_failed", f"{host} has no addresses")
         for r in results:
@@ -393,7 +419,7 @@ class SafeResolver(AbstractResolver):
             if why:
                 shown = ", ".join(x["host"] for x in results)
                 raise fetch_error("blocked_address", f"{host} resolves to {r['host']}, a {why} address "
-                                              f"(all answers: {shown}); we only fetch from public addresses")
+                                                     f"(all answers: {shown}); {public_only(why)}")
         return results
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_UNSPEC) -> list[ResolveResult]:

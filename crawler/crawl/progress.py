@@ -6,6 +6,8 @@ import sys
 import time
 from collections import Counter
 
+from hubnet.crawler.crawl.checks import problem_list
+
 
 PLAIN_EVERY = 10.0   # seconds between progress lines when stderr is not a terminal (a log, a pipe)
 
@@ -90,6 +92,9 @@ def format_sources(records) -> str:
             lines.append("         " + "; ".join(detail))
         if r.error_message:
             lines.append(f"         last error ({r.error_at}): {r.error_message}")
+        problems = problem_list(r.problems) if isinstance(r.problems, str) else (r.problems or [])
+        for p in problems:   # the editor's rules the stored profile breaks (crawl/checks.py)
+            lines.append(f"         {'error' if p.get('severity') == 'error' else 'suggestion'}: {p.get('message')}")
     return "\n".join(lines)
 
 

@@ -121,6 +121,13 @@ class SourceRecord:
     misses: int = 0                 # consecutive 404s
     failed_attempts: int = 0        # failed fetches in a row of a source never read successfully
     removed_at: str | None = None
+    # The groups a withdrawn source described (space-separated IRIs), kept on its tombstone so that
+    # the group published again, at whatever address, comes back as this source (first_seen kept).
+    about: str | None = None
+    # The editor's rules broken by the stored profile (JSON text, crawl/checks.py); None: none.
+    problems: str | None = None
+    # Why the group is not on the map although it gives a postcode (crawl/geocode.py); None: nothing to say.
+    geocode_note: str | None = None
     crawler_version: str = __version__
 
     @property
@@ -129,7 +136,12 @@ class SourceRecord:
         return bool(self.graph) and self.status in GRAPH_STATUSES
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        try:
+            out["problems"] = json.loads(self.problems) if isinstance(self.problems, str) else self.problems or []
+        except ValueError:
+            out["problems"] = []
+        return out
 
 
 # field name -> (predicate, kind) for the provenance graph.
@@ -558,6 +570,15 @@ class Store:
             raise StoreError(f"{self._note_path()} is damaged: it names the sources of an unfinished bulk write. "
                              "Restore the store from a backup.", code="store_error")
         self._roll_back(note)
+    def write_own_graph(self, removes, adds) -> None:
+        """Change the aggregator's own statements (crawl/geocode.py's derived graph), under the write lock.
+
+        Not one transaction: that graph is recomputed from the sources after every crawl.
+        """
+        with self._write_lock:
+            for quad in removes:
+                self._store.remove(quad)
+            self._store.extend(adds)
 
     def update_record(self, record: SourceRecord) -> None:
         """Write only the provenance record (status, errors); the graph is untouched."""
@@ -608,12 +629,23 @@ def load_file(store: Store, path: Path, graph: str, fmt: str = "auto") -> int:
     kind = _LOAD_FORMATS.get(path.suffix.lstrip(".").lower() if fmt == "auto" else fmt)
     if kind is None:
         raise StoreError(f"cannot tell the format of {path.name}; pass --format", code="unknown_format")
-    data = path.read_bytes()
+    try:
+        ox.NamedNode(graph)
+    except ValueError as exc:
+        raise StoreError(f"--graph {graph!r} is not an IRI ({exc}); give one such as "
+                         "https://council.example.gov.uk/groups", code="bad_parameter") from None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}", code="unreadable") from None
     # A loaded file is the operator's own data: allow more than one crawled profile may hold.
     limits = Limits(max_json_nodes=10_000_000, max_triples=50_000_000)
     if kind == "application/n-triples":
-        triples = [ox.Quad(t.subject, t.predicate, t.object) for t in
-                   ox.parse(data, format=ox.RdfFormat.N_TRIPLES, without_named_graphs=True)]
+        try:
+            triples = [ox.Quad(t.subject, t.predicate, t.object) for t in
+                       ox.parse(data, format=ox.RdfFormat.N_TRIPLES, without_named_graphs=True)]
+        except (SyntaxError, ValueError) as exc:   # pyoxigraph reports a bad line as a SyntaxError
+            raise StoreError(f"{path.name} is not valid N-Triples: {exc}", code="invalid_document") from None
     else:
         triples = document_to_triples(data, kind, graph, limits)
     stamp = now()

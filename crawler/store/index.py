@@ -447,6 +447,16 @@ class TextIndex:
                          + [(gid, "area", a) for a in e.areas])
         self.areas.add_group(conn, gid, e.area_codes, e.lat, e.lon)
 
+    def set_derived_positions(self, positions: dict) -> None:
+        """Give groups without a position of their own the one the aggregator derived ({iri: (lat, lon)})."""
+        if not positions:
+            return
+        with self._write_lock:
+            conn = self._conn()
+            conn.executemany("UPDATE groups SET lat = ?, lon = ? WHERE iri = ? AND lat IS NULL",
+                             [(lat, lon, iri) for iri, (lat, lon) in positions.items()])
+            conn.commit()
+
     def _mark_duplicates(self, conn, iris) -> None:
         """One primary row per group IRI: the source that speaks for it first, then the oldest row."""
         for chunk in _chunks(sorted(iris), 500):

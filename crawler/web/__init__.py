@@ -33,7 +33,7 @@ from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 from ..settings import SERVER_DEFAULTS, Settings
 from hubnet.crawler.store.graph import Store
-from . import api, areas, brokering, data, directory, errors, openreferral, ping, render, requestlog, sparql
+from . import api, areas, brokering, data, directory, errors, health, openreferral, ping, render, requestlog, sparql
 from .current import EXTENSION
 from hubnet.crawler.service import Aggregator
 
@@ -88,6 +88,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(directory.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(data.bp)
     app.register_blueprint(openreferral.bp)
     app.register_blueprint(ping.bp)

@@ -29,6 +29,7 @@ from flask import Blueprint, jsonify, request
 from hubnet.vocab.errors import NotFound
 
 from hubnet.crawler.store import blocklist
+from hubnet.crawler.store.index import group_key
 from hubnet.crawler.query.groups import read_group
 from hubnet.crawler.store.graph import (FAILED, GONE, HUBNET, MISSING, OK, PROV_GRAPH, STALE, SourceStatus,
                                         days_between, now)
@@ -111,7 +112,8 @@ def source_listing(args) -> dict:
     urls = by_status[status] if status else [u for name in PROBLEMS_FIRST for u in by_status[name]]
     records = [r for r in (store.source(u) for u in urls[offset:offset + limit]) if r is not None]
     return {"total": len(urls), "counts": counts, "limit": limit, "offset": offset,
-            "sources": [r.to_dict() for r in records], "forgotten": blocklist.entries(store)}
+            "sources": [dict(r.to_dict(), key=group_key(r.url)) for r in records],
+            "forgotten": blocklist.entries(store)}
 
 
 @bp.get("/sources.json")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import re
@@ -340,6 +341,7 @@ class Federation:
     routes: dict = field(default_factory=dict)     # route name -> a path that answered 200
     editor_password: str = ""
     timings: dict = field(default_factory=dict)
+    geocoder: object = None          # the demo's own postcode lookup (geocoder.py), started by prepare()
     _stopped: bool = False
 
     # ---- what callers use
@@ -358,6 +360,17 @@ class Federation:
     @property
     def resolve_args(self) -> list:
         return [a for r in self.resolves for a in ("--resolve", r)]
+
+    @property
+    def geocoder_args(self) -> list:
+        """The aggregator asks the demo's own postcode lookup, never the public one: the demo runs offline."""
+        return ["--geocoder", self.geocoder.url if self.geocoder else "off"]
+
+    def start_geocoder(self) -> None:
+        spec = importlib.util.spec_from_file_location("hubnet_demo_geocoder", HERE / "geocoder.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        self.geocoder = module.DemoGeocoder()
 
     @property
     def pids(self) -> list:
@@ -380,6 +393,8 @@ class Federation:
         self._stopped = True
         with _signals_ignored():  # a second Ctrl-C must not leave half the processes running
             stop_children(list(reversed(self.children)))
+            if self.geocoder is not None:
+                self.geocoder.close()
             if self.owns_workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -510,7 +525,7 @@ class Federation:
         t0 = time.monotonic()
         argv = command("hubnet-crawler") + [
             "crawl", "--seeds", self.workdir / "seeds.txt", "--store", self.store, "--allow-private",
-            "--delay", CRAWL_DELAY, "--json", *self.resolve_args, *AREA_ARGS]
+            "--delay", CRAWL_DELAY, "--json", *self.resolve_args, *AREA_ARGS, *self.geocoder_args]
         out = self.workdir / "logs" / "crawl.json"
         child = spawn("the crawl (hubnet-crawler crawl)", argv, self.workdir / "logs" / "crawl.log", stdout=out)
         self.children.append(child)
@@ -531,7 +546,7 @@ class Federation:
         t0 = time.monotonic()
         argv = command("hubnet-crawler") + [
             "serve", "--store", self.store, "--host", LOOPBACK, "--port", self.manifest.aggregator_port,
-            "--allow-private", *self.resolve_args, *AREA_ARGS]
+            "--allow-private", *self.resolve_args, *AREA_ARGS, *self.geocoder_args]
         child = spawn("the aggregator (hubnet-crawler serve)", argv, self.workdir / "logs" / "aggregator.log")
         self.children.append(child)
         wait_ready(child, self.manifest.aggregator_port, "/api/groups")
@@ -673,6 +688,7 @@ def start_federation(workdir: Path | str | None = None, *, aggregator_port: int 
         fed.build_static()
         fed.say(f"Starting {len(manifest.by_way('node'))} nodes and the static web host...")
         fed.start_servers()
+        fed.start_geocoder()
         fed.say("Crawling from the umbrella network and one lone group...")
         fed.crawl()
         fed.say("Starting the aggregator...")

@@ -303,6 +303,20 @@ def test_demo_starts_well_within_its_time_budget(demo):
 
 
 @pytest.mark.slow
+def test_groups_giving_only_a_postcode_are_on_the_map_through_the_demos_own_geocoder(demo):
+    # The demo never asks the public postcodes.io: its own lookup (geocoder.py) answers, offline.
+    assert demo.geocoder is not None and demo.geocoder.url.startswith("http://127.0.0.1:")
+    assert demo.crawl_summary["geocoded"]["asked"] >= 1 and not demo.crawl_summary["geocoded"]["down"]
+    texts = {g.slug: (g.profile or g.page).read_text(encoding="utf-8") for g in demo.manifest.healthy}
+    only_postcode = [g for g in demo.manifest.healthy
+                     if "postalCode" in texts[g.slug] and '"geo"' not in texts[g.slug]]
+    assert only_postcode, "the demo has a group that gives a postcode and no position"
+    mapped = {f["properties"]["id"] for f in demo.get_json("/export.geojson")["features"]}
+    for g in only_postcode:
+        assert g.iri in mapped, g.slug
+
+
+@pytest.mark.slow
 def test_every_healthy_group_is_in_the_directory(demo):
     found = {_iri(g) for g in _groups(demo)}
     assert found == {g.iri for g in demo.manifest.healthy}

@@ -1,0 +1,58 @@
+"""The editor's rules on what the crawler reads (issue 14): problems are shown, never refused.
+
+A profile the crawler accepts (it parses, and its group is on its own site) may still break
+the rules the group's own tools enforce: an empty name, a link written as words, a latitude
+of 515. The group's words are the group's, so the profile is stored as it is; the problems,
+in the words ``hubnet-node validate`` and the editor use, go on the source's provenance
+record, for /sources, /sources/<key> and the group's page. Only new or changed documents
+are checked (an unchanged one keeps its record), at about 30 ms each (docs/crawler.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from hubnet import vocab
+from hubnet.crawler.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def profile_problems(body: bytes, media_type: str, document_url: str, settings: Settings) -> str | None:
+    """The problems of one fetched profile as the JSON text kept on its record; None when it has none.
+
+    Each problem is ``{"severity": "error"|"warning", "field", "message", "code"}``; at most
+    ``settings.max_profile_problems`` are kept, each message cut to ``settings.max_problem_length``
+    (a message may quote the document's own values).
+    """
+    if not settings.check_profiles:
+        return None
+    try:
+        report = vocab.validate(body, base_iri=document_url, media_type=media_type, published_at=document_url)
+    except vocab.HubnetError as exc:   # what the crawler read but the editor's reader cannot: say so
+        issues = [{"severity": "error", "field": "document", "message": exc.message, "code": exc.code}]
+    except (RecursionError, MemoryError, ValueError) as exc:
+        log.warning("checking %s failed: %r", document_url, exc)
+        return None
+    else:
+        issues = [{"severity": "error" if i.severity == "violation" else "warning", "field": i.field,
+                   "message": i.message, "code": i.code} for i in report.issues]
+    if not issues:
+        return None
+    cut = settings.max_problem_length
+    for issue in issues:
+        if len(issue["message"]) > cut:
+            issue["message"] = issue["message"][:cut - 1] + "…"
+    return json.dumps(issues[:settings.max_profile_problems], ensure_ascii=False)
+
+
+def problem_list(text: str | None) -> list:
+    """The stored JSON text back as a list (empty for none, or for anything unreadable)."""
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []

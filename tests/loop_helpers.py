@@ -1,0 +1,91 @@
+"""Helpers for tests that run the real node and the real aggregator as subprocesses (the laptop loop).
+
+Not collected by pytest (the name does not start with ``test_``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+WAIT = 60.0   # seconds to wait for a server or for a change to show (a wait, never an assertion)
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def wait_for(check, what: str):
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        answer = check()
+        if answer:
+            return answer
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def up(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def group_names(hub: str) -> list[str]:
+    try:
+        return [g["name"] for g in requests.get(f"{hub}/api/groups", timeout=5).json()["groups"]]
+    except (requests.RequestException, ValueError, KeyError):
+        return []
+
+
+def cli_env() -> dict:
+    """The environment with this Python's console scripts (hubnet-node, hubnet-crawler) first on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("HUBNET_STORE", None)
+    return env
+
+
+def run(argv, cwd, stdin: str = "") -> subprocess.CompletedProcess:
+    """Run a command to its end, with no terminal (so passwords are read from stdin)."""
+    done = subprocess.run(argv, cwd=cwd, env=cli_env(), input=stdin, capture_output=True, text=True,
+                          start_new_session=True, timeout=120)
+    assert done.returncode == 0, (argv, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def start(argv, cwd, port: int) -> subprocess.Popen:
+    """Start a server and wait until it answers on ``port``."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    wait_for(lambda: up(f"http://127.0.0.1:{port}/") or proc.poll() is not None, " ".join(argv))
+    assert proc.poll() is None, f"{argv} exited with {proc.returncode}"
+    return proc
+
+
+def stop(procs) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def sources(hub: str) -> list[dict]:
+    return requests.get(f"{hub}/sources.json", timeout=5).json()["sources"]
