@@ -501,15 +501,8 @@ class TextIndex:
         for row in self._conn().execute(sql + " ORDER BY name COLLATE NOCASE, id"):
             yield _row(row)
 
-    def search(self, s: Search) -> dict:
-        """Filtered, ranked groups plus facet counts over the whole filtered set.
-
-        Query plans matter at 100k rows, so the SQL pins them: ``+g.dup`` keeps
-        the planner from driving the search off the ``dup`` column, and the FTS5
-        table is joined first with CROSS JOIN (left to itself the planner may
-        probe FTS5 once per group: seconds at 10k rows).
-        """
-        conn = self._conn()
+    def _filters(self, s: Search):
+        """(FROM source, WHERE clauses, parameters, FTS5 match) for the words, topic, kind and area of ``s``."""
         where, params, source = ["+g.dup = 0"], [], "groups g"
         match = fts_query(s.q)
         if match:
@@ -524,6 +517,23 @@ class TextIndex:
             clause, area_params = self.areas.filter_sql(s.area)
             where.append(clause)
             params += area_params
+        return source, where, params, match
+
+    def group_iris(self, s: Search) -> set[str]:
+        """The IRIs of every group the words, topic, kind and area of ``s`` select: no ranking, no page."""
+        source, where, params, _ = self._filters(s)
+        return {r[0] for r in self._conn().execute(f"SELECT g.iri FROM {source} WHERE {' AND '.join(where)}", params)}
+
+    def search(self, s: Search) -> dict:
+        """Filtered, ranked groups plus facet counts over the whole filtered set.
+
+        Query plans matter at 100k rows, so the SQL pins them: ``+g.dup`` keeps
+        the planner from driving the search off the ``dup`` column, and the FTS5
+        table is joined first with CROSS JOIN (left to itself the planner may
+        probe FTS5 once per group: seconds at 10k rows).
+        """
+        conn = self._conn()
+        source, where, params, match = self._filters(s)
         order = f"{_BM25}, g.name COLLATE NOCASE" if match else "g.name COLLATE NOCASE, g.id"
         select_extra, head = "", []
         if s.located or s.near:

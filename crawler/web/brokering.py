@@ -4,7 +4,7 @@ Each view is a page for people and a JSON twin under ``/api/`` (docs/brokering.m
 explains them to a hub officer; examples/queries/ holds the SPARQL forms):
 
     /contacts        /api/contacts?topic=&kind=&area=&near=LAT,LON&within_km=   (+ /api/contacts.csv)
-    /matches         /api/matches[?group=IRI|key][&area=][&within_km=5][&category=][&per_need=5][&limit=&offset=]
+    /matches         /api/matches[?group=IRI|key][&kind=][&topic=][&area=][&within_km=5][&category=][&per_need=5][&limit=&offset=]
                      /api/links[?mutual=true|false][&limit=&offset=]
     /introductions   /api/introductions?from=IRI|key&to=IRI|key
     /network         /api/network?group=IRI|key&depth=2
@@ -167,29 +167,41 @@ def _matches(default_limit: int):
     per_need = read_int(request.args, "per_need", 5, 1, MAX_PER_NEED)
     limit = read_int(request.args, "limit", default_limit, 1, 500)
     offset = read_int(request.args, "offset", 0, 0, MAX_OFFSET)
-    area = _area()
     total, page = models().matcher.page(group=row["id"] if row else None, within_km=_within(),
                                         category=_category(), per_need=per_need, offset=offset, limit=limit,
-                                        needs_of=None if area is None else hub().index.areas.group_iris(area))
+                                        needs_of=_needing_groups())
     items = [m["need"] for m in page] + [o for m in page for o in m["offers"]]
     for item, summary in zip(items, _summaries(item["group"] for item in items)):
         item["group_key"] = summary["key"]
     return row, total, limit, offset, page
 
 
+def _needing_groups() -> set | None:
+    """Whose needs to match, from ``kind=``, ``topic=`` (exact, as the directory's facets) and ``area=``
+    (rolled up); None: everyone's."""
+    kind, topic, area = _text_arg("kind"), _text_arg("topic"), _area()
+    if not (kind or topic or area):
+        return None
+    return hub().index.group_iris(Search(kind=kind, topic=topic, area=area))
+
+
+def _text_arg(name: str) -> str | None:
+    raw = (request.args.get(name) or "").strip()
+    if len(raw) > MAX_TEXT:
+        raise bad(name, f"at most {MAX_TEXT} characters")
+    return raw or None
+
+
 def _area() -> str | None:
     """``area=``: a code or a name (any case), with every area below it (crawler/store/areas.py)."""
-    raw = (request.args.get("area") or "").strip()
-    if len(raw) > MAX_TEXT:
-        raise bad("area", f"at most {MAX_TEXT} characters")
-    return raw or None
+    return _text_arg("area")
 
 
 @bp.get("/api/matches")
 def api_matches():
     row, total, limit, offset, page = _matches(default_limit=50)
-    return jsonify({"group": row["id"] if row else None, "area": _area(), "within_km": _within(),
-                    "category": _category(),
+    return jsonify({"group": row["id"] if row else None, "kind": _text_arg("kind"), "topic": _text_arg("topic"),
+                    "area": _area(), "within_km": _within(), "category": _category(),
                     "total": total, "limit": limit, "offset": offset, "matches": page})
 
 
@@ -197,9 +209,10 @@ def api_matches():
 def matches_page():
     row, total, limit, offset, page = _matches(default_limit=20)
     pages = offset_pages("/matches", request.args, total, offset, limit,
-                         keep=("group", "area", "within_km", "category", "per_need", "limit"))
+                         keep=("group", "kind", "topic", "area", "within_km", "category", "per_need", "limit"))
     return _page("matches.html", _alternate("/api/matches"), group=row, matches=page, within_km=_within(),
-                 total=total, first=offset + 1, pages=pages, args=request.args, categories=categories())
+                 total=total, first=offset + 1, pages=pages, args=request.args, categories=categories(),
+                 kinds=kinds())
 
 
 @bp.get("/api/links")

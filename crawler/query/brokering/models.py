@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout, wait as futures_wait
 
 from hubnet.crawler.budget import Budget, OverBudget
 from .matching import Matcher
@@ -122,5 +122,10 @@ class Models:
     def invalidate(self) -> None:
         self._cache.clear()
 
-    def close(self) -> None:
+    def close(self, wait: float = 30.0) -> None:
+        """Take no more builds, and wait (at most ``wait`` seconds; builds stop at their budget) for one
+        still running: it reads the store, which stays locked until the build lets go of it."""
         self._builder.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = [future for _, future in self._building.values() if not future.done()]
+        futures_wait(running, timeout=wait)

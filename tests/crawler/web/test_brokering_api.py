@@ -103,6 +103,19 @@ def test_matches_page_filters_by_category_and_distance_and_keeps_what_was_chosen
     wide = client.get("/matches?within_km=40").get_data(as_text=True)
     assert "Distant hall" in wide and 'name="within_km" value="40"' in wide
     assert "Distant hall" not in page                       # 5 km by default
+    assert 'name="kind"' in page and 'name="topic"' in page
+
+
+def test_matches_filter_by_the_needing_groups_kind_topic_and_area(env):
+    client, _, _ = env
+    food = client.get("/api/matches", query_string={"topic": "food poverty"}).get_json()
+    assert [m["need"]["name"] for m in food["matches"]] == ["Volunteers for Saturday"] and food["topic"] == "food poverty"
+    assert client.get("/api/matches?topic=gardening").get_json()["total"] == 0
+    assert client.get("/api/matches?kind=faith-group").get_json()["total"] == 0   # no group in need is one
+    page = client.get("/matches", query_string={"topic": "food poverty"}).get_data(as_text=True)
+    assert "Volunteers for Saturday" in page and "Room on Tuesdays" not in page
+    assert 'name="topic" value="food poverty"' in page
+    assert client.get("/api/matches", query_string={"kind": "x" * 300}).status_code == 400
 
 
 def test_links_api_marks_mutual_and_claimed(env):
