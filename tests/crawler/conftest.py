@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server_helpers import open_network
+from server_helpers import Network, open_network
 
 
 @pytest.fixture(scope="module")

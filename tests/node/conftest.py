@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from click.testing import CliRunner
+
+from hubnet.node.cli import main
 from node_helpers import login, make_app
 
 
@@ -30,3 +33,18 @@ def editor(app):
 @pytest.fixture
 def profile_path(app) -> Path:
     return Path(app.config["PROFILE"])
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """Run ``hubnet-node`` in an empty folder with no config from the environment; returns click's
+    Result. ``geocoder=URL`` points the postcode lookup at a fake for that call (it is off otherwise).
+    catch_exceptions=False: a traceback fails the test instead of hiding in the result."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HUBNET_NODE_CONFIG", raising=False)
+
+    def invoke(*args, input=None, geocoder=None):
+        if geocoder:
+            monkeypatch.setenv("HUBNET_NODE_GEOCODER", geocoder)
+        return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False, prog_name="hubnet-node")
+    return invoke

@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 import responses
-from click.testing import CliRunner
 
 from hubnet import vocab
 from hubnet.crawler.crawl.extract import parse_source
 from hubnet.crawler.settings import Settings
-from hubnet.node.cli import main
 
 from node_helpers import example, modified, write_profile
 
@@ -37,15 +35,6 @@ FAMILY = [
     ("https://www.marshgate-ra.example.org/", ID, False),      # a subdomain is another site
 ]
 
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HUBNET_NODE_CONFIG", raising=False)
-
-    def invoke(*args):
-        return CliRunner().invoke(main, list(args), catch_exceptions=False, prog_name="hubnet-node")
-    return invoke
 
 
 def _aggregator_refuses(body: bytes, url: str) -> str | None:

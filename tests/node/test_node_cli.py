@@ -8,29 +8,17 @@ from pathlib import Path
 import pytest
 import requests
 import responses
-from click.testing import CliRunner
 
 import hubnet
 from hubnet import vocab
 from hubnet.node import state
 from hubnet.node.app import create_app
-from hubnet.node.cli import main
 from hubnet.node.storage import ProfileStore
 
 from node_helpers import EXAMPLE, example, modified, write_profile
 
 COMMANDS = ("validate", "init", "serve", "passwd", "unpublish", "publish", "export")
 
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    """Run hubnet-node in an empty folder; returns the click Result."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HUBNET_NODE_CONFIG", raising=False)
-
-    def invoke(*args, input=None):
-        return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False, prog_name="hubnet-node")
-    return invoke
 
 
 def test_help_everywhere(run):

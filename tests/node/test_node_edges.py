@@ -6,23 +6,11 @@ from __future__ import annotations
 import socket
 
 import pytest
-from click.testing import CliRunner
 
-from hubnet.node.cli import main
 
 from node_helpers import write_profile
 from test_node_authority import serve_output
 
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HUBNET_NODE_CONFIG", raising=False)
-
-    def invoke(*args, input=None):
-        # catch_exceptions=False: a traceback would fail the test instead of hiding in the result
-        return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False, prog_name="hubnet-node")
-    return invoke
 
 
 def _profile_is_a_folder(tmp_path):

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from hubnet import vocab
-from hubnet.node.cli import main
 from hubnet.vocab import postcodes
 
 from fake_geocoder import E10_5AA, FakeGeocoder, down_url
@@ -80,17 +78,6 @@ def test_apply_replaces_its_own_areas_and_keeps_the_groups():
 
 
 # ------------------------------------------------------------------ hubnet-node init
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-
-    def invoke(*args, input=None, geocoder=None):
-        if geocoder:
-            monkeypatch.setenv("HUBNET_NODE_GEOCODER", geocoder)
-        return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False, prog_name="hubnet-node")
-    return invoke
-
-
 def _written(tmp_path):
     return json.loads((tmp_path / "profile.jsonld").read_text())
 
