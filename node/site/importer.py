@@ -102,19 +102,19 @@ def plan(path: Path, site_data: dict, *, max_bytes: int = MAX_BYTES, max_rows: i
     """What importing ``path`` into the site would do, row by row (nothing written)."""
     header, rows = read_table(Path(path), max_bytes, max_rows)
     taken_slugs = set(site_data["groups"])
-    taken_names = {r.get("name", "").strip().lower(): s for s, r in site_data["groups"].items()}
+    taken_names = {r.get("name", "").strip().lower(): f"on the site, as {s}" for s, r in site_data["groups"].items()}
     out = []
     for line, values in rows:
         row = Row(line, name=(values.get("name") or "").strip())
         row.slug = (values.get("slug") or "").strip().lower() or drafts.slug_for(row.name)
         if row.name and row.name.lower() in taken_names:
-            row.problems.append(("name", f"{row.name!r} is already on the site (as {taken_names[row.name.lower()]})"))
+            row.problems.append(("name", f"{row.name!r} is already {taken_names[row.name.lower()]}"))
         elif row.name and (not SLUG.match(row.slug) or "--" in row.slug or row.slug in RESERVED):
             row.problems.append(("slug", f"{row.slug!r} cannot be an address on the site; add a slug column with "
                                          "lower-case letters, digits and hyphens"))
         elif row.slug in taken_slugs:
-            row.problems.append(("slug", f"the address /{row.slug}/ is already taken on the site: give this row "
-                                         "another slug"))
+            row.problems.append(("slug", f"the address /{row.slug}/ is already taken (on the site or earlier in "
+                                         "this file): give this row another slug"))
         if not row.problems:
             try:
                 row.doc = drafts.build(values, f"{site_data['public_url']}/{row.slug}/")
@@ -122,7 +122,7 @@ def plan(path: Path, site_data: dict, *, max_bytes: int = MAX_BYTES, max_rows: i
                 row.problems.extend(exc.problems)
         if not row.problems:
             taken_slugs.add(row.slug)
-            taken_names[row.name.lower()] = row.slug
+            taken_names[row.name.lower()] = f"on line {line} of this file"
         out.append(row)
     ignored = [h for h in header if h not in drafts.FIELDS]
     return Plan(out, ignored)
