@@ -445,7 +445,7 @@ class Federation:
                 "cannot start the demo: " + ", ".join(busy) + (" is" if one else " are") + " already in use on "
                 f"127.0.0.1. Stop whatever uses {'it' if one else 'them'} (another `make demo`?), "
                 "or choose other ports:\n"
-                '    make demo DEMO_ARGS="--aggregator-port 9080 --static-port 9200 --node-port-base 9101"')
+                '    make demo DEMO_ARGS="--aggregator-port 9080 --static-port 9200 --node-port-base 9101 --hub-port 9300"')
 
     def prepare(self) -> None:
         """Profiles and pages into the working folder, ports rewritten; node configs; the seeds file."""
