@@ -82,11 +82,12 @@ class SiteApp:
         return app
 
     def published(self) -> list:
-        """The active groups as (slug, name, group IRI), by name."""
+        """The active groups that have not withdrawn their profile, as (slug, name, group IRI), by name."""
         data = self.site.read()
         out = []
         for slug, record in data["groups"].items():
-            if record.get("state") != "active":
+            store = ProfileStore(self.site.profile(slug), self.site.state_dir(slug))
+            if record.get("state") != "active" or not store.is_published():
                 continue
             name, iri = record.get("name", slug), self.site.url(slug, data) + "#group"
             try:

@@ -207,6 +207,18 @@ def test_suspend_hides_a_group_and_unsuspend_brings_it_back(site):
     assert site.get("/zeta/profile.jsonld").status_code == 200 and _listed(site, "zeta")
 
 
+def test_a_group_that_unpublishes_itself_leaves_the_index(site):
+    site.accept(site.add("Nu Neighbours", slug="nu", email="n@example.org"), "nu-neighbours-pw")
+    session = site.login("nu", "nu-neighbours-pw")
+    token = csrf_from(session.get(f"{site.base}/nu/edit", timeout=10).text)
+    assert session.post(f"{site.base}/nu/edit/unpublish", data={"csrf_token": token}, timeout=10).ok
+    assert site.get("/nu/profile.jsonld").status_code == 410 and not _listed(site, "nu")
+    assert _state(site, "nu") == "active"  # the group's own choice: the hub's register is unchanged
+    token = csrf_from(session.get(f"{site.base}/nu/edit", timeout=10).text)
+    assert session.post(f"{site.base}/nu/edit/publish", data={"csrf_token": token}, timeout=10).ok
+    assert site.get("/nu/profile.jsonld").status_code == 200 and _listed(site, "nu")
+
+
 def test_a_moved_group_is_answered_with_a_permanent_redirect(site, tmp_path):
     site.accept(site.add("Iota Ironworks", slug="iota", email="i@example.org"), "iota-ironworks-pw")
     out = tmp_path / "leaving"
@@ -279,3 +291,26 @@ def test_init_refuses_an_existing_site_and_a_public_url_with_a_path(tmp_path):
     assert (tmp_path / "hub" / "site.json").read_bytes() == before
     sub = cli("site", "init", tmp_path / "hub2", "--public-url", "https://hub.example.org/groups")
     assert sub.exit_code == 1 and "top of a web site" in sub.output and not (tmp_path / "hub2").exists()
+
+
+# ------------------------------------------------------------------ the site's own pages under attack
+def test_the_invite_form_needs_its_csrf_token(site):
+    link = site.add("Xi Xylophones", slug="xi", email="x@example.org")
+    session = requests.Session()
+    session.get(link, timeout=10)  # a session cookie, but no token from the form
+    for data in ({"password": "attacker-chosen-pw", "again": "attacker-chosen-pw"},
+                 {"csrf_token": "forged", "password": "attacker-chosen-pw", "again": "attacker-chosen-pw"}):
+        assert session.post(link, data=data, timeout=10).status_code == 400
+    assert _state(site, "xi") == "invited"
+    assert site.accept(link, "the-groups-own-pw").status_code == 200  # the link still works for the group
+
+
+def test_names_are_escaped_on_the_sites_pages(site):
+    name = '<script>alert(1)</script> "Club"'
+    link = site.add(name, slug="omicron", email="o@example.org")
+    assert "<script>" not in requests.get(link, timeout=10).text
+    site.accept(link, "omicron-club-password")
+    index = site.get("/", headers={"Accept": "text/html"})
+    assert "<script>alert" not in index.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in index.text
+    assert "script-src" not in index.headers["Content-Security-Policy"]
+    assert index.headers["Content-Security-Policy"].startswith("default-src 'none'")
