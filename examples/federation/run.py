@@ -502,7 +502,7 @@ class Federation:
         """The hub's hosting site: ``site init``, then ``site import`` of hub-groups.csv (drafts with invites)."""
         hub = self.workdir / "hub" / "site"
         self._node_command("hubnet-node site init", "site", "init", hub, "--public-url", self.hub_url,
-                           "--geocoder", "off")
+                           "--geocoder", "off", "--hub", self.aggregator_url)
         sheet = self.workdir / "hub" / "hub-groups.csv"
         sheet.write_text(rewrite(HUB_CSV.read_text(encoding="utf-8"), self.ports), encoding="utf-8")
         self._node_command("hubnet-node site import", "site", "import", sheet, "--site", hub,

@@ -33,6 +33,7 @@ from ..app import _security_headers, create_app
 from ..config import DEFAULTS
 from ..doc import WELL_KNOWN_VERSION, group_node, text
 from ..public import problem
+from ..services import services
 from ..storage import ProfileStore
 from .registry import Site, find_invite, invite_expired, stamp, utcnow
 
@@ -76,6 +77,7 @@ class SiteApp:
         if "geocoder" in data:
             config["GEOCODER"] = data["geocoder"]
         app = create_app(config)
+        services(app).pinger.start()  # pings a hub missed are sent again (nothing to do without aggregators)
         # The cookie carries this group's name and is sent only under its path; it is signed with the
         # group's own key (in its state folder), so even a cookie sent elsewhere opens nothing there.
         app.config.update(SESSION_COOKIE_NAME=f"hubnet_{slug.replace('-', '_')}", SESSION_COOKIE_PATH=f"/{slug}/")

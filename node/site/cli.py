@@ -40,7 +40,17 @@ def _refuse(exc: HubnetError):
     raise Fail(exc.message) from None
 
 
-@click.group()
+class _SiteCommands(click.Group):
+    """A refusal no command caught (a bad slug, a damaged site.json) becomes its message and exit 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SiteError as exc:
+            raise Fail(exc.message) from None
+
+
+@click.group(cls=_SiteCommands)
 def site():
     """Host many groups' pages on one node (for a hub; see docs/hosting.md).
 
@@ -62,7 +72,9 @@ def site():
               help="How long an invite link works.")
 @click.option("--geocoder", default=None, metavar="URL|off",
               help="The postcode lookup the groups' editors use (default: the node's, https://api.postcodes.io).")
-def init(site_dir, public_url, invite_days, geocoder):
+@click.option("--hub", "hubs", multiple=True, metavar="URL",
+              help="An aggregator to tell (POST /ping) whenever a group saves its page. Repeat for several.")
+def init(site_dir, public_url, invite_days, geocoder, hubs):
     """Create a hosting site folder.
 
     \b
@@ -73,8 +85,11 @@ def init(site_dir, public_url, invite_days, geocoder):
     if not safe_href(url) or urlpath(url):
         raise Fail(f"--public-url {public_url!r} must be the top of a web site, like https://hub.example.org "
                    "(aggregators read /.well-known/hubnet there)")
+    bad = [h for h in hubs if not safe_href(h)]
+    if bad:
+        raise Fail(f"--hub {bad[0]!r} is not an aggregator's web address (https://hub.example.org)")
     try:
-        s = Site.init(site_dir, url, invite_days, geocoder)
+        s = Site.init(site_dir, url, invite_days, geocoder, aggregators=[h.rstrip("/") for h in hubs])
     except SiteError as exc:
         _refuse(exc)
     click.echo(f"Created the hosting site {s.root} for {url}/.\nNext: hubnet-node site add NAME --site {site_dir}"
@@ -126,10 +141,10 @@ def add(name, site_dir, slug, description, email, phone, website, postcode, kind
         doc = drafts.build(values, s.url(slug, data))
     except drafts.Problems as exc:
         raise Fail("the draft was not created: " + "; ".join(f"--{c}: {m}" for c, m in exc.problems)) from None
-    _write_draft(s, slug, doc)
     with s.change() as data:
         if slug in data["groups"]:
             raise Fail(f"there is already a group at /{slug}/ on this site; choose another with --slug")
+        _write_draft(s, slug, doc)
         record = data["groups"][slug] = {"name": name.strip(), "state": "draft", "created": stamp(utcnow()),
                                          "email": email.strip() or None}
         token = s.new_invite(record, data, utcnow()) if and_invite else None
@@ -218,9 +233,9 @@ def move(slug, to, site_dir):
       hubnet-node site move marsh-gate-ra --to https://marshgate.org/ --site hub/
     """
     s = _open(site_dir)
-    if not safe_href(to) or to.strip().startswith(s.url(slug) if slug in s.groups() else "\0"):
-        raise Fail(f"--to {to!r} must be the group's new web address (http:// or https://, not on this hub's "
-                   f"page for it)")
+    if not safe_href(to) or to.strip().startswith(s.url(check_slug(slug))):
+        raise Fail(f"--to {to!r} must be the group's new web address (http:// or https://, not its page on "
+                   "this hub)")
     s, record = _transition(site_dir, slug, ("active", "suspended"), "moved", "moved", moved_to=to.strip())
     click.echo(f"{record['name']} has moved: {s.url(slug)} now answers 301 to {to.strip()}")
 
@@ -297,13 +312,12 @@ def import_(csv_file, site_dir, out, dry_run, max_rows, max_bytes):
 
 
 def _import(s: Site, plan, source) -> list:
-    for row in plan.good:
-        _write_draft(s, row.slug, row.doc)
     links, now = [], utcnow()
     with s.change() as data:
         for row in plan.good:
             if row.slug in data["groups"]:  # taken meanwhile by another command
                 continue
+            _write_draft(s, row.slug, row.doc)
             email = (row.doc.get("contactPoint") or {}).get("email")
             record = data["groups"][row.slug] = {"name": row.name, "state": "draft", "created": stamp(now),
                                                  "email": email}

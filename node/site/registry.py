@@ -132,13 +132,14 @@ class Site:
     # ------------------------------------------------------------------ writing
     @classmethod
     def init(cls, root, public_url: str, invite_days: int = INVITE_DAYS, geocoder: str | None = None,
-             who: str | None = None) -> "Site":
+             who: str | None = None, aggregators=()) -> "Site":
         site = cls(Path(root).expanduser().resolve())
         if site.file.exists():
             raise SiteError(f"{root} is already a hosting site folder ({SITE_FILE} exists); nothing was changed")
         site.root.mkdir(parents=True, exist_ok=True)
         ensure_private_dir(site.private_dir)
-        data = {"public_url": public_url.rstrip("/"), "invite_days": invite_days, "groups": {}}
+        data = {"public_url": public_url.rstrip("/"), "invite_days": invite_days, "groups": {},
+                "aggregators": list(aggregators)}
         if geocoder:
             data["geocoder"] = geocoder
         with site._locked():

@@ -245,6 +245,9 @@ REFUSALS = {
     "unsuspend an active group": (["unsuspend", "kappa"], "kappa is active"),
     "move a draft": (["move", "lambda", "--to", "https://l.example.org/"], "lambda is draft"),
     "move to no address": (["move", "kappa", "--to", "not a url"], "must be the group's new web address"),
+    "move to its own page": (["move", "kappa", "--to", "{base}/kappa/"], "must be the group's new web address"),
+    "move a bad slug": (["move", "../etc", "--to", "https://x.example.org/"], "cannot be a group's address"),
+    "export a bad slug": (["export", "..", "--out", "out"], "there is no group '..'"),
     "add a taken slug": (["add", "Kappa again", "--slug", "kappa"], "already a group at /kappa/"),
     "add a reserved slug": (["add", "Invite", "--slug", "invite"], "cannot be a group's address"),
     "add a bad email": (["add", "Mu", "--email", "mu@"], "--email"),
@@ -256,13 +259,23 @@ REFUSALS = {
 }
 
 
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory):
+    """One site for every refusal (each changes nothing, which the test checks): kappa active, lambda a draft."""
+    s = HostedSite(tmp_path_factory.mktemp("refusals") / "hub")
+    s.accept(s.add("Kappa Knitters", slug="kappa", email="k@example.org"), "kappa-knitters-pw")
+    assert s.site("add", "Lambda", "--slug", "lambda", "--email", "l@example.org").exit_code == 0
+    yield s
+    s.close()
+
+
 @pytest.mark.parametrize("case", REFUSALS)
-def test_bad_administrative_commands_are_refused_and_change_nothing(site, case):
-    site.accept(site.add("Kappa Knitters", slug="kappa", email="k@example.org"), "kappa-knitters-pw")
-    assert site.site("add", "Lambda", "--slug", "lambda", "--email", "l@example.org").exit_code == 0
+def test_bad_administrative_commands_are_refused_and_change_nothing(refusing, case, tmp_path, monkeypatch):
+    site = refusing
+    monkeypatch.chdir(tmp_path)
     args, message = REFUSALS[case]
     files = {p: p.read_bytes() for p in site.folder.rglob("*") if p.is_file() and p.name != "lock"}
-    result = site.site(*[a.replace("{site}", str(site.folder)) for a in args])
+    result = site.site(*[a.replace("{site}", str(site.folder)).replace("{base}", site.base) for a in args])
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output, result.output
     assert {p: p.read_bytes() for p in site.folder.rglob("*") if p.is_file() and p.name != "lock"} == files
@@ -314,3 +327,46 @@ def test_names_are_escaped_on_the_sites_pages(site):
     assert "<script>alert" not in index.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in index.text
     assert "script-src" not in index.headers["Content-Security-Policy"]
     assert index.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+# ------------------------------------------------------------------ hubnet-node serve --site itself
+@pytest.mark.slow
+def test_serve_site_with_waitress_on_a_free_loopback_port(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+    import time
+
+    assert cli("site", "init", tmp_path / "hub", "--public-url", "https://hub.example.org").exit_code == 0
+    env = {k: v for k, v in os.environ.items() if k != "HUBNET_NODE_CONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "hubnet.node", "serve", "--site", str(tmp_path / "hub"),
+                             "--port", "0"], env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        base, seen = None, []
+        deadline = time.monotonic() + 30
+        while base is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            match = re.search(r"site index:\s+(http://127\.0\.0\.1:\d+)/", line)
+            base = match and match.group(1)
+        assert base, "".join(seen)
+        resp = requests.get(base + "/.well-known/hubnet", timeout=5)
+        assert resp.headers["Server"] == "hubnet-node"
+        assert resp.json() == {"hubnet": "0.1", "hosting": "path", "index": "https://hub.example.org/index.json",
+                               "groups": []}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--site", "nowhere"], "is not a hosting site folder"),
+    (["--site", "hub", "--profile", "profile.jsonld"], "takes no --profile"),
+])
+def test_serve_site_refuses_what_it_cannot_serve(run, args, message):
+    result = run("serve", *args)
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
