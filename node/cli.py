@@ -94,6 +94,10 @@ def main():
     No server of your own?
       hubnet-node export --out site/        files to upload to any web host
 
+    \b
+    A hub hosting many groups' pages (docs/hosting.md)?
+      hubnet-node site --help
+
     Run "hubnet-node COMMAND --help" to read more about a command.
     """
 
