@@ -94,6 +94,10 @@ def main():
     No server of your own?
       hubnet-node export --out site/        files to upload to any web host
 
+    \b
+    A hub hosting many groups' pages (docs/hosting.md)?
+      hubnet-node site --help
+
     Run "hubnet-node COMMAND --help" to read more about a command.
     """
 
@@ -338,7 +342,10 @@ def _place(doc: dict, postcode: str | None, cfg, *, ask: bool) -> dict:
 @config_option
 @click.option("--debug", is_flag=True, help="Use Flask's development server with its debugger. "
                                             "Only for working on hubnet-node itself, only on 127.0.0.1.")
-def serve(profile, host, port, config_file, debug):
+@click.option("--site", "site_dir", default=None, metavar="DIR", type=click.Path(file_okay=False),
+              help="Serve a hub's hosting site (many groups, each at /<slug>/; see docs/hosting.md) "
+                   "instead of one profile.")
+def serve(profile, host, port, config_file, debug, site_dir):
     """Serve the profile and its editor on the web.
 
     Serves the profile as a web page at / (and as data at /profile.jsonld,
@@ -356,6 +363,10 @@ def serve(profile, host, port, config_file, debug):
       hubnet-node serve --config node.toml
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if site_dir:
+        if profile or config_file or debug:
+            raise Fail("--site serves a hub's hosting site: it takes no --profile, --config or --debug", 2)
+        return _serve_site(site_dir, host, port)
     cfg = _settings(profile, config_file)
     path = Path(cfg["PROFILE"])
     try:
@@ -410,6 +421,35 @@ def serve(profile, host, port, config_file, debug):
         click.echo("Stopped.")
     finally:
         pinger.stop()
+        server.close()
+
+
+def _serve_site(site_dir: str, host: str, port: int) -> None:
+    """``serve --site``: every hosted group at /<slug>/ (node.site.app)."""
+    import waitress
+
+    from .site.app import SiteApp
+    from .site.registry import Site, SiteError
+    try:
+        public = Site.open(site_dir).public_url
+        app = SiteApp(site_dir, insecure_cookies=host in LOOPBACK and not public.startswith("https://"))
+    except SiteError as exc:
+        raise Fail(exc.message, 2) from None
+    try:
+        server = waitress.create_server(app, host=host, port=port, threads=8, ident="hubnet-node")
+    except OSError as exc:
+        raise Fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another program using the "
+                   "port? Choose another with --port", 2) from None
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving the hosting site {app.site.root} ({len(app.published())} groups published)")
+    click.echo(f"  site index:   http://{shown}:{getattr(server, 'effective_port', port)}/")
+    click.echo(f"  public URL:   {public}/")
+    click.echo("Press Ctrl+C to stop.")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
         server.close()
 
 
@@ -588,3 +628,8 @@ def export(profile, out, base_url, rebase, config_file):
     for note in result.notes:
         click.echo(f"Note: {note}")
     click.echo("Upload everything in the folder (including the hidden .well-known folder) to your web host.")
+
+
+from .site.cli import site as _site  # noqa: E402  (it uses Fail, defined above)
+
+main.add_command(_site)

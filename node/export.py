@@ -60,15 +60,16 @@ def check_output(out: Path, profile: Path, state_dir: Path | None = None) -> Non
             code="private_output", status=400)
 
 
-def rebased(doc, old_origin: str, base: str):
+def rebased(doc, old_origin: str, base: str, *, prefix: str | None = None):
     """A copy of ``doc`` with every ``@id`` and ``url`` on ``old_origin`` moved onto ``base``.
 
     Only the group's own addresses move: links to other sites are left alone.
     ``https://old.example/#group`` -> ``https://ours.github.io/site/#group``.
+    ``prefix`` (a group hosted by path, ``https://hub.example/ours/``): only addresses under it move.
     """
     def move(value):
-        if isinstance(value, str) and origin(value) == old_origin:
-            rest = value[len(old_origin):]
+        if isinstance(value, str) and origin(value) == old_origin and value.startswith(prefix or old_origin):
+            rest = value[len(prefix or old_origin):]
             return base + rest.removeprefix("/")
         return value
 

@@ -175,4 +175,11 @@ CODES: dict[str, tuple[int, str]] = {
     "unknown_postcode": (422, "the postcode lookup does not know this postcode; the profile is saved without a "
                               "map position"),
     "geocoder_failed": (502, "the postcode lookup could not be reached or answered badly; try again later"),
+    # a node hosting many groups (hubnet-node site, serve --site; docs/hosting.md)
+    "site_error": (400, "a hosting command was refused, or the folder is not a usable hosting site; nothing was changed"),
+    "invalid_import": (422, "the file given to hubnet-node site import is not a CSV of the documented shape; "
+                            "nothing was imported"),
+    "invite_refused": (410, "a hosted group's invite link is unknown, used already, replaced by a newer one, "
+                            "or expired"),
+    "suspended": (410, "the hub has suspended this hosted group: its pages are unavailable and it is not indexed"),
 }

@@ -15,10 +15,13 @@ What it does, in order (every step a real hubnet command, nothing faked):
    (one port, sites chosen by the Host header);
 5. starts one ``hubnet-node serve`` per self-hosted group, each with its own
    config and state folder, told to ping the aggregator when its profile is saved;
-6. crawls the network with ``hubnet-crawler crawl`` from two seeds only (the
-   umbrella network, and the one group nobody links to): everything else is
-   found by following links;
-7. starts the aggregator, ``hubnet-crawler serve``, and prints what to open.
+6. starts a hub's hosting site (``hubnet-node serve --site``) with the groups of
+   ``hub-groups.csv`` imported by ``hubnet-node site import``; each group's invite
+   is accepted (as the group would, through its invite page) so they are published;
+7. crawls the network with ``hubnet-crawler crawl`` from two seeds (the umbrella
+   network, and the one group nobody links to) plus the hub's published groups
+   (from its index): everything else is found by following links;
+8. starts the aggregator, ``hubnet-crawler serve``, and prints what to open.
 
 Ctrl-C (or SIGTERM) stops every process it started, each in its own process
 group, and removes its temporary working folder; so does any error along the way.
@@ -60,6 +63,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 MANIFEST = HERE / "federation.toml"
 SEEDS = HERE / "seeds.txt"
+HUB_CSV = HERE / "hub-groups.csv"   # the hub's spreadsheet of groups without a website (docs/hosting.md)
+HUB_HOST = "hub.localhost"
 # The demo's fictional areas (docs/areas.md): region -> boroughs -> wards, and simple boundaries.
 AREA_ARGS = ["--areas", HERE / "areas.csv", "--boundaries", HERE / "areas.geojson"]
 LOOPBACK = "127.0.0.1"
@@ -69,7 +74,7 @@ STOP_TIMEOUT = 5.0          # seconds between SIGTERM and SIGKILL
 CRAWL_DELAY = 0.2           # seconds between two requests to one site (default 1 s; all sites are local here)
 EDITOR_PASSWORD_WORDS = ("ferry", "marsh", "heron", "willow", "barge", "kettle", "lantern", "pond")
 WORKDIR_MARKER = ".hubnet-demo"
-WORKDIR_PARTS = ("sites", "nodes", "profiles", "logs", "store")
+WORKDIR_PARTS = ("sites", "nodes", "profiles", "logs", "store", "hub")
 # Any address of an example site: http://<name>.localhost:<port>
 _SITE_URL = re.compile(r"(http://[a-z0-9-]+\.localhost):(\d+)")
 
@@ -109,6 +114,7 @@ class Manifest:
     groups: tuple
     aggregator_port: int
     static_port: int
+    hub_port: int
 
     def by_way(self, way: str) -> list:
         return [g for g in self.groups if g.way == way]
@@ -142,14 +148,15 @@ def load_manifest(path: Path = MANIFEST) -> Manifest:
             profile=(path.parent / g["profile"]) if g.get("profile") else None,
             page=(path.parent / g["page"]) if g.get("page") else None,
             role=g.get("role"), broken=g.get("broken")))
-    return Manifest(tuple(groups), int(raw["aggregator"]["port"]), int(raw["static"]["port"]))
+    return Manifest(tuple(groups), int(raw["aggregator"]["port"]), int(raw["static"]["port"]), int(raw["hub"]["port"]))
 
 
 def port_map(manifest: Manifest, *, aggregator_port: int | None = None, static_port: int | None = None,
-             node_ports: dict | None = None) -> dict:
+             node_ports: dict | None = None, hub_port: int | None = None) -> dict:
     """{port in the committed files: port to use}. Unchanged ports map to themselves."""
     ports = {manifest.aggregator_port: aggregator_port or manifest.aggregator_port,
-             manifest.static_port: static_port or manifest.static_port}
+             manifest.static_port: static_port or manifest.static_port,
+             manifest.hub_port: hub_port or manifest.hub_port}
     for g in manifest.by_way("node"):
         ports[g.port] = (node_ports or {}).get(g.slug, g.port)
     if len(set(ports.values())) != len(ports):
@@ -164,7 +171,7 @@ def rewrite(text: str, ports: dict) -> str:
 
 def with_ports(manifest: Manifest, ports: dict) -> Manifest:
     groups = tuple(replace(g, port=ports.get(g.port, g.port), iri=rewrite(g.iri, ports)) for g in manifest.groups)
-    return Manifest(groups, ports[manifest.aggregator_port], ports[manifest.static_port])
+    return Manifest(groups, ports[manifest.aggregator_port], ports[manifest.static_port], ports[manifest.hub_port])
 
 
 def read_seeds(path: Path = SEEDS) -> list:
@@ -340,6 +347,7 @@ class Federation:
     crawl_summary: dict = field(default_factory=dict)
     routes: dict = field(default_factory=dict)     # route name -> a path that answered 200
     editor_password: str = ""
+    hub_groups: list = field(default_factory=list)  # IRIs of the groups the hub hosts (published)
     timings: dict = field(default_factory=dict)
     geocoder: object = None          # the demo's own postcode lookup (geocoder.py), started by prepare()
     _stopped: bool = False
@@ -348,6 +356,10 @@ class Federation:
     @property
     def aggregator_url(self) -> str:
         return f"http://{LOOPBACK}:{self.manifest.aggregator_port}"
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://{HUB_HOST}:{self.manifest.hub_port}"
 
     @property
     def static_url(self) -> str:
@@ -422,7 +434,8 @@ class Federation:
 
     def check_ports(self) -> None:
         needs = {self.manifest.aggregator_port: "the aggregator, hubnet-crawler serve",
-                 self.manifest.static_port: "the static web host"}
+                 self.manifest.static_port: "the static web host",
+                 self.manifest.hub_port: "the hub's hosting site, hubnet-node serve --site"}
         for g in self.manifest.by_way("node"):
             needs[g.port] = f"the node of {g.name}"
         busy = [f"port {p} (needed by {what})" for p, what in sorted(needs.items()) if not port_free(p)]
@@ -432,7 +445,7 @@ class Federation:
                 "cannot start the demo: " + ", ".join(busy) + (" is" if one else " are") + " already in use on "
                 f"127.0.0.1. Stop whatever uses {'it' if one else 'them'} (another `make demo`?), "
                 "or choose other ports:\n"
-                '    make demo DEMO_ARGS="--aggregator-port 9080 --static-port 9200 --node-port-base 9101"')
+                '    make demo DEMO_ARGS="--aggregator-port 9080 --static-port 9200 --node-port-base 9101 --hub-port 9300"')
 
     def prepare(self) -> None:
         """Profiles and pages into the working folder, ports rewritten; node configs; the seeds file."""
@@ -472,8 +485,56 @@ class Federation:
             for path in filter(None, (g.profile, g.page)):
                 for m in _SITE_URL.finditer(rewrite(path.read_text(encoding="utf-8"), self.ports)):
                     hosts.add((m.group(1)[len("http://"):], int(m.group(2))))
+        hosts.add((HUB_HOST, self.manifest.hub_port))
         self.resolves = [f"{h}:{p}:{LOOPBACK}" for h, p in sorted(hosts)]
+        self.prepare_hub()
         self._step("prepare", t0)
+
+    def _node_command(self, name: str, *args) -> str:
+        """Run ``hubnet-node ARGS`` to its end (a real command, as a hub officer would type it); its output."""
+        proc = subprocess.run(command("hubnet-node") + [str(a) for a in args], capture_output=True, text=True,
+                              timeout=READY_TIMEOUT, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise DemoError(f"{name} failed (exit status {proc.returncode}):\n{proc.stdout}{proc.stderr}")
+        return proc.stdout
+
+    def prepare_hub(self) -> None:
+        """The hub's hosting site: ``site init``, then ``site import`` of hub-groups.csv (drafts with invites)."""
+        hub = self.workdir / "hub" / "site"
+        self._node_command("hubnet-node site init", "site", "init", hub, "--public-url", self.hub_url,
+                           "--geocoder", "off", "--hub", self.aggregator_url)
+        sheet = self.workdir / "hub" / "hub-groups.csv"
+        sheet.write_text(rewrite(HUB_CSV.read_text(encoding="utf-8"), self.ports), encoding="utf-8")
+        self._node_command("hubnet-node site import", "site", "import", sheet, "--site", hub,
+                           "--out", self.workdir / "hub" / "invites.csv")
+
+    def accept_hub_invites(self) -> None:
+        """Each hosted group accepts its invite through the invite page (the demo plays the groups, with the
+        editors' password), then the hub's published groups join the crawl's seeds."""
+        import csv
+        import http.cookiejar
+        port = self.manifest.hub_port
+        with open(self.workdir / "hub" / "invites.csv", newline="", encoding="utf-8") as fh:
+            links = [row["invite"] for row in csv.DictReader(fh)]
+        for link in links:
+            url = link.replace(f"{HUB_HOST}:{port}", f"{LOOPBACK}:{port}")
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                                 urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+            headers = {"Host": f"{HUB_HOST}:{port}", "User-Agent": "hubnet-demo"}
+            with opener.open(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+                token = re.search(r'name="csrf_token" value="([^"]+)"', resp.read().decode()).group(1)
+            form = urllib.parse.urlencode({"csrf_token": token, "password": self.editor_password,
+                                           "again": self.editor_password}).encode()
+            with opener.open(urllib.request.Request(url, data=form, headers=headers), timeout=10) as resp:
+                if resp.status != 200:
+                    raise DemoError(f"accepting the hub's invite {link} answered HTTP {resp.status}")
+        status, body = http_get(port, "/index.json", HUB_HOST)
+        if status != 200:
+            raise DemoError(f"the hub's index answered HTTP {status}")
+        groups = json.loads(body)["groups"]
+        self.hub_groups = [g["id"] for g in groups]
+        self.seeds += [g["profile"] for g in groups]
+        (self.workdir / "seeds.txt").write_text("\n".join(self.seeds) + "\n", encoding="utf-8")
 
     def build_static(self) -> None:
         """``hubnet-node export`` for each static group (in parallel), and the website pages, into sites/."""
@@ -515,8 +576,13 @@ class Federation:
             child = spawn(f"the node of {g.name}", argv, logs / f"node-{g.slug}.log", cwd=d)
             self.children.append(child)
             nodes.append((g, child))
+        hub = spawn("the hub's hosting site", command("hubnet-node") + [
+            "serve", "--site", self.workdir / "hub" / "site", "--host", LOOPBACK, "--port", self.manifest.hub_port],
+            logs / "hub-site.log")
+        self.children.append(hub)
         some_static = self.manifest.by_way("static")[0]
         wait_ready(static, self.manifest.static_port, "/", some_static.host)
+        wait_ready(hub, self.manifest.hub_port, "/.well-known/hubnet", HUB_HOST)
         for g, child in nodes:
             wait_ready(child, g.port, "/profile.jsonld", g.host)
         self._step("servers", t0)
@@ -645,6 +711,8 @@ class Federation:
         lines.append(f"    editor at /edit on each, password: {self.editor_password}")
         if "ping" in self.routes:
             lines.append("    saving a profile there pings the aggregator, which re-reads it at once")
+        lines.append(f"  {len(self.hub_groups)} groups hosted by a hub (imported from hub-groups.csv): "
+                     f"{self.hub_url}/   (each group's editor at /<group>/edit, same password)")
         n_static, n_sites = len(m.by_way("static")), len(m.by_way("site"))
         lines.append(f"  {n_static} static exports and {n_sites} ordinary websites on one host: {self.static_url}")
         lines.append("")
@@ -666,7 +734,7 @@ class Federation:
 
 
 def start_federation(workdir: Path | str | None = None, *, aggregator_port: int | None = None,
-                     static_port: int | None = None, node_ports: dict | None = None,
+                     static_port: int | None = None, node_ports: dict | None = None, hub_port: int | None = None,
                      quiet: bool = False, manifest_path: Path = MANIFEST) -> Federation:
     """Start everything and return the running federation; on any error, stop what was started and raise.
 
@@ -675,7 +743,8 @@ def start_federation(workdir: Path | str | None = None, *, aggregator_port: int 
     ``node_ports`` maps a node's slug to its port.
     """
     manifest = load_manifest(manifest_path)
-    ports = port_map(manifest, aggregator_port=aggregator_port, static_port=static_port, node_ports=node_ports)
+    ports = port_map(manifest, aggregator_port=aggregator_port, static_port=static_port, node_ports=node_ports,
+                     hub_port=hub_port)
     owns = workdir is None
     wd = Path(tempfile.mkdtemp(prefix="hubnet-demo-")) if owns else Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
@@ -688,8 +757,9 @@ def start_federation(workdir: Path | str | None = None, *, aggregator_port: int 
         fed.build_static()
         fed.say(f"Starting {len(manifest.by_way('node'))} nodes and the static web host...")
         fed.start_servers()
+        fed.accept_hub_invites()
         fed.start_geocoder()
-        fed.say("Crawling from the umbrella network and one lone group...")
+        fed.say("Crawling from the umbrella network, one lone group and the hub's hosted groups...")
         fed.crawl()
         fed.say("Starting the aggregator...")
         fed.start_aggregator()
@@ -712,6 +782,8 @@ def main(argv=None) -> int:
     first = min(g.port for g in manifest.by_way("node"))
     ap.add_argument("--node-port-base", type=int, default=first,
                     help=f"port of the first node; the others follow (default {first})")
+    ap.add_argument("--hub-port", type=int, default=manifest.hub_port,
+                    help=f"port of the hub's hosting site (default {manifest.hub_port})")
     ap.add_argument("--workdir", help="keep the run's files (store, logs, sites) in this folder instead of a "
                                       "temporary one that is removed on exit")
     args = ap.parse_args(argv)
@@ -735,7 +807,7 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     try:
         fed = start_federation(args.workdir, aggregator_port=args.aggregator_port, static_port=args.static_port,
-                               node_ports=node_ports)
+                               node_ports=node_ports, hub_port=args.hub_port)
         print(fed.banner(time.monotonic() - t0), flush=True)
         dead = fed.wait()
         print(f"\n{dead.name} stopped unexpectedly (exit status {dead.popen.returncode}); stopping the demo. "

@@ -268,10 +268,10 @@ def _children_of_this_process() -> list:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     before = set(_children_of_this_process())
-    ports = _free_ports(2 + len(MANIFEST.by_way("node")))
-    nodes = {g.slug: p for g, p in zip(MANIFEST.by_way("node"), ports[2:])}
+    ports = _free_ports(3 + len(MANIFEST.by_way("node")))
+    nodes = {g.slug: p for g, p in zip(MANIFEST.by_way("node"), ports[3:])}
     fed = run.start_federation(tmp_path_factory.mktemp("demo"), aggregator_port=ports[0], static_port=ports[1],
-                               node_ports=nodes, quiet=True)
+                               hub_port=ports[2], node_ports=nodes, quiet=True)
     fed.before = before
     try:
         yield fed
@@ -298,7 +298,7 @@ def _require(demo, path: str):
 def test_demo_starts_well_within_its_time_budget(demo):
     assert demo.timings["total"] < 60, demo.timings
     counts = demo.crawl_summary["sources"]
-    assert counts["new"] == len(MANIFEST.healthy)
+    assert counts["new"] == len(MANIFEST.healthy) + len(demo.hub_groups)
     assert demo.crawl_summary["failed_by_reason"] == {"id_mismatch": 1}
 
 
@@ -319,8 +319,21 @@ def test_groups_giving_only_a_postcode_are_on_the_map_through_the_demos_own_geoc
 @pytest.mark.slow
 def test_every_healthy_group_is_in_the_directory(demo):
     found = {_iri(g) for g in _groups(demo)}
-    assert found == {g.iri for g in demo.manifest.healthy}
-    assert len(found) == len(MANIFEST.healthy)
+    assert found == {g.iri for g in demo.manifest.healthy} | set(demo.hub_groups)
+    assert len(found) == len(MANIFEST.healthy) + len(demo.hub_groups)
+
+
+@pytest.mark.slow
+def test_the_hubs_imported_groups_are_published_and_crawled(demo):
+    """The hub's spreadsheet (hub-groups.csv) became hosted groups, accepted, published and crawled."""
+    with open(FEDERATION / "hub-groups.csv", newline="", encoding="utf-8") as fh:
+        names = {row["name"] for row in csv.DictReader(fh)}
+    status, body = run.http_get(demo.manifest.hub_port, "/.well-known/hubnet", run.HUB_HOST)
+    assert status == 200 and json.loads(body)["hosting"] == "path"
+    assert len(demo.hub_groups) == len(names) >= 3
+    assert all(iri.startswith(demo.hub_url + "/") and iri.endswith("/#group") for iri in demo.hub_groups)
+    listed = {g["name"] for g in _groups(demo) if _iri(g) in demo.hub_groups}
+    assert listed == names
 
 
 @pytest.mark.slow
@@ -471,8 +484,9 @@ def test_the_network_view_finds_the_one_isolated_group(demo):
     iris |= {v for v in (data if isinstance(data, list) else []) if isinstance(v, str)}
     lone = demo.manifest.role("isolated").iri
     assert lone in iris, data
-    # every other group listed is only claimed by another (no mutual link), and says by whom
-    assert all(g["claims"] for g in data["isolated"] if g["id"] != lone), data
+    # every other group listed is only claimed by another (no mutual link), and says by whom; the hub's
+    # newly imported groups are not linked from anyone yet (their umbrella has not listed them)
+    assert all(g["claims"] for g in data["isolated"] if g["id"] not in (lone, *demo.hub_groups)), data
 
 
 @pytest.mark.slow
