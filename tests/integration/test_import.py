@@ -30,7 +30,7 @@ from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import GONE, OK, Store
 from hubnet.crawler.store.secondhand import IMPORT_PREFIX
 from hubnet.testing import Federation, wait_for
-from server_helpers import crawler_command, make_app, open_network, read_lines
+from server_helpers import crawler_command, make_app, read_lines
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "imports"
 HSDS = DATA / "openreferral-full-export.json"
@@ -80,9 +80,11 @@ def both(tmp_path_factory):
     path = tmp_path_factory.mktemp("imports") / "store"
     out_hsds = imported(path, HSDS, "--from", COUNCIL)
     out_murm = imported(path, MURM, "--from", HUB)
-    app = make_app(Federation(), path)
+    fed = Federation()
+    app = make_app(fed, path)
     yield path, app, out_hsds, out_murm
     app.extensions["hubnet"].close()
+    fed.close()
 
 
 # ----------------------------------------------------------------------------- the CLI
@@ -164,6 +166,19 @@ def test_problem_records_are_reported_row_by_row_and_the_rest_imported(tmp_path)
     assert "skipped service 4 (p-1): the same id as service 1 (p-1)" in out
     assert "skipped service 5 (p-5): the service is inactive" in out
     assert "note on service 3 (p-3): coordinates 515.6, -0.01 are not a place on Earth" in out
+
+
+def test_records_obey_the_crawls_parse_limits(tmp_path):
+    """Each record is a profile read by the crawl's safe parse: a value over a crawl limit skips that record."""
+    doc = json.loads(PROBLEMS.read_text())
+    doc["contents"][0]["description"] = "x" * (Settings().max_literal + 1)
+    doc["contents"][2]["url"] = "https://chess.example.org/" + "a" * Settings().max_iri
+    doc["contents"].append({"id": "p-6", "name": "Book Club", "status": "active"})
+    (tmp_path / "long.json").write_text(json.dumps(doc))
+    out = imported(tmp_path / "store", tmp_path / "long.json")
+    assert "skipped service 1 (p-1): a text value is longer than 65536 characters" in out
+    assert "skipped service 3 (p-3): an IRI is longer than 2083 characters" in out
+    assert "1 new" in out
 
 
 # ----------------------------------------------------------------------------- broken files
@@ -254,6 +269,7 @@ def test_second_hand_is_shown_on_pages_in_the_api_and_in_exports(both):
     assert len(oruk) == 11 and all(s["metadata"][0]["last_action_type"] == "imported" for s in oruk)
 
 
+@pytest.mark.slow
 def test_import_works_while_serve_runs(tmp_path):
     path = tmp_path / "store"
     imported(path, MURM, "--from", HUB)
@@ -366,31 +382,43 @@ def test_a_crawled_profile_claiming_an_imported_groups_website_does_not_replace_
 
 
 # ----------------------------------------------------------------------------- round trip
-@pytest.fixture(scope="module")
-def network(tmp_path_factory):
-    net = open_network(tmp_path_factory.mktemp("network"))
-    yield net
-    net.close()
-    net.fed.close()
+ROUND = {"alder.test": ("Alder Street Residents", "020 8555 0401"), "birch.test": ("Birch Lane Allotments", None),
+         "cedar.test": ("Cedar Youth Football", "+44 20 8555 0403")}
 
 
-def test_our_open_referral_export_imports_into_a_second_aggregator(network, tmp_path):
-    first = network.client.get("/export/openreferral.json")
-    (tmp_path / "export.json").write_bytes(first.data)
+def test_our_open_referral_export_imports_into_a_second_aggregator(fed, tmp_path):
+    for host, (name, phone) in ROUND.items():
+        fed.put_profile(host, name, path="/", **({"telephone": phone} if phone else {}),
+                        location={"@type": "Place", "geo": {"@type": "GeoCoordinates", "latitude": 51.56,
+                                                           "longitude": -0.01}})
+    first = tmp_path / "first"
+    _crawl(fed, first, *(fed.url(h) for h in ROUND), hosts=tuple(ROUND))
+    app1 = make_app(fed, first, CRAWL_SETTINGS=fed.settings(*ROUND))
+    try:
+        export = app1.test_client().get("/export/openreferral.json").data
+        groups = app1.test_client().get("/api/groups?limit=1000").get_json()["groups"]
+        theirs = contact_details(app1.extensions["hubnet"].store, [g["id"] for g in groups])
+    finally:
+        app1.extensions["hubnet"].close()
+    assert {g["name"] for g in groups} == {n for n, _ in ROUND.values()}
+    assert all(theirs[g["id"]]["email"] for g in groups)
+    (tmp_path / "export.json").write_bytes(export)
     out = imported(tmp_path / "second", tmp_path / "export.json", "--from", "https://hub-one.example.org/export/openreferral.json")
-    groups = network.client.get("/api/groups?limit=1000").get_json()["groups"]
-    assert f"{len(groups)} new" in out
-    theirs = contact_details(network.hub.store, [g["id"] for g in groups])
-    app = make_app(Federation(), tmp_path / "second")
+    assert "3 new" in out and "0 skipped" in out
+    app = make_app(fed, tmp_path / "second")
     try:
         client = app.test_client()
         ours = client.get("/api/groups?limit=1000").get_json()["groups"]
         assert sorted(g["name"] for g in ours) == sorted(g["name"] for g in groups)
         assert all(g["second_hand"]["format"] == "openreferral" for g in ours)
+        assert {(g["lat"], g["lon"]) for g in ours} == {(51.56, -0.01)}
         mine = contact_details(app.extensions["hubnet"].store, [g["id"] for g in ours])
         by_name = {g["name"]: mine[g["id"]] for g in ours}
         for g in groups:
             assert (by_name[g["name"]]["email"], by_name[g["name"]]["telephone"]) == \
-                (theirs[g["id"]]["email"], theirs[g["id"]]["telephone"]), g["name"]
+                (theirs[g["id"]]["email"], ROUND[g["id"].split("/")[2].split(":")[0]][1]), g["name"]
     finally:
         app.extensions["hubnet"].close()
+    # The second aggregator crawls the groups themselves: their own profiles replace the imported records.
+    groups2 = _crawl(fed, tmp_path / "second", *(fed.url(h) for h in ROUND), hosts=tuple(ROUND))
+    assert {g["source"] for g in groups2.values()} == {fed.url(h) for h in ROUND}
