@@ -257,7 +257,8 @@ class ControlServer:
                 result = OPS[op](self.ctx, args)
                 wfile.write(json.dumps({"ok": True, "result": result}).encode() + b"\n")
                 if op in ("forget", "unforget", "backup", "import"):
-                    fields = {k: v for k, v in result.items() if k != "duration_ms"}
+                    fields = {k: (len(v) if op == "import" and isinstance(v, list) else v)   # an import's
+                              for k, v in result.items() if k != "duration_ms"}        # record lists: counts
             else:
                 raise HubnetError(f"unknown operation {op[:40]!r}", code="bad_request", status=400)
         except HubnetError as exc:

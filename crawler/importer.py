@@ -225,7 +225,7 @@ def import_file(store: Store, path: Path, settings: Settings, *, fmt: str | None
 
 def format_report(report: dict) -> str:
     """The CLI's summary, then one line per record left out or only partly used."""
-    lines = [f"imported {report['records']} record(s) from {report['origin']} ({FORMAT_NAMES[report['format']]}): "
+    lines = [f"read {report['records']} record(s) from {report['origin']} ({FORMAT_NAMES[report['format']]}): "
              f"{report['new']} new, {report['updated']} updated, {report['unchanged']} unchanged, "
              f"{report['removed']} removed (no longer in the export), {report['replaced']} replaced by the group's "
              f"own profile, {len(report['skipped'])} skipped"]
