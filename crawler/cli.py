@@ -364,7 +364,7 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
     crawling (pings and --recrawl-interval) in one background thread, and
     `hubnet-crawler crawl` against the same store refuses to start (POST a
     profile URL to /ping instead). `sources`, `query`, `groups`, `export`,
-    `forget`, `unforget` and `backup` still work: they ask the server through
+    `import`, `forget`, `unforget` and `backup` still work: they ask the server through
     a socket in the store directory. The log is JSON Lines on stderr, one line
     per crawl, ping, refusal and error. Running it for others (systemd,
     HTTPS with Caddy or nginx, backups, upgrades): docs/operating.md.
@@ -413,7 +413,7 @@ def serve(store_path, config, host, port, recrawl_interval, cors, allow_private,
     run(app_config, host=host, port=port, trusted_proxy=trusted_proxy)
 
 
-from . import opscli  # noqa: E402,F401  (registers groups, forget, unforget, backup on main)
+from . import opscli  # noqa: E402,F401  (registers groups, forget, unforget, backup, import on main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

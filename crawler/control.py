@@ -48,8 +48,9 @@ _MAX_REQUEST = 64 * 1024   # one request line: a query (at most sparql.MAX_QUERY
 class Context:
     """What an operation works on: the store, the text index, and what to do after a change."""
 
-    def __init__(self, store, index=None, changed=None, queries=None):
+    def __init__(self, store, index=None, changed=None, queries=None, settings=None):
         self.store = store
+        self.settings = settings   # the crawl settings (limits an import obeys); None: the defaults
         self.queries = queries   # the server's QueryService: its worker processes, time limit and row cap
         self._index = index
         # Our own index (the CLI holding the store) is brought in step before use, as the server's
@@ -156,8 +157,19 @@ def op_backup(ctx: Context, args: dict) -> dict:
     return {"backup": str(target), "duration_ms": ms(time.monotonic() - started)}
 
 
+def op_import(ctx: Context, args: dict) -> dict:
+    """``hubnet-crawler import``: the whole file checked first, then stored as second-hand sources."""
+    from hubnet.crawler.importer import import_file
+    from hubnet.crawler.settings import Settings
+
+    report = import_file(ctx.store, Path(str(args["path"])), ctx.settings or Settings(),
+                         fmt=args.get("format") or None, origin=args.get("from") or None)
+    ctx.changed()
+    return report.to_dict()
+
+
 OPS = {"sources": op_sources, "query": op_query, "groups": op_groups, "forget": op_forget,
-       "unforget": op_unforget, "backup": op_backup}
+       "unforget": op_unforget, "backup": op_backup, "import": op_import}
 STREAMS = {"export"}   # answered with a header line, then bytes
 
 
@@ -244,8 +256,9 @@ class ControlServer:
             elif op in OPS:
                 result = OPS[op](self.ctx, args)
                 wfile.write(json.dumps({"ok": True, "result": result}).encode() + b"\n")
-                if op in ("forget", "unforget", "backup"):
-                    fields = {k: v for k, v in result.items() if k != "duration_ms"}
+                if op in ("forget", "unforget", "backup", "import"):
+                    fields = {k: (len(v) if op == "import" and isinstance(v, list) else v)   # an import's
+                              for k, v in result.items() if k != "duration_ms"}        # record lists: counts
             else:
                 raise HubnetError(f"unknown operation {op[:40]!r}", code="bad_request", status=400)
         except HubnetError as exc:

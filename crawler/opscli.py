@@ -19,7 +19,7 @@ import click
 from hubnet.vocab.errors import HubnetError, StoreError
 
 from . import control
-from .cli import _store_option, main
+from .cli import _config_option, _load_settings, _store_option, main
 from hubnet.crawler.service import Aggregator
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import Store
@@ -32,8 +32,8 @@ def require_store(path) -> None:
             f"`hubnet-crawler crawl SEED --store {path}`")
 
 
-def run_op(store_path, op: str, args: dict):
-    """Run ``control.OPS[op]`` on the store: in this process, or in the server holding it."""
+def run_op(store_path, op: str, args: dict, settings: Settings | None = None):
+    """Run ``control.OPS[op]`` on the store: in this process (with ``settings``), or in the server holding it."""
     require_store(store_path)
     try:
         store = Store(store_path)
@@ -47,7 +47,7 @@ def run_op(store_path, op: str, args: dict):
         if result is None:   # held by a crawl (no server to ask)
             raise click.ClickException(exc.message) from None
         return result
-    ctx = control.Context(store, changed=lambda: _sync_index(store))
+    ctx = control.Context(store, changed=lambda: _sync_index(store), settings=settings)
     try:
         return control.OPS[op](ctx, args)
     except HubnetError as err:
@@ -195,3 +195,50 @@ def backup(target, store_path):
     """
     done = run_op(store_path, "backup", {"target": str(Path(target).resolve())})
     click.echo(f"backed up {store_path} to {done['backup']} in {done['duration_ms'] / 1000:.1f} s")
+
+
+# ----------------------------------------------------------------------------- imports
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["openreferral", "murmurations"]),
+              help="What the file is: an Open Referral UK (HSDS) export, or Murmurations profiles (one, a "
+                   "list, or the index's answer). Told from the file when not given.")
+@click.option("--from", "origin", metavar="URL",
+              help="Where the file came from (the export's address). Names the import: a newer export "
+                   "from the same address updates these groups. Default: the file's name.")
+@_store_option
+@_config_option
+def import_(file, fmt, origin, store_path, config):
+    """Import groups from a council's or a hub's list, marked second-hand.
+
+    Reads an Open Referral UK (HSDS) JSON export or Murmurations profiles.
+    Each record becomes a group shown as "imported from ... on ..., not the
+    group's own words", until the crawler finds the group's own profile
+    (on the website the record gives), which then replaces it.
+
+    The whole file is checked before anything is stored: a file that is not
+    what it claims is refused and nothing changes. Records that cannot be
+    used (no name, ...) are listed and left out. Importing the same file
+    again changes nothing; a newer export from the same --from updates the
+    groups and removes those no longer in it. Works while `serve` runs.
+
+    \b
+    Examples:
+      hubnet-crawler import services.json --from https://council.example.gov.uk/openreferral/services
+      hubnet-crawler import murmurations.json --format murmurations
+    """
+    from hubnet.crawler.importer import format_report
+
+    if origin is not None:
+        from hubnet.vocab.authority import origin as http_origin
+        if http_origin(origin) is None:
+            raise click.BadParameter(f"{origin!r} is not an http(s) address", param_hint="--from")
+    settings = _load_settings(config)
+    if not (Path(store_path) / "oxigraph").is_dir():
+        try:
+            Store(store_path).close()   # the first import creates the store, as a first crawl does
+        except StoreError as exc:
+            raise click.ClickException(exc.message) from None
+    report = run_op(store_path, "import", {"path": str(Path(file).resolve()), "format": fmt, "from": origin},
+                    settings=settings)
+    click.echo(format_report(report))

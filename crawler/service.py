@@ -25,7 +25,8 @@ from hubnet.crawler.refresh import Refresher
 from hubnet.crawler.crawl.geocode import derived_positions
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import Store, now
-from hubnet.crawler.store import areas
+from hubnet.crawler.store import areas, secondhand
+from hubnet.vocab.errors import HubnetError
 from hubnet.crawler.store.index import TextIndex, open_index
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,13 @@ class Aggregator:
             self.refresher.request(crawled_at or now())
 
     def refresh(self, crawled_at: str) -> None:
-        """Text index, SPARQL checkpoint, brokering models (rebuilt only if the sync changed something)."""
+        """Imported records replaced by their groups' own profiles, then the text index, SPARQL checkpoint,
+        brokering models (rebuilt only if the sync changed something)."""
         budget = Budget(self.index_sync_budget, "indexing the latest crawl") if self.index_sync_budget else UNLIMITED
+        try:
+            secondhand.apply_replacements(self.store)   # a group's own profile replaces its imported record
+        except HubnetError as exc:
+            log.warning("replacing imported records failed: %s", exc)
         self.index.sync(self.store, crawled_at=crawled_at, budget=budget)
         self.index.set_derived_positions(derived_positions(self.store))
         if self.queries is not None:

@@ -132,6 +132,11 @@ class Settings:
     areas_max_bytes: int = 20 * 1024 * 1024   # bytes of each file
     areas_max_rows: int = 50_000              # areas in the areas file
     boundary_max_points: int = 2_000_000      # [lon, lat] positions in the boundaries file
+    # --- imports (hubnet-crawler import: Open Referral UK and Murmurations files; crawler/importer.py).
+    # The whole file is read and checked before anything is stored; each record then obeys the parse
+    # limits above, as a crawled profile does. A council's full export of ~5,000 services is ~20 MB.
+    import_max_bytes: int = 50 * 1024 * 1024   # bytes of one import file
+    import_max_records: int = 20_000           # groups one import file may hold
 
     def area_limits(self) -> dict:
         """The limits ``hubnet.crawler.store.areas`` reads the operator's files with."""

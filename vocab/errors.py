@@ -155,6 +155,10 @@ CODES: dict[str, tuple[int, str]] = {
     "cross_origin_graph": (422, "a source may not keep its statements in a graph off its own site"),
     "unknown_format": (400, "the file's RDF format cannot be told from its name"),
     "bad_areas_file": (422, "the operator's areas or boundaries file is malformed; nothing stored was changed"),
+    # imports (hubnet-crawler import)
+    "bad_import": (422, "the file is not an Open Referral UK or Murmurations export we can read (not JSON, a web "
+                        "page, another shape, cut short, too large, no usable record); nothing stored was changed"),
+    "replaced": (410, "an imported (second-hand) group whose own profile the crawler found: the profile replaces it"),
     # SPARQL
     "bad_query": (400, "the query is malformed or refused"),
     "missing_query": (400, "no query was given"),

@@ -50,6 +50,7 @@ from hubnet.crawler.crawl.extract import parse_source
 from hubnet.crawler.crawl.frontier import CRAWL, OVER_QUOTA, PING, Budgets, Lanes, host_of
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import FAILED, GONE, MISSING, OK, STALE, SourceRecord, Store, days_between, now
+from hubnet.crawler.store.secondhand import is_imported
 
 log = logging.getLogger(__name__)
 NEW, UPDATED, UNCHANGED, DELETED, FAILURE, SKIPPED = "new", "updated", "unchanged", "deleted", "failed", "skipped"
@@ -218,7 +219,7 @@ class Crawler:
         sample of that many, so that over re-crawls every source there is checked in turn."""
         by_host: dict = {}
         for rec in self.known.values():
-            if rec.status != GONE and rec.url not in self.store.blocked:
+            if rec.status != GONE and rec.url not in self.store.blocked and not is_imported(rec.url):
                 by_host.setdefault(host_of(rec.url), []).append(rec)
         cap = self.settings.max_urls_per_host
         return [rec for recs in by_host.values()
@@ -715,7 +716,8 @@ class Crawler:
         """End of a full crawl: drop every source with no successful fetch for ``remove_after_days``."""
         limit, stamp = self.settings.remove_after_days, self._now()
         for rec in list(self.known.values()):
-            if rec.has_graph and days_between(rec.last_success or rec.first_seen, stamp) >= limit:
+            if rec.has_graph and days_between(rec.last_success or rec.first_seen, stamp) >= limit \
+                    and not is_imported(rec.url):   # an import is kept until its origin drops it
                 self._record(self._gone(dataclasses.replace(rec), f"no successful fetch for {limit} days or more: "
                                         "the profile is dropped until the site answers again", "expired"))
 

@@ -103,7 +103,7 @@ class SourceRecord:
     url: str                        # the URL we fetch: the source's key
     graph: str | None = None        # final URL after redirects = graph name (None until first success)
     status: str = FAILED
-    found_via: str = "seed"         # "seed", "link", "ping", "load"
+    found_via: str = "seed"         # "seed", "link", "ping", "load", "import"
     found_from: str | None = None   # the source that linked here
     depth: int = 0
     etag: str | None = None
@@ -128,6 +128,10 @@ class SourceRecord:
     problems: str | None = None
     # Why the group is not on the map although it gives a postcode (crawl/geocode.py); None: nothing to say.
     geocode_note: str | None = None
+    # A second-hand source (hubnet-crawler import; store/secondhand.py): where the file came from (its
+    # --from address or file name) and its format (openreferral, murmurations). None for crawled ones.
+    imported_from: str | None = None
+    import_format: str | None = None
     crawler_version: str = __version__
 
     @property

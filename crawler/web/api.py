@@ -5,7 +5,8 @@ Shapes (docs for API users; tests hold them to it)::
     GET /api/groups?q=&topic=&kind=&area=&near=LAT,LON&within_km=&limit=&offset=
     {"total": 3, "limit": 20, "offset": 0, "next": null,
      "groups": [{"id", "key", "name", "url", "kind": [...], "topics": [...], "area": [...],
-                 "lat", "lon", "source"[, "distance_km"]}],
+                 "lat", "lon", "source", "second_hand"[, "distance_km"]}],
+     (second_hand: null, or {"from", "imported", "format"} for a group imported by hubnet-crawler import)
      "facets": {"topic": [{"value", "count"}], "kind": [{"value", "label", "count"}], "area": [...]}}
 
     GET /api/groups/<key>   (key from the list, or the percent-encoded group IRI)
@@ -30,6 +31,7 @@ from hubnet.vocab.errors import NotFound
 
 from hubnet.crawler.store import blocklist
 from hubnet.crawler.store.index import group_key
+from hubnet.crawler.store.secondhand import is_imported, second_hand, second_hand_of
 from hubnet.crawler.query.groups import read_group
 from hubnet.crawler.store.graph import (FAILED, GONE, HUBNET, MISSING, OK, PROV_GRAPH, STALE, SourceStatus,
                                         days_between, now)
@@ -39,7 +41,8 @@ from .render import kind_label
 
 bp = Blueprint("api", __name__)
 
-LIST_FIELDS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source", "distance_km")
+LIST_FIELDS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source", "second_hand",
+               "distance_km")
 STATUSES = tuple(s.value for s in SourceStatus)
 PROBLEMS_FIRST = tuple(s.value for s in (FAILED, STALE, MISSING, GONE, OK))
 
@@ -64,6 +67,15 @@ def list_item(group: dict) -> dict:
     return {k: group[k] for k in LIST_FIELDS if k in group}
 
 
+def mark_second_hand(groups: list) -> list:
+    """Each group with ``second_hand``: ``{"from", "imported", "format"}`` if it was imported
+    (store/secondhand.py), else None."""
+    imported = second_hand_of(hub().store, [g["source"] for g in groups])
+    for g in groups:
+        g["second_hand"] = imported.get(g["source"])
+    return groups
+
+
 @bp.get("/api/groups")
 def groups():
     s, result = search(request.args)
@@ -73,15 +85,16 @@ def groups():
         args["offset"] = str(s.offset + s.limit)
         nxt = request.path + "?" + urlencode(args)
     return jsonify({"total": result["total"], "limit": s.limit, "offset": s.offset, "next": nxt,
-                    "groups": [list_item(g) for g in result["groups"]], "facets": result["facets"]})
+                    "groups": [list_item(g) for g in mark_second_hand(result["groups"])], "facets": result["facets"]})
 
 
 def group_data(row: dict) -> dict:
     """``read_group`` plus whether the source has gone ``stale_after_days`` without a successful fetch."""
     data = read_group(hub().store, hub().index, row, budget=request_budget())
     source = data["source"]
-    source["outdated"] = bool(source.get("status")) and \
+    source["outdated"] = bool(source.get("status")) and not is_imported(source.get("url")) and \
         days_between(source.get("last_success"), now()) >= hub().settings.stale_after_days
+    data["second_hand"] = second_hand(hub().store.source(row["source"])) if is_imported(row["source"]) else None
     return data
 
 

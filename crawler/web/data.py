@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import threading
 
@@ -21,13 +22,16 @@ from hubnet.crawler.query.spreadsheet import cell as _cell
 from hubnet.crawler.store.index import MAX_LIMIT
 from hubnet.crawler.store.graph import PROV as PROV_NS, PROV_GRAPH
 from hubnet.vocab.model import HUBNET, ORG, SCHEMA
+from .api import mark_second_hand
 from .current import hub
 from .params import search_from
 from .render import group_href, public_url
 
 bp = Blueprint("data", __name__)
 
-CSV_COLUMNS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source", "page")
+# imported_from/imported: set for a second-hand group (hubnet-crawler import), empty for the group's own words.
+CSV_COLUMNS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source", "page",
+               "imported_from", "imported")
 FILTERS = ("q", "topic", "kind", "area", "near", "within_km")   # the directory's (and the map's) filters
 _CHUNK = 2000
 _void_cache: dict = {}
@@ -79,6 +83,13 @@ def selected(located: bool = False):
     return pages()
 
 
+def marked(groups, chunk: int = _CHUNK):
+    """The groups, streamed on, each with ``second_hand`` (api.mark_second_hand), a chunk at a time."""
+    groups = iter(groups)
+    while batch := list(itertools.islice(groups, chunk)):
+        yield from mark_second_hand(batch)
+
+
 @bp.get("/export.csv")
 def export_csv():
     """The directory as a table; ``q``, ``topic``, ``kind``, ``area``, ``near``, ``within_km`` as on ``/``."""
@@ -89,11 +100,13 @@ def export_csv():
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(CSV_COLUMNS)
-        for g in groups:
+        for g in marked(groups):
+            imported = g["second_hand"] or {}
             writer.writerow([_cell(g["id"]), g["key"], _cell(g["name"]), _cell(g["url"]), _cell(g["kind"]),
                              _cell(g["topics"]), _cell(g["area"]),
                              "" if g["lat"] is None else repr(g["lat"]), "" if g["lon"] is None else repr(g["lon"]),
-                             _cell(g["source"]), root + group_href(g["key"])])
+                             _cell(g["source"]), root + group_href(g["key"]), _cell(imported.get("from") or ""),
+                             imported.get("imported") or ""])
             if buf.tell() > 64 * 1024:
                 yield buf.getvalue()
                 buf.seek(0)
@@ -116,12 +129,13 @@ def export_geojson():
     def features():
         yield '{"type": "FeatureCollection", "features": ['
         first = True
-        for g in groups:
+        for g in marked(groups):
             feature = {"type": "Feature", "id": g["key"],
                        "geometry": {"type": "Point", "coordinates": [g["lon"], g["lat"]]},
                        "properties": {"id": g["id"], "key": g["key"], "name": g["name"], "url": g["url"],
                                       "kind": g["kind"], "topics": g["topics"], "area": g["area"],
-                                      "source": g["source"], "page": root + group_href(g["key"])}}
+                                      "source": g["source"], "page": root + group_href(g["key"]),
+                                      "second_hand": g["second_hand"]}}
             yield ("" if first else ",\n") + json.dumps(feature, ensure_ascii=False)
             first = False
         yield "]}\n"

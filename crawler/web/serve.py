@@ -108,7 +108,7 @@ def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None,
     previous = signal.signal(signal.SIGTERM, _terminate)
     handler = logs.configure()
     control = ControlServer(Context(hub.store, hub.index, changed=lambda: hub.after_crawl(now()),
-                                    queries=app.extensions.get(QUERIES)), hub.store.path,
+                                    queries=app.extensions.get(QUERIES), settings=hub.settings), hub.store.path,
                             timeout=float(app.config["CONTROL_TIMEOUT"])).start()
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.effective_port}/"
