@@ -26,6 +26,7 @@ Every failure leaves as ``FetchError`` with one of the stable ``code`` strings i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import errno
 import logging
@@ -361,7 +362,7 @@ class Fetcher:
             async with lock:  # concurrent fetches for one origin share a single robots.txt request
                 policy = self.robots.get(robots_url)
                 if policy is None:
-                    policy = await self._fetch_robots(robots_url, host)
+                    policy = await self._fetch_robots(robots_url, host, self.robots.to_recheck(robots_url))
                     self.robots.put(robots_url, policy)
                 else:
                     self.stats["robots_cache_hits"] += 1
@@ -375,9 +376,16 @@ class Fetcher:
                 state.delay = delay
                 state.next_start = max(state.next_start, state.last_end + delay)
 
-    async def _fetch_robots(self, first: str, host: str) -> robotslib.RobotsPolicy:
+    async def _fetch_robots(self, first: str, host: str,
+                            known: robotslib.RobotsPolicy | None = None) -> robotslib.RobotsPolicy:
+        """Read robots.txt; ``known`` (a policy being re-checked) is asked for conditionally, and a
+        304 keeps it for another ``robots_cache_ttl``."""
         s = self.settings
         headers = {"User-Agent": s.user_agent, "Accept": "text/plain, */*;q=0.1", "Accept-Encoding": ACCEPT_ENCODING}
+        if known is not None and known.etag:
+            headers["If-None-Match"] = known.etag
+        if known is not None and known.last_modified:
+            headers["If-Modified-Since"] = known.last_modified
         current, chost, hops = first, host, 0
         self.stats["robots_fetches"] += 1
         while True:
@@ -390,6 +398,8 @@ class Fetcher:
                 if getattr(exc, "local_limit", False):
                     raise  # our own limits, not the site's: nothing to remember about its robots.txt
                 return robotslib.unreachable(first, exc.message, ttl=min(s.robots_cache_ttl, _ROBOTS_FAILURE_TTL))
+            if resp.status == 304 and known is not None and known.parser is not None:
+                return dataclasses.replace(known, expires=time.monotonic() + s.robots_cache_ttl, recheck=False)
             location = resp.headers.get("location")
             if resp.status in REDIRECT_STATUSES and location:
                 if hops >= s.robots_max_redirects:
@@ -402,7 +412,8 @@ class Fetcher:
                 hops += 1
                 continue
             ttl = s.robots_cache_ttl if resp.status < 500 else min(s.robots_cache_ttl, _ROBOTS_FAILURE_TTL)
-            return robotslib.policy_for_status(first, resp.status, resp.body, limit=s.robots_max_body, ttl=ttl)
+            return robotslib.policy_for_status(first, resp.status, resp.body, limit=s.robots_max_body, ttl=ttl,
+                                               etag=resp.etag, last_modified=resp.last_modified)
 
     # ---- one request, with politeness and retries
 
