@@ -80,6 +80,12 @@ class Response:
     redirects: list = field(default_factory=list)
     etag: str | None = None
     last_modified: str | None = None
+    redirect_statuses: list = field(default_factory=list)   # the status of each hop in ``redirects``
+
+    @property
+    def moved_permanently(self) -> bool:
+        """Reached through redirects that are all permanent (301, 308): the old address says it moved."""
+        return bool(self.redirect_statuses) and all(s in (301, 308) for s in self.redirect_statuses)
 
 
 @dataclass
@@ -299,6 +305,7 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         redirects: list[str] = []
+        statuses: list[int] = []
         while True:
             try:
                 self._check_backoff(host)
@@ -311,7 +318,7 @@ class Fetcher:
                 raise
             location = resp.headers.get("location")
             if resp.status not in REDIRECT_STATUSES or not location:
-                resp.redirects = redirects
+                resp.redirects, resp.redirect_statuses = redirects, statuses
                 return resp
             if len(redirects) >= self.settings.max_redirects:
                 raise FetchError(f"{redirects[0] if redirects else current} redirects more than "
@@ -321,6 +328,7 @@ class Fetcher:
             if nxt == current or nxt in redirects:
                 raise FetchError(f"redirect loop: {' -> '.join(redirects + [current, nxt])}", code="redirect_loop")
             redirects.append(current)
+            statuses.append(resp.status)
             self.stats["redirects"] += 1
             current, host, port = nxt, nhost, nport
 

@@ -128,6 +128,8 @@ class SourceRecord:
     problems: str | None = None
     # Why the group is not on the map although it gives a postcode (crawl/geocode.py); None: nothing to say.
     geocode_note: str | None = None
+    # A tombstone of a group that moved (error_code "moved"): the document it now lives in (store/identity.py).
+    moved_to: str | None = None
     crawler_version: str = __version__
 
     @property
@@ -147,7 +149,7 @@ class SourceRecord:
 # field name -> (predicate, kind) for the provenance graph.
 _INT_FIELDS = {"depth", "triples", "dropped_foreign", "misses", "failed_attempts"}
 _DATE_FIELDS = {"first_seen", "generated_at", "last_success", "last_checked", "error_at", "removed_at"}
-_IRI_FIELDS = {"graph", "found_from"}
+_IRI_FIELDS = {"graph", "found_from", "moved_to"}
 
 
 def _camel(name: str) -> str:

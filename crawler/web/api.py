@@ -24,9 +24,9 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pyoxigraph as ox
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, abort, jsonify, redirect, request, url_for
 
-from hubnet.vocab.errors import NotFound
+from hubnet.vocab.errors import HubnetError, NotFound
 
 from hubnet.crawler.store import blocklist
 from hubnet.crawler.store.index import group_key
@@ -44,12 +44,41 @@ STATUSES = tuple(s.value for s in SourceStatus)
 PROBLEMS_FIRST = tuple(s.value for s in (FAILED, STALE, MISSING, GONE, OK))
 
 
-def find_group(key: str) -> dict:
-    """The index row for a key (or a group IRI); NotFound (404) otherwise."""
+# Why a group left the directory, in words, by the reason code on its tombstone.
+REMOVED_BECAUSE = {
+    "robots_disallowed": "its website's robots.txt asks crawlers like this one not to read its profile",
+    "opted_out": "the group asked not to be listed on hubs",
+    "expired": "its profile could not be read for {days} days",
+    "gone": "the group withdrew its profile",
+    "moved": "the group moved to a new website",
+}
+
+
+def find_group(key: str, endpoint: str = "api.group") -> dict:
+    """The index row for a key (or a group IRI). A group that moved (store/identity.py) redirects
+    (301) to ``endpoint`` for its new key; one removed (a tombstone) is 410 Gone, with the reason
+    code and dates; a group never known is 404."""
     row = hub().index.get(key)
-    if row is None:
+    if row is not None:
+        return row
+    tomb = hub().index.tombstone(key)
+    if tomb is None:
         raise NotFound(f"no group with the key {key[:200]!r} in the directory; it may have moved or left")
-    return row
+    new = hub().index.get(tomb["moved_to"]) if tomb["moved_to"] else None
+    if new is not None:
+        abort(redirect(url_for(endpoint, key=new["key"]), 301))
+    raise removed(tomb)
+
+
+def removed(tomb: dict) -> HubnetError:
+    """410 Gone for a tombstone: what happened and when, under the tombstone's reason code."""
+    why = REMOVED_BECAUSE.get(tomb["reason"], "its profile is no longer published")
+    why = why.format(days=hub().settings.remove_after_days)
+    err = HubnetError(f"this group was removed from the directory on {(tomb['removed_at'] or '?')[:10]}: {why}. "
+                      f"It had been listed since {(tomb['first_seen'] or '?')[:10]}.",
+                      code=tomb["reason"] or "gone", status=410)
+    err.tombstone = tomb
+    return err
 
 
 def search(args, default_limit: int = 20):
