@@ -12,9 +12,13 @@ Shapes (docs for API users; tests hold them to it)::
     {... the group ..., "offers": [...], "needs": [...],
      "links": [{"target", "relation", "mutual", "key", "name"}],
      "linked_from": [{"source", "relation", "mutual", "key", "name"}],
+     "moved_from": [the group's old IRI and addresses, when it moved here (docs/crawler.md)],
      "source": {the provenance record: status, last_success, last_checked, generated_at (last changed),
                 error_message, ..., "outdated": no successful fetch for stale_after_days},
      "memberships": [{"code", "name", "level", "via": "profile"|"profile_name"|"boundary"}]}
+
+A group that moved answers 301 to its new key; one removed (a tombstone) answers 410 Gone in the
+one error shape, with the tombstone's reason code; a key never known, 404.
 
 Facet values are the exact values the matching parameter takes.
 """
