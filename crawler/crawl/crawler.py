@@ -676,7 +676,12 @@ class Crawler:
         had_graph = rec.has_graph
         if rec.status == GONE:
             # Still withdrawn (asked again because a profile links to it): the tombstone and
-            # its removal date stay as they are, and nothing is deleted a second time.
+            # its removal date stay as they are, and nothing is deleted a second time. A moved
+            # group's old address that no longer redirects ends the move (both sides must agree).
+            if rec.error_code == identity.MOVED:
+                rec.error_code, rec.error_message, rec.moved_to = code, message, None
+                self._write(self.store.update_record, rec)
+                self.known[rec.url] = rec
             return Outcome(rec.url, UNCHANGED, "gone", message)
         if not had_graph and rec.url not in self.known:
             return Outcome(rec.url, FAILURE, code, message)
@@ -759,27 +764,34 @@ class Crawler:
         and the new source takes the old first-seen date. A move its new side no longer confirms is
         a plain tombstone again (``redirected``)."""
         for url, (target, groups, outcome, permanent) in self._moves.items():
-            old = self.known.get(url)
-            if old is None:
-                continue
-            found = identity.confirmations(self.store, target, groups) if permanent else {}
-            new_graph = identity.live_graph(self.store, target) if found else None
-            new_url = self._source_of(new_graph) if new_graph else None
-            if new_url is None or new_url == url:
-                if old.status == GONE and old.error_code == identity.MOVED:
-                    rec = dataclasses.replace(old, error_code="redirected", moved_to=None, error_message=(
-                        f"redirects to {target}, permanently and named in its sameAs no longer: not a move"))
-                    self._write(self.store.update_record, rec)
-                    self.known[url] = rec
-                continue
-            if not (old.status == GONE and old.error_code == identity.MOVED and old.moved_to == new_graph):
-                self._moved(dataclasses.replace(old), groups, new_graph, outcome)
-            new = self.known[new_url]
-            first = min(d for d in (self.known[url].first_seen, new.first_seen) if d) if new.first_seen else None
-            if first and first != new.first_seen:
-                new = dataclasses.replace(new, first_seen=first)
-                self._write(self.store.update_record, new)
-                self.known[new_url] = new
+            try:
+                self._confirm_move(url, target, groups, outcome, permanent)
+            except StoreError as exc:   # the crawl is stored; this move is confirmed by the next one
+                log.warning("recording the move of %s failed: %s", url, exc)
+
+    def _confirm_move(self, url: str, target: str, groups, outcome: Outcome, permanent: bool) -> None:
+        """One redirect seen this crawl: record the move, end one no longer confirmed, or nothing."""
+        old = self.known.get(url)
+        if old is None:
+            return
+        found = identity.confirmations(self.store, target, groups) if permanent else {}
+        new_graph = min(graph for _new, graph in found.values()) if found else None
+        new_url = self._source_of(new_graph) if new_graph else None
+        if new_url is None or new_url == url:
+            if old.status == GONE and old.error_code == identity.MOVED:
+                rec = dataclasses.replace(old, error_code="redirected", moved_to=None, error_message=(
+                    f"redirects to {target}, which no longer names this group in sameAs: not a move"))
+                self._write(self.store.update_record, rec)
+                self.known[url] = rec
+            return
+        if not (old.status == GONE and old.error_code == identity.MOVED and old.moved_to == new_graph):
+            self._moved(dataclasses.replace(old), groups, new_graph, outcome)
+        new = self.known[new_url]
+        first = min(d for d in (self.known[url].first_seen, new.first_seen) if d) if new.first_seen else None
+        if first and first != new.first_seen:
+            new = dataclasses.replace(new, first_seen=first)
+            self._write(self.store.update_record, new)
+            self.known[new_url] = new
 
     def _moved(self, rec: SourceRecord, groups, new_graph: str, outcome: Outcome) -> None:
         """Turn the old source into a tombstone that says where the group moved."""

@@ -54,23 +54,30 @@ def live_graph(store, document: str) -> str | None:
 
 
 def confirmations(store, document: str, old_groups) -> dict:
-    """{old group IRI: new group IRI} for each of ``old_groups`` that the live source of ``document``
-    claims as its own former identity (``<new> schema:sameAs <old>``, ``<new>`` a group it speaks for)."""
-    graph = live_graph(store, document)
-    if graph is None:
-        return {}
-    ox_store, g, out = store.oxigraph, ox.NamedNode(graph), {}
+    """{old group IRI: (new group IRI, the live graph saying so)} for each of ``old_groups`` that a group
+    at ``document`` (where the old address redirects to) claims as its former identity: ``<new>
+    schema:sameAs <old>`` in the live graph of ``document``'s own source, or in another live graph of
+    the same site and group path (a node answers at ``/`` and ``/profile.jsonld``), ``<new>`` a group
+    that graph may speak for. Claims from anywhere else count for nothing."""
+    ox_store, own, out = store.oxigraph, live_graph(store, document), {}
     for old in old_groups:
         try:
             node = ox.NamedNode(old)
         except ValueError:
             continue
-        for q in ox_store.quads_for_pattern(None, SAME_AS, node, g):
-            new = q.subject
-            if (isinstance(new, ox.NamedNode) and new.value != old and speaks_for(graph, new.value)
-                    and any(t.object.value in _GROUP_TYPES for t in ox_store.quads_for_pattern(new, _TYPE, None, g))):
-                out[old] = min(out.get(old, new.value), new.value)
-                break
+        found = []
+        for q in ox_store.quads_for_pattern(None, SAME_AS, node, None):
+            new, graph = q.subject, q.graph_name
+            if not (isinstance(new, ox.NamedNode) and isinstance(graph, ox.NamedNode)) or new.value == old:
+                continue
+            if graph.value != own and not (speaks_for(document, new.value, by_path=True)
+                                           and live_graph(store, graph.value) == graph.value):
+                continue
+            if speaks_for(graph.value, new.value) and any(
+                    t.object.value in _GROUP_TYPES for t in ox_store.quads_for_pattern(new, _TYPE, None, graph)):
+                found.append((new.value, graph.value))
+        if found:
+            out[old] = min(found)
     return out
 
 
@@ -86,7 +93,7 @@ def moves(store) -> dict:
         if _value(ox_store, rec, _STATUS) != GONE.value or not moved_to or not about:
             continue
         groups = about.split()
-        found = confirmations(store, moved_to, groups)
+        found = {old: new for old, (new, _graph) in confirmations(store, moved_to, groups).items()}
         direct.update(found)
         if len(groups) == 1 and found:
             old_graph = _value(ox_store, rec, _GRAPH)

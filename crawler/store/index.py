@@ -404,8 +404,7 @@ class TextIndex:
             self._set_meta(conn, "generation", (self.meta("generation", 0) or 0) + 1)
         if names is None or names:
             self._sync_tombstones(conn, store, names)
-            conn.execute("DELETE FROM moves")
-            conn.executemany("INSERT INTO moves VALUES (?, ?)", sorted(identity.moves(store).items()))
+            self._sync_moves(conn, store)
             self._set_meta(conn, "sources", status_counts if status_counts is not None else _status_counts(store))
             self._set_meta(conn, "synced_at", now())
             self._set_meta(conn, "journal", journal_id)
@@ -467,6 +466,15 @@ class TextIndex:
             (group_key(iri), iri, rec.url, rec.error_code, rec.first_seen, rec.removed_at)
             for rec in records if rec is not None and rec.status == "gone" and rec.about
             for iri in rec.about.split()])
+
+    def _sync_moves(self, conn, store) -> None:
+        """``moves`` as ``identity.moves`` reads the store now; a change is a new generation (the
+        network model then counts links to old IRIs anew)."""
+        moves = sorted(identity.moves(store).items())
+        if moves != [tuple(r) for r in conn.execute("SELECT old, new FROM moves ORDER BY old")]:
+            conn.execute("DELETE FROM moves")
+            conn.executemany("INSERT INTO moves VALUES (?, ?)", moves)
+            self._set_meta(conn, "generation", (self.meta("generation", 0) or 0) + 1)
 
     def tombstone(self, key: str) -> dict | None:
         """The latest tombstone of a group no longer listed, by key or IRI, with the group it moved

@@ -96,21 +96,28 @@ def hub(fed, tmp_path):
     h.close()
 
 
-def move(hub, status: int, same_as: bool) -> None:
-    """The group publishes its own site (naming its old IRI in sameAs or not) and the hub redirects."""
+def move(hub, status: int, same_as: bool, to: str = "/") -> None:
+    """The group publishes its own site (naming its old IRI in sameAs or not) and the hub redirects
+    to ``to`` there. With ``to="/profile.jsonld"`` the group's new site is already known at ``/`` (it
+    pinged), so the redirect names a second address of a source the hub holds."""
     fed = hub.fed
     extra = {"sameAs": {"@id": hub.old}} if same_as else {}
-    fed.put("own.test", "/", doc(fed, hub.own, ELM, member={"@id": hub.third}, **extra))
+    new = doc(fed, hub.own, ELM, member={"@id": hub.third}, **extra)
+    fed.put("own.test", "/", new)
+    if to != "/":
+        fed.put("own.test", to, new)
+        hub.ping(fed.url("own.test"))
     fed.put("hub.test", "/elm/", "", content_type="text/plain", status=status,
-            headers={"Location": fed.url("own.test")})
+            headers={"Location": fed.url("own.test", to)})
     hub.recrawl()
 
 
-def test_a_confirmed_move_is_one_group_with_its_history_and_links(hub):
+@pytest.mark.parametrize("to", ["/", "/profile.jsonld"])
+def test_a_confirmed_move_is_one_group_with_its_history_and_links(hub, to):
     old_url, own_url = hub.fed.url("hub.test", "/elm/"), hub.fed.url("own.test")
     assert hub.mutual() == {frozenset((hub.old, hub.third)), frozenset((hub.third, hub.fourth))}
     assert hub.bridges() == {hub.third}
-    move(hub, 301, same_as=True)
+    move(hub, 301, same_as=True, to=to)
 
     # One group, the new one; the old source is a tombstone saying where it went.
     assert hub.named(ELM) == [hub.own]
@@ -123,6 +130,7 @@ def test_a_confirmed_move_is_one_group_with_its_history_and_links(hub):
     new_key = hub.key(hub.own)
     group = hub.get(f"/api/groups/{new_key}")
     assert group["source"]["first_seen"] == LONG_AGO and hub.old in group["moved_from"]
+    assert "Moved here from" in hub.client.get(f"/groups/{new_key}").get_data(as_text=True)
     # The old key (and IRI) redirect permanently to the new group, page and API alike.
     for path, new_path in ((f"/api/groups/{hub.old_key}", f"/api/groups/{new_key}"),
                            (f"/groups/{hub.old_key}", f"/groups/{new_key}"),
@@ -184,3 +192,39 @@ def test_a_same_as_claim_alone_takes_over_nothing(hub):
     assert sorted(hub.named(ELM)) == sorted([hub.old, hub.evil])     # a second listing, never a merge
     assert hub.mutual() == mutual_before and hub.evil in hub.isolated()
     assert store.source(hub.fed.url("evil.test")).first_seen > LONG_AGO
+
+
+def test_a_same_as_claim_from_a_site_the_redirect_does_not_name_is_no_move(hub):
+    """The hub redirects the old address to own.test (which does not claim it); evil.test claims it.
+    Only the site the old address points to can confirm a move."""
+    hub.fed.put("evil.test", "/", doc(hub.fed, hub.evil, ELM, sameAs={"@id": hub.old}, member={"@id": hub.third}))
+    hub.ping(hub.fed.url("evil.test"))
+    move(hub, 301, same_as=False)
+    rec = hub.hub.store.source(hub.fed.url("hub.test", "/elm/"))
+    assert (rec.error_code, rec.moved_to) == ("redirected", None)
+    evil = hub.get(f"/api/groups/{hub.key(hub.evil)}")
+    assert evil["linked_from"] == [] and evil["moved_from"] == []
+    assert hub.get(f"/api/groups/{hub.old_key}")["id"] == hub.old
+    assert frozenset((hub.evil, hub.third)) not in hub.mutual() and hub.evil in hub.isolated()
+
+
+def _old_address_gone(hub):
+    hub.fed.put("hub.test", "/elm/", "withdrawn", content_type="text/plain", status=410)
+
+
+def _same_as_dropped(hub):
+    hub.fed.put("own.test", "/", doc(hub.fed, hub.own, ELM, member={"@id": hub.third}))
+
+
+@pytest.mark.parametrize("end", [_old_address_gone, _same_as_dropped], ids=["old address 410", "sameAs dropped"])
+def test_a_move_lasts_only_while_both_sides_agree(hub, end):
+    move(hub, 301, same_as=True)
+    assert hub.mutual() >= {frozenset((hub.own, hub.third))}
+    end(hub)
+    hub.recrawl()                       # third still links the old IRI: the old address is asked again
+    rec = hub.hub.store.source(hub.fed.url("hub.test", "/elm/"))
+    assert rec.status == "gone" and rec.error_code != "moved" and rec.moved_to is None
+    assert hub.named(ELM) == [hub.own]                               # the group stays listed where it is
+    assert hub.client.get(f"/api/groups/{hub.old_key}").status_code == 410   # no longer redirected
+    assert hub.get(f"/api/groups/{hub.key(hub.own)}")["linked_from"] == []
+    assert frozenset((hub.own, hub.third)) not in hub.mutual()
