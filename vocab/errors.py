@@ -124,6 +124,8 @@ CODES: dict[str, tuple[int, str]] = {
                        "profile): removed, a tombstone kept"),
     "expired": (410, "no successful fetch for remove_after_days: the profile is removed, a tombstone kept"),
     "redirected": (200, "skipped: the address redirects to another site, which is crawled as its own source"),
+    "moved": (301, "the group moved: its old address redirects permanently to a new site whose profile names "
+                   "the old group in sameAs; one group, listed at the new address (a tombstone says where)"),
     # reading a document
     "invalid_document": (422, "not a readable JSON-LD, Turtle or HTML document"),
     "unreadable": (422, "the file cannot be read"),

@@ -18,7 +18,10 @@ kept; 404 -> removed after ``misses_before_delete`` consecutive misses;
 timeouts, 5xx, robots refusals, invalid documents -> last good graph kept and
 marked stale, the error recorded; 304 or the same statements -> no write.
 A source owns only a graph on its own site: a redirect to another site makes
-the target a source of its own and counts as a miss for the redirecting one.
+the target a source of its own and counts as a miss for the redirecting one. A permanent
+redirect (301, 308) whose target's profile names the old group in ``sameAs`` is a move
+(store/identity.py): at the end of the crawl the old source becomes a "moved" tombstone and
+the new source takes its first-seen date.
 A source never read successfully is forgotten after ``failed_source_attempts``.
 Consent (crawl/consent.py): robots.txt disallowing the source, ``X-Robots-Tag: noindex`` or the
 profile's ``hubnet:indexing false`` -> graph removed, tombstone kept, in the crawl that sees it.
@@ -49,6 +52,7 @@ from .netpolicy import canonical_url
 from hubnet.crawler.crawl.extract import parse_source
 from hubnet.crawler.crawl.frontier import CRAWL, OVER_QUOTA, PING, Budgets, Lanes, host_of
 from hubnet.crawler.settings import Settings
+from hubnet.crawler.store import identity
 from hubnet.crawler.store.graph import FAILED, GONE, MISSING, OK, STALE, SourceRecord, Store, days_between, now
 from hubnet.crawler.store.secondhand import is_imported
 
@@ -182,6 +186,7 @@ class Crawler:
         self.budgets = Budgets(self.settings, self.known)
         self._loop = asyncio.get_running_loop()
         self._hosting: dict = {}    # origin -> task: does it host groups by path (/.well-known/hubnet)?
+        self._moves: dict = {}      # old source URL -> (redirect target, its groups, outcome): confirmed at the end
         with self._submit_lock:
             self._accepting = True
         for item in seed_items(seeds):
@@ -198,6 +203,7 @@ class Crawler:
                 await fetcher.__aenter__()
             lanes = [(PING, CRAWL)] * max(1, self.settings.concurrency) + [(PING,)] * max(0, self.settings.ping_workers)
             await asyncio.gather(*(self._worker(fetcher, ls) for ls in lanes))
+            await self._in_pipeline(self._confirm_moves)
             if recheck_known:
                 await self._in_pipeline(self._expire)
             await self._geocode()
@@ -413,7 +419,7 @@ class Crawler:
         if _off_site(item, resp):
             if item.candidates and resp.status != 200:
                 return await self._try_next_candidate(fetcher, item)
-            return await self._in_pipeline(self._redirected, rec, resp.url)
+            return await self._in_pipeline(self._redirected, rec, resp)
         if resp.status in (200, 304) and consent.header_withdraws(resp.headers.get("x-robots-tag"),
                                                                   self.settings.user_agent):
             return await self._in_pipeline(self._gone, rec, "the site answered with X-Robots-Tag: noindex: the "
@@ -427,7 +433,7 @@ class Crawler:
             except FetchError as exc:
                 return await self._in_pipeline(self._failed, rec, exc.code, exc.message)
             if _off_site(item, resp):
-                return await self._in_pipeline(self._redirected, rec, resp.url)
+                return await self._in_pipeline(self._redirected, rec, resp)
         if resp.status == 200:
             if item.candidates and item.url.endswith("/.well-known/hubnet"):
                 return await self._follow_well_known(fetcher, item, resp)
@@ -579,7 +585,7 @@ class Crawler:
         rec.content_hash = parsed.content_hash
         rec.triples, rec.dropped_foreign = len(parsed.triples), parsed.dropped_foreign
         rec.generated_at = rec.last_success = stamp
-        rec.error_code = rec.error_message = rec.error_at = rec.removed_at = rec.about = None
+        rec.error_code = rec.error_message = rec.error_at = rec.removed_at = rec.about = rec.moved_to = None
         rec.misses = rec.failed_attempts = 0
         if result == NEW and previous_graph is None:
             # Never held: the bulk loader takes it with the next batch (issue 18).
@@ -671,7 +677,12 @@ class Crawler:
         had_graph = rec.has_graph
         if rec.status == GONE:
             # Still withdrawn (asked again because a profile links to it): the tombstone and
-            # its removal date stay as they are, and nothing is deleted a second time.
+            # its removal date stay as they are, and nothing is deleted a second time. A moved
+            # group's old address that no longer redirects ends the move (both sides must agree).
+            if rec.error_code == identity.MOVED:
+                rec.error_code, rec.error_message, rec.moved_to = code, message, None
+                self._write(self.store.update_record, rec)
+                self.known[rec.url] = rec
             return Outcome(rec.url, UNCHANGED, "gone", message)
         if not had_graph and rec.url not in self.known:
             return Outcome(rec.url, FAILURE, code, message)
@@ -721,20 +732,80 @@ class Crawler:
                 self._record(self._gone(dataclasses.replace(rec), f"no successful fetch for {limit} days or more: "
                                         "the profile is dropped until the site answers again", "expired"))
 
-    def _redirected(self, rec: SourceRecord, target: str) -> Outcome:
+    def _redirected(self, rec: SourceRecord, resp) -> Outcome:
         """``rec.url`` redirects to another site: the target becomes a source of its own (passed on
         as a link), and this source gains nothing there. Its own graph, if any, is kept for a
-        while, as after a 404."""
+        while, as after a 404; a tombstone stays as it is. A permanent redirect of a source that
+        described groups may be a move, confirmed or not at the end of the crawl (``_confirm_moves``)."""
+        target = resp.url
         answer = f"the address redirects to another site ({target}), which is crawled as a source of its own"
-        has_graph = rec.has_graph
-        if has_graph:
+        groups = self._groups_of(rec)
+        if rec.has_graph:
             outcome = self._missing(rec, "redirected", answer)
+        elif rec.status == GONE:
+            outcome = Outcome(rec.url, UNCHANGED, rec.error_code, answer)
         elif rec.url in self.known:
             outcome = self._failed(rec, "redirected", answer)
         else:
             outcome = Outcome(rec.url, SKIPPED, "redirected", answer)
         outcome.links = [target]
+        if groups and (resp.moved_permanently or rec.error_code == identity.MOVED):
+            self._moves[rec.url] = (target, groups, outcome, resp.moved_permanently)
         return outcome
+
+    def _groups_of(self, rec: SourceRecord) -> list:
+        """The groups a source describes (its stored graph), or described (its tombstone)."""
+        if rec.has_graph:
+            return link.stored_links_and_groups(self.store, rec.graph, self.settings.max_outlinks)[1]
+        return rec.about.split() if rec.status == GONE and rec.about else []
+
+    def _confirm_moves(self) -> None:
+        """End of the crawl, once the redirect targets are read: a permanent redirect whose target's
+        profile claims the old group in ``sameAs`` is a move (identity.py, the one rule). The old
+        source becomes a "moved" tombstone (its graph dropped: the group lives at the new address)
+        and the new source takes the old first-seen date. A move its new side no longer confirms is
+        a plain tombstone again (``redirected``)."""
+        for url, (target, groups, outcome, permanent) in self._moves.items():
+            try:
+                self._confirm_move(url, target, groups, outcome, permanent)
+            except StoreError as exc:   # the crawl is stored; this move is confirmed by the next one
+                log.warning("recording the move of %s failed: %s", url, exc)
+
+    def _confirm_move(self, url: str, target: str, groups, outcome: Outcome, permanent: bool) -> None:
+        """One redirect seen this crawl: record the move, end one no longer confirmed, or nothing."""
+        old = self.known.get(url)
+        if old is None:
+            return
+        found = identity.confirmations(self.store, target, groups) if permanent else {}
+        new_graph = min(graph for _new, graph in found.values()) if found else None
+        new_url = self._source_of(new_graph) if new_graph else None
+        if new_url is None or new_url == url:
+            if old.status == GONE and old.error_code == identity.MOVED:
+                rec = dataclasses.replace(old, error_code="redirected", moved_to=None, error_message=(
+                    f"redirects to {target}, which no longer names this group in sameAs: not a move"))
+                self._write(self.store.update_record, rec)
+                self.known[url] = rec
+            return
+        if not (old.status == GONE and old.error_code == identity.MOVED and old.moved_to == new_graph):
+            self._moved(dataclasses.replace(old), groups, new_graph, outcome)
+        new = self.known[new_url]
+        first = min(d for d in (self.known[url].first_seen, new.first_seen) if d) if new.first_seen else None
+        if first and first != new.first_seen:
+            new = dataclasses.replace(new, first_seen=first)
+            self._write(self.store.update_record, new)
+            self.known[new_url] = new
+
+    def _moved(self, rec: SourceRecord, groups, new_graph: str, outcome: Outcome) -> None:
+        """Turn the old source into a tombstone that says where the group moved."""
+        self._checked(rec)
+        rec.about, rec.moved_to = " ".join(groups), new_graph
+        rec.status, rec.removed_at, rec.triples, rec.misses = GONE, rec.last_checked, 0, 0
+        rec.error_code, rec.error_at = identity.MOVED, rec.last_checked
+        rec.error_message = (f"moved permanently to {new_graph}, whose profile names this group as its former "
+                             "identity (sameAs): the same group, listed there")
+        self._write(self.store.remove_source, rec)
+        self.known[rec.url] = rec
+        outcome.result, outcome.code, outcome.message = DELETED, identity.MOVED, rec.error_message
 
 
 def _off_site(item: _Item, resp) -> bool:

@@ -26,6 +26,7 @@ Every failure leaves as ``FetchError`` with one of the stable ``code`` strings i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import errno
 import logging
@@ -79,6 +80,12 @@ class Response:
     redirects: list = field(default_factory=list)
     etag: str | None = None
     last_modified: str | None = None
+    redirect_statuses: list = field(default_factory=list)   # the status of each hop in ``redirects``
+
+    @property
+    def moved_permanently(self) -> bool:
+        """Reached through redirects that are all permanent (301, 308): the old address says it moved."""
+        return bool(self.redirect_statuses) and all(s in (301, 308) for s in self.redirect_statuses)
 
 
 @dataclass
@@ -298,6 +305,7 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         redirects: list[str] = []
+        statuses: list[int] = []
         while True:
             try:
                 self._check_backoff(host)
@@ -310,7 +318,7 @@ class Fetcher:
                 raise
             location = resp.headers.get("location")
             if resp.status not in REDIRECT_STATUSES or not location:
-                resp.redirects = redirects
+                resp.redirects, resp.redirect_statuses = redirects, statuses
                 return resp
             if len(redirects) >= self.settings.max_redirects:
                 raise FetchError(f"{redirects[0] if redirects else current} redirects more than "
@@ -320,6 +328,7 @@ class Fetcher:
             if nxt == current or nxt in redirects:
                 raise FetchError(f"redirect loop: {' -> '.join(redirects + [current, nxt])}", code="redirect_loop")
             redirects.append(current)
+            statuses.append(resp.status)
             self.stats["redirects"] += 1
             current, host, port = nxt, nhost, nport
 
@@ -361,7 +370,7 @@ class Fetcher:
             async with lock:  # concurrent fetches for one origin share a single robots.txt request
                 policy = self.robots.get(robots_url)
                 if policy is None:
-                    policy = await self._fetch_robots(robots_url, host)
+                    policy = await self._fetch_robots(robots_url, host, self.robots.to_recheck(robots_url))
                     self.robots.put(robots_url, policy)
                 else:
                     self.stats["robots_cache_hits"] += 1
@@ -375,9 +384,16 @@ class Fetcher:
                 state.delay = delay
                 state.next_start = max(state.next_start, state.last_end + delay)
 
-    async def _fetch_robots(self, first: str, host: str) -> robotslib.RobotsPolicy:
+    async def _fetch_robots(self, first: str, host: str,
+                            known: robotslib.RobotsPolicy | None = None) -> robotslib.RobotsPolicy:
+        """Read robots.txt; ``known`` (a policy being re-checked) is asked for conditionally, and a
+        304 keeps it for another ``robots_cache_ttl``."""
         s = self.settings
         headers = {"User-Agent": s.user_agent, "Accept": "text/plain, */*;q=0.1", "Accept-Encoding": ACCEPT_ENCODING}
+        if known is not None and known.etag:
+            headers["If-None-Match"] = known.etag
+        if known is not None and known.last_modified:
+            headers["If-Modified-Since"] = known.last_modified
         current, chost, hops = first, host, 0
         self.stats["robots_fetches"] += 1
         while True:
@@ -390,6 +406,8 @@ class Fetcher:
                 if getattr(exc, "local_limit", False):
                     raise  # our own limits, not the site's: nothing to remember about its robots.txt
                 return robotslib.unreachable(first, exc.message, ttl=min(s.robots_cache_ttl, _ROBOTS_FAILURE_TTL))
+            if resp.status == 304 and known is not None and known.parser is not None:
+                return dataclasses.replace(known, expires=time.monotonic() + s.robots_cache_ttl, recheck=False)
             location = resp.headers.get("location")
             if resp.status in REDIRECT_STATUSES and location:
                 if hops >= s.robots_max_redirects:
@@ -402,7 +420,8 @@ class Fetcher:
                 hops += 1
                 continue
             ttl = s.robots_cache_ttl if resp.status < 500 else min(s.robots_cache_ttl, _ROBOTS_FAILURE_TTL)
-            return robotslib.policy_for_status(first, resp.status, resp.body, limit=s.robots_max_body, ttl=ttl)
+            return robotslib.policy_for_status(first, resp.status, resp.body, limit=s.robots_max_body, ttl=ttl,
+                                               etag=resp.etag, last_modified=resp.last_modified)
 
     # ---- one request, with politeness and retries
 

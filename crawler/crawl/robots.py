@@ -58,6 +58,9 @@ class RobotsPolicy:
     reason: str = ""               # plain English, shown to people when we refuse
     parser: Protego | None = None
     expires: float = field(default=0.0)  # time.monotonic() after which it must be fetched again
+    etag: str | None = None              # validators of a parsed robots.txt, for a conditional re-read
+    last_modified: str | None = None
+    recheck: bool = False                # read again (conditionally) before its next use: a new crawl cycle
 
     def fresh(self, now: float | None = None) -> bool:
         return (time.monotonic() if now is None else now) < self.expires
@@ -106,12 +109,25 @@ class RobotsCache:
         self._policies: OrderedDict[str, RobotsPolicy] = OrderedDict()
 
     def get(self, robots_url: str) -> RobotsPolicy | None:
-        """The fresh policy for ``robots_url``, or None if there is none or it has expired."""
+        """The fresh policy for ``robots_url``, or None if there is none, it has expired or it is to be
+        re-checked (``recheck_all``)."""
         policy = self._policies.get(robots_url)
         if policy is not None and not policy.fresh(self.clock()):
             del self._policies[robots_url]
             return None
-        return policy
+        return None if policy is None or policy.recheck else policy
+
+    def to_recheck(self, robots_url: str) -> RobotsPolicy | None:
+        """The policy waiting to be re-checked for ``robots_url`` (its validators make the re-read a 304)."""
+        policy = self._policies.get(robots_url)
+        return policy if policy is not None and policy.recheck else None
+
+    def recheck_all(self) -> None:
+        """A new re-crawl cycle: every origin's robots.txt is read again, once, before its next use, so
+        a site that withdraws consent in robots.txt is seen by the next cycle, not after the TTL.
+        The re-read is conditional (If-None-Match / If-Modified-Since): unchanged, it costs a 304."""
+        for policy in self._policies.values():
+            policy.recheck = True
 
     def put(self, robots_url: str, policy: RobotsPolicy) -> None:
         self._policies.pop(robots_url, None)  # re-inserted at the end: now the newest
@@ -127,11 +143,13 @@ class RobotsCache:
         return len(self._policies)
 
 
-def policy_for_status(url: str, status: int, body: bytes, *, limit: int, ttl: float) -> RobotsPolicy:
+def policy_for_status(url: str, status: int, body: bytes, *, limit: int, ttl: float,
+                      etag: str | None = None, last_modified: str | None = None) -> RobotsPolicy:
     """Turn a final robots.txt response into a policy, per RFC 9309 §2.3.1."""
     expires = time.monotonic() + ttl
     if 200 <= status < 300:
-        return RobotsPolicy(url, RULES, parser=parse_robots(body, limit), expires=expires)
+        return RobotsPolicy(url, RULES, parser=parse_robots(body, limit), expires=expires, etag=etag,
+                            last_modified=last_modified)
     if status == 429:
         # RFC 9309 has no special case for 429, but a site saying "too many requests" for its
         # robots.txt is asking us to stay away; treating it as 4xx (allow all) would be rude.

@@ -71,7 +71,7 @@ class Background:
         self._current: Crawler | None = None   # the crawl running now, which takes pings as they come
         self._thread: threading.Thread | None = None
         self._next_recrawl = time.monotonic() + self.interval if self.interval else None
-        # Outlives each crawl, so a re-crawl within robots_cache_ttl asks no site for robots.txt again.
+        # Outlives each crawl: pings reuse it; a re-crawl re-checks each entry once, conditionally.
         self.robots = RobotsCache(settings.robots_cache_size)
         self.crawls = 0
         self.last_crawl: str | None = None
@@ -168,6 +168,10 @@ class Background:
 
     def _crawl(self, urls: list, recrawl: bool) -> None:
         try:
+            if recrawl:
+                # Each re-crawl cycle reads every origin's robots.txt again (conditionally), so a
+                # withdrawal there is seen by the next cycle, not only after robots_cache_ttl.
+                self.robots.recheck_all()
             seeds = []
             for url in urls:
                 # A ping is the site asking to be read now, perhaps after fixing its robots.txt.

@@ -177,7 +177,9 @@ def _resolver(index):
     def resolve_many(iris) -> dict:
         todo = [i for i in set(iris) if i not in cache]
         if todo:
-            known = index.by_iris(todo)
+            moved = index.moved_to(todo)   # an old IRI names the group it moved to (store/identity.py)
+            known = index.by_iris(todo + list(moved.values()))
+            known.update({old: known[new] for old, new in moved.items() if new in known})
             pages = index.by_sources({urldefrag(i)[0] for i in todo if i not in known})
             for i in todo:
                 if i in known:
@@ -206,6 +208,7 @@ def links_of(store, index, row: dict) -> tuple[list, list]:
     """(links, linked_from) of an indexed group, each entry marked mutual or claimed."""
     iri = row["id"]
     aliases = [iri] + ([row["source"]] if row.get("source") and row["source"] != iri else [])
+    aliases += index.moved_from(iri)   # links naming the group's old IRI still count
     out, inc = _link_rows(store, iri, aliases)
     resolve = _resolver(index)
     resolved = resolve([t for t, _ in out] + [s for s, _ in inc])
@@ -270,6 +273,7 @@ def read_group(store, index, row: dict, today: dt.date | None = None, budget: Bu
         "lat": row["lat"], "lon": row["lon"],
         "contacts": _contacts(nodes, group),
         "same_as": _values(group, "sameAs"),
+        "moved_from": index.moved_from(row["id"]),   # its old IRI and addresses, when it moved here
         "founded": _text(group, "foundingDate"),
         "offers": _items(nodes, group, "makesOffer", today),
         "needs": _items(nodes, group, "seeks", today),

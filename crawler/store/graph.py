@@ -132,6 +132,8 @@ class SourceRecord:
     # --from address or file name) and its format (openreferral, murmurations). None for crawled ones.
     imported_from: str | None = None
     import_format: str | None = None
+    # A tombstone of a group that moved (error_code "moved"): the document it now lives in (store/identity.py).
+    moved_to: str | None = None
     crawler_version: str = __version__
 
     @property
@@ -151,7 +153,7 @@ class SourceRecord:
 # field name -> (predicate, kind) for the provenance graph.
 _INT_FIELDS = {"depth", "triples", "dropped_foreign", "misses", "failed_attempts"}
 _DATE_FIELDS = {"first_seen", "generated_at", "last_success", "last_checked", "error_at", "removed_at"}
-_IRI_FIELDS = {"graph", "found_from"}
+_IRI_FIELDS = {"graph", "found_from", "moved_to"}
 
 
 def _camel(name: str) -> str:

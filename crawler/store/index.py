@@ -18,7 +18,9 @@ same group, one row is primary and the other is kept with ``dup = 1`` so that
 removing either source stays correct), ``groups_fts`` (external-content FTS5
 over name, description, topics, kinds, areas, kept in step by triggers),
 ``facets`` (gid, facet, value) for filters and counts, ``sources`` (graph ->
-indexed version), ``meta``.
+indexed version), ``meta``; ``tombstones`` (the groups of removed sources, so their pages answer
+410 Gone, not 404) and ``moves`` (old IRI -> new group IRI, ``identity.moves``), both kept in step
+by the same sync.
 """
 
 from __future__ import annotations
@@ -43,12 +45,13 @@ from hubnet.crawler.budget import UNLIMITED, Budget, OverBudget
 from hubnet.crawler.geo import haversine_km, haversine_sql
 from hubnet.crawler.store.graph import GRAPH_STATUSES, HUBNET, PROV, PROV_GRAPH, now
 from hubnet.crawler.store import areas as _areas
+from hubnet.crawler.store import identity
 from hubnet.crawler.store import profiles as P
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite"
-SCHEMA_VERSION = 4    # bump when the layout or group keys change: an index of another version is rebuilt
+SCHEMA_VERSION = 5    # bump when the layout or group keys change: an index of another version is rebuilt
 FACETS = ("topic", "kind", "area")
 # Above this many changed sources one scan of the whole store beats a query per graph.
 BULK_THRESHOLD = 200
@@ -94,6 +97,19 @@ CREATE VIRTUAL TABLE IF NOT EXISTS groups_fts USING fts5(
     content='groups', content_rowid='id',
     tokenize='unicode61 remove_diacritics 2', prefix='2 3'
 );
+CREATE TABLE IF NOT EXISTS tombstones (
+    key TEXT NOT NULL,
+    iri TEXT NOT NULL,
+    source TEXT NOT NULL,
+    reason TEXT,
+    first_seen TEXT,
+    removed_at TEXT,
+    PRIMARY KEY (source, iri)
+);
+CREATE INDEX IF NOT EXISTS tombstones_key ON tombstones (key);
+CREATE INDEX IF NOT EXISTS tombstones_iri ON tombstones (iri);
+CREATE TABLE IF NOT EXISTS moves (old TEXT PRIMARY KEY, new TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS moves_new ON moves (new);
 CREATE TRIGGER IF NOT EXISTS groups_ai AFTER INSERT ON groups BEGIN
     INSERT INTO groups_fts (rowid, name, description, topics, kinds, areas)
     VALUES (new.id, new.name, new.description, new.topics, new.kinds, new.areas);
@@ -387,6 +403,8 @@ class TextIndex:
                 journal_id = None   # what was not reached is found by comparing everything next time
             self._set_meta(conn, "generation", (self.meta("generation", 0) or 0) + 1)
         if names is None or names:
+            self._sync_tombstones(conn, store, names)
+            self._sync_moves(conn, store)
             self._set_meta(conn, "sources", status_counts if status_counts is not None else _status_counts(store))
             self._set_meta(conn, "synced_at", now())
             self._set_meta(conn, "journal", journal_id)
@@ -433,6 +451,53 @@ class TextIndex:
             affected = set()
             conn.commit()
         self._mark_duplicates(conn, affected)
+
+    def _sync_tombstones(self, conn, store, names) -> None:
+        """The tombstones among the sources ``names`` (None: every source) into ``tombstones``."""
+        if names is None:
+            conn.execute("DELETE FROM tombstones")
+            records = [store.source(q.subject.value) for q in store.oxigraph.quads_for_pattern(
+                None, ox.NamedNode(HUBNET + "status"), ox.Literal("gone"), PROV_GRAPH)]
+        else:
+            for chunk in _chunks(names, 500):
+                conn.execute(f"DELETE FROM tombstones WHERE source IN ({_marks(chunk)})", chunk)
+            records = [store.source(n) for n in names]
+        conn.executemany("INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?, ?, ?)", [
+            (group_key(iri), iri, rec.url, rec.error_code, rec.first_seen, rec.removed_at)
+            for rec in records if rec is not None and rec.status == "gone" and rec.about
+            for iri in rec.about.split()])
+
+    def _sync_moves(self, conn, store) -> None:
+        """``moves`` as ``identity.moves`` reads the store now; a change is a new generation (the
+        network model then counts links to old IRIs anew)."""
+        moves = sorted(identity.moves(store).items())
+        if moves != [tuple(r) for r in conn.execute("SELECT old, new FROM moves ORDER BY old")]:
+            conn.execute("DELETE FROM moves")
+            conn.executemany("INSERT INTO moves VALUES (?, ?)", moves)
+            self._set_meta(conn, "generation", (self.meta("generation", 0) or 0) + 1)
+
+    def tombstone(self, key: str) -> dict | None:
+        """The latest tombstone of a group no longer listed, by key or IRI, with the group it moved
+        to (``moved_to``) if its move is confirmed; None for a group never known."""
+        conn = self._conn()
+        row = conn.execute("SELECT * FROM tombstones WHERE key = ? OR iri = ? ORDER BY removed_at DESC LIMIT 1",
+                           (key, key)).fetchone()
+        if row is None:
+            return None
+        moved = conn.execute("SELECT new FROM moves WHERE old = ?", (row["iri"],)).fetchone()
+        return {"iri": row["iri"], "source": row["source"], "reason": row["reason"], "first_seen": row["first_seen"],
+                "removed_at": row["removed_at"], "moved_to": moved[0] if moved else None}
+
+    def moved_to(self, iris) -> dict:
+        """{old IRI: the group IRI it moved to} for those of ``iris`` that moved (identity.py)."""
+        conn, out = self._conn(), {}
+        for chunk in _chunks(list(set(iris)), 500):
+            out.update(conn.execute(f"SELECT old, new FROM moves WHERE old IN ({_marks(chunk)})", chunk).fetchall())
+        return out
+
+    def moved_from(self, iri: str) -> list:
+        """The old IRIs (and old pages) of a group that moved here, sorted."""
+        return sorted(r[0] for r in self._conn().execute("SELECT old FROM moves WHERE new = ?", (iri,)))
 
     def _insert(self, conn, graph: str, version: str, e: Extracted) -> None:
         cur = conn.execute(

@@ -13,9 +13,13 @@ Shapes (docs for API users; tests hold them to it)::
     {... the group ..., "offers": [...], "needs": [...],
      "links": [{"target", "relation", "mutual", "key", "name"}],
      "linked_from": [{"source", "relation", "mutual", "key", "name"}],
+     "moved_from": [the group's old IRI and addresses, when it moved here (docs/crawler.md)],
      "source": {the provenance record: status, last_success, last_checked, generated_at (last changed),
                 error_message, ..., "outdated": no successful fetch for stale_after_days},
      "memberships": [{"code", "name", "level", "via": "profile"|"profile_name"|"boundary"}]}
+
+A group that moved answers 301 to its new key; one removed (a tombstone) answers 410 Gone in the
+one error shape, with the tombstone's reason code; a key never known, 404.
 
 Facet values are the exact values the matching parameter takes.
 """
@@ -25,9 +29,9 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pyoxigraph as ox
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, abort, jsonify, redirect, request, url_for
 
-from hubnet.vocab.errors import NotFound
+from hubnet.vocab.errors import HubnetError, NotFound
 
 from hubnet.crawler.store import blocklist
 from hubnet.crawler.store.index import group_key
@@ -47,12 +51,41 @@ STATUSES = tuple(s.value for s in SourceStatus)
 PROBLEMS_FIRST = tuple(s.value for s in (FAILED, STALE, MISSING, GONE, OK))
 
 
-def find_group(key: str) -> dict:
-    """The index row for a key (or a group IRI); NotFound (404) otherwise."""
+# Why a group left the directory, in words, by the reason code on its tombstone.
+REMOVED_BECAUSE = {
+    "robots_disallowed": "its website's robots.txt asks crawlers like this one not to read its profile",
+    "opted_out": "the group asked not to be listed on hubs",
+    "expired": "its profile could not be read for {days} days",
+    "gone": "the group withdrew its profile",
+    "moved": "the group moved to a new website",
+}
+
+
+def find_group(key: str, endpoint: str = "api.group") -> dict:
+    """The index row for a key (or a group IRI). A group that moved (store/identity.py) redirects
+    (301) to ``endpoint`` for its new key; one removed (a tombstone) is 410 Gone, with the reason
+    code and dates; a group never known is 404."""
     row = hub().index.get(key)
-    if row is None:
+    if row is not None:
+        return row
+    tomb = hub().index.tombstone(key)
+    if tomb is None:
         raise NotFound(f"no group with the key {key[:200]!r} in the directory; it may have moved or left")
-    return row
+    new = hub().index.get(tomb["moved_to"]) if tomb["moved_to"] else None
+    if new is not None:
+        abort(redirect(url_for(endpoint, key=new["key"]), 301))
+    raise removed(tomb)
+
+
+def removed(tomb: dict) -> HubnetError:
+    """410 Gone for a tombstone: what happened and when, under the tombstone's reason code."""
+    why = REMOVED_BECAUSE.get(tomb["reason"], "its profile is no longer published")
+    why = why.format(days=hub().settings.remove_after_days)
+    err = HubnetError(f"this group was removed from the directory on {(tomb['removed_at'] or '?')[:10]}: {why}. "
+                      f"It had been listed since {(tomb['first_seen'] or '?')[:10]}.",
+                      code=tomb["reason"] or "gone", status=410)
+    err.tombstone = tomb
+    return err
 
 
 def search(args, default_limit: int = 20):

@@ -86,7 +86,7 @@ def _page_number() -> int:
 
 @bp.get("/groups/<path:key>")
 def group(key: str):
-    row = find_group(key)
+    row = find_group(key, "directory.group")
     data = group_data(row)
     offers_now = [o for o in data["offers"] if o["current"]]
     needs_now = [n for n in data["needs"] if n["current"]]

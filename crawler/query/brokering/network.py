@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urldefrag
 
 from hubnet.crawler.budget import UNLIMITED, Budget
-from hubnet.crawler.store import profiles as P
+from hubnet.crawler.store import identity, profiles as P
 
 _REL = {p: P.relation_name(p) for p in P.LINK_IRIS}
 
@@ -73,10 +73,13 @@ class Network:
             by_page[g["graph"]].add(iri)
             by_page[urldefrag(iri)[0]].add(iri)
         pages = {page: next(iter(found)) for page, found in by_page.items() if len(found) == 1}
+        # A link naming a group's old IRI (or old page) counts for the group it moved to (identity.py).
+        moved = identity.moves(store)
         preds = " ".join(f"<{p}>" for p in _REL)
         q_links = f"SELECT ?src ?a ?p ?b {{ GRAPH ?src {{ ?a ?p ?b }} VALUES ?p {{ {preds} }} }}"
         for r in budget.rows(store, q_links):
             a, b = r["a"].value, r["b"].value
+            b = moved.get(b, b)
             if b not in net.groups:
                 b = pages.get(b) or pages.get(urldefrag(b)[0]) or b
             if a in net.groups and b in net.groups and a != b:
