@@ -22,7 +22,7 @@ from hubnet.crawler.crawl.scheduler import Background
 from hubnet.crawler.query.brokering.models import Models
 from hubnet.crawler.query.workers import QueryService
 from hubnet.crawler.refresh import Refresher
-from hubnet.crawler.crawl.geocode import derived_positions
+from hubnet.crawler.crawl.geocode import derived_areas, derived_positions
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import Store, now
 from hubnet.crawler.store import areas
@@ -98,6 +98,7 @@ class Aggregator:
         budget = Budget(self.index_sync_budget, "indexing the latest crawl") if self.index_sync_budget else UNLIMITED
         self.index.sync(self.store, crawled_at=crawled_at, budget=budget)
         self.index.set_derived_positions(derived_positions(self.store))
+        self.index.areas.set_postcode_areas(*derived_areas(self.store))
         if self.queries is not None:
             self.queries.refresh()
         if self.serving:
