@@ -1127,8 +1127,16 @@ def task_sparql_load(a: dict) -> dict:
     return out
 
 
+def task_areas(a: dict) -> dict:
+    """Area roll-up search on a text index of ``n`` groups (bench/areas.py)."""
+    from bench.areas import measure
+
+    return measure(a["n"], a["runs"])
+
+
 TASKS = {"crawl": task_crawl, "floor": task_floor, "naive": task_naive, "ingest": task_ingest,
-         "queries": task_queries, "brokering": task_brokering, "sparql_load": task_sparql_load}
+         "queries": task_queries, "brokering": task_brokering, "sparql_load": task_sparql_load,
+         "areas": task_areas}
 
 
 def main() -> None:
