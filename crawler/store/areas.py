@@ -8,11 +8,16 @@ and a parent. The aggregator learns areas from
 - the codes groups give in ``areaServed`` (``identifier``, or an ONS IRI as ``sameAs``);
 - the operator's areas file (``--areas areas.csv``: ``code,name,level,parent``, a header row);
 - the operator's boundaries (``--boundaries areas.geojson``: features whose ``properties.code``
-  is an area code).
+  is an area code);
+- the postcode lookup's answers (crawl/geocode.py: ward -> local authority -> region).
+
+Names come from the operator, then the lookup, then profiles (``origin``); a later source never
+renames an area an earlier one named, and name look-ups prefer the first two (docs/areas.md).
 
 A group belongs to an area (a *membership*, with where it came from, ``via``) when its profile
 gives the area's code (``profile``), names an area the aggregator knows under one name only
-(``profile_name``), or gives coordinates inside the area's boundary (``boundary``). Everything
+(``profile_name``), gives a postcode in the area's ward (``postcode``), or is placed inside the
+area's boundary (``boundary``). Everything
 here is the aggregator's derived data, kept in the text index's SQLite file beside the groups
 (tables ``areas``, ``area_tree``, ``area_shapes``, ``area_members``), never in a group's graph.
 
