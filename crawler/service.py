@@ -97,12 +97,17 @@ class Aggregator:
         """Text index, SPARQL checkpoint, brokering models (rebuilt only if the sync changed something)."""
         budget = Budget(self.index_sync_budget, "indexing the latest crawl") if self.index_sync_budget else UNLIMITED
         self.index.sync(self.store, crawled_at=crawled_at, budget=budget)
-        self.index.set_derived_positions(derived_positions(self.store))
-        self.index.areas.set_postcode_areas(*derived_areas(self.store))
+        self.apply_derived()
         if self.queries is not None:
             self.queries.refresh()
         if self.serving:
             self.models.warm()
+
+    def apply_derived(self) -> None:
+        """What this aggregator derived from postcodes (crawl/geocode.py: positions, and the areas with
+        the postcode memberships) onto the index: after each sync, and at start (a rebuilt index)."""
+        self.index.set_derived_positions(derived_positions(self.store))
+        self.index.areas.set_postcode_areas(*derived_areas(self.store))
 
     def wait_refreshed(self, timeout: float = 30.0) -> bool:
         """True once no refresh is pending or running (tests, shutdown)."""

@@ -487,7 +487,7 @@ class Areas:
                     chunk = iris[i:i + 500]
                     want.update((members[r[1]], r[0]) for r in conn.execute(
                         f"SELECT id, iri FROM groups WHERE iri IN ({','.join('?' * len(chunk))})", chunk))
-                held = set(conn.execute("SELECT code, gid FROM area_members WHERE via = 'postcode'").fetchall())
+                held = {tuple(r) for r in conn.execute("SELECT code, gid FROM area_members WHERE via = 'postcode'")}
                 conn.executemany("DELETE FROM area_members WHERE code = ? AND gid = ? AND via = 'postcode'",
                                  sorted(held - want))
                 conn.executemany("INSERT OR IGNORE INTO area_members VALUES (?, ?, 'postcode')", sorted(want - held))

@@ -178,6 +178,35 @@ def test_a_changed_postcode_moves_the_membership(tmp_path):
         fed.close()
 
 
+def test_a_rebuilt_index_gets_the_postcode_memberships_back_at_start(tmp_path):
+    """The index is derived data: deleted, the server's start rebuilds it with the postcode's ward."""
+    fed = Federation()
+    try:
+        with FakeGeocoder() as geo:
+            fed.put("only-postcode.test", "/", group(fed, "only-postcode.test", postcode="E10 5AA"))
+            crawl(fed, tmp_path / "store", geo.url, ["only-postcode.test"])
+        removed = [p for p in (tmp_path / "store").glob("index.sqlite*")]
+        assert removed
+        for p in removed:
+            p.unlink()
+        app = make_app(fed, tmp_path / "store", BACKGROUND=False)
+        try:
+            assert memberships(app.test_client(), fed, "only-postcode.test") == {(LEYTON, "postcode")}
+        finally:
+            app.extensions["hubnet"].close()
+    finally:
+        fed.close()
+
+
+def test_an_answers_areas_left_out_are_logged_naming_the_level(caplog):
+    from hubnet.crawler.crawl.geocode import _position
+
+    with caplog.at_level("INFO", logger="hubnet.crawler.crawl.geocode"):
+        found = _position("E1 1AA", HOSTILE["E1 1AA"][0])
+    assert found.lat == E10_5AA["latitude"] and (found.ward, found.district, found.region) == (None, None, None)
+    assert "E1 1AA: its ward and the areas above it are left out" in caplog.text
+
+
 # ------------------------------------------------------------------ who names an area
 EVIL = {"@type": "AdministrativeArea", "name": "Evil Town", "identifier": LEYTON}
 VICTIM_CODE = {"@type": "AdministrativeArea", "name": "Leyton", "identifier": LEYTON}
