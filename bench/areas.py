@@ -29,15 +29,15 @@ TOPICS = ["food", "housing", "arts", "youth", "older people", "environment", "sp
 KINDS = ["charity", "residents-association", "community-group", "youth-group", "faith-group"]
 
 
-def _areas() -> tuple[str, list, dict]:
+def _areas(boroughs: int = BOROUGHS_PER_REGION, wards: int = WARDS_PER_BOROUGH) -> tuple[str, list, dict]:
     rows, boxes = ["code,name,level,parent"], {}
     for r in range(REGIONS):
         region = f"E12{r:06d}"
         rows.append(f"{region},Region {r},region,")
-        for b in range(BOROUGHS_PER_REGION):
+        for b in range(boroughs):
             borough = f"E09{r * 100 + b:06d}"
             rows.append(f"{borough},Borough {r}-{b},borough,{region}")
-            for w in range(WARDS_PER_BOROUGH):
+            for w in range(wards):
                 ward = f"E05{(r * 100 + b) * 100 + w:06d}"
                 rows.append(f"{ward},Ward {r}-{b}-{w},ward,{borough}")
                 x0, y0 = -5 + r * 1.0 + w * 0.03, 50 + b * 0.1
@@ -52,9 +52,10 @@ def _geojson(boxes: dict) -> str:
     return json.dumps({"type": "FeatureCollection", "features": features})
 
 
-def build(path: Path, n: int, seed: int = 15) -> TextIndex:
+def build(path: Path, n: int, seed: int = 15, *, boroughs: int = BOROUGHS_PER_REGION,
+          wards_per_borough: int = WARDS_PER_BOROUGH) -> TextIndex:
     rng = random.Random(seed)
-    csv_text, wards, boxes = _areas()
+    csv_text, wards, boxes = _areas(boroughs, wards_per_borough)
     index = TextIndex(path)
     conn = index._conn()
     with index._write_lock:
@@ -91,17 +92,20 @@ CASES = [("baseline_topic", "topic=food (a facet filter as before, the baseline)
          ("ward_text", "area=<ward text> (exact text, as before)", Search(area="Ward E05000000")),
          ("ward_code", "area=<ward code>", Search(area="E05000000")),
          ("borough_name", "area=<borough name>", Search(area="Borough 0-0")),
-         ("region_name", "area=<region name> (33 boroughs and 990 wards below it)", Search(area="Region 0")),
+         ("region_name", "area=<region name> (all its boroughs and wards below it)", Search(area="Region 0")),
          ("region_kind", "area=<region code>&kind=charity", Search(area="E12000000", kind="charity")),
          ("region_words", "q=community&area=<region>", Search(q="community", area="Region 0"))]
 
 
-def measure(n: int, runs: int) -> dict:
-    """Build the index in a scratch directory and time every case: what ``make bench`` reports."""
+def measure(n: int, runs: int, *, small: bool = False) -> dict:
+    """Build the index in a scratch directory and time every case: what ``make bench`` reports.
+    ``small``: 3 boroughs of 5 wards a region (a quick run's smoke test), not 33 of 30."""
+    shape = dict(boroughs=3, wards_per_borough=5) if small else {}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        index = build(Path(tmp) / "index.sqlite", n)
-        out = {"n": n, "runs": runs, "write_s": time.perf_counter() - t0 - index.load_seconds,
+        index = build(Path(tmp) / "index.sqlite", n, **shape)
+        out = {"n": n, "runs": runs, "wards": REGIONS * shape.get("boroughs", BOROUGHS_PER_REGION)
+               * shape.get("wards_per_borough", WARDS_PER_BOROUGH), "write_s": time.perf_counter() - t0 - index.load_seconds,
                "load_s": index.load_seconds, "cases": []}
         try:
             for key, label, s in CASES:

@@ -592,13 +592,13 @@ class Bench:
         ratio against a ``topic=`` filter of similar size in the same run (bench/areas.py)."""
         n = self.ingest_n
         log(f"areas: {n} groups over England-like areas, then area= searches at every level")
-        r = run_task("areas", dict(n=n, runs=5 if self.quick else 7))
+        r = run_task("areas", dict(n=n, runs=5 if self.quick else 7, small=self.quick))
         cases = {c["key"]: c for c in r["cases"]}
         base = cases["baseline_topic"]
         how = f"TextIndex.search, what /api/groups runs; median of {r['runs']} runs"
         rows = [row("index: groups written (as sync writes them, with memberships)", r["n"], "groups",
-                    f"in {r['write_s']:.1f} s; areas and boundaries loaded, memberships recomputed in "
-                    f"{r['load_s']:.1f} s")]
+                    f"in {r['write_s']:.1f} s, over 9 regions and {r['wards']:,} wards; areas and boundaries "
+                    f"loaded, memberships recomputed in {r['load_s']:.1f} s")]
         for c in r["cases"]:
             rows.append(row(f"{c['label']}, median", c["median_ms"], "ms", f"{c['total']:,} groups found; {how}"))
         for key in ("region_name", "region_kind", "region_words", "borough_name"):

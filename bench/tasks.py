@@ -1132,7 +1132,7 @@ def task_areas(a: dict) -> dict:
     """Area roll-up search on a text index of ``n`` groups (bench/areas.py)."""
     from bench.areas import measure
 
-    return measure(a["n"], a["runs"])
+    return measure(a["n"], a["runs"], small=a.get("small", False))
 
 
 TASKS = {"crawl": task_crawl, "floor": task_floor, "naive": task_naive, "ingest": task_ingest,

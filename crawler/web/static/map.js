@@ -89,6 +89,7 @@
     marker.on("add", function () {
       var icon = marker.getElement();
       if (icon) {
+        icon.style.lineHeight = (size - 4) + "px";   // the count centred (inside the 2px border)
         icon.setAttribute("aria-label", label);
         icon.setAttribute("data-count", String(here.length));
       }
