@@ -5,7 +5,8 @@ index file (as ``sync`` writes them), spread over England-like areas (9 regions,
 ~9,000 wards: a region holds ~11,000 groups). Each group gives its ward's code in its profile;
 every tenth gives only coordinates, inside its ward's (box) boundary. Then the operator's areas
 and boundaries are loaded and each search runs a few times; the median is reported beside an
-unfiltered search and an exact area-text search (what ``area=`` did before roll-up).
+unfiltered search and an exact area-text search (what ``area=`` did before roll-up). ``make
+bench`` runs it as its ``areas`` section (``measure``), at the ingest size (100,000; quick 2,000).
 
     .venv/bin/python -m bench.areas [--n 100000] [--runs 7]
 """
@@ -28,15 +29,15 @@ TOPICS = ["food", "housing", "arts", "youth", "older people", "environment", "sp
 KINDS = ["charity", "residents-association", "community-group", "youth-group", "faith-group"]
 
 
-def _areas() -> tuple[str, list, dict]:
+def _areas(boroughs: int = BOROUGHS_PER_REGION, wards: int = WARDS_PER_BOROUGH) -> tuple[str, list, dict]:
     rows, boxes = ["code,name,level,parent"], {}
     for r in range(REGIONS):
         region = f"E12{r:06d}"
         rows.append(f"{region},Region {r},region,")
-        for b in range(BOROUGHS_PER_REGION):
+        for b in range(boroughs):
             borough = f"E09{r * 100 + b:06d}"
             rows.append(f"{borough},Borough {r}-{b},borough,{region}")
-            for w in range(WARDS_PER_BOROUGH):
+            for w in range(wards):
                 ward = f"E05{(r * 100 + b) * 100 + w:06d}"
                 rows.append(f"{ward},Ward {r}-{b}-{w},ward,{borough}")
                 x0, y0 = -5 + r * 1.0 + w * 0.03, 50 + b * 0.1
@@ -51,9 +52,10 @@ def _geojson(boxes: dict) -> str:
     return json.dumps({"type": "FeatureCollection", "features": features})
 
 
-def build(path: Path, n: int, seed: int = 15) -> TextIndex:
+def build(path: Path, n: int, seed: int = 15, *, boroughs: int = BOROUGHS_PER_REGION,
+          wards_per_borough: int = WARDS_PER_BOROUGH) -> TextIndex:
     rng = random.Random(seed)
-    csv_text, wards, boxes = _areas()
+    csv_text, wards, boxes = _areas(boroughs, wards_per_borough)
     index = TextIndex(path)
     conn = index._conn()
     with index._write_lock:
@@ -83,29 +85,48 @@ def _median_ms(index: TextIndex, s: Search, runs: int) -> tuple[float, int]:
     return statistics.median(times), total
 
 
+# (key, label, search): the baseline first. ``topic=food`` matches 1/8 of the groups, about what a
+# region holds (1/9), so the ratios compare filters of similar size.
+CASES = [("baseline_topic", "topic=food (a facet filter as before, the baseline)", Search(topic="food")),
+         ("no_filter", "no filter (front page counts, cached)", Search()),
+         ("ward_text", "area=<ward text> (exact text, as before)", Search(area="Ward E05000000")),
+         ("ward_code", "area=<ward code>", Search(area="E05000000")),
+         ("borough_name", "area=<borough name>", Search(area="Borough 0-0")),
+         ("region_name", "area=<region name> (all its boroughs and wards below it)", Search(area="Region 0")),
+         ("region_kind", "area=<region code>&kind=charity", Search(area="E12000000", kind="charity")),
+         ("region_words", "q=community&area=<region>", Search(q="community", area="Region 0"))]
+
+
+def measure(n: int, runs: int, *, small: bool = False) -> dict:
+    """Build the index in a scratch directory and time every case: what ``make bench`` reports.
+    ``small``: 3 boroughs of 5 wards a region (a quick run's smoke test), not 33 of 30."""
+    shape = dict(boroughs=3, wards_per_borough=5) if small else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        index = build(Path(tmp) / "index.sqlite", n, **shape)
+        out = {"n": n, "runs": runs, "wards": REGIONS * shape.get("boroughs", BOROUGHS_PER_REGION)
+               * shape.get("wards_per_borough", WARDS_PER_BOROUGH), "write_s": time.perf_counter() - t0 - index.load_seconds,
+               "load_s": index.load_seconds, "cases": []}
+        try:
+            for key, label, s in CASES:
+                ms, total = _median_ms(index, s, runs)
+                out["cases"].append({"key": key, "label": label, "total": total, "median_ms": ms})
+        finally:
+            index.close()
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--runs", type=int, default=7)
     a = p.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        index = build(Path(tmp) / "index.sqlite", a.n)
-        print(f"{a.n:,} groups written in {time.perf_counter() - t0:.1f} s; areas and boundaries loaded "
-              f"(memberships recomputed) in {index.load_seconds:.1f} s")
-        cases = [("no filter", Search()),
-                 ("topic=food (a facet filter as before: 1/8 of the groups, the baseline)", Search(topic="food")),
-                 ("area=<ward text> (exact text, as before)", Search(area="Ward E05000000")),
-                 ("area=<ward code>", Search(area="E05000000")),
-                 ("area=<borough name>", Search(area="Borough 0-0")),
-                 ("area=<region name>", Search(area="Region 0")),
-                 ("area=<region code>&kind=charity", Search(area="E12000000", kind="charity")),
-                 ("q=community&area=<region>", Search(q="community", area="Region 0"))]
-        print("| search | groups found | median ms |\n|---|---|---|")
-        for label, s in cases:
-            ms, total = _median_ms(index, s, a.runs)
-            print(f"| {label} | {total:,} | {ms:.1f} |")
-        index.close()
+    r = measure(a.n, a.runs)
+    print(f"{a.n:,} groups written in {r['write_s']:.1f} s; areas and boundaries loaded "
+          f"(memberships recomputed) in {r['load_s']:.1f} s")
+    print("| search | groups found | median ms |\n|---|---|---|")
+    for c in r["cases"]:
+        print(f"| {c['label']} | {c['total']:,} | {c['median_ms']:.1f} |")
 
 
 if __name__ == "__main__":

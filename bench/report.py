@@ -126,7 +126,7 @@ def write_report(res: dict) -> str:
         w("")
 
     # ---- sections
-    order = ("crawl", "recrawl", "ingest", "queries", "endpoints", "brokering", "polite", "sparql_load")
+    order = ("crawl", "recrawl", "ingest", "queries", "endpoints", "areas", "brokering", "polite", "sparql_load")
     for key in order:
         sec = secs.get(key)
         if not sec:

@@ -24,7 +24,7 @@ from bench.server import free_port, start_server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("crawl", "recrawl", "ingest", "queries", "brokering", "polite", "sparql_load")
+SECTIONS = ("crawl", "recrawl", "ingest", "queries", "areas", "brokering", "polite", "sparql_load")
 
 
 def log(msg: str) -> None:
@@ -586,6 +586,27 @@ class Bench:
             f"slowest: {worst[0]}; cold builds reported apart in the brokering section"
             + ("" if full else f"; judged at {n:,} groups, the target is stated for 10,000"), unit="ms"))
 
+    # ------------------------------------------------------------------ area roll-up search
+    def run_areas(self):
+        """``area=<region>`` (what ``/api/groups?area=`` runs: ``TextIndex.search``) at the ingest size, as a
+        ratio against a ``topic=`` filter of similar size in the same run (bench/areas.py)."""
+        n = self.ingest_n
+        log(f"areas: {n} groups over England-like areas, then area= searches at every level")
+        r = run_task("areas", dict(n=n, runs=5 if self.quick else 7, small=self.quick))
+        cases = {c["key"]: c for c in r["cases"]}
+        base = cases["baseline_topic"]
+        how = f"TextIndex.search, what /api/groups runs; median of {r['runs']} runs"
+        rows = [row("index: groups written (as sync writes them, with memberships)", r["n"], "groups",
+                    f"in {r['write_s']:.1f} s, over 9 regions and {r['wards']:,} wards; areas and boundaries "
+                    f"loaded, memberships recomputed in {r['load_s']:.1f} s")]
+        for c in r["cases"]:
+            rows.append(row(f"{c['label']}, median", c["median_ms"], "ms", f"{c['total']:,} groups found; {how}"))
+        for key in ("region_name", "region_kind", "region_words", "borough_name"):
+            c = cases[key]
+            rows.append(row(f"ratio: {c['label'].split(' (')[0]} / topic=food", c["median_ms"] / base["median_ms"],
+                            "×", f"{c['total']:,} vs {base['total']:,} groups found"))
+        self.results["sections"]["areas"] = {"title": f"Area roll-up search at {n:,} groups", "rows": rows, "raw": r}
+
     # ------------------------------------------------------------------ SPARQL under a hostile client
     def run_sparql_load(self):
         n = 300 if self.quick else 2000
@@ -732,6 +753,8 @@ class Bench:
                         for k in ("queries", "endpoints"):
                             self.results["sections"][k] = {"title": k, "rows": [
                                 nm_row(k, "not measured: the ingest it needs failed")]}
+            if "areas" in self.only:
+                self.guard("areas", self.run_areas)
             if "brokering" in self.only:
                 self.guard("brokering", self.run_brokering)
             if "sparql_load" in self.only:

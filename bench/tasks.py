@@ -131,7 +131,8 @@ def crawl_settings(a: dict, fed: Federation):
     kw = dict(allow_private=True, resolve=fed.resolve_map(), per_address_concurrency=big,
               per_subnet_concurrency=big, per_address_delay=0.0, per_subnet_delay=0.0,
               max_new_sources_per_domain=big, max_triples_per_domain=big, max_new_sources_per_seed=big,
-              max_triples_per_seed=big, max_urls_per_host=big)
+              max_triples_per_seed=big, max_urls_per_host=big,
+              geocoder="off")   # every bench group gives a postcode: never ask the public postcode lookup
     kw.update(a.get("settings", {}))
     return Settings(**kw)
 
@@ -1127,8 +1128,16 @@ def task_sparql_load(a: dict) -> dict:
     return out
 
 
+def task_areas(a: dict) -> dict:
+    """Area roll-up search on a text index of ``n`` groups (bench/areas.py)."""
+    from bench.areas import measure
+
+    return measure(a["n"], a["runs"], small=a.get("small", False))
+
+
 TASKS = {"crawl": task_crawl, "floor": task_floor, "naive": task_naive, "ingest": task_ingest,
-         "queries": task_queries, "brokering": task_brokering, "sparql_load": task_sparql_load}
+         "queries": task_queries, "brokering": task_brokering, "sparql_load": task_sparql_load,
+         "areas": task_areas}
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from hubnet.crawler.crawl.scheduler import Background
 from hubnet.crawler.query.brokering.models import Models
 from hubnet.crawler.query.workers import QueryService
 from hubnet.crawler.refresh import Refresher
-from hubnet.crawler.crawl.geocode import derived_positions
+from hubnet.crawler.crawl.geocode import derived_areas, derived_positions
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import Store, now
 from hubnet.crawler.store import areas, secondhand
@@ -103,11 +103,17 @@ class Aggregator:
         except HubnetError as exc:
             log.warning("replacing imported records failed: %s", exc)
         self.index.sync(self.store, crawled_at=crawled_at, budget=budget)
-        self.index.set_derived_positions(derived_positions(self.store))
+        self.apply_derived()
         if self.queries is not None:
             self.queries.refresh()
         if self.serving:
             self.models.warm()
+
+    def apply_derived(self) -> None:
+        """What this aggregator derived from postcodes (crawl/geocode.py: positions, and the areas with
+        the postcode memberships) onto the index: after each sync, and at start (a rebuilt index)."""
+        self.index.set_derived_positions(derived_positions(self.store))
+        self.index.areas.set_postcode_areas(*derived_areas(self.store))
 
     def wait_refreshed(self, timeout: float = 30.0) -> bool:
         """True once no refresh is pending or running (tests, shutdown)."""

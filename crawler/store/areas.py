@@ -8,11 +8,16 @@ and a parent. The aggregator learns areas from
 - the codes groups give in ``areaServed`` (``identifier``, or an ONS IRI as ``sameAs``);
 - the operator's areas file (``--areas areas.csv``: ``code,name,level,parent``, a header row);
 - the operator's boundaries (``--boundaries areas.geojson``: features whose ``properties.code``
-  is an area code).
+  is an area code);
+- the postcode lookup's answers (crawl/geocode.py: ward -> local authority -> region).
+
+Names come from the operator, then the lookup, then profiles (``origin``); a later source never
+renames an area an earlier one named, and name look-ups prefer the first two (docs/areas.md).
 
 A group belongs to an area (a *membership*, with where it came from, ``via``) when its profile
 gives the area's code (``profile``), names an area the aggregator knows under one name only
-(``profile_name``), or gives coordinates inside the area's boundary (``boundary``). Everything
+(``profile_name``), gives a postcode in the area's ward (``postcode``), or is placed inside the
+area's boundary (``boundary``). Everything
 here is the aggregator's derived data, kept in the text index's SQLite file beside the groups
 (tables ``areas``, ``area_tree``, ``area_shapes``, ``area_members``), never in a group's graph.
 
@@ -48,6 +53,12 @@ MAX_NAME = 200
 GRID = 0.1     # degrees: the cells boundaries are bucketed in (a ward is ~0.01-0.1 degrees across)
 MAX_CELLS = 2_500   # a boundary whose box covers more cells (5 x 5 degrees) is kept out of the grid
 ANYWHERE = "anywhere"
+# England's regions as postcodes.io names them (its ``region``; it gives no region code) -> GSS codes.
+REGIONS = {"north east": "E12000001", "north west": "E12000002", "yorkshire and the humber": "E12000003",
+           "east midlands": "E12000004", "west midlands": "E12000005", "east of england": "E12000006",
+           "london": "E12000007", "south east": "E12000008", "south west": "E12000009"}
+# Who named an area, most trusted first: a name from a source never changes to a later source's.
+ORIGINS = ("operator", "geocoder", "profile")
 MAX_LEVEL = 50
 AREAS_COPY = "areas.csv"
 BOUNDARIES_COPY = "boundaries.geojson"
@@ -55,7 +66,7 @@ BOUNDARIES_COPY = "boundaries.geojson"
 DDL = """
 CREATE TABLE IF NOT EXISTS areas (
     code TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT, parent TEXT,
-    origin TEXT NOT NULL            -- 'operator' (areas or boundaries file) or 'profile'
+    origin TEXT NOT NULL            -- who named it: 'operator' (areas or boundaries file), 'geocoder', 'profile'
 );
 CREATE INDEX IF NOT EXISTS areas_name ON areas (name COLLATE NOCASE);
 CREATE INDEX IF NOT EXISTS areas_parent ON areas (parent);
@@ -99,6 +110,11 @@ def code_of(value) -> str | None:
         if value.startswith(prefix) and is_code(value[len(prefix):]):
             return value[len(prefix):]
     return None
+
+
+def region_code(name) -> str | None:
+    """The GSS code of one of England's regions by its name (any case), else None."""
+    return REGIONS.get(name.strip().lower()) if isinstance(name, str) else None
 
 
 def ons_iri(code: str) -> str:
@@ -446,6 +462,50 @@ class Areas:
         if lat is not None and lon is not None:
             self._boundary_members(conn, [(gid, lat, lon)])
 
+    def set_postcode_areas(self, learned: dict, members: dict) -> dict:
+        """The areas of groups' postcodes (crawl/geocode.py ``derived_areas``): learn the geocoder's
+        areas ({code: (name, level, parent)}; an area the operator names keeps the operator's name,
+        level and parent, one only profiles named takes the geocoder's) and make each group
+        ({IRI: ward code}) a member of its ward, ``via`` postcode. Only what changed is written."""
+        conn = self.index._conn()
+        with self.index._write_lock:
+            try:
+                have = {r[0]: (r[1], r[2], r[3], r[4]) for r in conn.execute(
+                    "SELECT code, name, level, parent, origin FROM areas")}
+                rows = [(c, *entry) for c, entry in sorted(learned.items())
+                        if have.get(c, (None,) * 3 + ("profile",))[3] != "operator"
+                        and have.get(c, (None,) * 4)[:3] != entry]
+                conn.executemany("INSERT INTO areas VALUES (?, ?, ?, ?, 'geocoder') ON CONFLICT (code) DO UPDATE "
+                                 "SET name = excluded.name, level = excluded.level, parent = excluded.parent, "
+                                 "origin = 'geocoder' WHERE areas.origin != 'operator'", rows)
+                if rows:
+                    self._retree(conn)
+                    self._name_members(conn, None)   # a name the geocoder gives can now be matched
+                want = set()
+                iris = sorted(members)
+                for i in range(0, len(iris), 500):
+                    chunk = iris[i:i + 500]
+                    want.update((members[r[1]], r[0]) for r in conn.execute(
+                        f"SELECT id, iri FROM groups WHERE iri IN ({','.join('?' * len(chunk))})", chunk))
+                held = {tuple(r) for r in conn.execute("SELECT code, gid FROM area_members WHERE via = 'postcode'")}
+                conn.executemany("DELETE FROM area_members WHERE code = ? AND gid = ? AND via = 'postcode'",
+                                 sorted(held - want))
+                conn.executemany("INSERT OR IGNORE INTO area_members VALUES (?, ?, 'postcode')", sorted(want - held))
+                changed = bool(rows) or held != want
+                if changed:
+                    self.index._set_meta(conn, "generation", (self.index.meta("generation", 0) or 0) + 1)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        if changed:
+            self.index._facet_cache = (None, None)
+        return {"areas": len(rows), "added": len(want - held), "removed": len(held - want)}
+
+    def locate(self, conn, located) -> None:
+        """Boundary memberships of groups given a position after they were indexed ((gid, lat, lon))."""
+        self._boundary_members(conn, located)
+
     def _name_members(self, conn, gid: int | None) -> None:
         """An area named (not coded) in a profile belongs to the known area of that name, if only one has
         it (a name the profile also gives that area's code for adds nothing)."""
@@ -491,7 +551,11 @@ class Areas:
         code = code_of(value.upper()) or code_of(value)
         if code:
             return [code] if conn.execute("SELECT 1 FROM areas WHERE code = ?", (code,)).fetchone() else []
-        return [r[0] for r in conn.execute("SELECT code FROM areas WHERE name = ? COLLATE NOCASE", (value,))]
+        # A name the operator or the geocoder gave wins over names only groups' profiles give, so a
+        # profile cannot take a known area's name away (by making it ambiguous) or stand in for it.
+        rows = conn.execute("SELECT code, origin FROM areas WHERE name = ? COLLATE NOCASE", (value,)).fetchall()
+        trusted = [r[0] for r in rows if r[1] != "profile"]
+        return trusted or [r[0] for r in rows]
 
     def below(self, codes) -> list[str]:
         """The areas ``codes`` name and every area below them (from the precomputed tree)."""
@@ -534,7 +598,7 @@ class Areas:
 
     def all(self) -> list[dict]:
         """Every area with its group count (rolled up), largest level first; cached until the index
-        changes. Areas learned from profiles that no group names any more are left out."""
+        changes. Areas learned from profiles or the geocoder that hold no group any more are left out."""
         gen = self.index.meta("generation", 0)
         if self._all_cache[0] == gen:
             return self._all_cache[1]
@@ -543,7 +607,7 @@ class Areas:
         for row in self.index._conn().execute("SELECT * FROM areas"):
             a = _area(row)
             a["groups"] = total.get(a["code"], 0)
-            if a["origin"] == "profile" and not a["groups"]:
+            if a["origin"] != "operator" and not a["groups"]:
                 continue
             out.append(a)
         out.sort(key=lambda a: (level_rank(a["level"]), a["name"].lower(), a["code"]))
@@ -580,16 +644,17 @@ class Areas:
         return {iri: by_gid.get(gid, []) for iri, gid in gid_of.items()}
 
     def memberships(self, gids) -> dict:
-        """{gid: [{"code", "name", "level", "via"}]} for the given index rows."""
+        """{gid: [{"code", "name", "level", "via", "named_by"}]} for the given index rows."""
         gids = list(gids)
         out: dict = {}
         for i in range(0, len(gids), 500):
             chunk = gids[i:i + 500]
             for r in self.index._conn().execute(
-                    f"SELECT m.gid, m.code, m.via, a.name, a.level FROM area_members m LEFT JOIN areas a "
+                    f"SELECT m.gid, m.code, m.via, a.name, a.level, a.origin FROM area_members m LEFT JOIN areas a "
                     f"ON a.code = m.code WHERE m.gid IN ({','.join('?' * len(chunk))}) ORDER BY m.code, m.via",
                     chunk):
-                out.setdefault(r[0], []).append({"code": r[1], "name": r[3] or r[1], "level": r[4], "via": r[2]})
+                out.setdefault(r[0], []).append({"code": r[1], "name": r[3] or r[1], "level": r[4], "via": r[2],
+                                                 "named_by": NAMED_BY.get(r[5], "profiles")})
         return out
 
     def of_group(self, iri: str) -> list[dict]:
@@ -602,15 +667,16 @@ class Areas:
 
 
 def name_members_sql(one_group: bool) -> str:
-    """The name-match memberships of one group (``?``: its gid) or of all. One group reads its own
+    """The name-match memberships of one group (``?``: its gid) or of all: to an area the operator or
+    the geocoder named (a name only profiles give is no one's to match). One group reads its own
     facet rows by gid: ``+f.facet`` keeps the planner off the (facet, value) index, which would scan
     every group's areas for each group indexed (quadratic over a sync)."""
     only = "f.gid = ? AND +f.facet = 'area'" if one_group else "f.facet = 'area'"
     return f"""
         INSERT OR IGNORE INTO area_members
         SELECT a.code, f.gid, 'profile_name' FROM facets f JOIN areas a ON a.name = f.value COLLATE NOCASE
-        WHERE {only}
-          AND (SELECT COUNT(*) FROM areas a2 WHERE a2.name = a.name COLLATE NOCASE) = 1
+        WHERE {only} AND a.origin != 'profile'
+          AND (SELECT COUNT(*) FROM areas a2 WHERE a2.name = a.name COLLATE NOCASE AND a2.origin != 'profile') = 1
           AND NOT EXISTS (SELECT 1 FROM area_members m WHERE m.code = a.code AND m.gid = f.gid
                           AND m.via = 'profile')"""
 
@@ -621,4 +687,8 @@ def _cell(lon: float, lat: float) -> tuple[int, int]:
 
 def _area(row) -> dict:
     return {"code": row["code"], "name": row["name"], "level": row["level"], "parent": row["parent"],
-            "origin": row["origin"], "iri": ons_iri(row["code"])}
+            "origin": row["origin"], "named_by": NAMED_BY[row["origin"]], "iri": ons_iri(row["code"])}
+
+
+# How a page says who named an area: a name only groups' profiles give is shown as theirs.
+NAMED_BY = {"operator": "operator", "geocoder": "geocoder", "profile": "profiles"}

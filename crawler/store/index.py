@@ -518,8 +518,11 @@ class TextIndex:
             return
         with self._write_lock:
             conn = self._conn()
-            conn.executemany("UPDATE groups SET lat = ?, lon = ? WHERE iri = ? AND lat IS NULL",
-                             [(lat, lon, iri) for iri, (lat, lon) in positions.items()])
+            located = []   # rows placed now are in the boundaries around them too (docs/areas.md)
+            for iri, (lat, lon) in positions.items():
+                located += [(r[0], lat, lon) for r in conn.execute(
+                    "UPDATE groups SET lat = ?, lon = ? WHERE iri = ? AND lat IS NULL RETURNING id", (lat, lon, iri))]
+            self.areas.locate(conn, located)
             conn.commit()
 
     def _mark_duplicates(self, conn, iris) -> None:

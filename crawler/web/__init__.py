@@ -68,6 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.extensions[EXTENSION] = hub
         # A crawl run by the CLI while the server was down is picked up here (cheap when nothing changed).
         hub.index.sync(store)
+        hub.apply_derived()
         app.extensions[sparql.EXTENSION] = hub.start_queries(
             timeout=float(app.config["QUERY_TIMEOUT"]), row_cap=int(app.config["QUERY_ROW_CAP"]),
             workers=int(app.config["QUERY_WORKERS"]), client_concurrency=app.config["QUERY_CLIENT_RUNNING"],

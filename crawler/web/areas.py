@@ -94,10 +94,13 @@ def area_report(code: str) -> dict:
 
     theirs = index.areas.of_groups(neighbours)
     bridges = [{**summary(iri), "to": [
-        dict(summary(o), areas=[{"code": m["code"], "name": m["name"], "level": m["level"]} for m in theirs.get(o, [])])
+        dict(summary(o), areas=[{k: m[k] for k in ("code", "name", "level", "named_by")} for m in theirs.get(o, [])])
         for o in others]} for iri, others in outside.items()]
     groups = result["groups"]
     details = contact_details(hub().store, [g["id"] for g in groups], request_budget())
+    here = set(index.areas.below([code]))
+    via = {iri: sorted({m["via"] for m in ms if m["code"] in here})
+           for iri, ms in index.areas.of_groups([g["id"] for g in groups]).items()}
     kinds = [dict(k, label=kind_label(k["value"]),
                   contacts_csv="/api/contacts.csv?" + urlencode({"kind": k["value"], "area": code}))
              for k in result["facets"].get("kind", [])]
@@ -108,7 +111,7 @@ def area_report(code: str) -> dict:
         "kinds": kinds,
         "topics": result["facets"].get("topic", []),
         "groups": [{"id": g["id"], "key": g["key"], "name": g["name"], "kind": g["kind"], "topics": g["topics"],
-                    "contact": details.get(g["id"], {})} for g in groups],
+                    "contact": details.get(g["id"], {}), "via": via.get(g["id"], [])} for g in groups],
         "groups_shown": len(groups),
         "needs": [n.to_dict() for n in needs if n.group in in_area],
         "offers": [o.to_dict() for o in offers if o.group in in_area],

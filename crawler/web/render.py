@@ -35,6 +35,14 @@ def http_url(value) -> str | None:
     return value.strip()
 
 
+def area_label(area: dict) -> str:
+    """An area's name as a page shows it: a name only groups' profiles give (anyone can publish one) is
+    shown as theirs, after the code, so it never passes for the operator's or the geocoder's name."""
+    if area.get("named_by") == "profiles" and area.get("name") != area.get("code"):
+        return f"{area['code']} (named “{area['name']}” by groups)"
+    return area.get("name") or area.get("code", "")
+
+
 def mailto(value) -> str | None:
     value = (value or "").strip()
     if value.lower().startswith("mailto:"):
@@ -107,6 +115,7 @@ def register(app) -> None:
     app.add_template_filter(when)
     app.add_template_filter(kind_label)
     app.add_template_filter(category_label)
+    app.add_template_filter(area_label)
     app.add_template_filter(group_href)
     app.add_template_filter(relation_out)
     app.add_template_filter(relation_in)

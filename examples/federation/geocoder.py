@@ -2,22 +2,32 @@
 
 The example groups live in a made-up borough (Leybridge, Marsh End, Riverlea) with made-up
 postcodes (LB, MQ, RL); each answers in postcodes.io's shape (``GET /postcodes/<postcode>``
-and the bulk ``POST /postcodes``), with a position near the demo's map centre and a ward and
-district with GSS-shaped codes. The aggregator is pointed at it with ``--geocoder``.
+and the bulk ``POST /postcodes``), with a position near the demo's map centre. The demo's own
+postcodes also answer their ward and borough from the demo's areas file (``areas.csv``: the ward
+each group's own coordinates lie in), so the aggregator learns postcode memberships
+(``via: "postcode"``, docs/areas.md) that agree with the boundaries. The aggregator is pointed at
+it with ``--geocoder``.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import unquote
 
 CENTRE = (51.5640, -0.0180)   # Leybridge on the demo's map
-DISTRICTS = {"LB": ("Leybridge", "E09000901"), "MQ": ("Marsh End", "E09000902"), "RL": ("Riverlea", "E09000903")}
 _POSTCODE = re.compile(r"(LB|MQ|RL)([0-9]) ?([0-9][A-Z]{2})")
+# The demo's postcodes -> the ward (areas.csv) their groups' own coordinates lie in.
+WARDS = {"LB1 1TH": "E05900011", "LB2 6CS": "E05900011", "LB2 6SM": "E05900011", "LB1 2SP": "E05900012",
+         "LB1 3FL": "E05900012", "LB1 3FQ": "E05900012", "LB1 4LS": "E05900013", "LB3 2MR": "E05900014",
+         "MQ1 2BL": "E05900021", "MQ1 2CW": "E05900021", "MQ1 4CG": "E05900022", "MQ2 3WA": "E05900022",
+         "MQ2 1VG": "E05900023", "MQ3 7IE": "E05900023", "MQ2 3WR": "E05900024", "MQ2 5HP": "E05900024"}
+AREAS = {row["code"]: row for row in csv.DictReader((Path(__file__).parent / "areas.csv").open(encoding="utf-8"))}
 
 
 def answer(postcode: str) -> dict | None:
@@ -30,11 +40,14 @@ def answer(postcode: str) -> dict | None:
     digest = hashlib.sha256(code.encode()).digest()
     lat = CENTRE[0] + (digest[0] - 128) / 128 * 0.012
     lon = CENTRE[1] + (digest[1] - 128) / 128 * 0.02
-    district, district_code = DISTRICTS[area]
-    ward = f"{district} {['North', 'Central', 'South', 'Riverside', 'Market', 'Park', 'Wharf', 'Green'][int(district_no) % 8]}"
-    return {"postcode": code, "latitude": round(lat, 6), "longitude": round(lon, 6), "region": "London",
-            "admin_district": district, "admin_ward": ward, "country": "England",
-            "codes": {"admin_district": district_code, "admin_ward": f"E05{int(district_no):06d}"}}
+    result = {"postcode": code, "latitude": round(lat, 6), "longitude": round(lon, 6), "region": "Ley Valley",
+              "country": "England", "codes": {}}
+    if code in WARDS:
+        ward = AREAS[WARDS[code]]
+        borough = AREAS[ward["parent"]]
+        result.update(admin_ward=ward["name"], admin_district=borough["name"],
+                      codes={"admin_ward": ward["code"], "admin_district": borough["code"]})
+    return result
 
 
 class DemoGeocoder:

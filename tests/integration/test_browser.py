@@ -5,6 +5,7 @@ error, makes no request off the machine and fits a 375 px phone screen."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from urllib.parse import urlencode
 
@@ -130,12 +131,69 @@ def test_the_map_shows_a_marker_per_located_group_with_tiles_from_loopback(tab, 
     before = len(hubnet.tiles.requests)
     tab.open(hubnet.agg_url + "/map")
     tab.page.wait_for_selector(".leaflet-marker-icon")
-    assert tab.page.locator(".leaflet-marker-icon").count() == len(located) >= 5
+    assert _groups_on_map(tab.page) == len(located) >= 5   # each a marker, or counted in a cluster
     tab.page.wait_for_selector(".leaflet-tile-loaded")
     assert len(hubnet.tiles.requests) > before
-    tab.page.locator(".leaflet-marker-icon").first.click()
+    tab.page.locator(".leaflet-marker-icon:not(.map-cluster)").first.click()
     assert tab.page.locator(".leaflet-popup-content a").count() == 1
     tab.shot("map")
+    tab.check_clean()
+
+
+def _groups_on_map(page) -> int:
+    """Single markers plus the counts the clusters show."""
+    singles = page.locator(".leaflet-marker-icon:not(.map-cluster)").count()
+    return singles + sum(int(c) for c in page.locator(".map-cluster").all_inner_texts())
+
+
+@pytest.fixture(scope="module")
+def dense(browser, hubnet, tmp_path_factory):
+    """An aggregator over 12 groups at one spot and one a few miles off (crawled with the CLI)."""
+    from browser_helpers import _wait_http, command, free_port
+    from hubnet.testing import Federation
+
+    work = tmp_path_factory.mktemp("dense")
+    fed = Federation()
+    spot = lambda lat, lon: {"@type": "Place", "geo": {"@type": "GeoCoordinates", "latitude": lat,  # noqa: E731
+                                                       "longitude": lon}}
+    groups = [{"@id": fed.url("dense.test", f"/#g{n}"), "@type": "Organization", "name": f"Estate group {n}",
+               "location": spot(51.5600, -0.0150)} for n in range(12)]
+    groups.append({"@id": fed.url("dense.test", "/#far"), "@type": "Organization", "name": "Far group",
+                   "location": spot(51.6100, -0.1000)})
+    fed.put("dense.test", "/", {"@context": "https://w3id.org/hubnet/context.jsonld", "@graph": groups})
+    resolve = ["--resolve", f"dense.test:{fed.port}:127.0.0.1", "--allow-private"]
+    store, port = work / "store", free_port()
+    subprocess.run(command("hubnet-crawler") + ["crawl", fed.url("dense.test"), "--store", str(store), "--delay",
+                                                "0", "--geocoder", "off", *resolve], check=True, capture_output=True)
+    log = work / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command("hubnet-crawler") + [
+            "serve", "--store", str(store), "--port", str(port), *resolve, "--geocoder", "off",
+            "--tiles", hubnet.tiles.url, "--tile-attribution", "Test tiles"], cwd=work, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_http(proc, f"http://127.0.0.1:{port}/health", log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        fed.close()
+
+
+def test_dense_markers_are_clustered_with_their_count_and_open_by_click_or_keyboard(tab, dense):
+    tab.open(dense + "/map")
+    page = tab.page
+    page.wait_for_selector(".map-cluster")
+    cluster = page.locator(".map-cluster")
+    assert cluster.count() == 1 and cluster.inner_text() == "12"
+    assert cluster.get_attribute("aria-label") == "12 groups here: zoom in"
+    assert page.locator(".leaflet-marker-icon:not(.map-cluster)").count() == 1 and _groups_on_map(page) == 13
+    cluster.focus()                       # a keyboard user reaches it by Tab and opens it with Enter
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.map-cluster').length === 0")
+    # Zoomed in to the spot (as far as the map goes: they share it), each group is its own marker.
+    assert page.locator(".leaflet-marker-icon:not(.map-cluster)").count() == 13
+    tab.shot("map-dense")
     tab.check_clean()
 
 

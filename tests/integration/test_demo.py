@@ -564,11 +564,13 @@ def _processes_mentioning(text: str) -> list:
 
 
 # The demo's areas (examples/federation/areas.csv and areas.geojson): every group with coordinates falls
-# in one ward's box; the canoe club (far down the river) and Refugee Welcome (no coordinates) in none.
+# in one ward's box, and its postcode (the demo's geocoder) in the same ward; Refugee Welcome (no
+# coordinates) is in Leybridge Central by its postcode only (via "postcode"); the canoe club (far down
+# the river) in none.
 DEMO_WARDS = {
     "Church Street": {"church-street-ra", "leybridge-foodbank", "leybridge-youth-parliament", "st-marks-leybridge"},
     "Ferry Lane": {"ferry-lane-ra", "ley-valley-network", "ley-valley-volunteers"},
-    "Leybridge Central": {"leybridge-repair-cafe"},
+    "Leybridge Central": {"leybridge-repair-cafe", "leybridge-refugee-welcome"},
     "Leybridge Marshes": set(),       # the allotment society's profile is refused (id_mismatch)
     "Wharfside": {"wharfside-arts", "wharfside-lunch-club"},
     "Cattle Green": {"cattle-green-ta", "marsh-end-islamic-centre"},
@@ -600,6 +602,8 @@ def test_the_demo_shows_its_areas_at_every_level(demo):
     assert iri["wharfside-lunch-club"] in {g["id"] for g in marsh_end["isolated"]}
     assert len(demo.get_json("/api/areas.geojson?level=ward")["features"]) == len(DEMO_WARDS)
     assert "Ley Valley" in demo.get("/areas", accept="text/html")[1].decode("utf-8")
+    central = {g["id"]: g["via"] for g in demo.get_json("/api/areas/E05900013")["groups"]}
+    assert central[iri["leybridge-refugee-welcome"]] == ["postcode"]
 
 
 @pytest.mark.slow

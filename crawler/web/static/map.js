@@ -30,20 +30,71 @@
     var points = [];
     data.groups.forEach(function (g) {
       if (typeof g.lat !== "number" || typeof g.lon !== "number") { return; }
-      var popup = document.createElement("a");
-      popup.href = g.href;
-      popup.textContent = g.name || g.key;
-      var marker = L.marker([g.lat, g.lon], {title: g.name || g.key, alt: g.name || g.key});
-      marker.bindPopup(popup);
-      marker.addTo(map);
-      points.push([g.lat, g.lon]);
+      points.push({lat: g.lat, lon: g.lon, name: g.name || g.key, href: g.href});
     });
+    var markers = L.layerGroup().addTo(map);
+    map.on("zoomend", function () { cluster(map, markers, points); });
     if (points.length) {
-      map.fitBounds(points, {padding: [24, 24], maxZoom: 15});
+      map.fitBounds(points.map(function (p) { return [p.lat, p.lon]; }), {padding: [24, 24], maxZoom: 15});
     } else {
       map.setView([51.5, -0.1], 10);
     }
+    cluster(map, markers, points);
     if (data.areas_url) { drawAreas(map, data.areas_url, points.length === 0); }
+  }
+  // Dense markers are grouped: the groups whose markers would fall in the same CELL-pixel square at
+  // this zoom become one numbered marker, which zooms in on them when clicked (or Enter on it). A
+  // small grid of our own, redone at each zoom: a few hundred groups need no clustering plugin.
+  var CELL = 48;
+  function cluster(map, layer, points) {
+    layer.clearLayers();
+    var zoom = map.getZoom(), cells = {};
+    points.forEach(function (p) {
+      var px = map.project([p.lat, p.lon], zoom);
+      var key = Math.floor(px.x / CELL) + ":" + Math.floor(px.y / CELL);
+      (cells[key] = cells[key] || []).push(p);
+    });
+    Object.keys(cells).forEach(function (key) {
+      var here = cells[key];
+      if (here.length === 1 || zoom >= map.getMaxZoom()) {
+        here.forEach(function (p) { layer.addLayer(single(p)); });
+      } else {
+        layer.addLayer(bunch(map, here));
+      }
+    });
+  }
+  function single(p) {
+    var popup = document.createElement("a");
+    popup.href = p.href;
+    popup.textContent = p.name;
+    return L.marker([p.lat, p.lon], {title: p.name, alt: p.name}).bindPopup(popup);
+  }
+  function bunch(map, here) {
+    var lat = 0, lon = 0;
+    here.forEach(function (p) { lat += p.lat; lon += p.lon; });
+    var label = here.length + " groups here: zoom in";
+    var size = here.length < 10 ? 30 : here.length < 100 ? 36 : 44;
+    var marker = L.marker([lat / here.length, lon / here.length], {
+      title: label, alt: label, keyboard: true,
+      icon: L.divIcon({className: "map-cluster", html: String(here.length), iconSize: [size, size]})
+    });
+    function open() {
+      map.fitBounds(here.map(function (p) { return [p.lat, p.lon]; }), {padding: [32, 32]});
+    }
+    marker.on("click", open);
+    marker.on("keypress", function (e) {
+      var key = e.originalEvent.key;
+      if (key === "Enter" || key === " ") { open(); }
+    });
+    marker.on("add", function () {
+      var icon = marker.getElement();
+      if (icon) {
+        icon.style.lineHeight = (size - 4) + "px";   // the count centred (inside the 2px border)
+        icon.setAttribute("aria-label", label);
+        icon.setAttribute("data-count", String(here.length));
+      }
+    });
+    return marker;
   }
   // Shades of one hue: the more groups an area has, the darker (0 groups: almost clear).
   function shade(n, most) {

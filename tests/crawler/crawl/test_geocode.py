@@ -106,11 +106,13 @@ def test_more_than_100_postcodes_go_in_bulk_requests_of_at_most_100(env):
     assert len(located) == 150 and located[fed.url("many.test", "/#g149")][0] == pytest.approx(51.149)
 
 
-def test_a_group_with_its_own_position_is_not_looked_up(env):
+def test_a_group_with_its_own_position_keeps_it_and_is_looked_up_only_for_its_areas(env):
     fed, store, geo = env
     fed.put("elm.test", "/", {"@context": CONTEXT, **group(fed, "elm.test", "E10 5AA", geo=(51.6, -0.02))})
     _, located = crawl(fed, store, geo.url, "elm.test")
-    assert geo.requests == [] and list(located.values()) == [(51.6, -0.02)]
+    assert geo.requests == ["/postcodes/E10%205AA"] and list(located.values()) == [(51.6, -0.02)]
+    assert not [q for q in store.graph_triples(GEO_GRAPH) if "/place/" in str(q.subject)]   # no derived position
+    assert store.source(fed.url("elm.test")).geocode_note is None
 
 
 def test_the_derived_position_is_kept_once_and_goes_when_the_group_gives_its_own(env):
