@@ -121,7 +121,7 @@ def groups(words, topic, kind, area, near, within_km, limit, fmt, store_path):
     if fmt == "json":
         click.echo(json.dumps(found, indent=2, ensure_ascii=False))
     elif fmt == "csv":
-        from hubnet.crawler.query.spreadsheet import cell
+        from hubnet.vocab.spreadsheet import cell
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(control.GROUP_FIELDS)

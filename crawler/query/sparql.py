@@ -18,7 +18,7 @@ import pyoxigraph as ox
 
 from hubnet.vocab.errors import QueryError
 
-from .spreadsheet import safe as spreadsheet_safe
+from hubnet.vocab.spreadsheet import safe as spreadsheet_safe
 
 MAX_QUERY_BYTES = 10 * 1024
 MAX_NESTING = 64

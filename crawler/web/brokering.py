@@ -31,7 +31,7 @@ from hubnet.crawler.query.contacts import contact_details
 from hubnet.crawler.store.index import MAX_LIMIT, Search
 from hubnet.crawler.query.brokering.matching import DEFAULT_WITHIN_KM, MAX_PER_NEED, MAX_WITHIN_KM
 from hubnet.crawler.query.brokering.network import MAX_HOPS
-from hubnet.crawler.query.spreadsheet import cell as _cell
+from hubnet.vocab.spreadsheet import cell as _cell
 from .current import hub
 from .params import MAX_OFFSET, MAX_TEXT, _float, bad, offset_pages, read_int, request_budget, search_from
 from .render import alternate_url as _alternate, page as _page

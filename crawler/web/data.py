@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from hubnet import __version__
 
-from hubnet.crawler.query.spreadsheet import cell as _cell
+from hubnet.vocab.spreadsheet import cell as _cell
 from hubnet.crawler.store.index import MAX_LIMIT
 from hubnet.crawler.store.graph import PROV as PROV_NS, PROV_GRAPH
 from hubnet.vocab.model import HUBNET, ORG, SCHEMA

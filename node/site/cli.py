@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from hubnet.vocab import DocumentError, HubnetError, ProfileInvalid
+from hubnet.vocab.spreadsheet import cell
 
 from ..cli import Fail
 from ..doc import dump, safe_href
@@ -300,7 +301,7 @@ def import_(csv_file, site_dir, out, dry_run, max_rows, max_bytes):
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(["slug", "name", "email", "invite", "expires"])
-        writer.writerows(links)
+        writer.writerows([cell(v) for v in row] for row in links)
         atomic_write(Path(out), buf.getvalue().encode("utf-8"), mode=0o600)
         click.echo(f"Wrote {len(links)} invite links to {out}.")
     else:

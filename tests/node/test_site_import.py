@@ -125,3 +125,20 @@ def test_a_missing_file_and_a_dry_run_write_nothing(tmp_path):
     assert dry.exit_code == 1 and "3 of 9 rows can be imported (nothing written)" in dry.output
     assert not invite_links(dry.output)
     assert _snapshot(tmp_path / "hub") == before
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_the_invite_links_file_is_safe_to_open_in_a_spreadsheet(tmp_path, start):
+    """A hub's sheet is copied from many hands: a name that a spreadsheet would run as a formula
+    comes back in the invite links file as text (the one neutraliser, vocab/spreadsheet.py)."""
+    assert cli("site", "init", tmp_path / "hub", "--public-url", "https://hub.example.org").exit_code == 0
+    name = f'{start}HYPERLINK("https://evil.example/","Lunch Club")'
+    path = tmp_path / "groups.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([["name", "email"], [name, "club@example.org"]])
+    out = tmp_path / "invites.csv"
+    result = cli("site", "import", path, "--site", tmp_path / "hub", "--out", out)
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["name"] == "'" + name

@@ -7,8 +7,9 @@ hub officer's computer. Such a cell gets a leading ``'``, which spreadsheets sho
 The full-width forms (U+FF1D ＝, U+FF0B ＋, U+FF0D －, U+FF20 ＠) are treated the same,
 since some spreadsheets convert them to their ASCII forms on input.
 
-Used by /export.csv, /api/contacts.csv, /sparql's CSV/TSV results and
-``hubnet-crawler query --format csv|tsv``.
+Used by /export.csv, /api/contacts.csv, /sparql's CSV/TSV results,
+``hubnet-crawler query --format csv|tsv`` and the invite links of ``hubnet-node site import --out``
+(here in vocab/ because the node and the crawler both write spreadsheets).
 """
 
 from __future__ import annotations
