@@ -587,14 +587,17 @@ class TextIndex:
         name). Only the ``rank_window`` most recently indexed matches are ranked: FTS5 reads its
         matches newest first (descending rowid) and stops there, so a word in most groups costs a
         bounded amount; any further matches follow, newest first. When no more match, every match
-        is ranked, as the plain query would (docs/query.md, "Directory search").
+        is ranked, as the plain query would (docs/query.md, "The directory's word search").
 
         The topic, kind and area filters are either tested on each match, or, when one of them
         selects few groups (a capped count), the groups passing them all are listed first in a
         temporary table and each match is looked up there: a per-match test of a filter that
         matches tens of thousands of groups costs more than the list.
         """
-        where, params = ["groups_fts MATCH ?", "groups_fts.rowid NOT IN (SELECT id FROM groups INDEXED BY groups_dups WHERE dup = 1)"], [match]
+        # The few duplicate rows from their partial index (left alone, SQLite scans every group for them).
+        where = ["groups_fts MATCH ?",
+                 "groups_fts.rowid NOT IN (SELECT id FROM groups INDEXED BY groups_dups WHERE dup = 1)"]
+        params = [match]
         if s.located:
             where.append("EXISTS (SELECT 1 FROM groups WHERE id = groups_fts.rowid AND lat IS NOT NULL "
                          "AND lon IS NOT NULL)")
