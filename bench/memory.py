@@ -8,7 +8,7 @@ Python objects hold; the rest of RSS is the interpreter, the libraries' code and
 RocksDB's caches and write buffers, SQLite's page cache).
 
     .venv/bin/python -m bench.memory ingest --corpus /tmp/b/corpus-100000.tsv --store /tmp/m --n 20000
-    .venv/bin/python -m bench.memory serve --store /tmp/b100k
+    .venv/bin/python -m bench.memory serve --store /tmp/b100k [--no-heap]
 """
 
 from __future__ import annotations
@@ -105,8 +105,11 @@ def main(argv=None) -> None:
     s = sub.add_parser("serve")
     s.add_argument("--store", required=True)
     s.add_argument("--skip-models", action="store_true")
+    for sp in (i, s):   # tracemalloc's records of live allocations count in RSS too: without it, RSS alone
+        sp.add_argument("--no-heap", action="store_true", help="RSS only, without tracemalloc")
     a = p.parse_args(argv)
-    tracemalloc.start()
+    if not a.no_heap:
+        tracemalloc.start()
     steps = Steps()
     (ingest if a.what == "ingest" else serve)(a, steps)
 
