@@ -452,7 +452,7 @@ def task_ingest(a: dict) -> dict:
     def documents():
         if workers:   # parsed by other processes; what the writer still does is reading N-Triples back
             for url, triples, digest in _parsed_in_processes(a["corpus"], limit, workers):
-                yield url, triples and SimpleNamespace(triples=triples, content_hash=digest)
+                yield url, None if triples is None else SimpleNamespace(triples=triples, content_hash=digest)
             return
         for url, body in read_corpus(a["corpus"], limit):
             try:
@@ -501,8 +501,8 @@ def task_ingest(a: dict) -> dict:
     del store, raw
     gc.collect()
     du_closed = disk_usage(a["store"])
-    res = {"mode": mode, "parse_workers": workers, "docs": docs, "triples": triples, "failures": failures, "wall_s": wall, "cpu_s": cpu,
-           "cpu_children_s": children.ru_utime + children.ru_stime,
+    res = {"mode": mode, "parse_workers": workers, "docs": docs, "triples": triples, "failures": failures,
+           "wall_s": wall, "cpu_s": cpu, "cpu_children_s": children.ru_utime + children.ru_stime,
            "parse_s": parse_s, "write_s": write_s, "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": rss0,
            "du_open_bytes": du_open, "du_closed_bytes": du_closed, "checkpoints": checkpoints,
            "partial": limit is not None and docs < limit}
