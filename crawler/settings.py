@@ -196,6 +196,12 @@ DEFAULT_STORE = "hubnet-data"
 # AREA_PAGE_LIMIT        most groups listed (with contacts) on an area's page; counts cover all
 # AREAS_FILE             the operator's areas (code,name,level,parent CSV; docs/areas.md), kept in the store
 # BOUNDARIES_FILE        the operator's area boundaries (GeoJSON features with properties.code)
+# Directory search: when more groups than this match a search's words (a very common word), only
+# the most recently indexed this many of them are ranked by relevance, first; the others follow,
+# most recently indexed first (docs/query.md). Ranking every match of a word in 70,000 of 100,000
+# groups costs ~100-250 ms a request; this many, ~10 ms. Below it every match is ranked.
+SEARCH_RANK_WINDOW = 2_000
+
 SERVER_DEFAULTS = {
     "STORE": DEFAULT_STORE,
     "RECRAWL_INTERVAL": RECRAWL_INTERVAL,

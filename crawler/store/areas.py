@@ -574,6 +574,17 @@ class Areas:
         marks = ",".join("?" * len(codes))
         return f"g.id IN (SELECT gid FROM area_members WHERE code IN ({marks}))", codes
 
+    def filter_parts(self, value: str) -> tuple[str, str, list]:
+        """``area=value`` as (a query listing the matching group ids, a test of one id ``{gid}``, their
+        parameters): what ``TextIndex.search`` uses to start from the smallest filter (index.py)."""
+        codes = self.below(self.resolve(value))
+        if not codes:
+            return ("SELECT gid FROM facets WHERE facet = 'area' AND value = ?",
+                    "EXISTS (SELECT 1 FROM facets WHERE facet = 'area' AND value = ? AND gid = {gid})", [value])
+        marks = ",".join("?" * len(codes))
+        return (f"SELECT DISTINCT gid FROM area_members WHERE code IN ({marks})",
+                f"EXISTS (SELECT 1 FROM area_members WHERE gid = {{gid}} AND code IN ({marks}))", codes)
+
     def group_iris(self, value: str) -> set[str]:
         """The IRIs of every group in ``area=value`` (rolled up): one indexed query, no page limit."""
         clause, params = self.filter_sql(value)

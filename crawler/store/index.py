@@ -43,6 +43,7 @@ import pyoxigraph as ox
 from hubnet.vocab.authority import owns_graph, speaks_for
 from hubnet.crawler.budget import UNLIMITED, Budget, OverBudget
 from hubnet.crawler.geo import haversine_km, haversine_sql
+from hubnet.crawler.settings import SEARCH_RANK_WINDOW
 from hubnet.crawler.store.graph import GRAPH_STATUSES, HUBNET, PROV, PROV_GRAPH, now
 from hubnet.crawler.store import areas as _areas
 from hubnet.crawler.store import identity
@@ -58,6 +59,9 @@ BULK_THRESHOLD = 200
 MAX_LIMIT = 1000
 # Filters whose total and facet counts are kept (per index generation); each entry is a few KB.
 COUNTS_CACHE_SIZE = 512
+# A search with words lists the groups of a filter that selects at most this many first and looks
+# each match up among them; a broader filter is tested on each match instead. Only the speed differs.
+LIST_FILTER_BELOW = 10_000
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
@@ -306,6 +310,7 @@ class TextIndex:
         self._counts_lock = threading.Lock()
         self.facet_computations = 0   # filters counted (cache misses), for tests
         self._sql_math = False
+        self.rank_window = SEARCH_RANK_WINDOW   # matches ranked by relevance at most (search)
         self.areas = _areas.Areas(self)
         self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
         with self._write_lock:
@@ -602,7 +607,7 @@ class TextIndex:
         """
         conn = self._conn()
         source, where, params, match = self._filters(s)
-        order = f"{_BM25}, g.name COLLATE NOCASE" if match else "g.name COLLATE NOCASE, g.id"
+        order = "g.name COLLATE NOCASE, g.id"   # words: _word_page ranks them
         select_extra, head = "", []
         if s.located or s.near:
             where.append("g.lat IS NOT NULL AND g.lon IS NOT NULL")
@@ -625,8 +630,11 @@ class TextIndex:
             select_extra = f", {dist} AS distance"
             order = "distance, g.name COLLATE NOCASE"
         base = f"FROM {source} WHERE {' AND '.join(where)}"
-        rows = conn.execute(f"SELECT g.* {select_extra} {base} ORDER BY {order} LIMIT ? OFFSET ?",
-                            head + params + [s.limit, s.offset]).fetchall()
+        if match and not s.near:
+            rows = self._word_page(conn, s, match)
+        else:
+            rows = conn.execute(f"SELECT g.* {select_extra} {base} ORDER BY {order} LIMIT ? OFFSET ?",
+                                head + params + [s.limit, s.offset]).fetchall()
         if not s.counts:
             total, facets = None, {}
         elif len(where) == 1:
@@ -641,6 +649,71 @@ class TextIndex:
                 item["distance_km"] = round(row["distance"], 3)
             groups.append(item)
         return {"total": total, "groups": groups, "facets": facets}
+
+    def _word_page(self, conn, s: Search, match: str) -> list:
+        """The page of a search by words: the groups matching everything, by relevance (bm25, then
+        name). Only the ``rank_window`` most recently indexed matches are ranked: FTS5 reads its
+        matches newest first (descending rowid) and stops there, so a word in most groups costs a
+        bounded amount; any further matches follow, newest first. When no more match, every match
+        is ranked, as the plain query would (docs/query.md, "The directory's word search").
+
+        The topic, kind and area filters are either tested on each match, or, when one of them
+        selects few groups (a capped count), the groups passing them all are listed first in a
+        temporary table and each match is looked up there: a per-match test of a filter that
+        matches tens of thousands of groups costs more than the list.
+        """
+        # The few duplicate rows from their partial index (left alone, SQLite scans every group for them).
+        where = ["groups_fts MATCH ?",
+                 "groups_fts.rowid NOT IN (SELECT id FROM groups INDEXED BY groups_dups WHERE dup = 1)"]
+        params = [match]
+        if s.located:
+            where.append("EXISTS (SELECT 1 FROM groups WHERE id = groups_fts.rowid AND lat IS NOT NULL "
+                         "AND lon IS NOT NULL)")
+        try:
+            self._filter_words(conn, s, where, params)
+            window, found = self.rank_window, " AND ".join(where)
+            rows = []
+            if s.offset < window:
+                ranked = (f"SELECT groups_fts.rowid AS id, {_BM25} AS score FROM groups_fts WHERE {found} "
+                          "ORDER BY groups_fts.rowid DESC LIMIT ?")
+                rows = conn.execute(f"SELECT g.* FROM ({ranked}) w CROSS JOIN groups g ON g.id = w.id "
+                                    "ORDER BY w.score, g.name COLLATE NOCASE, g.id LIMIT ? OFFSET ?",
+                                    params + [window, s.limit, s.offset]).fetchall()
+            if s.offset + s.limit > window:   # past the ranked ones: newest first
+                skip = max(s.offset, window)
+                rows += conn.execute(f"SELECT g.* FROM groups_fts CROSS JOIN groups g ON g.id = groups_fts.rowid "
+                                     f"WHERE {found} ORDER BY groups_fts.rowid DESC LIMIT ? OFFSET ?",
+                                     params + [s.offset + s.limit - skip, skip]).fetchall()
+            return rows
+        finally:
+            conn.rollback()   # the temporary list is scratch
+
+    def _filter_words(self, conn, s: Search, where: list, params: list) -> None:
+        """Add the topic, kind and area filters of ``s`` to a search by words (see ``_word_page``)."""
+        parts = [("SELECT gid FROM facets WHERE facet = ? AND value = ?",
+                  "EXISTS (SELECT 1 FROM facets WHERE facet = ? AND value = ? AND gid = {gid})", [facet, value])
+                 for facet, value in (("topic", s.topic), ("kind", s.kind)) if value]
+        if s.area:
+            lister, test, area_params = self.areas.filter_parts(s.area)
+            parts.append((lister, test, area_params))
+        if not parts:
+            return
+        sizes = [conn.execute(f"SELECT count(*) FROM ({lister} LIMIT ?)", p + [LIST_FILTER_BELOW]).fetchone()[0]
+                 for lister, _, p in parts]
+        if min(sizes) >= LIST_FILTER_BELOW:
+            for _, test, p in parts:
+                where.append(test.format(gid="groups_fts.rowid"))
+                params += p
+            return
+        first = sizes.index(min(sizes))
+        lister, _, first_params = parts.pop(first)
+        tests = [test.format(gid="d.gid") for _, test, _ in parts]
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS listed (id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.listed")
+        conn.execute(f"INSERT OR IGNORE INTO temp.listed SELECT d.gid FROM ({lister}) d"
+                     + (f" WHERE {' AND '.join(tests)}" if tests else ""),
+                     first_params + [v for _, _, p in parts for v in p])
+        where.append("+groups_fts.rowid IN temp.listed")   # "+": a lookup per match, not an FTS5 probe per id
 
     def _distance_sql(self, lat: float, lon: float) -> tuple[str, list]:
         """Great-circle distance in km from (lat, lon) to the row, as SQL (haversine)."""

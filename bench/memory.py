@@ -1,0 +1,118 @@
+"""Where the memory goes (issue 18): resident memory step by step, with the Python heap apart.
+
+``ingest``: parse_source alone, then the store's bulk path, over N documents of the benchmark's
+corpus (the ingest section's ``corpus-N.tsv``). ``serve``: the app over an existing store (a 100k
+store of ``bench.search`` or the ingest section), then the first search, then the brokering models.
+Each step reports RSS now, the process's peak so far, and the Python heap (``tracemalloc``: what
+Python objects hold; the rest of RSS is the interpreter, the libraries' code and native memory:
+RocksDB's caches and write buffers, SQLite's page cache).
+
+    .venv/bin/python -m bench.memory ingest --corpus /tmp/b/corpus-100000.tsv --store /tmp/m --n 20000
+    .venv/bin/python -m bench.memory serve --store /tmp/b100k [--no-heap]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import time
+import tracemalloc
+
+from bench.tasks import _peak_rss_mb, _rss_now_mb, read_corpus
+
+
+class Steps:
+    def __init__(self):
+        self.rows = []
+
+    def mark(self, step: str, **extra) -> None:
+        gc.collect()
+        heap, heap_peak = tracemalloc.get_traced_memory()
+        self.rows.append(dict(step=step, rss_mb=round(_rss_now_mb(), 1), peak_rss_mb=round(_peak_rss_mb(), 1),
+                              python_heap_mb=round(heap / 2 ** 20, 1), python_heap_peak_mb=round(heap_peak / 2 ** 20, 1),
+                              **extra))
+        tracemalloc.reset_peak()
+        print(json.dumps(self.rows[-1]), flush=True)
+
+
+def ingest(a, steps: Steps) -> None:
+    from hubnet.crawler.crawl.extract import parse_source
+    from hubnet.crawler.settings import Settings
+    from hubnet.crawler.store.graph import OK, SourceRecord, Store, now
+
+    settings = Settings()
+    steps.mark("imports (hubnet, pyoxigraph)")
+    for url, body in read_corpus(a.corpus, a.n):
+        parse_source(body, "application/ld+json", url, settings)
+    steps.mark(f"parse_source of {a.n:,} documents, nothing kept")
+    shutil.rmtree(a.store, ignore_errors=True)
+    store = Store(a.store)
+    steps.mark("empty store opened")
+    t = time.perf_counter()
+    for url, body in read_corpus(a.corpus, a.n):
+        parsed = parse_source(body, "application/ld+json", url, settings)
+        stamp = now()
+        rec = SourceRecord(url=url, graph=url, status=OK, found_via="load", first_seen=stamp, generated_at=stamp,
+                           last_success=stamp, content_hash=parsed.content_hash, triples=len(parsed.triples))
+        store.stage_new_source(rec, parsed.triples, batch=settings.bulk_batch)
+    store.flush()
+    steps.mark(f"bulk ingest of {a.n:,} documents (batches of {settings.bulk_batch})",
+               seconds=round(time.perf_counter() - t, 1))
+    store.close()
+    del store
+    steps.mark("store closed")
+
+
+def serve(a, steps: Steps) -> None:
+    from urllib.parse import urlencode
+
+    from bench.tasks import SEARCHES
+    from hubnet.crawler.web import create_app
+
+    steps.mark("imports (hubnet, Flask, pyoxigraph)")
+    t = time.perf_counter()
+    app = create_app({"STORE": str(a.store), "BACKGROUND": False, "TESTING": True,
+                      "MODEL_BUILD_BUDGET": 3600.0, "MODEL_WAIT": 3600.0})   # a slow machine: measure, never cut short
+    steps.mark("create_app: store opened, index opened and in step", seconds=round(time.perf_counter() - t, 1))
+    client = app.test_client()
+    for q, topic, area in SEARCHES:
+        for params in ({"q": q, "topic": topic, "area": area}, {"q": q}):
+            assert client.get(f"/api/groups?{urlencode(params)}").status_code == 200
+    steps.mark("8 directory searches (index pages and counts cached)")
+    assert client.get("/api/groups?" + urlencode({"limit": 1000})).status_code == 200
+    steps.mark("a page of 1,000 groups")
+    if not a.skip_models:
+        t = time.perf_counter()
+        status = client.get("/api/network/bridges").status_code
+        steps.mark("brokering network model built (/api/network/bridges)", status=status,
+                   seconds=round(time.perf_counter() - t, 1))
+        t = time.perf_counter()
+        status = client.get("/api/matches?limit=10").status_code
+        steps.mark("matcher model built (/api/matches)", status=status, seconds=round(time.perf_counter() - t, 1))
+    app.extensions["hubnet"].close()
+    steps.mark("app closed")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    i = sub.add_parser("ingest")
+    i.add_argument("--corpus", required=True)
+    i.add_argument("--store", required=True)
+    i.add_argument("--n", type=int, default=20_000)
+    s = sub.add_parser("serve")
+    s.add_argument("--store", required=True)
+    s.add_argument("--skip-models", action="store_true")
+    for sp in (i, s):   # tracemalloc's records of live allocations count in RSS too: without it, RSS alone
+        sp.add_argument("--no-heap", action="store_true", help="RSS only, without tracemalloc")
+    a = p.parse_args(argv)
+    if not a.no_heap:
+        tracemalloc.start()
+    steps = Steps()
+    (ingest if a.what == "ingest" else serve)(a, steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Directory search at 100,000 groups (issue 18), without the rest of the benchmark.
+
+Writes the ingest section's corpus and store if ``--store`` holds none (``bench.tasks ingest``, the
+crawler's bulk path, ~3 min at 100k), syncs the text index (~3 min from empty), then times
+``TextIndex.search`` over the benchmark's ``SEARCHES`` (words + topic + area, and words only), with
+the counts cached and not, p50/p95 over >= 20 runs, wall clock and the searching thread's CPU
+(steadier on a shared machine). Beside each plan, the plain query the index ran before issue 18
+(every match ranked by bm25), on the same index in the same run: the baseline of the ratio.
+
+    .venv/bin/python -m bench.search --store /tmp/b100k [--n 100000] [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.tasks import SEARCHES, write_corpus
+
+
+def _ensure_store(store: Path, n: int) -> dict:
+    if (store / "oxigraph").is_dir():
+        return {"reused": str(store)}
+    corpus = store.parent / f"{store.name}-corpus.tsv"
+    if not corpus.exists():
+        write_corpus(corpus, n)
+    out = subprocess.run([sys.executable, "-m", "bench.tasks", "ingest",
+                          json.dumps({"corpus": str(corpus), "n": n, "store": str(store)})],
+                         check=True, capture_output=True, text=True).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    return {"ingest_wall_s": res["wall_s"], "docs": res["docs"]}
+
+
+def _plain_page(index, s) -> int:
+    """The query every search by words ran before issue 18: all matches ranked, then the page."""
+    from hubnet.crawler.store.index import _BM25
+    source, where, params, _ = index._filters(s)
+    return len(index._conn().execute(f"SELECT g.id FROM {source} WHERE {' AND '.join(where)} "
+                                     f"ORDER BY {_BM25}, g.name COLLATE NOCASE LIMIT ? OFFSET ?",
+                                     params + [s.limit, s.offset]).fetchall())
+
+
+def _runs(fn, items, runs: int) -> dict:
+    wall, cpu, per, per_cpu = [], [], {}, {}
+    for item in items:   # warm-up: each search once (its counts cached, as for its next visitors)
+        fn(item)
+    for k in range(max(runs, len(items))):
+        item = items[k % len(items)]
+        t0, c0 = time.perf_counter(), time.thread_time()
+        fn(item)
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
+        per.setdefault(k % len(items), []).append(wall[-1])
+        per_cpu.setdefault(k % len(items), []).append(cpu[-1])
+    return {"p50_ms": statistics.median(wall), "p95_ms": statistics.quantiles(wall, n=20)[18],
+            "cpu_p50_ms": statistics.median(cpu), "cpu_p95_ms": statistics.quantiles(cpu, n=20)[18], "runs": len(wall),
+            "p50_per_search_ms": [round(statistics.median(v), 1) for _, v in sorted(per.items())],
+            "cpu_p50_per_search_ms": [round(statistics.median(v), 1) for _, v in sorted(per_cpu.items())]}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--store", type=Path, required=True)
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--runs", type=int, default=20)
+    a = p.parse_args(argv)
+    from hubnet.crawler.store.graph import Store
+    from hubnet.crawler.store.index import Search, open_index
+
+    out = {"store": _ensure_store(a.store, a.n)}
+    store = Store(a.store)
+    index = open_index(store)
+    t = time.perf_counter()
+    out["sync"] = index.sync(store)
+    out["sync_s"] = time.perf_counter() - t
+    out["groups"] = index.count()
+    three = [Search(q=q, topic=topic, area=area) for q, topic, area in SEARCHES]
+    words = [Search(q=q) for q, _, _ in SEARCHES]
+    conn = index._conn()
+    out["matches"] = {s.q: conn.execute("SELECT count(*) FROM groups_fts WHERE groups_fts MATCH ?",
+                                        (f'"{s.q}"*',)).fetchone()[0] for s in words}
+    out["found"] = [index.search(s)["total"] for s in three]
+
+    def cold(s):
+        index._counts_cache.clear()
+        index.search(s)
+    for label, items in (("words_topic_area", three), ("words_only", words)):
+        out[label] = {"page": _runs(lambda s: index._word_page(conn, s, index._filters(s)[3]), items, a.runs),
+                      "plain_page": _runs(lambda s: _plain_page(index, s), items, a.runs),
+                      "search_counts_cached": _runs(index.search, items, a.runs),
+                      "search_counts_cold": _runs(cold, items, a.runs)}
+    out["rank_window"] = index.rank_window
+    index.close()
+    store.close()
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
