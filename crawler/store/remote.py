@@ -69,6 +69,11 @@ def endpoint_of(spec: str) -> str:
     return url
 
 
+class Unsupported(StoreError):
+    """The server refused (400) a query pyoxigraph reads as valid SPARQL: beyond its SPARQL
+    compiler (Virtuoso 7 fails on some of the text index's UNIONs of BINDs)."""
+
+
 class SparqlClient:
     """The protocol's two requests, with a timeout and retries of failed connections and 5xx answers.
 
@@ -106,7 +111,7 @@ class SparqlClient:
                 raise StoreError(f"cannot reach the store at {url}: {exc}", code="store_error") from None
             if resp.status_code >= 400:
                 text = body[:500].decode("utf-8", "replace").strip()
-                raise StoreError(f"the store at {url} answered {resp.status_code}: {text}", code="store_error")
+                raise (Unsupported if resp.status_code == 400 else StoreError)(f"the store at {url} answered {resp.status_code}: {text}", code="store_error")
             return resp.headers.get("Content-Type", "").split(";")[0].strip().lower(), body
         raise AssertionError("unreachable")
 
@@ -328,6 +333,21 @@ class RemoteStore(Store):
     @property
     def oxigraph(self) -> RemoteDataset:
         return self._store
+
+    def query(self, sparql: str, **kw):
+        """hubnet's own queries: on the server, or, if it cannot run one (``Unsupported``), here on
+        a copy of the graphs the query names (every graph if it names them by a variable). Never
+        for the /sparql endpoint's queries, which go to ``oxigraph.query`` and fail as they fail."""
+        options = {k: v for k, v in kw.items() if k != "use_default_graph_as_union"}
+        try:
+            return self._store.query(sparql, **options)
+        except Unsupported:
+            pass
+        named = re.findall(r"GRAPH\s*<([^>]+)>", sparql)
+        copy = ox.Store()
+        for g in (named if named and not re.search(r"GRAPH\s*\?", sparql) else [None]):
+            copy.bulk_extend(self._store.quads_for_pattern(None, None, None, g and ox.NamedNode(g)))
+        return copy.query(sparql, use_default_graph_as_union=True, **options)
 
     # ------------------------------------------------------------------ the change log, in the store
     def _log_changes(self, names) -> None:
