@@ -120,6 +120,9 @@ class Settings:
     store_timeout: float = 30.0          # seconds one request to the store may take
     store_retries: int = 2               # retries of a request that could not connect or got a 5xx answer
     store_max_answer_bytes: int = 256 * 1024 * 1024   # bytes of one answer read from the store
+    # Statements per INSERT DATA operation; a source's are several operations of its one request
+    # (Virtuoso 7's SPARQL parser runs out of stack past ~5,000 statements in one).
+    store_insert_chunk: int = 1000
     store_local_dir: str = "hubnet-local"   # this front end's own derived files (text index, areas)
     store_poll_interval: float = 30.0    # seconds between a serving front end's looks at the store's change log
     store_change_margin: float = 300.0   # seconds of the change log read again (writers' clocks, late commits)

@@ -122,7 +122,8 @@ class Virtuoso:
         requests.post(self.url, data={"update": text}, timeout=60).raise_for_status()
 
     def graphs(self) -> list:
-        rows = self.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")["results"]["bindings"]
+        # GROUP BY, not DISTINCT: Virtuoso 7 answers this one in ms and the DISTINCT one in seconds
+        rows = self.query("SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")["results"]["bindings"]
         return [r["g"]["value"] for r in rows]
 
     def reset(self) -> None:

@@ -100,9 +100,7 @@ class SparqlClient:
                         time.sleep(0.2 * 2 ** attempt)
                         continue
                     body = self._read(resp, deadline)
-            except requests.Timeout:
-                if attempt < self.retries:
-                    continue
+            except requests.Timeout:   # not retried: the server may still be working on it
                 raise TimeoutError(f"the store at {url} did not answer within {timeout:g} s") from None
             except requests.ConnectionError as exc:
                 if attempt < self.retries:
@@ -251,7 +249,8 @@ class RemoteDataset:
             yield ox.Quad(*(t if t is not None else sol[k] for k, t in terms.items()))
 
     def contains_named_graph(self, graph) -> bool:
-        return bool(self.query(f"ASK {{ GRAPH {graph} {{ ?s ?p ?o }} }}"))
+        """Only hubnet's graphs: the server's own (Virtuoso's system graphs) are not in the store."""
+        return bool(self.query(f"ASK {{ GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ {graph} }} {_OURS} }}"))
 
     def named_graphs(self):
         return [sol["g"] for sol in self.query(f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?s ?p ?o }} {_OURS} }}")]
@@ -323,6 +322,7 @@ class RemoteStore(Store):
         self.on_write = None
         self._staged, self._staged_graphs, self._broken = {}, set(), None
         self._store = RemoteDataset(self.client)
+        self._local_shapes: set = set()   # hubnet's queries the server could not run (``query``)
         self._journal_id = "remote " + query_url
         try:
             self._store.query("ASK { ?s ?p ?o }")
@@ -339,10 +339,12 @@ class RemoteStore(Store):
         a copy of the graphs the query names (every graph if it names them by a variable). Never
         for the /sparql endpoint's queries, which go to ``oxigraph.query`` and fail as they fail."""
         options = {k: v for k, v in kw.items() if k != "use_default_graph_as_union"}
-        try:
-            return self._store.query(sparql, **options)
-        except Unsupported:
-            pass
+        shape = re.sub(r"<[^>]*>", "<>", sparql)   # the same query about another graph fails alike
+        if shape not in self._local_shapes:
+            try:
+                return self._store.query(sparql, **options)
+            except Unsupported:
+                self._local_shapes.add(shape)
         named = re.findall(r"GRAPH\s*<([^>]+)>", sparql)
         copy = ox.Store()
         for g in (named if named and not re.search(r"GRAPH\s*\?", sparql) else [None]):
@@ -397,8 +399,8 @@ class RemoteStore(Store):
                 g = ox.NamedNode(insert_graph)
                 quads += [ox.Quad(t.subject, t.predicate, t.object, g) for t in triples]
             plain = [q for q in quads if not _has_blank([(q.subject, q.predicate, q.object)])]
-            if plain:
-                parts.append(_data("INSERT", plain))
+            step = self.settings.store_insert_chunk
+            parts += [_data("INSERT", plain[i:i + step]) for i in range(0, len(plain), step)]
             if len(plain) < len(quads):
                 parts.append(_data("INSERT", [q for q in quads if q not in plain]))
             try:
