@@ -20,7 +20,7 @@ import logging
 from hubnet.crawler.budget import UNLIMITED, Budget
 from hubnet.crawler.crawl.scheduler import Background
 from hubnet.crawler.query.brokering.models import Models
-from hubnet.crawler.query.forward import ForwardingQueryService
+from hubnet.crawler.query.forward import service_class
 from hubnet.crawler.query.workers import QueryService
 from hubnet.crawler.refresh import Refresher
 from hubnet.crawler.crawl.geocode import derived_positions
@@ -87,8 +87,7 @@ class Aggregator:
         """Start the SPARQL worker pool (``QueryService`` options: timeout, row_cap, workers, ...)."""
         if self.queries is not None:
             self.queries.close()
-        service = ForwardingQueryService if getattr(self.store, "remote", False) else QueryService
-        self.queries = service(self.store, options.pop("workdir", None), **options)
+        self.queries = service_class(self.store)(self.store, options.pop("workdir", None), **options)
         return self.queries
 
     def after_crawl(self, crawled_at: str | None = None) -> None:

@@ -118,7 +118,7 @@ class Settings:
     store_password_file: str = ""        # a file holding the password, read instead of store_password
     store_auth: str = "digest"           # "digest" (Virtuoso's /sparql-auth) or "basic" (Fuseki, GraphDB)
     store_timeout: float = 30.0          # seconds one request to the store may take
-    store_retries: int = 2               # retries of a request that could not connect or got a 5xx answer
+    store_retries: int = 2               # retries of a request that could not connect or got a 502, 503, 504
     store_max_answer_bytes: int = 256 * 1024 * 1024   # bytes of one answer read from the store
     # Statements per INSERT DATA operation; a source's are several operations of its one request
     # (Virtuoso 7's SPARQL parser runs out of stack past ~5,000 statements in one).

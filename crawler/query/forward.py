@@ -24,6 +24,13 @@ from .workers import (DEFAULT_GRAPH_FORMAT, DEFAULT_RESULTS_FORMAT, ClientBudget
                       TooManyQueries, _answer)
 
 
+def service_class(store):
+    """The query service for ``store``: forwarding for a remote store, the worker pool otherwise."""
+    from .workers import QueryService
+
+    return ForwardingQueryService if getattr(store, "remote", False) else QueryService
+
+
 class _Timed:
     """The store's dataset with every query given the service's timeout."""
 

@@ -70,12 +70,14 @@ def endpoint_of(spec: str) -> str:
 
 
 class Unsupported(StoreError):
-    """The server refused (400) a query pyoxigraph reads as valid SPARQL: beyond its SPARQL
-    compiler (Virtuoso 7 fails on some of the text index's UNIONs of BINDs)."""
+    """The server refused (400) or failed on (500) a request pyoxigraph reads as valid SPARQL:
+    beyond its compiler (Virtuoso 7 fails on some of the text index's UNIONs of BINDs with a 400,
+    on some OPTIONALs with a 500 SQ074)."""
 
 
 class SparqlClient:
-    """The protocol's two requests, with a timeout and retries of failed connections and 5xx answers.
+    """The protocol's two requests, with a timeout and retries of failed connections and of 502, 503
+    and 504 answers (a 500 is the server failing on this request: asking again fails again).
 
     Retrying an update is safe: every hubnet update deletes what it replaces before inserting, so
     applying it twice leaves what applying it once does (plus one more change-log entry)."""
@@ -96,7 +98,7 @@ class SparqlClient:
             try:
                 with self.session.post(url, data=data, headers={"Accept": accept}, timeout=timeout,
                                        stream=True) as resp:
-                    if resp.status_code >= 500 and attempt < self.retries:
+                    if resp.status_code in (502, 503, 504) and attempt < self.retries:
                         time.sleep(0.2 * 2 ** attempt)
                         continue
                     body = self._read(resp, deadline)
@@ -109,7 +111,7 @@ class SparqlClient:
                 raise StoreError(f"cannot reach the store at {url}: {exc}", code="store_error") from None
             if resp.status_code >= 400:
                 text = body[:500].decode("utf-8", "replace").strip()
-                raise (Unsupported if resp.status_code == 400 else StoreError)(f"the store at {url} answered {resp.status_code}: {text}", code="store_error")
+                raise (Unsupported if resp.status_code in (400, 500) else StoreError)(f"the store at {url} answered {resp.status_code}: {text}", code="store_error")
             return resp.headers.get("Content-Type", "").split(";")[0].strip().lower(), body
         raise AssertionError("unreachable")
 
@@ -175,11 +177,10 @@ def _triples(body: bytes):
 @functools.lru_cache(maxsize=256)
 def _is_graph_query(text: str) -> bool:
     """CONSTRUCT or DESCRIBE (asked for as N-Triples), told by pyoxigraph's own parser on an empty
-    store: servers answer in different shapes when left to choose (Virtuoso: a SELECT)."""
-    try:
-        return isinstance(ox.Store().query(text), ox.QueryTriples)
-    except (SyntaxError, ValueError, OSError):
-        return False   # the server says what is wrong with it
+    store (the answer is not read, so nothing is evaluated): servers answer in different shapes when
+    left to choose (Virtuoso: a SELECT). Invalid SPARQL raises pyoxigraph's ``SyntaxError`` here,
+    before anything is sent, with the same message as on the embedded store."""
+    return isinstance(ox.Store().query(text), ox.QueryTriples)
 
 
 def _with_substitutions(text: str, substitutions: dict) -> str:
