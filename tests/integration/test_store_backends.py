@@ -125,14 +125,15 @@ def _sparql(hub: str) -> list:
 
 def test_two_front_ends_over_one_virtuoso_store_answer_alike_and_learn_each_crawl(virtuoso, tmp_path, monkeypatch):
     """Two `serve` processes, each with its own text index, over one store: a crawl written to the
-    store (here by the CLI, as by any crawler) shows in both searches, learnt from the store's change log."""
+    store by a third process (the CLI) shows in both searches, and a group pinged to one front end
+    (which crawls it) shows in the other's, each learnt from the store's change log."""
     virtuoso.reset()
     monkeypatch.setenv("HUBNET_STORE_POLL_INTERVAL", "0.5")
     fed = Federation()
-    hosts = [f"front{i}.localhost" for i in range(3)]
+    hosts = [f"front{i}.localhost" for i in range(4)]
     procs = []
     try:
-        for i, host in enumerate(hosts):
+        for i, host in enumerate(hosts[:3]):
             fed.put_profile(host, f"Shared Group {i}", path="/", knowsAbout=["allotments"])
         crawl = [*crawler_command(), "crawl", "--store", virtuoso.spec, "--allow-private"]
         monkeypatch.setenv("HUBNET_STORE_LOCAL_DIR", str(tmp_path / "cli"))
@@ -153,6 +154,12 @@ def test_two_front_ends_over_one_virtuoso_store_answer_alike_and_learn_each_craw
         for hub in hubs:
             wait_for(lambda: _search(hub, "allotments") == three, f"{hub} to learn the new group")
         assert [_sparql(h) for h in hubs] == [three, three]
+        # A group pinged to the first front end, which crawls it: the second learns it from the store.
+        fed.put_profile(hosts[3], "Shared Group 3", path="/", knowsAbout=["allotments"])
+        assert requests.post(f"{hubs[0]}/ping", data={"url": fed.url(hosts[3], "/")}, timeout=10).status_code == 202
+        four = [*three, "Shared Group 3"]
+        wait_for(lambda: _search(hubs[1], "allotments") == four, "the second front end to learn the pinged group")
+        assert [_sparql(h) for h in hubs] == [four, four]
     finally:
         stop(procs)
         fed.close()
