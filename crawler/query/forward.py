@@ -119,7 +119,7 @@ class ForwardingQueryService:
                              status=504) from None
         except StoreError as exc:
             raise QueryError(f"the store could not answer: {exc.message}", code="query_failed",
-                             status=502) from None
+                             status=503) from None
         finally:
             self._slots.release()
         _, kind, media_type, body, truncated, count = reply

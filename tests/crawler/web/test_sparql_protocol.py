@@ -408,7 +408,7 @@ def test_page_examples_run_and_answer_on_the_fixture(live, name, request):
     example = {e["name"]: e for e in load_examples()}[name]
     r = requests.post(live.url, data={"query": example["query"]}, timeout=10)
     if "virtuoso" in request.node.callspec.id and name in VIRTUOSO_CANNOT:
-        doc = error(r, 502, "query_failed")
+        doc = error(r, 503, "query_failed")
         assert VIRTUOSO_CANNOT[name] in doc["error"]["message"]
         return
     assert r.status_code == 200, r.text
