@@ -58,7 +58,7 @@ class Aggregator:
         self.queries: QueryService | None = None
         self.models = Models(store, None, build_budget=model_build_budget, wait=model_wait)
         # On a shared SPARQL server, other front ends write too: look at the store's change log now and then.
-        self.poller = ChangePoller(store.settings.store_poll_interval, lambda: self.after_crawl()) \
+        self.poller = ChangePoller(store, store.settings.store_poll_interval, lambda: self.after_crawl()) \
             if serving and getattr(store, "remote", False) and store.settings.store_poll_interval > 0 else None
         self._closed = False
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import threading
 import time
@@ -38,6 +39,8 @@ from hubnet.vocab.errors import StoreError
 from hubnet.vocab.model import HUBNET
 
 from .graph import _DERIVED, _PRED, PROV_GRAPH, XSD, SourceRecord, Store, _record_triples
+
+log = logging.getLogger(__name__)
 
 SCHEMES = ("sparql+http://", "sparql+https://")
 HUBNET_GRAPHS = "https://w3id.org/hubnet/graph/"
@@ -370,6 +373,13 @@ class RemoteStore(Store):
         end = max([since, *(float(r["at"].value) for r in rows)])
         return sorted({r["name"].value for r in rows}), self._journal_id, end
 
+    def change_mark(self) -> tuple:
+        """(entries, latest time) of the change log: a new value means someone wrote (an entry that
+        committed late, with an earlier time, still changes the count)."""
+        row = next(iter(self._store.query(f"SELECT (COUNT(?at) AS ?n) (MAX(?at) AS ?m) WHERE {{ GRAPH "
+                                          f"{CHANGES_GRAPH} {{ ?e {_CHANGED_AT} ?at }} }}")), None)
+        return tuple(t.value if t is not None else None for t in (row["n"], row["m"])) if row else (None, None)
+
     def _prune_changes(self) -> None:
         cutoff = time.time() - self.settings.store_change_keep_days * 86400
         self._store.update(f"DELETE {{ GRAPH {CHANGES_GRAPH} {{ ?e ?p ?o }} }} WHERE {{ GRAPH {CHANGES_GRAPH} "
@@ -447,18 +457,27 @@ def _auth(settings):
 
 
 class ChangePoller:
-    """Calls ``refresh`` every ``interval`` seconds, so a front end's text index learns what other
-    front ends (or a crawler elsewhere) wrote to the shared store."""
+    """Looks at the store's change log every ``interval`` seconds and calls ``refresh`` when someone
+    wrote, so a front end's text index learns what other front ends (or a crawler elsewhere) wrote
+    to the shared store; an idle store costs one small query per interval."""
 
-    def __init__(self, interval: float, refresh):
+    def __init__(self, store: RemoteStore, interval: float, refresh):
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(interval, refresh), name="hubnet-store-poll",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(store, interval, refresh),
+                                        name="hubnet-store-poll", daemon=True)
         self._thread.start()
 
-    def _run(self, interval, refresh) -> None:
+    def _run(self, store, interval, refresh) -> None:
+        seen = None
         while not self._stop.wait(interval):
-            refresh()
+            try:
+                mark = store.change_mark()
+            except (StoreError, TimeoutError) as exc:
+                log.warning("cannot read the store's change log: %s", exc)
+                continue
+            if mark != seen:
+                seen = mark
+                refresh()
 
     def stop(self) -> None:
         self._stop.set()

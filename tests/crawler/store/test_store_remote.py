@@ -126,8 +126,12 @@ def test_the_change_log_names_each_write_to_every_reader_of_the_store(remote, vi
         _, jid, offset = other.changes_since(None, 0)
         assert other.changes_since(jid, offset)[0] == []
         urls = [f"https://log{i}.test/" for i in range(3)]
+        mark = other.change_mark()
+        assert other.change_mark() == mark   # nothing written, nothing to refresh (the poller's test)
         for url in urls:
             remote.replace_source(_rec(url, 1), [ox.Triple(S, P, ox.Literal(url))])
+            assert other.change_mark() != mark
+            mark = other.change_mark()
         names, jid2, offset2 = other.changes_since(jid, offset)
         assert jid2 == jid and set(urls) <= set(names) and offset2 > offset
         remote.remove_source(SourceRecord(url=urls[0], graph=urls[0], status="gone", removed_at=now()))
