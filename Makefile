@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SOURCES := $(shell find __init__.py testing.py vocab node crawler examples/queries -type f \
                     -not -path '*/__pycache__/*' 2>/dev/null)
 
-.PHONY: test quick demo venv clean browser
+.PHONY: test quick demo venv clean browser virtuoso
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ $(STAMP): $(BIN)/python pyproject.toml $(SOURCES)
 
 venv: $(STAMP)
 
-test: $(STAMP) browser
+test: $(STAMP) browser virtuoso
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 quick: $(STAMP)
@@ -42,6 +42,19 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "browser: $(CHROMIUM) not found; the browser tests will skip. To run them: sudo apt-get install chromium"; \
+	  fi; }
+
+# The remote-store tests (store_backend "virtuoso", tests/virtuoso_server.py) start a throwaway
+# Virtuoso from Debian's package on loopback ports. As root with apt-get this installs it when
+# missing; otherwise it says how, and those tests skip saying the same.
+VIRTUOSO ?= /usr/bin/virtuoso-t
+virtuoso:
+	@[ -x $(VIRTUOSO) ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "virtuoso: installing virtuoso-opensource-7-bin with apt-get (for the remote-store tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq virtuoso-opensource-7-bin >/dev/null; \
+	  else \
+	    echo "virtuoso: $(VIRTUOSO) not found; the remote-store tests will skip. To run them: sudo apt-get install virtuoso-opensource-7-bin"; \
 	  fi; }
 
 # The example federation (examples/federation/): 19 groups on this computer, crawled, and an

@@ -21,7 +21,8 @@ def _store_option(f):
         "--store", "store_path", type=click.Path(file_okay=False), envvar="HUBNET_STORE",
         default=DEFAULT_PATH, show_default=True,
         help="Directory of the store (crawl, load and serve create it; other commands need it to "
-             "exist). Also read from HUBNET_STORE.")(f)
+             "exist), or a SPARQL server: sparql+http://host:port/sparql (docs/scaling.md). Also read "
+             "from HUBNET_STORE.")(f)
 
 
 def duration_text(seconds: float) -> str:
@@ -32,9 +33,12 @@ def duration_text(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def open_store(path) -> Store:
+def open_store(path, settings: Settings | None = None) -> Store:
+    """The store directory, or a SPARQL server for ``sparql+http(s)://...`` (store/remote.py)."""
+    from hubnet.crawler.store.remote import open_store as open_any
+
     try:
-        return Store(path)
+        return open_any(path, settings)
     except HubnetError as exc:
         raise click.ClickException(exc.message) from None
 
@@ -194,7 +198,7 @@ def crawl(seeds, seeds_file, store_path, config, max_sources, max_depth, concurr
                               per_host_delay=delay, allow_private=allow_private,
                               resolve=_parse_resolve(resolves) or None, geocoder=geocoder)
     _check_areas(settings, areas_file, boundaries_file)
-    store = open_store(store_path)
+    store = open_store(store_path, settings)
     if not all_seeds and not store.sources():
         raise click.UsageError("nothing to crawl: give a seed URL or domain (the store is empty).")
     # A redrawn line on a terminal; plain lines now and then in a log (never mixed into --json).

@@ -22,10 +22,12 @@ from . import control
 from .cli import _config_option, _load_settings, _store_option, main
 from hubnet.crawler.service import Aggregator
 from hubnet.crawler.settings import Settings
-from hubnet.crawler.store.graph import Store
+from hubnet.crawler.store.remote import is_remote, open_store
 
 
 def require_store(path) -> None:
+    if is_remote(path):
+        return   # a server: opening it says whether it answers
     if not (Path(path) / "oxigraph").is_dir():
         raise click.ClickException(
             f"there is no store at {path}: give the right --store (or HUBNET_STORE), or create one with "
@@ -36,7 +38,7 @@ def run_op(store_path, op: str, args: dict, settings: Settings | None = None):
     """Run ``control.OPS[op]`` on the store: in this process (with ``settings``), or in the server holding it."""
     require_store(store_path)
     try:
-        store = Store(store_path)
+        store = open_store(store_path)
     except StoreError as exc:
         if exc.code != "store_in_use":
             raise click.ClickException(exc.message) from None
@@ -66,7 +68,7 @@ def _sync_index(store) -> None:
 def export_op(store_path, fmt: str, out) -> None:
     require_store(store_path)
     try:
-        store = Store(store_path)
+        store = open_store(store_path)
     except StoreError as exc:
         if exc.code != "store_in_use":
             raise click.ClickException(exc.message) from None

@@ -20,6 +20,7 @@ import logging
 from hubnet.crawler.budget import UNLIMITED, Budget
 from hubnet.crawler.crawl.scheduler import Background
 from hubnet.crawler.query.brokering.models import Models
+from hubnet.crawler.query.forward import service_class
 from hubnet.crawler.query.workers import QueryService
 from hubnet.crawler.refresh import Refresher
 from hubnet.crawler.crawl.geocode import derived_areas, derived_positions
@@ -28,6 +29,7 @@ from hubnet.crawler.store.graph import Store, now
 from hubnet.crawler.store import areas, secondhand
 from hubnet.vocab.errors import HubnetError
 from hubnet.crawler.store.index import TextIndex, open_index
+from hubnet.crawler.store.remote import ChangePoller
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,9 @@ class Aggregator:
                                      wait_refreshed=self.wait_refreshed)
         self.queries: QueryService | None = None
         self.models = Models(store, None, build_budget=model_build_budget, wait=model_wait)
+        # On a shared SPARQL server, other front ends write too: look at the store's change log now and then.
+        self.poller = ChangePoller(store, store.settings.store_poll_interval, lambda: self.after_crawl()) \
+            if serving and getattr(store, "remote", False) and store.settings.store_poll_interval > 0 else None
         self._closed = False
 
     @property
@@ -83,7 +88,7 @@ class Aggregator:
         """Start the SPARQL worker pool (``QueryService`` options: timeout, row_cap, workers, ...)."""
         if self.queries is not None:
             self.queries.close()
-        self.queries = QueryService(self.store, options.pop("workdir", None), **options)
+        self.queries = service_class(self.store)(self.store, options.pop("workdir", None), **options)
         return self.queries
 
     def after_crawl(self, crawled_at: str | None = None) -> None:
@@ -123,6 +128,8 @@ class Aggregator:
         if self._closed:
             return
         self._closed = True
+        if self.poller is not None:
+            self.poller.stop()
         self.background.stop()
         if self.refresher is not None:
             self.refresher.stop()

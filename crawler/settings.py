@@ -111,6 +111,23 @@ class Settings:
     # loader; removing the batch's note is its commit, and a store opened with the note still there
     # undoes the batch (issue 18). 0: one transaction per source, as changes always are.
     bulk_batch: int = 500
+    # --- a store on a SPARQL server (--store sparql+http://host:port/sparql; docs/scaling.md)
+    store_update_endpoint: str = ""      # SPARQL Update endpoint; "": the --store endpoint itself
+    store_user: str = ""                 # credentials (HUBNET_STORE_USER, ...; never on the command line);
+    store_password: str = ""             # "": the server lets anonymous clients update (a loopback test server)
+    store_password_file: str = ""        # a file holding the password, read instead of store_password
+    store_auth: str = "digest"           # "digest" (Virtuoso's /sparql-auth) or "basic" (Fuseki, GraphDB)
+    store_timeout: float = 30.0          # seconds one request to the store may take
+    store_retries: int = 2               # retries of a request that could not connect or got a 502, 503, 504
+    store_max_answer_bytes: int = 256 * 1024 * 1024   # bytes of one answer read from the store
+    # Statements per INSERT DATA operation; a source's are several operations of its one request
+    # (Virtuoso 7's SPARQL parser runs out of stack past ~5,000 statements in one).
+    store_insert_chunk: int = 1000
+    store_local_dir: str = "hubnet-local"   # this front end's own derived files (text index, areas)
+    store_poll_interval: float = 30.0    # seconds between a serving front end's looks at the store's change log
+    store_change_margin: float = 300.0   # seconds of the change log read again (writers' clocks, late commits)
+    store_change_keep_days: float = 7.0  # change-log entries older than this are deleted; a front end
+                                         # that has not looked for longer compares everything
     # --- the editor's rules on crawled profiles (issue 14): problems shown on the source's health
     check_profiles: bool = True          # validate new and changed profiles (~30 ms each; unchanged: free)
     max_profile_problems: int = 20       # problems kept per source; a profile with more shows the first ones

@@ -61,6 +61,38 @@ def fed():
     f.close()
 
 
+@pytest.fixture(scope="session")
+def virtuoso():
+    """One throwaway Virtuoso for the whole session (tests/virtuoso_server.py), or a skip saying how to get one."""
+    from virtuoso_server import start_or_skip
+
+    server = start_or_skip()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["embedded", "virtuoso"])
+def store_backend(request, tmp_path, monkeypatch):
+    """The ``--store`` value of an empty store on each backend: a directory, or the session's Virtuoso
+    (emptied first). A remote store's own files (text index, areas) go in HUBNET_STORE_LOCAL_DIR."""
+    if request.param == "embedded":
+        return str(tmp_path / "store")
+    server = request.getfixturevalue("virtuoso")
+    server.reset()
+    monkeypatch.setenv("HUBNET_STORE_LOCAL_DIR", str(tmp_path / "local"))
+    return server.spec
+
+
+@pytest.fixture
+def backend_store(store_backend):
+    """An open, empty store on each backend (``store_backend``)."""
+    from hubnet.crawler.store.remote import open_store
+
+    s = open_store(store_backend)
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def store(tmp_path):
     """A real on-disk store in a temporary directory."""

@@ -74,14 +74,15 @@ NETWORK_TTL = """@prefix schema: <http://schema.org/> .
 """
 
 
-def fill_store(path: Path, *, filler: int = 0) -> Store:
-    """A store in ``path`` with the three fixture graphs (and ``filler`` extra triples in a 4th)."""
+def fill_store(path: Path, *, filler: int = 0, store: Store | None = None) -> Store:
+    """A store in ``path`` (or ``store``, empty) with the three fixture graphs (and ``filler`` extra
+    triples in a 4th)."""
     files = path / "fixtures"
     files.mkdir(parents=True, exist_ok=True)
     (files / "alpha.jsonld").write_text(ALPHA_JSONLD, encoding="utf-8")
     (files / "beta.ttl").write_text(BETA_TTL, encoding="utf-8")
     (files / "network.ttl").write_text(NETWORK_TTL, encoding="utf-8")
-    store = Store(path / "store")
+    store = store or Store(path / "store")
     load_file(store, files / "alpha.jsonld", ALPHA)
     load_file(store, files / "beta.ttl", BETA)
     load_file(store, files / "network.ttl", NETWORK)

@@ -33,6 +33,7 @@ from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 from ..settings import SERVER_DEFAULTS, Settings
 from hubnet.crawler.store.graph import Store
+from hubnet.crawler.store.remote import open_store
 from . import api, areas, brokering, data, directory, errors, health, openreferral, ping, render, requestlog, sparql
 from .current import EXTENSION
 from hubnet.crawler.service import Aggregator
@@ -56,7 +57,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     store_cfg = app.config["STORE"]
     own_store = not isinstance(store_cfg, Store)
-    store = Store(store_cfg) if own_store else store_cfg   # raises StoreError(store_in_use) when held
+    # raises StoreError(store_in_use) when held; sparql+http://... is a SPARQL server (store/remote.py)
+    store = open_store(store_cfg, app.config["CRAWL_SETTINGS"]) if own_store else store_cfg
     settings = app.config["CRAWL_SETTINGS"] or Settings(
         allow_private=bool(app.config["ALLOW_PRIVATE"]), resolve=dict(app.config["RESOLVE"] or {}))
     hub = None

@@ -33,6 +33,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from werkzeug.datastructures import MIMEAccept
 
 from hubnet.crawler.query.workers import DEFAULT_GRAPH_FORMAT, DEFAULT_RESULTS_FORMAT, QueryService
+from hubnet.crawler.query.forward import service_class
 from hubnet.crawler.query.sparql import MAX_QUERY_BYTES, check_query
 from hubnet.vocab.errors import HubnetError, QueryError
 
@@ -77,8 +78,8 @@ def init_app(app, store, *, timeout: float = 10.0, row_cap: int = 10_000, worker
     old = app.extensions.get(EXTENSION)
     if old is not None:
         old.close()
-    service = QueryService(store, options.pop("workdir", None), timeout=timeout, row_cap=row_cap,
-                           workers=workers, **options)
+    service = service_class(store)(store, options.pop("workdir", None), timeout=timeout, row_cap=row_cap,
+                                   workers=workers, **options)
     app.extensions[EXTENSION] = service
     return service
 

@@ -32,8 +32,8 @@ def derived_from(store, graph) -> set:
 
 
 @pytest.fixture
-def victim_store(tmp_path):
-    store = Store(tmp_path / "store")
+def victim_store(backend_store):
+    store = backend_store
     data = triples(VICTIM, "Victim")
     store.replace_source(rec(VICTIM, VICTIM, data=data), data)
     # the older crawler's takeover record: evil's key, the victim's graph, the graph re-attributed to evil
@@ -41,8 +41,7 @@ def victim_store(tmp_path):
     d = f"<{PROV}wasDerivedFrom>"
     store.oxigraph.update(f"DELETE DATA {{ GRAPH <{PROV_GRAPH.value}> {{ <{VICTIM}> {d} <{VICTIM}> }} }} ;"
                           f"INSERT DATA {{ GRAPH <{PROV_GRAPH.value}> {{ <{VICTIM}> {d} <{EVIL}> }} }}")
-    yield store, content_hash(store.graph_triples(VICTIM))
-    store.close()
+    return store, content_hash(store.graph_triples(VICTIM))
 
 
 EVIL_WRITES = {
@@ -66,14 +65,13 @@ def test_no_write_of_another_record_drops_or_re_attributes_a_live_graph(victim_s
     assert derived_from(store, VICTIM) == {VICTIM}       # attributed to its live owner only
 
 
-def test_a_graph_with_no_other_live_owner_is_dropped(tmp_path):
-    store = Store(tmp_path / "store")
+def test_a_graph_with_no_other_live_owner_is_dropped(backend_store):
+    store = backend_store
     data = triples(VICTIM, "Victim")
     store.replace_source(rec(VICTIM, VICTIM, data=data), data)
     store.update_record(rec(VICTIM + "alias", VICTIM, status=GONE))   # a tombstone owns nothing
     store.remove_source(rec(VICTIM, VICTIM, status=GONE))
     assert store.graph_triples(VICTIM) == [] and derived_from(store, VICTIM) == set()
-    store.close()
 
 
 @pytest.mark.parametrize("source, graph, allowed", [

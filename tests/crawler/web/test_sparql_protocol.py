@@ -29,9 +29,19 @@ NAMES = ("PREFIX schema: <http://schema.org/> SELECT ?name WHERE { VALUES ?t { s
          "?g a ?t ; schema:name ?name } ORDER BY ?name")
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    store = fill_store(tmp_path_factory.mktemp("protocol"))
+@pytest.fixture(scope="module", params=["embedded", "virtuoso"])
+def live(request, tmp_path_factory):
+    """The protocol cases on both backends: the embedded store, and the session's Virtuoso."""
+    path = tmp_path_factory.mktemp("protocol")
+    remote = None
+    if request.param == "virtuoso":
+        from hubnet.crawler.settings import Settings
+        from hubnet.crawler.store.remote import RemoteStore
+
+        server = request.getfixturevalue("virtuoso")
+        server.reset()
+        remote = RemoteStore(server.spec, Settings(store_local_dir=str(path / "local")))
+    store = fill_store(path, store=remote)
     server = LiveServer(make_app(store, timeout=10.0, row_cap=10_000, workers=2))
     yield server
     server.close()
@@ -175,7 +185,10 @@ def test_query_content_type_ask(live):
     assert ET.fromstring(r.content).find("{http://www.w3.org/2005/sparql-results#}boolean").text == "true"
 
 
-def test_query_content_type_describe(live):
+def test_query_content_type_describe(live, request):
+    if "virtuoso" in request.node.callspec.id:
+        pytest.skip("what DESCRIBE returns is the server's choice (SPARQL 1.1 section 16.4); Virtuoso's "
+                    "differs from Oxigraph's, docs/scaling.md")
     r = requests.post(live.url, data=f"DESCRIBE <{NETWORK}#group>", headers={"Content-Type": DIRECT}, timeout=10)
     assert r.headers["Content-Type"] == "text/turtle; charset=utf-8"
     triples = [q.triple for q in ox.parse(r.content, format=ox.RdfFormat.TURTLE)]
@@ -386,10 +399,18 @@ def test_examples_data_cannot_break_out_of_the_script_block():
     assert "<script>alert" not in html
 
 
+# Example queries Virtuoso 7.2's SQL compiler fails on (docs/scaling.md): the answer says so clearly.
+VIRTUOSO_CANNOT = {"umbrella-members": "SQ074"}
+
+
 @pytest.mark.parametrize("name", PAGE_EXAMPLES)
-def test_page_examples_run_and_answer_on_the_fixture(live, name):
+def test_page_examples_run_and_answer_on_the_fixture(live, name, request):
     example = {e["name"]: e for e in load_examples()}[name]
     r = requests.post(live.url, data={"query": example["query"]}, timeout=10)
+    if "virtuoso" in request.node.callspec.id and name in VIRTUOSO_CANNOT:
+        doc = error(r, 503, "query_failed")
+        assert VIRTUOSO_CANNOT[name] in doc["error"]["message"]
+        return
     assert r.status_code == 200, r.text
     assert r.json()["results"]["bindings"], f"{name} found nothing in the fixture"
 
