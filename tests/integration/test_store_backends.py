@@ -4,6 +4,8 @@ its guard; on Virtuoso also two front ends over one store, and a crawl killed mi
 
 from __future__ import annotations
 
+import csv
+import io
 import signal
 import subprocess
 import sys
@@ -48,6 +50,24 @@ def sparql_names(client) -> list:
     return [b["name"]["value"] for b in resp.get_json()["results"]["bindings"]]
 
 
+def check_exports_and_brokering(client) -> None:
+    """Exports, dumps and the network views read the same four live groups on either store."""
+    live = [f"Group {i} v2" for i in range(4)]
+    rows = list(csv.DictReader(io.StringIO(client.get("/export.csv").get_data(as_text=True))))
+    assert sorted(r["name"] for r in rows) == live, rows
+    dump = client.get("/dump.nq").get_data(as_text=True)
+    assert all(f'"{name}"' in dump for name in live) and "Group 4" not in dump
+    services = client.get("/export/openreferral.json").get_json()
+    assert sorted(s["name"] for s in services["contents"]) == live, services
+    isolated = client.get("/api/network/isolated").get_json()["isolated"]
+    # Group 0 names the others as members, which none confirms: each is isolated, with group 0's claim.
+    assert sorted(g["name"] for g in isolated) == live
+    group0 = next(g["id"] for g in isolated if g["name"] == live[0])
+    about = {c["about"] for g in isolated for c in g["claims"] if c["claimed_by"] == group0}
+    claimed = sorted(g["name"] for g in isolated if g["id"] in about)
+    assert claimed == live[1:], isolated
+
+
 def sent_to_store(store, calls: list):
     """Record every request the remote store sends (nothing to record on the embedded one)."""
     client = getattr(store, "client", None)
@@ -85,6 +105,7 @@ def test_crawl_recrawl_search_and_sparql_on_each_backend(store_backend):
                 if rec.status == OK:   # each stored graph is the version its record describes
                     assert content_hash(store.graph_triples(rec.graph)) == rec.content_hash
             assert client.get(f"/api/groups/{client.get('/api/groups').get_json()['groups'][0]['key']}").status_code == 200
+            check_exports_and_brokering(client)
             # The guard: SERVICE and updates are refused before anything reaches the store.
             calls: list = []
             sent_to_store(store, calls)
