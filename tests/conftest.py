@@ -69,13 +69,34 @@ def store(tmp_path):
     s.close()
 
 
+# Parallel runs. `make test` and `make quick` run pytest-xdist (`-n 4 --dist loadgroup`; serial with
+# PYTEST_ARGS="-n 0"). Each worker is its own process with its own tmp_path, so for a new test:
+# - listen on port 0 (or tests/loop_helpers.free_ports) and read the port back, never a fixed port; a
+#   server on several loopback addresses must retry on EADDRINUSE (another worker may hold that port there);
+# - write only under tmp_path / tmp_path_factory, and set environment variables with monkeypatch;
+# - count only this process's own threads, sockets and children, never the machine's;
+# - a test file's tests stay together on one worker (module-scoped fixtures are built once), and
+#   collection must be the same in every worker: no parameters made of times, random or unsorted sets.
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(items):
     """Real-browser tests run last: while the session's browser is open, Playwright's sync API keeps an
-    event loop running in the main thread, where the crawler's ``asyncio.run`` could not start."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)   # stable: order kept
+    event loop running in the main thread, where the crawler's ``asyncio.run`` could not start. Files with
+    slow tests run first, so that in parallel the long ones do not start at the end.
+
+    In parallel every worker sorts the same way and the scheduler hands out groups in this order: one
+    group per test file, except that every browser test is in the group "browser", handed out last, so
+    one worker runs them all after every other test it got."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: (_is_browser(item), item.path not in slow_files))   # stable: order kept
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("browser" if _is_browser(item) else item.path.stem))
 
 
-@pytest.fixture(autouse=True)
-def _no_public_geocoder(monkeypatch):
+def _is_browser(item) -> bool:
+    return item.get_closest_marker("browser") is not None
+
+
+@pytest.fixture(autouse=True)   # a name of its own: under the same name it replaced the crawler's guard above
+def _no_node_geocoder(monkeypatch):
     """Tests never reach the internet: the node's postcode lookup is off unless a test fakes one."""
     monkeypatch.setenv("HUBNET_NODE_GEOCODER", "off")
