@@ -31,7 +31,7 @@ venv: $(STAMP)
 # Most tests wait on loopback servers and subprocesses, so 4 workers pay even on 2 cores.
 # Serial: `make test PYTEST_ARGS="-n 0"` (a later -n wins); more output: PYTEST_ARGS="--durations=30".
 PYTEST_WORKERS ?= 4
-XDIST := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
