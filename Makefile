@@ -1,5 +1,6 @@
 # Two commands do everything: `make test` and `make demo`. Both create .venv if missing.
 # `make quick` is the edit-test loop: the same suite without the tests marked slow.
+# Both run the tests in parallel (PYTEST_WORKERS, below).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -25,11 +26,18 @@ $(STAMP): $(BIN)/python pyproject.toml $(SOURCES)
 
 venv: $(STAMP)
 
+# The suite runs on PYTEST_WORKERS pytest-xdist workers, one test file per worker at a time (module
+# fixtures are built once) and the browser tests last on one worker (tests/conftest.py says why).
+# Most tests wait on loopback servers and subprocesses, so 4 workers pay even on 2 cores.
+# Serial: `make test PYTEST_ARGS="-n 0"` (a later -n wins); more output: PYTEST_ARGS="--durations=30".
+PYTEST_WORKERS ?= 4
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP) browser virtuoso
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 quick: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 # The real-browser tests (tests/integration/test_browser.py, marker `browser`) drive Debian's chromium
 # with Playwright. As root with apt-get this installs it when missing; otherwise it says how, and those

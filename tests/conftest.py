@@ -101,13 +101,30 @@ def store(tmp_path):
     s.close()
 
 
+# Parallel runs. `make test` and `make quick` run pytest-xdist (`-n 4 --dist loadfile`; serial with
+# PYTEST_ARGS="-n 0"). Each worker is its own process with its own tmp_path, so for a new test:
+# - listen on port 0 (or tests/loop_helpers.free_ports) and read the port back, never a fixed port; a
+#   server on several loopback addresses must retry on EADDRINUSE (another worker may hold that port there);
+# - write only under tmp_path / tmp_path_factory, and set environment variables with monkeypatch;
+# - count only this process's own threads, sockets and children, never the machine's;
+# - collection must be the same in every worker: no parameters made of times, random or unsorted sets;
+# - a browser test goes in a file of browser tests only (`pytestmark = pytest.mark.browser`).
+# A test file's tests stay together on one worker, so module-scoped fixtures are built once.
 def pytest_collection_modifyitems(items):
     """Real-browser tests run last: while the session's browser is open, Playwright's sync API keeps an
-    event loop running in the main thread, where the crawler's ``asyncio.run`` could not start."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)   # stable: order kept
+    event loop running in the main thread, where the crawler's ``asyncio.run`` could not start. Files with
+    slow tests run first, so that in parallel the long ones do not start at the end.
+
+    In parallel every worker sorts the same way, and the scheduler (``--no-loadscope-reorder``) hands out
+    whole files in this order: the browser files last, so a worker that gets one gets nothing else after.
+    (``--dist loadgroup`` would be the tool for this, but with pytest 9.2 it silently spreads every test.)"""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    browser_files = {item.path for item in items if item.get_closest_marker("browser") is not None}
+    items.sort(key=lambda item: (item.path in browser_files, item.get_closest_marker("browser") is not None,
+                                 item.path not in slow_files))   # stable: the order is otherwise kept
 
 
-@pytest.fixture(autouse=True)
-def _no_public_geocoder(monkeypatch):
+@pytest.fixture(autouse=True)   # a name of its own: under the same name it replaced the crawler's guard above
+def _no_node_geocoder(monkeypatch):
     """Tests never reach the internet: the node's postcode lookup is off unless a test fakes one."""
     monkeypatch.setenv("HUBNET_NODE_GEOCODER", "off")

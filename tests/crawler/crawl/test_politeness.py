@@ -12,6 +12,7 @@ of requests at the servers, never by how long anything took.
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 
 import pytest
@@ -45,14 +46,25 @@ class Machines:
         loopback.call(self._start())
 
     async def _start(self):
-        app = web.Application()
-        app.router.add_get("/{tail:.*}", self._handle)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self.runner.setup()
-        for addr in self.addresses:
-            site = web.TCPSite(self.runner, addr, self.port)
-            await site.start()
-            self.port = self.port or self.runner.addresses[0][1]
+        """The port the system gives on the first address may be taken on another one (by a test running
+        in parallel): then start again on a new port."""
+        for _ in range(20):
+            app = web.Application()
+            app.router.add_get("/{tail:.*}", self._handle)
+            self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+            await self.runner.setup()
+            self.port = 0
+            try:
+                for addr in self.addresses:
+                    site = web.TCPSite(self.runner, addr, self.port)
+                    await site.start()
+                    self.port = self.port or self.runner.addresses[0][1]
+                return
+            except OSError as exc:
+                await self.runner.cleanup()
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+        raise RuntimeError(f"no port free on all of {self.addresses}")
 
     async def _handle(self, request: web.Request):
         addr = request.transport.get_extra_info("sockname")[0]

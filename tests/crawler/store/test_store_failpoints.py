@@ -10,6 +10,8 @@ reopens with the same content. A write split into two transactions fails this ta
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pyoxigraph as ox
 import pytest
 
@@ -49,13 +51,24 @@ def _blank_file(tmp_path, name):
     return path
 
 
+def _load_aged(store, path):
+    """Load ``path``, then date its record a day back: the rewrite then always changes the provenance
+    too (a rewrite within the same second would not), so every run has the same failpoints."""
+    load_file(store, path, URL)
+    store.update_record(replace(store.sources()[URL], first_seen=DAY_BEFORE, generated_at=DAY_BEFORE,
+                                last_success=DAY_BEFORE))
+
+
+DAY_BEFORE = "2026-01-01T00:00:00Z"
+
+
 # name -> (setup(store, tmp_path), write(store, tmp_path))
 WRITES = {
     "first write": (lambda s, t: None, lambda s, t: s.replace_source(record(V1), V1)),
     "difference write": (lambda s, t: s.replace_source(record(V1), V1), lambda s, t: s.replace_source(record(V2), V2)),
     "move (same-site redirect)": (lambda s, t: s.replace_source(record(V1), V1),
                                   lambda s, t: s.replace_source(record(V2, graph=MOVED), V2, previous_graph=URL)),
-    "blank-node rewrite": (lambda s, t: load_file(s, _blank_file(t, "one"), URL),
+    "blank-node rewrite": (lambda s, t: _load_aged(s, _blank_file(t, "one")),
                            lambda s, t: load_file(s, _blank_file(t, "two"), URL)),
     "record update (stale)": (lambda s, t: s.replace_source(record(V1), V1),
                               lambda s, t: s.update_record(record(V1, status=STALE, error_code="timeout",
