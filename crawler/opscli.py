@@ -236,9 +236,9 @@ def import_(file, fmt, origin, store_path, config):
         if http_origin(origin) is None:
             raise click.BadParameter(f"{origin!r} is not an http(s) address", param_hint="--from")
     settings = _load_settings(config)
-    if not (Path(store_path) / "oxigraph").is_dir():
+    if not is_remote(store_path) and not (Path(store_path) / "oxigraph").is_dir():
         try:
-            Store(store_path).close()   # the first import creates the store, as a first crawl does
+            open_store(store_path).close()   # the first import creates the store, as a first crawl does
         except StoreError as exc:
             raise click.ClickException(exc.message) from None
     report = run_op(store_path, "import", {"path": str(Path(file).resolve()), "format": fmt, "from": origin},

@@ -422,3 +422,27 @@ def test_our_open_referral_export_imports_into_a_second_aggregator(fed, tmp_path
     # The second aggregator crawls the groups themselves: their own profiles replace the imported records.
     groups2 = _crawl(fed, tmp_path / "second", *(fed.url(h) for h in ROUND), hosts=tuple(ROUND))
     assert {g["source"] for g in groups2.values()} == {fed.url(h) for h in ROUND}
+
+
+def test_an_import_on_each_store_backend_is_second_hand_and_a_reimport_writes_nothing(store_backend):
+    """`hubnet-crawler import --store` on the embedded store and on a SPARQL server (Virtuoso)."""
+    from hubnet.crawler.store.remote import open_store
+
+    out = imported(store_backend, HSDS, "--from", COUNCIL)
+    assert "6 new" in out, out
+
+    def state():
+        store = open_store(store_backend)
+        try:
+            recs = store.sources()
+            return ({r.url: (r.found_via, r.import_format, r.imported_from, r.content_hash) for r in recs.values()},
+                    {g: content_hash(store.graph_triples(g)) for g in store.named_graphs() if g.startswith(IMPORT_PREFIX)})
+        finally:
+            store.close()
+
+    records, graphs = state()
+    assert len(records) == 6 and set(v[:3] for v in records.values()) == {("import", "openreferral", COUNCIL)}
+    assert len(graphs) == 6
+    again = imported(store_backend, HSDS, "--from", COUNCIL)
+    assert "0 new" in again, again
+    assert state() == (records, graphs)
