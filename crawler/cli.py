@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import sys
@@ -12,17 +13,28 @@ import click
 from hubnet import __version__
 from hubnet.vocab.errors import HubnetError
 
-from .settings import CONFIG_ENV, SERVER_DEFAULTS, ConfigError, Settings, load as load_settings, server_config
+from .settings import (CONFIG_ENV, SERVER_DEFAULTS, ConfigError, Settings, load as load_settings, server_config,
+                       store_location)
 from hubnet.crawler.store.graph import DEFAULT_PATH, Store
 
 
 def _store_option(f):
+    """--store, else HUBNET_STORE, else the config file's ``store = "..."``, else the default folder."""
+    @functools.wraps(f)
+    def resolved(*args, store_path=None, **kw):
+        if store_path is None:
+            try:
+                store_path = store_location(kw.get("config")) or DEFAULT_PATH
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+        return f(*args, store_path=store_path, **kw)
+
     return click.option(
         "--store", "store_path", type=click.Path(file_okay=False), envvar="HUBNET_STORE",
-        default=DEFAULT_PATH, show_default=True,
+        default=None, show_default=DEFAULT_PATH,
         help="Directory of the store (crawl, load and serve create it; other commands need it to "
              "exist), or a SPARQL server: sparql+http://host:port/sparql (docs/scaling.md). Also read "
-             "from HUBNET_STORE.")(f)
+             "from HUBNET_STORE, or as store = \"...\" in the --config file.")(resolved)
 
 
 def duration_text(seconds: float) -> str:

@@ -290,6 +290,19 @@ def load(overrides: dict | None = None, *, config_file=None, environ=None) -> Se
     return Settings(**values)
 
 
+def store_location(config_file=None, *, environ=None) -> str | None:
+    """The TOML file's top-level ``store`` (a directory, or ``sparql+http://host:port/sparql``), if it
+    gives one: what ``--store`` means when neither the option nor ``HUBNET_STORE`` is given."""
+    environ = os.environ if environ is None else environ
+    path = config_file or environ.get(CONFIG_ENV)
+    if not path:
+        return None
+    value = _load_toml(path).get("store")
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(f"{path}: store must be a directory or a sparql+http:// address, in quotes")
+    return value
+
+
 def server_config(overrides: dict | None = None, *, config_file=None, environ=None) -> dict:
     """The server settings set above their defaults (``SERVER_DEFAULTS``), each layer overriding
     the one before: the ``[server]`` table of the TOML file (``config_file`` or ``HUBNET_CONFIG``;
@@ -331,6 +344,7 @@ def _load_toml(path) -> dict:
 def _read_toml(path) -> dict:
     raw = _load_toml(path)
     raw.pop("server", None)  # the server's table: server_config() reads it
+    raw.pop("store", None)   # where the store is: store_location() reads it
     known = {f.name: f for f in dataclasses.fields(Settings)}
     unknown = sorted(set(raw) - set(known))
     if unknown:

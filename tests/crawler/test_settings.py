@@ -125,3 +125,27 @@ def test_serve_options_show_the_server_defaults():
     out = CliRunner().invoke(cli, ["serve", "--help"], terminal_width=200).output
     for key in ("TILE_URL", "TILE_ATTRIBUTION", "QUERY_TIMEOUT"):
         assert str(SERVER_DEFAULTS[key]) in " ".join(out.split()), key
+
+
+def test_the_store_comes_from_the_option_the_environment_or_the_config_file(tmp_path, monkeypatch):
+    """--store, else HUBNET_STORE, else `store = "..."` in the config file (docs/scaling.md), else ./hubnet-store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HUBNET_STORE", raising=False)
+    monkeypatch.delenv("HUBNET_CONFIG", raising=False)
+    config = tmp_path / "hub.toml"
+    config.write_text(f'store = "{tmp_path / "from-config"}"\nmax_sources = 5\n')
+    nq = tmp_path / "one.nt"
+    nq.write_text('<http://a.example/#group> <http://schema.org/name> "A" .\n')
+
+    def loaded_into(*args, env=None):
+        result = CliRunner().invoke(cli, ["load", str(nq), "--graph", "http://a.example/", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+
+    monkeypatch.setenv("HUBNET_CONFIG", str(config))   # `load` has no --config: the environment names the file
+    assert loaded_into() == ["from-config"]
+    assert loaded_into(env={"HUBNET_STORE": str(tmp_path / "from-env")}) == ["from-config", "from-env"]
+    assert loaded_into("--store", str(tmp_path / "from-option")) == ["from-config", "from-env", "from-option"]
+    config.write_text("store = 3\n")
+    bad = CliRunner().invoke(cli, ["sources"])
+    assert bad.exit_code != 0 and "store must be a directory" in bad.output and "Traceback" not in bad.output
