@@ -19,9 +19,8 @@ import pyoxigraph as ox
 
 from hubnet.vocab.errors import StoreError
 
-from .sparql import QueryError, check_query
-from .workers import (DEFAULT_GRAPH_FORMAT, DEFAULT_RESULTS_FORMAT, ClientBudget, QueryResult, ServiceBusy,
-                      TooManyQueries, _answer)
+from .sparql import QueryError
+from .workers import ClientBudget, GuardedService, QueryResult, ServiceBusy, _answer
 
 
 def service_class(store):
@@ -44,7 +43,7 @@ class _Timed:
         return self.dataset.contains_named_graph(graph)
 
 
-class ForwardingQueryService:
+class ForwardingQueryService(GuardedService):
     """``QueryService``'s interface over a ``RemoteStore``. Options it has no use for (checkpoint
     directories, worker processes' memory, CPU priority) are accepted and ignored."""
 
@@ -74,32 +73,6 @@ class ForwardingQueryService:
     @property
     def checkpoint(self) -> str | None:
         return None
-
-    def execute(self, text: str, *, results_format: str | None = DEFAULT_RESULTS_FORMAT,
-                graph_format: str | None = DEFAULT_GRAPH_FORMAT, default_graphs=None,
-                named_graphs=None, client: str | None = None, checked=None) -> QueryResult:
-        """As ``QueryService.execute``: checked here, then sent to the server."""
-        if checked is None:
-            check_query(text, self.graph_exists)   # refused before anything is sent
-        for iri in [*(default_graphs or ()), *(named_graphs or ())]:
-            if not self.graph_exists(iri):
-                raise QueryError(f"<{iri}> is not a graph in this store; this endpoint never fetches graphs "
-                                 "from elsewhere", code="unknown_graph")
-        job = {"query": text, "default_graphs": default_graphs, "named_graphs": named_graphs,
-               "results_format": results_format, "graph_format": graph_format,
-               "row_cap": self.row_cap, "byte_cap": self.byte_cap}
-        if self.clients is None or client is None:
-            return self._run(job)
-        try:
-            self.clients.admit(client, self.timeout)
-        except TooManyQueries:
-            self.counters["over_client_budget"] += 1
-            raise
-        t0 = time.monotonic()
-        try:
-            return self._run(job)
-        finally:
-            self.clients.done(client, time.monotonic() - t0)
 
     def _run(self, job: dict) -> QueryResult:
         if self._closed:

@@ -164,7 +164,50 @@ class _Worker:
         self.startup: float | None = None
 
 
-class QueryService:
+class GuardedService:
+    """The one door of a query service, local workers or a remote store (``forward.py``): hubnet's
+    guard, the graphs named, the client's budget; then the subclass's ``_run(job)``. Subclasses
+    have ``graph_exists``, ``row_cap``, ``byte_cap``, ``clients``, ``counters`` and ``timeout``."""
+
+    def execute(self, text: str, *, results_format: str | None = DEFAULT_RESULTS_FORMAT,
+                graph_format: str | None = DEFAULT_GRAPH_FORMAT, default_graphs=None,
+                named_graphs=None, client: str | None = None, checked: Checked | None = None) -> QueryResult:
+        """Check and run one query; the answer is already serialised.
+
+        ``results_format`` is the media type for SELECT/ASK answers, ``graph_format`` for
+        CONSTRUCT/DESCRIBE (keys of ``RESULT_FORMATS``/``GRAPH_FORMATS``; ``None`` means the
+        client accepts no such type, so that form of query gets 406). ``default_graphs`` and
+        ``named_graphs`` are the protocol's ``default-graph-uri``/``named-graph-uri``.
+        ``client`` (e.g. the address) is charged against its ``ClientBudget``; ``checked`` is
+        this text's ``check_query`` result when the caller already has it.
+
+        Raises ``QueryError`` (400 refused/malformed, 406, 504 ``query_timeout``, 503),
+        ``ServiceBusy`` (503) and ``TooManyQueries`` (429), both with ``retry_after``.
+        """
+        if checked is None:
+            check_query(text, self.graph_exists)  # refused before any worker (or remote server) sees it
+        for iri in [*(default_graphs or ()), *(named_graphs or ())]:
+            if not self.graph_exists(iri):
+                raise QueryError(f"<{iri}> is not a graph in this store; this endpoint never fetches graphs "
+                                 "from elsewhere", code="unknown_graph")
+        job = {"query": text, "default_graphs": default_graphs, "named_graphs": named_graphs,
+               "results_format": results_format, "graph_format": graph_format,
+               "row_cap": self.row_cap, "byte_cap": self.byte_cap}
+        if self.clients is None or client is None:
+            return self._run(job)
+        try:
+            self.clients.admit(client, self.timeout)
+        except TooManyQueries:
+            self.counters["over_client_budget"] += 1
+            raise
+        t0 = time.monotonic()
+        try:
+            return self._run(job)
+        finally:  # charged for the time it held (or waited for) a worker, answered, failed or killed
+            self.clients.done(client, time.monotonic() - t0)
+
+
+class QueryService(GuardedService):
     """A small pool of killable query workers over checkpoints of ``store``.
 
     ``store`` is a ``hubnet.crawler.store.graph.Store``. ``workdir`` holds the checkpoints (default
@@ -480,45 +523,8 @@ class QueryService:
             worker.proc.join(1)
         worker.conn.close()
 
-    # ------------------------------------------------------------------ queries
-    def execute(self, text: str, *, results_format: str | None = DEFAULT_RESULTS_FORMAT,
-                graph_format: str | None = DEFAULT_GRAPH_FORMAT, default_graphs=None,
-                named_graphs=None, client: str | None = None, checked: Checked | None = None) -> QueryResult:
-        """Check and run one query; the answer is already serialised.
-
-        ``results_format`` is the media type for SELECT/ASK answers, ``graph_format`` for
-        CONSTRUCT/DESCRIBE (keys of ``RESULT_FORMATS``/``GRAPH_FORMATS``; ``None`` means the
-        client accepts no such type, so that form of query gets 406). ``default_graphs`` and
-        ``named_graphs`` are the protocol's ``default-graph-uri``/``named-graph-uri``.
-        ``client`` (e.g. the address) is charged against its ``ClientBudget``; ``checked`` is
-        this text's ``check_query`` result when the caller already has it.
-
-        Raises ``QueryError`` (400 refused/malformed, 406, 504 ``query_timeout``, 503),
-        ``ServiceBusy`` (503) and ``TooManyQueries`` (429), both with ``retry_after``.
-        """
-        if checked is None:
-            check_query(text, self.graph_exists)  # refused before any worker sees it
-        for iri in [*(default_graphs or ()), *(named_graphs or ())]:
-            if not self.graph_exists(iri):
-                raise QueryError(f"<{iri}> is not a graph in this store; this endpoint never fetches graphs "
-                                 "from elsewhere", code="unknown_graph")
-        job = {"query": text, "default_graphs": default_graphs, "named_graphs": named_graphs,
-               "results_format": results_format, "graph_format": graph_format,
-               "row_cap": self.row_cap, "byte_cap": self.byte_cap}
-        if self.clients is None or client is None:
-            return self._run(text, job)
-        try:
-            self.clients.admit(client, self.timeout)
-        except TooManyQueries:
-            self.counters["over_client_budget"] += 1
-            raise
-        t0 = time.monotonic()
-        try:
-            return self._run(text, job)
-        finally:  # charged for the time it held (or waited for) a worker, answered, failed or killed
-            self.clients.done(client, time.monotonic() - t0)
-
-    def _run(self, text: str, job: dict) -> QueryResult:
+    def _run(self, job: dict) -> QueryResult:
+        text = job["query"]
         worker = self._acquire()
         with self._cv:
             job["checkpoint"] = worker.checkpoint = self._current
