@@ -89,3 +89,25 @@ def stop(procs) -> None:
 
 def sources(hub: str) -> list[dict]:
     return requests.get(f"{hub}/sources.json", timeout=5).json()["sources"]
+
+
+# A crawl in a child process that the test SIGKILLs mid-way: it prints "wrote" at each source's store
+# write and sleeps a little there, so the kill lands between writes. Arguments: the federation's port,
+# the store (a folder, or sparql+http://...), bulk_batch (0: one transaction per source), the seeds.
+SLOW_CRAWL_CHILD = """
+import sys, time
+from hubnet.crawler.crawl.crawler import Crawler
+from hubnet.crawler.store.remote import open_store
+from hubnet.testing import loopback_settings
+
+port, spec, bulk_batch, seeds = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+hosts = [s.split("//")[1].split(":")[0] for s in seeds]
+
+class Slow(Crawler):
+    def _write_hook(self):
+        print("wrote", flush=True)
+        time.sleep(0.02)  # widen the window so the kill lands mid-crawl
+
+Slow(open_store(spec), loopback_settings(port, hosts, concurrency=8, bulk_batch=bulk_batch)).crawl(seeds)
+print("finished", flush=True)
+"""

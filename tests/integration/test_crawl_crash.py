@@ -13,28 +13,9 @@ import pytest
 from hubnet.crawler.crawl.extract import content_hash
 from hubnet.crawler.store.graph import OK, PROV_GRAPH, Store
 from hubnet.testing import Federation
+from loop_helpers import SLOW_CRAWL_CHILD
 
 N_SITES = 60
-
-CHILD = textwrap.dedent("""
-    import sys, time
-    from hubnet.crawler.crawl.crawler import Crawler
-    from hubnet.crawler.store.graph import Store
-    from hubnet.testing import loopback_settings
-
-    port, store_dir, seeds = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-    hosts = [s.split("//")[1].split(":")[0] for s in seeds]
-
-    class Slow(Crawler):
-        def _write_hook(self):
-            print("wrote", flush=True)
-            time.sleep(0.02)  # widen the window so the kill lands mid-crawl
-
-    # One transaction per source (the path every change takes); the bulk path is killed below.
-    settings = loopback_settings(port, hosts, concurrency=8, bulk_batch=0)
-    Slow(Store(store_dir), settings).crawl(seeds)
-    print("finished", flush=True)
-""")
 
 
 @pytest.mark.slow
@@ -47,7 +28,8 @@ def test_kill_mid_crawl_leaves_only_complete_sources(tmp_path):
             fed.put_profile(host, f"Group {i}", path="/", knowsAbout=[f"topic {j}" for j in range(20)])
             seeds.append(fed.url(host, "/"))
         store_dir = tmp_path / "store"
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(fed.port), str(store_dir), *seeds],
+        # One transaction per source (the path every change takes); the bulk path is killed below.
+        proc = subprocess.Popen([sys.executable, "-c", SLOW_CRAWL_CHILD, str(fed.port), str(store_dir), "0", *seeds],
                                 stdout=subprocess.PIPE, text=True)
         writes = 0
         for line in proc.stdout:

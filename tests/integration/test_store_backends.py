@@ -9,9 +9,7 @@ import io
 import signal
 import subprocess
 import sys
-import textwrap
 
-import pytest
 import requests
 
 from hubnet.crawler.crawl.crawler import Crawler
@@ -20,7 +18,7 @@ from hubnet.crawler.store.graph import GONE, OK, PROV_GRAPH
 from hubnet.crawler.store.remote import open_store
 from hubnet.testing import Federation
 
-from loop_helpers import cli_env, free_ports, run, start, stop, wait_for
+from loop_helpers import SLOW_CRAWL_CHILD, cli_env, free_ports, run, start, stop, wait_for
 from server_helpers import crawler_command
 
 HOSTS = [f"g{i}.test" for i in range(5)]
@@ -186,23 +184,6 @@ def test_two_front_ends_over_one_virtuoso_store_answer_alike_and_learn_each_craw
         fed.close()
 
 
-KILLED = textwrap.dedent("""
-    import sys, time
-    from hubnet.crawler.crawl.crawler import Crawler
-    from hubnet.crawler.store.remote import open_store
-    from hubnet.testing import loopback_settings
-
-    port, spec, seeds = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-    hosts = [s.split("//")[1].split(":")[0] for s in seeds]
-
-    class Slow(Crawler):
-        def _write_hook(self):
-            print("wrote", flush=True)
-            time.sleep(0.02)  # widen the window so the kill lands mid-crawl
-
-    Slow(open_store(spec), loopback_settings(port, hosts, concurrency=8)).crawl(seeds)
-    print("finished", flush=True)
-""")
 N_KILLED = 40
 
 
@@ -223,7 +204,7 @@ def test_a_recrawl_killed_mid_way_leaves_every_source_at_its_old_or_new_version(
         for i in range(N_KILLED):
             fed.put_profile(f"site{i}.test", f"Group {i} renamed", path="/",
                             knowsAbout=[f"new topic {j}" for j in range(25)])
-        proc = subprocess.Popen([sys.executable, "-c", KILLED, str(fed.port), virtuoso.spec, *seeds],
+        proc = subprocess.Popen([sys.executable, "-c", SLOW_CRAWL_CHILD, str(fed.port), virtuoso.spec, "0", *seeds],
                                 stdout=subprocess.PIPE, text=True, env=cli_env())
         writes = 0
         for line in proc.stdout:
