@@ -236,3 +236,29 @@ def test_the_full_match_list_words_reasons_only_for_the_page_shown(monkeypatch):
     assert total > 2 and reasons == []
     _, rows = m.page(within_km=40.0, today=today, limit=2)
     assert len(reasons) == sum(r["offer_count"] for r in rows)
+
+
+def test_every_link_is_read_as_a_dict_whichever_way_it_is_read(net, world):
+    """Links are kept as tuples (issue 18) and read as dicts: one by one, by slice, mutual or claimed,
+    each pair once with the relations both sides state, the claim naming the side that states it."""
+    links = net.all_links()
+    every = [links[k] for k in range(len(links))]
+    assert list(links) == every == links[:] and links[1:3] == every[1:3] and len(every) > 3
+    assert list(net.mutual_links()) == [e for e in every if e["mutual"]]
+    assert list(net.claimed_links()) == [e for e in every if not e["mutual"]]
+    assert len({(e["a"], e["b"]) for e in every}) == len(every)
+    for e in every:
+        a, b = e["a"], e["b"]
+        assert a < b and e["mutual"] == net.mutual(a, b)
+        assert e["relations"] == sorted({l["relation"] for l in net.links_of(a) if l["target"] == b}
+                                        | {l["relation"] for l in net.links_of(b) if l["target"] == a})
+        assert e["claimed_by"] is None if e["mutual"] else net.states_link(e["claimed_by"], b if e["claimed_by"] == a else a)
+
+
+def test_a_group_iri_is_held_once_however_many_links_name_it(net):
+    """Each link holds the group's own key string and one string per graph (issue 18: the 100k model)."""
+    keys = {iri: iri for iri in net.groups}
+    graphs = {g["graph"]: g["graph"] for g in net.groups.values()}
+    links = [l for ls in net.out.values() for l in ls]
+    assert links and all(l.source is keys[l.source] and l.target is keys[l.target] for l in links)
+    assert all(l.graph is graphs[l.graph] for l in links if l.graph in graphs)
