@@ -107,9 +107,11 @@ def _area_name(row) -> str | None:
     return None
 
 
-def _first(values):
-    """One value of a multi-valued property, the same whatever order the store returns them in."""
-    return min(values) if values else None
+def _keep_least(found: dict, key, value) -> None:
+    """Keep the least ``value`` read for ``key``: one value of a multi-valued property, the same
+    whatever order the store returns them in."""
+    if key not in found or value < found[key]:
+        found[key] = value
 
 
 def _coordinates(rows) -> dict:
@@ -137,32 +139,36 @@ class Matcher:
             else:
                 geo_rows.append((g, r["geo"].value, f, r["v"].value))
         coords = _coordinates(geo_rows)
-        group_names: dict = defaultdict(list)
+        # Only the least of each property's values is kept (``_keep_least``), and each repeated string
+        # (group IRI, area name, category, area list) once: the build's own peak at 100k groups.
+        shared: dict = {}
+        group_names: dict = {}
         for r in budget.rows(store, _Q_GROUP_NAMES):
-            group_names[r["g"].value].append(r["v"].value)
-        items: dict = {}   # iri -> (group, kind, {field: [values]}, own areas)
+            _keep_least(group_names, r["g"].value, r["v"].value)
+        items: dict = {}   # iri -> (group, kind, {field: least value}, own areas)
         for r in budget.rows(store, _Q_ITEMS):
             key = r["x"].value
             it = items.get(key)
             if it is None:
                 kind = "offer" if r["rel"].value.endswith("makesOffer") else "need"
-                it = items[key] = (r["g"].value, kind, defaultdict(list), set())
+                g = r["g"].value
+                it = items[key] = (shared.setdefault(g, g), kind, {}, set())
             f = r["f"].value
             if f == "area":
                 name = _area_name(r)
                 if name:
-                    it[3].add(name)
+                    it[3].add(shared.setdefault(name, name))
             elif f != "item":
-                it[2][f].append(r["v"].value)
+                _keep_least(it[2], f, r["v"].value)
         offers, needs = [], []
         for iri, (g, kind, fields, own_areas) in items.items():
             lat, lon = coords.get(g, (None, None))
-            category = _first(fields["category"])
-            item = Item(kind=kind, iri=iri, group=g, group_name=_first(group_names.get(g)) or g,
-                        name=_first(fields["name"]) or "(unnamed)", description=_first(fields["description"]),
-                        category=slug_of(category) if category else None,
-                        areas=tuple(sorted(own_areas or group_areas.get(g, ()))),
-                        valid_through=_first(fields["until"]), lat=lat, lon=lon)
+            category = slug_of(fields["category"]) if fields.get("category") else None
+            areas = tuple(sorted(own_areas or group_areas.get(g, ())))
+            item = Item(kind=kind, iri=iri, group=g, group_name=group_names.get(g) or g,
+                        name=fields.get("name") or "(unnamed)", description=fields.get("description"),
+                        category=shared.setdefault(category, category), areas=shared.setdefault(areas, areas),
+                        valid_through=fields.get("until"), lat=lat, lon=lon)
             (offers if kind == "offer" else needs).append(item)
         return cls(offers=offers, needs=needs)
 
