@@ -9,6 +9,13 @@ RocksDB's caches and write buffers, SQLite's page cache).
 
     .venv/bin/python -m bench.memory ingest --corpus /tmp/b/corpus-100000.tsv --store /tmp/m --n 20000
     .venv/bin/python -m bench.memory serve --store /tmp/b100k [--no-heap]
+
+``models``: the two brokering models alone over a store (no app, no text index), built as the
+server's builder does; ``--modules DIR`` builds them with ``network.py`` and ``matching.py`` from DIR
+instead (the code before a change, e.g. ``git show b5421d1:crawler/query/brokering/network.py``), so
+before and after are measured by one command at one size.
+
+    .venv/bin/python -m bench.memory models --store /tmp/m10k [--modules /tmp/before] [--no-heap]
 """
 
 from __future__ import annotations
@@ -95,6 +102,42 @@ def serve(a, steps: Steps) -> None:
     steps.mark("app closed")
 
 
+def _brokering(modules: str | None):
+    """(Network, Matcher): the installed ones, or those of ``modules``/network.py and matching.py."""
+    if not modules:
+        from hubnet.crawler.query.brokering.matching import Matcher
+        from hubnet.crawler.query.brokering.network import Network
+        return Network, Matcher
+    import importlib.util
+    import sys
+
+    loaded = {}
+    for name in ("network", "matching"):
+        spec = importlib.util.spec_from_file_location(f"bench_before_{name}", f"{modules}/{name}.py")
+        loaded[name] = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded[name])
+    return loaded["network"].Network, loaded["matching"].Matcher
+
+
+def models(a, steps: Steps) -> None:
+    from hubnet.crawler.store.graph import Store
+
+    Network, Matcher = _brokering(a.modules)
+    store = Store(a.store)
+    steps.mark("store opened" + (f" (models of {a.modules})" if a.modules else ""))
+    t = time.perf_counter()
+    net = Network.from_store(store)
+    net.bridges(), net.all_links()
+    steps.mark("network model built, bridges and links worked out", groups=len(net.groups),
+               seconds=round(time.perf_counter() - t, 1))
+    t = time.perf_counter()
+    matcher = Matcher.from_store(store)
+    total, _ = matcher.page(limit=0)
+    steps.mark("matcher model built with its full match list (the network held)", needs_matched=total,
+               seconds=round(time.perf_counter() - t, 1))
+    store.close()
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -105,13 +148,16 @@ def main(argv=None) -> None:
     s = sub.add_parser("serve")
     s.add_argument("--store", required=True)
     s.add_argument("--skip-models", action="store_true")
-    for sp in (i, s):   # tracemalloc's records of live allocations count in RSS too: without it, RSS alone
+    m = sub.add_parser("models")
+    m.add_argument("--store", required=True)
+    m.add_argument("--modules", help="a directory with the network.py and matching.py to measure instead")
+    for sp in (i, s, m):   # tracemalloc's records of live allocations count in RSS too: without it, RSS alone
         sp.add_argument("--no-heap", action="store_true", help="RSS only, without tracemalloc")
     a = p.parse_args(argv)
     if not a.no_heap:
         tracemalloc.start()
     steps = Steps()
-    (ingest if a.what == "ingest" else serve)(a, steps)
+    {"ingest": ingest, "serve": serve, "models": models}[a.what](a, steps)
 
 
 if __name__ == "__main__":

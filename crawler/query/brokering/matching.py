@@ -9,7 +9,10 @@ until 2027-06-30").
 
 Built from the store once per change, with offers bucketed by category, area
 name and a coarse grid of cells, so matching 10k groups' needs compares each
-need only with the offers near it.
+need only with the offers near it. The full list of needs with a match keeps
+only each need and its offer count (issue 18: at 100k groups the best 50
+offers of every need, each with its reason in words, held ~1 GB); the offers
+and reasons are worked out for the needs of the page asked for.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ _CELL_DEG = 0.05        # ~5.6 km of latitude; a radius is covered by the cells 
 _MAX_CELLS = 400        # beyond this many cells, scanning the category is cheaper than the cells
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One offer or need."""
 
@@ -104,9 +107,11 @@ def _area_name(row) -> str | None:
     return None
 
 
-def _first(values):
-    """One value of a multi-valued property, the same whatever order the store returns them in."""
-    return min(values) if values else None
+def _keep_least(found: dict, key, value) -> None:
+    """Keep the least ``value`` read for ``key``: one value of a multi-valued property, the same
+    whatever order the store returns them in."""
+    if key not in found or value < found[key]:
+        found[key] = value
 
 
 def _coordinates(rows) -> dict:
@@ -134,32 +139,36 @@ class Matcher:
             else:
                 geo_rows.append((g, r["geo"].value, f, r["v"].value))
         coords = _coordinates(geo_rows)
-        group_names: dict = defaultdict(list)
+        # Only the least of each property's values is kept (``_keep_least``), and each repeated string
+        # (group IRI, area name, category, area list) once: the build's own peak at 100k groups.
+        shared: dict = {}
+        group_names: dict = {}
         for r in budget.rows(store, _Q_GROUP_NAMES):
-            group_names[r["g"].value].append(r["v"].value)
-        items: dict = {}   # iri -> (group, kind, {field: [values]}, own areas)
+            _keep_least(group_names, r["g"].value, r["v"].value)
+        items: dict = {}   # iri -> (group, kind, {field: least value}, own areas)
         for r in budget.rows(store, _Q_ITEMS):
             key = r["x"].value
             it = items.get(key)
             if it is None:
                 kind = "offer" if r["rel"].value.endswith("makesOffer") else "need"
-                it = items[key] = (r["g"].value, kind, defaultdict(list), set())
+                g = r["g"].value
+                it = items[key] = (shared.setdefault(g, g), kind, {}, set())
             f = r["f"].value
             if f == "area":
                 name = _area_name(r)
                 if name:
-                    it[3].add(name)
+                    it[3].add(shared.setdefault(name, name))
             elif f != "item":
-                it[2][f].append(r["v"].value)
+                _keep_least(it[2], f, r["v"].value)
         offers, needs = [], []
         for iri, (g, kind, fields, own_areas) in items.items():
             lat, lon = coords.get(g, (None, None))
-            category = _first(fields["category"])
-            item = Item(kind=kind, iri=iri, group=g, group_name=_first(group_names.get(g)) or g,
-                        name=_first(fields["name"]) or "(unnamed)", description=_first(fields["description"]),
-                        category=slug_of(category) if category else None,
-                        areas=tuple(sorted(own_areas or group_areas.get(g, ()))),
-                        valid_through=_first(fields["until"]), lat=lat, lon=lon)
+            category = slug_of(fields["category"]) if fields.get("category") else None
+            areas = tuple(sorted(own_areas or group_areas.get(g, ())))
+            item = Item(kind=kind, iri=iri, group=g, group_name=group_names.get(g) or g,
+                        name=fields.get("name") or "(unnamed)", description=fields.get("description"),
+                        category=shared.setdefault(category, category), areas=shared.setdefault(areas, areas),
+                        valid_through=fields.get("until"), lat=lat, lon=lon)
             (offers if kind == "offer" else needs).append(item)
         return cls(offers=offers, needs=needs)
 
@@ -259,6 +268,26 @@ class Matcher:
         out.sort(key=self._rank)
         return [(o, dist, self._reason(o, dist, shared)) for o, dist, shared in out]
 
+    def count_for(self, need: Item, *, within_km: float = DEFAULT_WITHIN_KM, today: str) -> int:
+        """``len(matches_for(need))`` without its distances, reasons or sort. An offer in one of the
+        need's areas (and category) fits unless it is the need's own group's or expired; only the
+        other candidates, found near it, are measured."""
+        if need.category is None or need.expired(today):
+            return 0
+        seen, count = set(), 0
+        for a in need.areas:
+            for o in self._offers_by_area.get((need.category, a), ()):
+                if o.iri not in seen:
+                    seen.add(o.iri)
+                    count += o.group != need.group and not o.expired(today)
+        if need.lat is not None:   # the rest share no area with it: they fit by distance alone
+            offers = self._by_category.get(need.category, ((), ()))[0]
+            for iri, o in self._candidates(need, within_km, self._offers_by_cell, {}, offers).items():
+                if iri not in seen and o.group != need.group and not o.expired(today):
+                    dist = haversine_km(need.lat, need.lon, o.lat, o.lon)
+                    count += dist is not None and dist <= within_km
+        return count
+
     def needs_met_by(self, offer: Item, *, within_km: float = DEFAULT_WITHIN_KM, today: str | None = None) -> list:
         """The current needs one offer meets: [(need, distance_km or None, reason)] (the reverse lookup)."""
         today = today or dt.date.today().isoformat()
@@ -283,11 +312,13 @@ class Matcher:
         return ", ".join(parts)
 
     def _found(self, group: str | None, within_km: float, today: str) -> list:
-        """[(need, offer count, [(offer, distance, reason)] best first)], sorted by group and need name.
+        """[(need, offer count, [(offer, distance, reason)] best first, or None)], sorted by group and
+        need name.
 
         With ``group``: that group's own needs, and the needs its offers meet (with only its
-        offers). Without: every need that has a match, computed once per (radius, day) and kept,
-        since the matcher itself is rebuilt whenever the data changes.
+        offers). Without: every need that has a match and its count, computed once per (radius,
+        day) and kept, since the matcher itself is rebuilt whenever the data changes; its offers
+        are None here, worked out by ``page`` for the needs it shows.
         """
         if group is None:
             key = (within_km, today)
@@ -295,9 +326,9 @@ class Matcher:
             if found is None:
                 found = []
                 for need in self.needs:
-                    ms = self.matches_for(need, within_km=within_km, today=today)
-                    if ms:
-                        found.append((need, len(ms), ms[:MAX_PER_NEED]))
+                    count = self.count_for(need, within_km=within_km, today=today)
+                    if count:
+                        found.append((need, count, None))
                 found.sort(key=lambda f: (f[0].group_name, f[0].name, f[0].iri))
                 if len(self._all_cache) >= 8:
                     self._all_cache.clear()
@@ -326,7 +357,8 @@ class Matcher:
         meet it, best first, at most ``per_need`` of them (``offer_count`` says how many there are).
         ``needs_of``: only the needs of these groups (an area's). Only the page is turned into
         dicts: the full list at 10k groups is ~6,000 needs."""
-        found = self._found(group, within_km, today or dt.date.today().isoformat())
+        today = today or dt.date.today().isoformat()
+        found = self._found(group, within_km, today)
         if category is not None:
             found = [f for f in found if f[0].category == category]
         if needs_of is not None:
@@ -335,5 +367,9 @@ class Matcher:
         return len(found), [
             {"need": need.to_dict(), "offer_count": count,
              "offers": [dict(o.to_dict(), distance_km=None if d is None else round(d, 2), reason=r)
-                        for o, d, r in ms[:per_need]]}
+                        for o, d, r in self._best(need, ms, within_km, today)[:per_need]]}
             for need, count, ms in chosen]
+
+    def _best(self, need: Item, ms: list | None, within_km: float, today: str) -> list:
+        """The offers ``_found`` kept for ``need``, or, where it kept only the count, its best ones."""
+        return ms if ms is not None else self.matches_for(need, within_km=within_km, today=today)[:MAX_PER_NEED]

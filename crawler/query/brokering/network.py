@@ -2,7 +2,10 @@
 
 Built once from the store into plain Python structures (a few hundred
 milliseconds at 10k groups) and reused until the store changes, so every
-brokering question is answered from memory in milliseconds.
+brokering question is answered from memory in milliseconds. Each IRI and graph
+name is held once (the strings of the group's own entry, not one copy per row
+read), links have slots, and the undirected neighbours are worked out from the
+links when asked (issue 18: the model's Python objects at 100k groups).
 
 Link semantics (docs/brokering.md says the same for people):
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag
 
@@ -35,7 +39,7 @@ _REL = {p: P.relation_name(p) for p in P.LINK_IRIS}
 MAX_HOPS = 4
 
 
-@dataclass
+@dataclass(slots=True)
 class Link:
     source: str        # the group making the statement
     target: str
@@ -48,7 +52,6 @@ class Network:
     groups: dict = field(default_factory=dict)          # iri -> {"name", "graph"}
     out: dict = field(default_factory=lambda: defaultdict(list))   # iri -> [Link] it states
     inc: dict = field(default_factory=lambda: defaultdict(list))   # iri -> [Link] stated about it
-    adj: dict = field(default_factory=lambda: defaultdict(set))    # undirected: any link either way
     trust: dict = field(default_factory=lambda: defaultdict(set))  # undirected: mutual links only
 
     # ------------------------------------------------------------------ building
@@ -57,8 +60,10 @@ class Network:
         net = cls()
         # Groups, then their names: two queries, so a group's types and names are never multiplied.
         q_groups = f"SELECT DISTINCT ?g ?src {{ GRAPH ?src {{ ?g a ?t }} VALUES ?t {{ {P.GROUP_TYPE_VALUES} }} }}"
+        graphs: dict = {}   # one string per graph name, shared by its group and its links
         for r in budget.rows(store, q_groups):
-            net.groups.setdefault(r["g"].value, {"name": None, "graph": r["src"].value})
+            src = r["src"].value
+            net.groups.setdefault(r["g"].value, {"name": None, "graph": graphs.setdefault(src, src)})
         q_names = f"SELECT ?g ?src ?n {{ GRAPH ?src {{ ?g <{P.NAME}> ?n {P.is_group('?g')} }} }}"
         for r in budget.rows(store, q_names):
             g = net.groups.get(r["g"].value)
@@ -77,21 +82,25 @@ class Network:
         moved = identity.moves(store)
         preds = " ".join(f"<{p}>" for p in _REL)
         q_links = f"SELECT ?src ?a ?p ?b {{ GRAPH ?src {{ ?a ?p ?b }} VALUES ?p {{ {preds} }} }}"
+        iris = {iri: iri for iri in net.groups}   # the group's own key string, for every link to it
         for r in budget.rows(store, q_links):
             a, b = r["a"].value, r["b"].value
             b = moved.get(b, b)
             if b not in net.groups:
                 b = pages.get(b) or pages.get(urldefrag(b)[0]) or b
             if a in net.groups and b in net.groups and a != b:
-                net.add(Link(a, b, _REL[r["p"].value], r["src"].value))
+                src = r["src"].value
+                net.add(Link(iris[a], iris[b], _REL[r["p"].value], graphs.setdefault(src, src)))
         net.finish()
         return net
 
     def add(self, link: Link) -> None:
         self.out[link.source].append(link)
         self.inc[link.target].append(link)
-        self.adj[link.source].add(link.target)
-        self.adj[link.target].add(link.source)
+
+    def neighbours(self, iri: str) -> set:
+        """The groups ``iri`` has any link with, either way (undirected)."""
+        return {l.target for l in self.out.get(iri, ())} | {l.source for l in self.inc.get(iri, ())}
 
     def finish(self) -> None:
         """Trust: the pairs where each side states a link to the other (a vouch only counts once confirmed)."""
@@ -135,26 +144,26 @@ class Network:
     # The network does not change once built (a change in the store builds a new one), so the
     # whole-network answers are worked out once, on first use.
     @functools.cached_property
-    def _links(self) -> list[dict]:
-        return self._edges_among(self.groups)
+    def _links(self) -> list[tuple]:
+        return list(self._pairs_among(self.groups))
 
-    def all_links(self) -> list[dict]:
+    def all_links(self) -> Sequence[dict]:
         """Every link between two groups, once per pair, classified mutual or claimed."""
-        return self._links
+        return _Edges(self._links)
 
     @functools.cached_property
-    def _mutual_links(self) -> list[dict]:
-        return [l for l in self._links if l["mutual"]]
+    def _mutual_links(self) -> list[tuple]:
+        return [l for l in self._links if l[3]]
 
     @functools.cached_property
-    def _claimed_links(self) -> list[dict]:
-        return [l for l in self._links if not l["mutual"]]
+    def _claimed_links(self) -> list[tuple]:
+        return [l for l in self._links if not l[3]]
 
-    def mutual_links(self) -> list[dict]:
-        return self._mutual_links
+    def mutual_links(self) -> Sequence[dict]:
+        return _Edges(self._mutual_links)
 
-    def claimed_links(self) -> list[dict]:
-        return self._claimed_links
+    def claimed_links(self) -> Sequence[dict]:
+        return _Edges(self._claimed_links)
 
     def introductions(self, src: str, dst: str, max_hops: int = MAX_HOPS, limit: int = 10) -> list[list[str]]:
         """Every shortest chain of trust from ``src`` to ``dst`` (at most ``max_hops`` links), up to ``limit``."""
@@ -200,7 +209,7 @@ class Network:
             u = queue.popleft()
             if seen[u] >= depth:
                 continue
-            for v in self.adj.get(u, ()):
+            for v in self.neighbours(u):
                 if v not in seen:
                     seen[v] = seen[u] + 1
                     queue.append(v)
@@ -208,7 +217,12 @@ class Network:
         return {"center": iri, "depth": depth, "nodes": nodes, "edges": self._edges_among(seen)}
 
     def _edges_among(self, members) -> list[dict]:
-        out, seen = [], set()
+        return [_edge(p) for p in self._pairs_among(members)]
+
+    def _pairs_among(self, members):
+        """(a, b, relations, mutual, claimed_by) per linked pair among ``members``, a < b; the
+        relation tuples are shared between the pairs that have the same ones."""
+        seen, shared_rels = set(), {}
         for a in sorted(members):
             for l in self.out.get(a, ()):
                 if l.target not in members:
@@ -218,11 +232,9 @@ class Network:
                     continue
                 seen.add(pair)
                 mutual = self.mutual(a, l.target)
-                rels = sorted({x.relation for x in self.out.get(a, ()) if x.target == l.target}
-                              | {x.relation for x in self.out.get(l.target, ()) if x.target == a})
-                out.append({"a": pair[0], "b": pair[1], "relations": rels, "mutual": mutual,
-                            "claimed_by": None if mutual else a})
-        return out
+                rels = tuple(sorted({x.relation for x in self.out.get(a, ()) if x.target == l.target}
+                                    | {x.relation for x in self.out.get(l.target, ()) if x.target == a}))
+                yield pair[0], pair[1], shared_rels.setdefault(rels, rels), mutual, None if mutual else a
 
     def isolated(self) -> list[str]:
         """Groups with no confirmed (mutual) link; claims by or about them do not count."""
@@ -275,6 +287,25 @@ class Network:
             if children > 1:
                 result.add(root)
         return sorted(result)
+
+
+def _edge(pair: tuple) -> dict:
+    a, b, rels, mutual, claimed_by = pair
+    return {"a": a, "b": b, "relations": list(rels), "mutual": mutual, "claimed_by": claimed_by}
+
+
+class _Edges(Sequence):
+    """Links held as tuples (a dict each cost ~300 bytes more: ~100 MB at 100k groups), read as
+    dicts: ``len`` and slices as a list of them."""
+
+    def __init__(self, pairs: list):
+        self._pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __getitem__(self, i):
+        return [_edge(p) for p in self._pairs[i]] if isinstance(i, slice) else _edge(self._pairs[i])
 
 
 __all__ = ["Network", "Link", "MAX_HOPS"]

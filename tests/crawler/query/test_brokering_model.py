@@ -186,3 +186,79 @@ def test_a_place_with_coordinates_of_its_own_counts_like_one_with_geo():
     [need] = m.needs
     assert need.lat == 51.56
     assert [round(d, 1) for _, d, _ in m.matches_for(need, today="2026-01-01")] == [1.1]
+
+
+def _mixed_matcher(n: int = 120, seed: int = 18) -> Matcher:
+    """Needs and offers in two categories around one town: some without coordinates, some of the
+    same group, some expired, areas shared or not (every way an offer can fit a need or not)."""
+    import random
+
+    rnd = random.Random(seed)
+    areas = ["leyton", "hackney", "bow", "stratford"]
+
+    def item(kind, k):
+        lat, lon = (None, None) if rnd.random() < 0.15 else (51.5 + rnd.uniform(-0.2, 0.2), rnd.uniform(-0.3, 0.3))
+        it = _item(kind, k, lat, lon, group=f"https://g{rnd.randrange(n // 3)}.test/#group",
+                   category=rnd.choice(["meeting-space", "volunteers"]),
+                   areas=sorted(rnd.sample(areas, rnd.randrange(3))))
+        it.valid_through = rnd.choice([None, None, "2025-01-01", "2099-01-01"])
+        return it
+
+    return Matcher(offers=[item("offer", k) for k in range(n)], needs=[item("need", k) for k in range(n)])
+
+
+@pytest.mark.parametrize("within_km", [0.5, 5.0, 40.0, 200.0])
+def test_the_full_match_list_answers_as_matching_each_need_does(within_km):
+    """The full list keeps counts only (issue 18); its counts and each page's offers are still what
+    matches_for gives every need, at every radius (the wide one scans the category)."""
+    m, today = _mixed_matcher(), "2026-01-01"
+    expected = []
+    for need in m.needs:
+        ms = m.matches_for(need, within_km=within_km, today=today)
+        assert m.count_for(need, within_km=within_km, today=today) == len(ms), need.iri
+        if ms:
+            expected.append((need, len(ms), ms))
+    expected.sort(key=lambda f: (f[0].group_name, f[0].name, f[0].iri))
+    assert expected, "the table must hold matches"
+    total, rows = m.page(within_km=within_km, today=today, per_need=4)
+    assert total == len(expected)
+    assert [(r["need"]["id"], r["offer_count"], [(o["id"], o["reason"]) for o in r["offers"]]) for r in rows] == [
+        (need.iri, count, [(o.iri, reason) for o, _, reason in ms[:4]]) for need, count, ms in expected]
+
+
+def test_the_full_match_list_words_reasons_only_for_the_page_shown(monkeypatch):
+    """Building the full list writes no reason; a page writes them for its own needs' offers alone."""
+    m, today = _mixed_matcher(), "2026-01-01"
+    reasons = []
+    real = Matcher._reason
+    monkeypatch.setattr(Matcher, "_reason", staticmethod(lambda *a: reasons.append(a) or real(*a)))
+    total, _ = m.page(within_km=40.0, today=today, limit=0)
+    assert total > 2 and reasons == []
+    _, rows = m.page(within_km=40.0, today=today, limit=2)
+    assert len(reasons) == sum(r["offer_count"] for r in rows)
+
+
+def test_every_link_is_read_as_a_dict_whichever_way_it_is_read(net, world):
+    """Links are kept as tuples (issue 18) and read as dicts: one by one, by slice, mutual or claimed,
+    each pair once with the relations both sides state, the claim naming the side that states it."""
+    links = net.all_links()
+    every = [links[k] for k in range(len(links))]
+    assert list(links) == every == links[:] and links[1:3] == every[1:3] and len(every) > 3
+    assert list(net.mutual_links()) == [e for e in every if e["mutual"]]
+    assert list(net.claimed_links()) == [e for e in every if not e["mutual"]]
+    assert len({(e["a"], e["b"]) for e in every}) == len(every)
+    for e in every:
+        a, b = e["a"], e["b"]
+        assert a < b and e["mutual"] == net.mutual(a, b)
+        assert e["relations"] == sorted({l["relation"] for l in net.links_of(a) if l["target"] == b}
+                                        | {l["relation"] for l in net.links_of(b) if l["target"] == a})
+        assert e["claimed_by"] is None if e["mutual"] else net.states_link(e["claimed_by"], b if e["claimed_by"] == a else a)
+
+
+def test_a_group_iri_is_held_once_however_many_links_name_it(net):
+    """Each link holds the group's own key string and one string per graph (issue 18: the 100k model)."""
+    keys = {iri: iri for iri in net.groups}
+    graphs = {g["graph"]: g["graph"] for g in net.groups.values()}
+    links = [l for ls in net.out.values() for l in ls]
+    assert links and all(l.source is keys[l.source] and l.target is keys[l.target] for l in links)
+    assert all(l.graph is graphs[l.graph] for l in links if l.graph in graphs)
