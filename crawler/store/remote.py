@@ -7,8 +7,10 @@ the crawler, the query layer and the web app run on it unchanged. Its ``oxigraph
 ``remove``, ``dump``), answered by the server and handed back as pyoxigraph terms.
 
 Writes. A source's graph and its provenance record are replaced by ONE update request (delete the
-old record, drop the graph, insert the new graph, record and change-log entry), which the server
-applies as one transaction (Virtuoso commits each request; Fuseki and GraphDB do too). The whole
+old record, drop the graph, insert the new graph, then the record, and the change-log entry); new
+sources (never held) go ``bulk_batch`` to a request, each one operation (``write_staged``). Fuseki
+and GraphDB apply a request as one transaction; Virtuoso keeps the operations done before one that
+fails, so the operations are ordered to leave nothing that looks whole and is not. The whole
 graph is rewritten, not a difference: servers normalise literals (Virtuoso writes ``1.50`` back as
 ``1.5``), so a difference computed from what they return would not match. Unlike the embedded
 store, several processes may write: each holds only its own lock, so two crawlers writing the same
@@ -391,7 +393,7 @@ class RemoteStore(Store):
         self._store.update(f"DELETE {{ GRAPH {CHANGES_GRAPH} {{ ?e ?p ?o }} }} WHERE {{ GRAPH {CHANGES_GRAPH} "
                            f"{{ ?e {_CHANGED_AT} ?at ; ?p ?o }} FILTER(?at < {cutoff:.6f}) }}")
 
-    # ------------------------------------------------------------------ writing: one request per source
+    # ------------------------------------------------------------------ writing: one request per write
     def _apply(self, drop_graphs, insert_graph, triples, record: SourceRecord, *, keep_record: bool = True):
         """The source's record and graph replaced, and the attribution of every graph involved
         recomputed, in one update request. Another live owner's graph is never dropped."""
@@ -453,7 +455,7 @@ class RemoteStore(Store):
             parts.append(_data("INSERT", [q for q in quads if q not in plain]))
         return parts
 
-    # ------------------------------------------------------------------ bulk writes of new sources
+    # ------------------------------------------------------------------ new sources: a batch per request
     def _never_held(self, record: SourceRecord) -> bool:
         """No record, no claim on its graph, no statement in it: one ASK."""
         if record.url in self._staged or record.graph in self._staged_graphs:
@@ -496,7 +498,10 @@ class RemoteStore(Store):
                 self._store.update(" ;\n".join(parts))
             except (StoreError, TimeoutError) as exc:
                 err = StoreError(f"writing to the store failed: {exc}", code="store_error")
-                err.lost = self._undo_unrecorded([rec for rec, _ in batch])
+                # A request timed out may still commit: nothing is undone, all counts as lost (the
+                # next crawl reads whatever the server kept as held).
+                batch = [rec for rec, _ in batch]
+                err.lost = batch if isinstance(exc, TimeoutError) else self._undo_unrecorded(batch)
                 raise err from None
 
     def _undo_unrecorded(self, batch) -> list:

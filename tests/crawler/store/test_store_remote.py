@@ -199,3 +199,25 @@ def test_a_batch_the_server_fails_part_way_leaves_each_source_whole_or_absent_an
     for url in urls[:2]:
         assert {t.object for t in remote.graph_triples(url)} == {t.object for t in data[url]}
     remote.close()
+
+
+def test_a_batch_whose_request_timed_out_is_not_undone_and_counts_as_lost(remote):
+    """The client gave up but the server committed (as it may): nothing is dropped behind the
+    server's back, every source of the batch is reported lost, and the store holds them whole."""
+    urls = [f"https://late{i}.test/" for i in range(3)]
+    real = remote._store.update
+
+    def late(text):
+        real(text)
+        raise TimeoutError("the store did not answer within 30 s")
+
+    for url in urls[:-1]:
+        remote.stage_new_source(_rec(url, 1), [ox.Triple(ox.NamedNode(url + "#g"), P, ox.Literal(url))], batch=3)
+    remote._store.update = late
+    try:
+        with pytest.raises(StoreError) as err:
+            remote.stage_new_source(_rec(urls[-1], 1), [ox.Triple(S, P, ox.Literal("x"))], batch=3)
+    finally:
+        remote._store.update = real
+    assert sorted(r.url for r in err.value.lost) == urls
+    assert sorted(remote.sources()) == urls and all(len(remote.graph_triples(u)) == 1 for u in urls)
