@@ -457,21 +457,30 @@ class RemoteStore(Store):
 
     # ------------------------------------------------------------------ new sources: a batch per request
     def _never_held(self, record: SourceRecord) -> bool:
-        """No record, no claim on its graph, no statement in it: one ASK."""
-        if record.url in self._staged or record.graph in self._staged_graphs:
-            return False
-        url, graph = ox.NamedNode(record.url), ox.NamedNode(record.graph)
-        return not self._store.query(
-            f"ASK {{ {{ GRAPH {PROV_GRAPH} {{ {url} ?p ?o }} }} UNION {{ GRAPH {PROV_GRAPH} "
-            f"{{ ?s {_PRED['graph']} {graph} }} }} UNION {{ GRAPH {graph} {{ ?s ?p ?o }} }} }}")
+        """Not staged already. Whether the server holds anything of it is asked for the whole batch
+        at once when the batch is written (``_held``): a read per source is a round trip, and the
+        crawler hands in only sources it does not know."""
+        return record.url not in self._staged and record.graph not in self._staged_graphs
+
+    def _held(self, batch) -> set:
+        """URLs of the sources of ``batch`` the server holds something of (a record, a claim on the
+        graph, a statement in it), in one query; a name matching either way counts (written as a change)."""
+        urls = " ".join(str(ox.NamedNode(rec.url)) for rec in batch)
+        graphs = " ".join(str(ox.NamedNode(rec.graph)) for rec in batch)
+        found = {row["x"].value for row in self._store.query(
+            f"SELECT DISTINCT ?x WHERE {{ {{ VALUES ?x {{ {urls} }} GRAPH {PROV_GRAPH} {{ ?x ?p ?o }} }} UNION "
+            f"{{ VALUES ?x {{ {graphs} }} GRAPH {PROV_GRAPH} {{ ?s {_PRED['graph']} ?x }} }} UNION "
+            f"{{ VALUES ?x {{ {graphs} }} GRAPH ?x {{ ?s ?p ?o }} }} }}")}
+        return {rec.url for rec in batch if rec.url in found or rec.graph in found}
 
     def write_staged(self) -> None:
         """The staged new sources (``stage_new_source``; ``bulk_batch`` of them) in ONE update
         request. Each source is its own operation (graph and record together; one larger than
         ``store_insert_chunk`` several, its record last), because Virtuoso keeps the operations of a
         request done before one that fails: a source is whole or absent either way. Their graphs
-        were empty and unclaimed when staged, so nothing is deleted first, except a graph with blank
-        nodes (a retried request must not add them twice).
+        are asked to be empty and unclaimed first (one query), so nothing is deleted, except a graph
+        with blank nodes (a retried request must not add them twice); a source the server holds after
+        all is written as a change, in its own request.
 
         A failed request raises ``StoreError`` whose ``lost`` lists the sources of the batch the
         store does not hold; their graphs are dropped (never held before, so nobody else's)."""
@@ -482,6 +491,30 @@ class RemoteStore(Store):
                 return
             batch = list(self._staged.values())
             self._staged, self._staged_graphs = {}, set()
+            try:
+                held = self._held([rec for rec, _ in batch])
+            except (StoreError, TimeoutError) as exc:
+                err = StoreError(f"writing to the store failed: {exc}", code="store_error")
+                err.lost = [rec for rec, _ in batch]
+                raise err from None
+            changes = [(rec, triples) for rec, triples in batch if rec.url in held]
+            batch = [(rec, triples) for rec, triples in batch if rec.url not in held]
+            if batch:
+                try:
+                    self._write_batch(batch)
+                except StoreError as exc:
+                    exc.lost += [rec for rec, _ in changes]
+                    raise
+            for i, (rec, triples) in enumerate(changes):   # held after all: each a change, its own request
+                try:
+                    self.replace_source(rec, triples)
+                except StoreError as exc:
+                    exc.lost = [r for r, _ in changes[i:]]
+                    raise
+
+    def _write_batch(self, batch) -> None:
+        """Never-held sources in one request, each its own operation (``write_staged``)."""
+        with self._write_lock:
             self._log_changes([n for rec, _ in batch for n in (rec.url, rec.graph)])
             parts = []
             for rec, triples in batch:
