@@ -516,17 +516,22 @@ class RemoteStore(Store):
         """Never-held sources in one request, each its own operation (``write_staged``)."""
         with self._write_lock:
             self._log_changes([n for rec, _ in batch for n in (rec.url, rec.graph)])
-            parts = []
+            parts, group, step = [], [], self.settings.store_insert_chunk
             for rec, triples in batch:
                 g = ox.NamedNode(rec.graph)
                 graph = [ox.Quad(t.subject, t.predicate, t.object, g) for t in triples]
                 record = [ox.Quad(s, p, o, PROV_GRAPH) for s, p, o in _record_triples(rec)]
                 if _has_blank((q.subject, q.predicate, q.object) for q in graph):
                     parts.append(f"DROP SILENT GRAPH {g}")
-                if len(graph) + len(record) <= self.settings.store_insert_chunk:
-                    parts.append(_data("INSERT", graph + record))
+                if len(group) + len(graph) + len(record) > step and group:
+                    parts.append(_data("INSERT", group))   # whole sources only in one operation
+                    group = []
+                if len(graph) + len(record) <= step:
+                    group += graph + record
                 else:
                     parts += self._inserts(graph) + self._inserts(record)
+            if group:
+                parts.append(_data("INSERT", group))
             try:
                 self._store.update(" ;\n".join(parts))
             except (StoreError, TimeoutError) as exc:

@@ -172,7 +172,7 @@ def test_a_batch_the_server_fails_part_way_leaves_each_source_whole_or_absent_an
     fails after its second source: those two are whole, the rest absent (no graph, no record) and
     named as lost; a source written before is unchanged."""
     virtuoso.reset()
-    remote = RemoteStore(virtuoso.spec, Settings(store_local_dir=str(tmp_path), store_insert_chunk=30))
+    remote = RemoteStore(virtuoso.spec, Settings(store_local_dir=str(tmp_path), store_insert_chunk=20))
     before = "https://before.test/"
     remote.replace_source(_rec(before, 1), [ox.Triple(S, P, ox.Literal("kept"))])
     urls = [f"https://lost{i}.test/" for i in range(4)]
