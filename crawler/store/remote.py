@@ -8,7 +8,7 @@ the crawler, the query layer and the web app run on it unchanged. Its ``oxigraph
 
 Writes. A source's graph and its provenance record are replaced by ONE update request (delete the
 old record, drop the graph, insert the new graph, then the record, and the change-log entry); new
-sources (never held) go ``bulk_batch`` to a request, each one operation (``write_staged``). Fuseki
+sources (never held) go ``bulk_batch`` to a request, each inside one operation (``write_staged``). Fuseki
 and GraphDB apply a request as one transaction; Virtuoso keeps the operations done before one that
 fails, so the operations are ordered to leave nothing that looks whole and is not. The whole
 graph is rewritten, not a difference: servers normalise literals (Virtuoso writes ``1.50`` back as
@@ -475,9 +475,10 @@ class RemoteStore(Store):
 
     def write_staged(self) -> None:
         """The staged new sources (``stage_new_source``; ``bulk_batch`` of them) in ONE update
-        request. Each source is its own operation (graph and record together; one larger than
-        ``store_insert_chunk`` several, its record last), because Virtuoso keeps the operations of a
-        request done before one that fails: a source is whole or absent either way. Their graphs
+        request. Each source lies inside one operation (graph and record together; whole sources
+        packed up to ``store_insert_chunk`` statements, as Virtuoso pays per operation; one larger
+        than that is several, its record last), because Virtuoso keeps the operations of a request
+        done before one that fails: a source is whole or absent either way. Their graphs
         are asked to be empty and unclaimed first (one query), so nothing is deleted, except a graph
         with blank nodes (a retried request must not add them twice); a source the server holds after
         all is written as a change, in its own request.
@@ -513,7 +514,7 @@ class RemoteStore(Store):
                     raise
 
     def _write_batch(self, batch) -> None:
-        """Never-held sources in one request, each its own operation (``write_staged``)."""
+        """Never-held sources in one request, each inside one operation (``write_staged``)."""
         with self._write_lock:
             self._log_changes([n for rec, _ in batch for n in (rec.url, rec.graph)])
             parts, group, step = [], [], self.settings.store_insert_chunk
