@@ -7,8 +7,10 @@ the crawler, the query layer and the web app run on it unchanged. Its ``oxigraph
 ``remove``, ``dump``), answered by the server and handed back as pyoxigraph terms.
 
 Writes. A source's graph and its provenance record are replaced by ONE update request (delete the
-old record, drop the graph, insert the new graph, record and change-log entry), which the server
-applies as one transaction (Virtuoso commits each request; Fuseki and GraphDB do too). The whole
+old record, drop the graph, insert the new graph, then the record, and the change-log entry); new
+sources (never held) go ``bulk_batch`` to a request, each inside one operation (``write_staged``). Fuseki
+and GraphDB apply a request as one transaction; Virtuoso keeps the operations done before one that
+fails, so the operations are ordered to leave nothing that looks whole and is not. The whole
 graph is rewritten, not a difference: servers normalise literals (Virtuoso writes ``1.50`` back as
 ``1.5``), so a difference computed from what they return would not match. Unlike the embedded
 store, several processes may write: each holds only its own lock, so two crawlers writing the same
@@ -38,7 +40,9 @@ import requests
 from hubnet.vocab.errors import StoreError
 from hubnet.vocab.model import HUBNET
 
-from .graph import _DERIVED, _PRED, PROV_GRAPH, XSD, SourceRecord, Store, _record_triples
+from hubnet.vocab.authority import owns_graph
+
+from .graph import _DERIVED, _PRED, GRAPH_STATUSES, PROV_GRAPH, XSD, SourceRecord, Store, _record_triples
 
 log = logging.getLogger(__name__)
 
@@ -336,12 +340,15 @@ class RemoteStore(Store):
 
     @property
     def oxigraph(self) -> RemoteDataset:
+        """The server's dataset, with every staged source written (a reader sees what was handed in)."""
+        self.write_staged()
         return self._store
 
     def query(self, sparql: str, **kw):
         """hubnet's own queries: on the server, or, if it cannot run one (``Unsupported``), here on
         a copy of the graphs the query names (every graph if it names them by a variable). Never
         for the /sparql endpoint's queries, which go to ``oxigraph.query`` and fail as they fail."""
+        self.write_staged()
         options = {k: v for k, v in kw.items() if k != "use_default_graph_as_union"}
         shape = re.sub(r"<[^>]*>", "<>", sparql)   # the same query about another graph fails alike
         if shape not in self._local_shapes:
@@ -363,6 +370,7 @@ class RemoteStore(Store):
         """(names changed since ``offset`` (seconds since the epoch, as the writer's clock said),
         or None: compare everything; this store's id; the offset to ask from next). Entries within
         ``store_change_margin`` seconds before ``offset`` are read again."""
+        self.write_staged()
         margin, keep = self.settings.store_change_margin, self.settings.store_change_keep_days * 86400
         since = float(offset or 0)
         if journal_id != self._journal_id or since < time.time() - keep + margin:
@@ -385,18 +393,20 @@ class RemoteStore(Store):
         self._store.update(f"DELETE {{ GRAPH {CHANGES_GRAPH} {{ ?e ?p ?o }} }} WHERE {{ GRAPH {CHANGES_GRAPH} "
                            f"{{ ?e {_CHANGED_AT} ?at ; ?p ?o }} FILTER(?at < {cutoff:.6f}) }}")
 
-    # ------------------------------------------------------------------ writing: one request per source
+    # ------------------------------------------------------------------ writing: one request per write
     def _apply(self, drop_graphs, insert_graph, triples, record: SourceRecord, *, keep_record: bool = True):
         """The source's record and graph replaced, and the attribution of every graph involved
         recomputed, in one update request. Another live owner's graph is never dropped."""
         with self._write_lock:
             if keep_record:
                 self._refuse_blocked(record)
-            url = ox.NamedNode(record.url)
             involved = {*drop_graphs, *([insert_graph] if insert_graph else [])}
-            involved |= {o.value for _, p, o in self._current(PROV_GRAPH, url) if p == _PRED["graph"]}
+            if record.url in self._staged or involved & self._staged_graphs:
+                self.write_staged()   # in order: the staged version first, then this change to it
+            url = ox.NamedNode(record.url)
+            claimed, others = self._claims(record.url, involved)
+            involved |= claimed
             self._log_changes([record.url, *sorted(involved)])
-            others = {g: self._live_owners(g, record.url) for g in involved}
             parts = [f"DELETE WHERE {{ GRAPH {PROV_GRAPH} {{ {url} ?p ?o }} }}"]
             parts += [f"DELETE WHERE {{ GRAPH {PROV_GRAPH} {{ {ox.NamedNode(g)} {_DERIVED} ?o }} }}"
                       for g in sorted(involved)]
@@ -404,29 +414,149 @@ class RemoteStore(Store):
                       if g and g != insert_graph and not others[g]]
             prov = list(_record_triples(record)) if keep_record else []
             prov += [(ox.NamedNode(g), _DERIVED, ox.NamedNode(o)) for g in sorted(involved) for o in others[g]]
-            quads = [ox.Quad(s, p, o, PROV_GRAPH) for s, p, o in prov]
+            graph = []
             if insert_graph:
                 parts.append(f"DROP SILENT GRAPH {ox.NamedNode(insert_graph)}")
                 g = ox.NamedNode(insert_graph)
-                quads += [ox.Quad(t.subject, t.predicate, t.object, g) for t in triples]
-            plain = [q for q in quads if not _has_blank([(q.subject, q.predicate, q.object)])]
-            step = self.settings.store_insert_chunk
-            parts += [_data("INSERT", plain[i:i + step]) for i in range(0, len(plain), step)]
-            if len(plain) < len(quads):
-                parts.append(_data("INSERT", [q for q in quads if q not in plain]))
+                graph = [ox.Quad(t.subject, t.predicate, t.object, g) for t in triples]
+            # The record last: a request the server fails part-way (it keeps the operations done
+            # before the failing one) leaves no record over a half-written graph (docs/scaling.md).
+            parts += self._inserts(graph) + self._inserts([ox.Quad(s, p, o, PROV_GRAPH) for s, p, o in prov])
             try:
                 self._store.update(" ;\n".join(parts))
             except TimeoutError as exc:
                 raise StoreError(f"writing to the store failed: {exc}", code="store_error") from None
 
-    # ------------------------------------------------------------------ no bulk path, no local files
-    def stage_new_source(self, record: SourceRecord, triples, *, batch: int) -> bool:
-        """Always written at once: each request is already one source's unit on the server."""
-        self.replace_source(record, triples)
-        return False
+    def _claims(self, url: str, graphs) -> tuple:
+        """(the graphs ``url``'s record claims now, {graph: its live owners other than ``url``} for
+        those and ``graphs``), in one query: each read is a round trip to the server."""
+        values = " ".join(str(ox.NamedNode(g)) for g in sorted(graphs))
+        claims = (f"GRAPH {PROV_GRAPH} {{ {ox.NamedNode(url)} {_PRED['graph']} ?g }}")
+        where = f"{{ VALUES ?g {{ {values} }} }} UNION {{ {claims} }}" if values else claims
+        rows = self._store.query(f"SELECT ?src ?g ?status WHERE {{ {where} GRAPH {PROV_GRAPH} "
+                                 f"{{ ?src {_PRED['graph']} ?g ; {_PRED['status']} ?status }} }}")
+        claimed, others = set(), {g: set() for g in graphs}
+        for row in rows:
+            src, g = row["src"].value, row["g"].value
+            others.setdefault(g, set())
+            if src == url:
+                claimed.add(g)
+            elif owns_graph(src, g) and row["status"].value in GRAPH_STATUSES:
+                others[g].add(src)
+        return claimed, others
+
+    def _inserts(self, quads) -> list:
+        """INSERT operations for ``quads``: ``store_insert_chunk`` statements each (Virtuoso's parser
+        runs out of stack past ~5,000), those with blank nodes in one of their own."""
+        plain = [q for q in quads if not _has_blank([(q.subject, q.predicate, q.object)])]
+        step = self.settings.store_insert_chunk
+        parts = [_data("INSERT", plain[i:i + step]) for i in range(0, len(plain), step)]
+        if len(plain) < len(quads):
+            parts.append(_data("INSERT", [q for q in quads if q not in plain]))
+        return parts
+
+    # ------------------------------------------------------------------ new sources: a batch per request
+    def _never_held(self, record: SourceRecord) -> bool:
+        """Not staged already. Whether the server holds anything of it is asked for the whole batch
+        at once when the batch is written (``_held``): a read per source is a round trip, and the
+        crawler hands in only sources it does not know."""
+        return record.url not in self._staged and record.graph not in self._staged_graphs
+
+    def _held(self, batch) -> set:
+        """URLs of the sources of ``batch`` the server holds something of (a record, a claim on the
+        graph, a statement in it), in one query; a name matching either way counts (written as a change)."""
+        urls = " ".join(str(ox.NamedNode(rec.url)) for rec in batch)
+        graphs = " ".join(str(ox.NamedNode(rec.graph)) for rec in batch)
+        found = {row["x"].value for row in self._store.query(
+            f"SELECT DISTINCT ?x WHERE {{ {{ VALUES ?x {{ {urls} }} GRAPH {PROV_GRAPH} {{ ?x ?p ?o }} }} UNION "
+            f"{{ VALUES ?x {{ {graphs} }} GRAPH {PROV_GRAPH} {{ ?s {_PRED['graph']} ?x }} }} UNION "
+            f"{{ VALUES ?x {{ {graphs} }} GRAPH ?x {{ ?s ?p ?o }} }} }}")}
+        return {rec.url for rec in batch if rec.url in found or rec.graph in found}
 
     def write_staged(self) -> None:
-        pass
+        """The staged new sources (``stage_new_source``; ``bulk_batch`` of them) in ONE update
+        request. Each source lies inside one operation (graph and record together; whole sources
+        packed up to ``store_insert_chunk`` statements, as Virtuoso pays per operation; one larger
+        than that is several, its record last), because Virtuoso keeps the operations of a request
+        done before one that fails: a source is whole or absent either way. Their graphs
+        are asked to be empty and unclaimed first (one query), so nothing is deleted, except a graph
+        with blank nodes (a retried request must not add them twice); a source the server holds after
+        all is written as a change, in its own request.
+
+        A failed request raises ``StoreError`` whose ``lost`` lists the sources of the batch the
+        store does not hold; their graphs are dropped (never held before, so nobody else's)."""
+        if not self._staged:
+            return
+        with self._write_lock:
+            if not self._staged:
+                return
+            batch = list(self._staged.values())
+            self._staged, self._staged_graphs = {}, set()
+            try:
+                held = self._held([rec for rec, _ in batch])
+            except (StoreError, TimeoutError) as exc:
+                err = StoreError(f"writing to the store failed: {exc}", code="store_error")
+                err.lost = [rec for rec, _ in batch]
+                raise err from None
+            changes = [(rec, triples) for rec, triples in batch if rec.url in held]
+            batch = [(rec, triples) for rec, triples in batch if rec.url not in held]
+            if batch:
+                try:
+                    self._write_batch(batch)
+                except StoreError as exc:
+                    exc.lost += [rec for rec, _ in changes]
+                    raise
+            for i, (rec, triples) in enumerate(changes):   # held after all: each a change, its own request
+                try:
+                    self.replace_source(rec, triples)
+                except StoreError as exc:
+                    exc.lost = [r for r, _ in changes[i:]]
+                    raise
+
+    def _write_batch(self, batch) -> None:
+        """Never-held sources in one request, each inside one operation (``write_staged``)."""
+        with self._write_lock:
+            self._log_changes([n for rec, _ in batch for n in (rec.url, rec.graph)])
+            parts, group, step = [], [], self.settings.store_insert_chunk
+            for rec, triples in batch:
+                g = ox.NamedNode(rec.graph)
+                graph = [ox.Quad(t.subject, t.predicate, t.object, g) for t in triples]
+                record = [ox.Quad(s, p, o, PROV_GRAPH) for s, p, o in _record_triples(rec)]
+                if _has_blank((q.subject, q.predicate, q.object) for q in graph):
+                    parts.append(f"DROP SILENT GRAPH {g}")
+                if len(group) + len(graph) + len(record) > step and group:
+                    parts.append(_data("INSERT", group))   # whole sources only in one operation
+                    group = []
+                if len(graph) + len(record) <= step:
+                    group += graph + record
+                else:
+                    parts += self._inserts(graph) + self._inserts(record)
+            if group:
+                parts.append(_data("INSERT", group))
+            try:
+                self._store.update(" ;\n".join(parts))
+            except (StoreError, TimeoutError) as exc:
+                err = StoreError(f"writing to the store failed: {exc}", code="store_error")
+                # A request timed out may still commit: nothing is undone, all counts as lost (the
+                # next crawl reads whatever the server kept as held).
+                batch = [rec for rec, _ in batch]
+                err.lost = batch if isinstance(exc, TimeoutError) else self._undo_unrecorded(batch)
+                raise err from None
+
+    def _undo_unrecorded(self, batch) -> list:
+        """The sources of a failed batch the store holds no record of (all, if it cannot be asked),
+        their graphs dropped: whatever part of them got written is the batch's."""
+        values = " ".join(str(ox.NamedNode(rec.url)) for rec in batch)
+        try:
+            held = {row["s"].value for row in self._store.query(
+                f"SELECT DISTINCT ?s WHERE {{ GRAPH {PROV_GRAPH} {{ ?s {_PRED['status']} ?o }} VALUES ?s {{ {values} }} }}")}
+            lost = [rec for rec in batch if rec.url not in held]
+            if lost:
+                self._store.update(" ;\n".join(f"DROP SILENT GRAPH {ox.NamedNode(rec.graph)}" for rec in lost))
+        except (StoreError, TimeoutError) as exc:
+            log.warning("cannot tell which sources of a failed batch the store holds: %s", exc)
+            return list(batch)
+        return lost
 
     def backup(self, target) -> None:
         raise StoreError("a remote store is backed up by its server (Virtuoso: backup_online; Fuseki: "
@@ -434,10 +564,13 @@ class RemoteStore(Store):
                          code="store_error")
 
     def flush(self) -> None:
-        pass
+        self.write_staged()
 
     def close(self) -> None:
-        self.client.session.close()
+        try:
+            self.flush()
+        finally:
+            self.client.session.close()
 
 
 def _auth(settings):

@@ -228,3 +228,37 @@ def test_a_recrawl_killed_mid_way_leaves_every_source_at_its_old_or_new_version(
     assert versions["new"] >= 10 and versions["old"] >= 1, versions   # the kill did land mid-way
     assert graphs == {r.graph for r in records.values()}   # no graph without its record
     store.close()
+
+
+def test_a_first_crawl_killed_mid_bulk_batch_leaves_each_source_whole_or_absent(virtuoso, tmp_path, monkeypatch):
+    """SIGKILL mid first crawl with bulk batches of 4 new sources (one update request each): every
+    source the store holds is whole, and no graph is there without its record."""
+    virtuoso.reset()
+    monkeypatch.setenv("HUBNET_STORE_LOCAL_DIR", str(tmp_path / "local"))
+    fed = Federation()
+    try:
+        seeds = []
+        for i in range(N_KILLED):
+            host = f"site{i}.test"
+            fed.put_profile(host, f"Group {i}", path="/", knowsAbout=[f"topic {j}" for j in range(20)])
+            seeds.append(fed.url(host, "/"))
+        proc = subprocess.Popen([sys.executable, "-c", SLOW_CRAWL_CHILD, str(fed.port), virtuoso.spec, "4", *seeds],
+                                stdout=subprocess.PIPE, text=True, env=cli_env())
+        writes = 0
+        for line in proc.stdout:
+            writes += line.startswith("wrote")
+            if writes == 18:
+                proc.send_signal(signal.SIGKILL)
+                break
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+    finally:
+        fed.close()
+    store = open_store(virtuoso.spec)
+    records = store.sources()
+    assert 4 <= len(records) < N_KILLED, len(records)   # the kill did land mid-way
+    for rec in records.values():
+        stored = store.graph_triples(rec.graph)
+        assert rec.status == OK and content_hash(stored) == rec.content_hash and len(stored) == rec.triples
+    assert set(store.named_graphs()) - {PROV_GRAPH.value} == {r.graph for r in records.values()}
+    store.close()

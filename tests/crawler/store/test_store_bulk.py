@@ -1,4 +1,4 @@
-"""New sources go through the bulk loader in batches (issue 18); what a reader and a change see.
+"""New sources go through the bulk path in batches (issue 18), on either store; what a reader and a change see.
 
 The crash behaviour of a batch (every step failing or killed) is in test_store_failpoints.py.
 """
@@ -45,7 +45,9 @@ def store(tmp_path):
     s.close()
 
 
-def test_a_batch_is_written_when_full_and_not_before(store):
+def test_a_batch_is_written_when_full_and_not_before(backend_store):
+    """On either store (on a SPARQL server the batch is one update request, test_store_remote.py)."""
+    store = backend_store
     for i in range(3):
         assert store.stage_new_source(rec(i), data(i), batch=4) is True
     assert not any(True for _ in store._store.quads_for_pattern(None, None, None, None))
@@ -66,7 +68,8 @@ READERS = {
 
 
 @pytest.mark.parametrize("reader", READERS)
-def test_every_reader_sees_the_staged_sources(store, reader):
+def test_every_reader_sees_the_staged_sources(backend_store, reader):
+    store = backend_store
     store.stage_new_source(rec(0), data(0), batch=100)
     READERS[reader](store)
     assert not store._staged and holds(store, 0)
@@ -80,7 +83,8 @@ CHANGES = {
 
 
 @pytest.mark.parametrize("change", CHANGES)
-def test_a_change_to_a_staged_source_comes_after_it(store, change):
+def test_a_change_to_a_staged_source_comes_after_it(backend_store, change):
+    store = backend_store
     store.stage_new_source(rec(0), data(0), batch=100)
     CHANGES[change](store)
     r = store.source(url(0))
@@ -91,17 +95,26 @@ def test_a_change_to_a_staged_source_comes_after_it(store, change):
 # every way a source can already be known to the store: then it is written in one transaction at once
 HELD = {
     "its record (never read)": lambda s: s.update_record(SourceRecord(url=url(0), status=FAILED, failed_attempts=1)),
-    "its graph, loaded": lambda s: s.oxigraph.add(ox.Quad(ox.NamedNode("urn:x"), NAME, ox.Literal("x"),
-                                                          ox.NamedNode(url(0)))),
+    "its graph, loaded": lambda s: s.oxigraph.extend([ox.Quad(ox.NamedNode("urn:x"), NAME, ox.Literal("x"),
+                                                              ox.NamedNode(url(0)))]),
+    "its graph, claimed by another record": lambda s: s.update_record(
+        SourceRecord(url=url(0) + "?old", graph=url(0), status=OK)),
     "staged already": lambda s: s.stage_new_source(rec(0), data(0), batch=100),
 }
 
 
 @pytest.mark.parametrize("held", HELD)
-def test_a_source_the_store_holds_is_not_bulk_written(store, held):
+def test_a_source_the_store_holds_is_not_bulk_written(backend_store, held):
+    """Written as a change (its record and graph replaced, nothing of before left): at once on the
+    embedded store; on a SPARQL server once its batch's one query finds it held."""
+    store = backend_store
     HELD[held](store)
-    assert store.stage_new_source(rec(0, "v2"), data(0, "v2"), batch=100) is False
+    staged = store.stage_new_source(rec(0, "v2"), data(0, "v2"), batch=100)
+    assert staged is False or getattr(store, "remote", False)   # a server is asked per batch
+    store.flush()
     assert not store._staged and holds(store, 0, "v2")
+    r = store.source(url(0))
+    assert (r.status, r.failed_attempts, len(store.graph_triples(url(0)))) == (OK, 0, 1)
 
 
 def test_the_open_undoes_every_source_of_an_uncommitted_batch_and_nothing_else(tmp_path):

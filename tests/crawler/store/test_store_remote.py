@@ -141,3 +141,84 @@ def test_the_change_log_names_each_write_to_every_reader_of_the_store(remote, vi
         assert other.changes_since(jid, stale)[0] is None
     finally:
         other.close()
+
+
+# ---------------------------------------------------------------------- the bulk path of new sources
+def _requests(store) -> list:
+    """The kind ("query" or "update") of every request ``store`` sends from now on."""
+    sent, real = [], store.client.post
+    store.client.post = lambda u, data, *a, **kw: (sent.append(data[0][0]), real(u, data, *a, **kw))[1]
+    return sent
+
+
+def test_a_batch_of_new_sources_is_one_read_and_one_update_request(remote):
+    """Twelve never-held sources, one with blank nodes: no request until the batch is full, then
+    one query (is any of them held?) and ONE update."""
+    assert remote.blocked == {}   # the block list, read once per store
+    sent = _requests(remote)
+    urls = [f"https://bulk{i}.test/" for i in range(12)]
+    for i, url in enumerate(urls):
+        triples = [ox.Triple(ox.NamedNode(url + "#group"), P, ox.Literal(f"Group {i}"))]
+        if i == 5:
+            triples.append(ox.Triple(ox.NamedNode(url + "#group"), P, ox.BlankNode("b")))
+        assert remote.stage_new_source(_rec(url, len(triples)), triples, batch=12) is True
+    assert sent == ["query", "update"]
+    held = remote.sources()
+    assert sorted(held) == sorted(urls) and all(len(remote.graph_triples(u)) == held[u].triples for u in urls)
+
+
+def test_a_batch_the_server_fails_part_way_leaves_each_source_whole_or_absent_and_names_the_lost(virtuoso, tmp_path):
+    """Virtuoso keeps the operations of a request done before one that fails. A batch whose request
+    fails after its second source: those two are whole, the rest absent (no graph, no record) and
+    named as lost; a source written before is unchanged."""
+    virtuoso.reset()
+    remote = RemoteStore(virtuoso.spec, Settings(store_local_dir=str(tmp_path), store_insert_chunk=20))
+    before = "https://before.test/"
+    remote.replace_source(_rec(before, 1), [ox.Triple(S, P, ox.Literal("kept"))])
+    urls = [f"https://lost{i}.test/" for i in range(4)]
+    data = {u: [ox.Triple(ox.NamedNode(u + "#g"), P, ox.Literal(u)), ox.Triple(ox.NamedNode(u + "#g"), P, ox.Literal("x"))]
+            for u in urls}
+    for url in urls[:-1]:
+        remote.stage_new_source(_rec(url, 2), data[url], batch=4)
+    real = remote._store.update   # (not .oxigraph, which writes the batch first)
+
+    def failing_after_two(text):   # DROP (not SILENT) of a graph that does not exist is an error
+        remote._store.update = real   # once: the clean-up after it goes through
+        ops = text.split(" ;\n")
+        return real(" ;\n".join(ops[:2] + ["DROP GRAPH <https://no-such.test/graph>"] + ops[2:]))
+
+    remote._store.update = failing_after_two
+    try:
+        with pytest.raises(StoreError) as err:
+            remote.stage_new_source(_rec(urls[-1], 2), data[urls[-1]], batch=4)
+    finally:
+        remote._store.update = real
+    assert sorted(r.url for r in err.value.lost) == urls[2:]
+    assert sorted(remote.sources()) == sorted([before, *urls[:2]])
+    assert set(remote.named_graphs()) == {before, *urls[:2], "https://w3id.org/hubnet/graph/provenance"}
+    assert [q.object.value for q in remote.graph_triples(before)] == ["kept"]
+    for url in urls[:2]:
+        assert {t.object for t in remote.graph_triples(url)} == {t.object for t in data[url]}
+    remote.close()
+
+
+def test_a_batch_whose_request_timed_out_is_not_undone_and_counts_as_lost(remote):
+    """The client gave up but the server committed (as it may): nothing is dropped behind the
+    server's back, every source of the batch is reported lost, and the store holds them whole."""
+    urls = [f"https://late{i}.test/" for i in range(3)]
+    real = remote._store.update
+
+    def late(text):
+        real(text)
+        raise TimeoutError("the store did not answer within 30 s")
+
+    for url in urls[:-1]:
+        remote.stage_new_source(_rec(url, 1), [ox.Triple(ox.NamedNode(url + "#g"), P, ox.Literal(url))], batch=3)
+    remote._store.update = late
+    try:
+        with pytest.raises(StoreError) as err:
+            remote.stage_new_source(_rec(urls[-1], 1), [ox.Triple(S, P, ox.Literal("x"))], batch=3)
+    finally:
+        remote._store.update = real
+    assert sorted(r.url for r in err.value.lost) == urls
+    assert sorted(remote.sources()) == urls and all(len(remote.graph_triples(u)) == 1 for u in urls)
