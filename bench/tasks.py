@@ -104,6 +104,43 @@ def _top(stats: pstats.Stats, sort: str, limit: int) -> str:
 
 # --------------------------------------------------------------------------- crawl family
 
+# The pipeline steps whose share of the pipeline thread's time a profiled crawl reports:
+# (label, module path suffix, function name). Nested: the parse and the checks are not part of
+# the store writes; Store.write_staged runs inside stage_new_source when a batch fills.
+PIPELINE_STEPS = (
+    ("parse (parse_source: JSON-LD, authority rule, hash)", "crawl/extract.py", "parse_source"),
+    ("- of which JSON-LD to terms (vocab.parse.document_rows)", "vocab/parse.py", "document_rows"),
+    ("- of which the authority rule, naming, links, hash (extract._statements)", "crawl/extract.py", "_statements"),
+    ("profile checks (checks.profile_problems: vocab.validate, SHACL)", "crawl/checks.py", "profile_problems"),
+    ("store: new sources staged and bulk-written (Store.stage_new_source)", "store/graph.py", "stage_new_source"),
+    ("store: the last bulk batch, written when the crawl ends (Crawler._write_staged)", "crawl/crawler.py",
+     "_write_staged"),
+    ("store: changed sources (Store.replace_source)", "store/graph.py", "replace_source"),
+    ("store: records of unchanged or failed sources (Store.update_record)", "store/graph.py", "update_record"),
+    ("store: links of an unchanged source read back (extract.stored_links_and_groups)", "crawl/extract.py",
+     "stored_links_and_groups"),
+    ("budgets (Budgets.statements)", "crawl/frontier.py", "statements"),
+    ("crawl start: known sources and groups read", "store/graph.py", "sources"),
+)
+
+
+def pipeline_shares(stats: pstats.Stats) -> list:
+    """[(label, cumulative s, share of the thread's profiled time)] for PIPELINE_STEPS."""
+    total = stats.total_tt or 1.0
+    out = []
+    for label, path, func in PIPELINE_STEPS:
+        cum = sum(v[3] for (f, _line, name), v in stats.stats.items() if name == func and f.endswith(path))
+        out.append((label, round(cum, 3), round(cum / total, 4)))
+    return out
+
+
+def loop_shares(stats: pstats.Stats) -> dict:
+    """The event-loop thread: time waiting in epoll (idle) against everything else it ran."""
+    total = stats.total_tt or 1.0
+    idle = sum(v[2] for (_f, _l, name), v in stats.stats.items() if name == "<method 'poll' of 'select.epoll' objects>")
+    return {"total_s": round(total, 3), "epoll_wait_s": round(idle, 3), "busy_s": round(total - idle, 3)}
+
+
 def _counting_fetcher(settings, robots=None):
     from hubnet.crawler.crawl.fetch import Fetcher
 
@@ -209,6 +246,9 @@ def task_crawl(a: dict) -> dict:
         res["profile_event_loop"] = _top(pstats.Stats(prof), "tottime", 25)
         res["profile_pipeline"] = _top(pstats.Stats(pipe), "tottime", 25)
         res["profile_pipeline_cum"] = _top(pstats.Stats(pipe), "cumulative", 20)
+        res["pipeline_shares"] = pipeline_shares(pstats.Stats(pipe))
+        res["pipeline_profiled_s"] = round(pstats.Stats(pipe).total_tt, 3)
+        res["loop_shares"] = loop_shares(pstats.Stats(prof))
     return res
 
 
@@ -235,6 +275,8 @@ def _instrument_pipeline(crawler, out: dict) -> None:
         return await asyncio.get_running_loop().run_in_executor(crawler._pipeline, timed, fn, *args)
 
     crawler._in_pipeline = in_pipeline
+    write_staged = crawler._write_staged   # the last bulk batch: submitted to the pipeline directly
+    crawler._write_staged = lambda: timed(write_staged)
 
 
 def task_floor(a: dict) -> dict:
@@ -1194,7 +1236,29 @@ def task_areas(a: dict) -> dict:
     return measure(a["n"], a["runs"], small=a.get("small", False))
 
 
-TASKS = {"crawl": task_crawl, "floor": task_floor, "naive": task_naive, "ingest": task_ingest,
+def task_index_sync(a: dict) -> dict:
+    """The text-index sync that follows a crawl (``Aggregator.after_crawl``, as ``hubnet-crawler crawl``
+    runs it), twice over a crawled store that has no index yet: the first builds it for every source
+    (what a first crawl costs), the second finds nothing changed (what a no-change re-crawl costs)."""
+    from hubnet.crawler.service import Aggregator
+    from hubnet.crawler.settings import Settings
+    from hubnet.crawler.store.graph import Store, now
+
+    store = Store(a["store"])
+    agg = Aggregator(store, Settings(geocoder="off"), own_store=True)
+    runs = []
+    try:
+        for _ in range(2):
+            cpu0, t0 = _cpu(), time.perf_counter()
+            stats = agg.index.sync(store, crawled_at=now())   # Aggregator.refresh, minus what a CLI
+            agg.apply_derived()                                  # crawl without imports leaves idle
+            runs.append({"wall_s": time.perf_counter() - t0, "cpu_s": _cpu() - cpu0, "stats": stats})
+    finally:
+        agg.close()
+    return {"runs": runs}
+
+
+TASKS = {"crawl": task_crawl, "index_sync": task_index_sync, "floor": task_floor, "naive": task_naive, "ingest": task_ingest,
          "queries": task_queries, "brokering": task_brokering, "sparql_load": task_sparql_load,
          "areas": task_areas}
 

@@ -168,9 +168,11 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int, by_
 
 def crosses_paths(parsed: Parsed, document_url: str) -> bool:
     """Does the document speak for a subject outside its own group path? Only then does it matter
-    whether its host hosts groups by path (so only then is ``/.well-known/hubnet`` asked)."""
+    whether its host hosts groups by path (so only then is ``/.well-known/hubnet`` asked).
+    Each distinct subject is looked at once: a profile's ~50 statements have a handful of subjects,
+    and this runs on the event loop for every fetched profile."""
     own = scope(document_url)
-    return any(scope(t.subject.value) != own for t in parsed.triples)
+    return any(scope(s) != own for s in {t.subject.value for t in parsed.triples})
 
 
 # ------------------------------------------------------------------ a stored graph (the 304 path)

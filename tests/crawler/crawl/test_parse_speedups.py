@@ -468,3 +468,42 @@ def test_hash_lines_are_the_terms_as_content_hash_writes_them():
     parsed = parse_source(AWKWARD["https-schema"][1], "application/ld+json", "https://a.test/", Settings())
     lines = sorted(f"{t.subject} {t.predicate} {t.object}" for t in parsed.triples)
     assert parsed.content_hash == hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- crosses_paths: each subject once
+H = "https://host.example"
+CROSSES = [   # (document URL, subjects of its statements, does it speak outside its group path?)
+    (f"{H}/", [f"{H}/#group", f"{H}/#_b1", f"{H}/#group"], False),
+    (f"{H}/", [f"{H}/#group", f"{H}/about"], False),                  # the host's own top-level pages: "/"
+    (f"{H}/", [f"{H}/#group", f"{H}/a/#group"], True),                 # another group's path
+    (f"{H}/a/", [f"{H}/a/#group", f"{H}/a/x/#y", f"{H}/a/#group"], False),
+    (f"{H}/a/", [f"{H}/a/#group", f"{H}/b/#group"], True),
+    (f"{H}/a/", [f"{H}/a/#group", f"{H}/#group"], True),               # the host's top level is not /a/'s
+    (f"{H}/a/", [f"{H}/a/#group", f"{H}/a/../b/#group"], True),        # dot segments: no path, never own
+    (f"{H}/a/", [f"{H}/a/#group", f"{H}/a%2fb/#group"], True),         # an encoded slash
+    (f"{H}/a/", [f"{H}/a/#group", f"{H}/a/%2e%2e/b/#group"], True),    # encoded dots
+    (f"{H}/a/", [f"{H}/b/#group"] * 3, True),
+    (f"{H}/a/", [f"{H}/a/#group"] * 3, False),
+]
+
+
+def _parsed(subjects):
+    from hubnet.crawler.crawl.extract import Parsed
+
+    name = ox.NamedNode(f"{SCHEMA}name")
+    triples = [ox.Quad(ox.NamedNode(s), name, ox.Literal(f"v{k}")) for k, s in enumerate(subjects)]
+    return Parsed(triples=triples, groups=[], dropped_foreign=0, links=[], content_hash="")
+
+
+@pytest.mark.parametrize("document_url,subjects,expected", CROSSES)
+def test_crosses_paths_answers_per_subject(document_url, subjects, expected, monkeypatch):
+    """The answer the per-statement rule gives, with the group path of each distinct subject
+    worked out once (plus the document's own), not once per statement."""
+    from hubnet.crawler.crawl import extract
+
+    calls = []
+    real = extract.scope
+    monkeypatch.setattr(extract, "scope", lambda url: calls.append(url) or real(url))
+    assert extract.crosses_paths(_parsed(subjects), document_url) is expected
+    assert len(calls) <= 1 + len(set(subjects))
+
