@@ -30,6 +30,8 @@ RECRAWL_INTERVAL = 6 * 3600.0
 
 # Media types we read a profile from, with what each holds.
 PROFILE_TYPES = ("application/ld+json", "application/json", "text/html", "text/turtle")
+# One parser process where there is a core to spare (docs/crawler.md, bench/results.md "Issue 18").
+PARSE_WORKERS = 1 if (os.cpu_count() or 1) >= 2 else 0
 ACCEPT = "application/ld+json, application/json;q=0.9, text/turtle;q=0.8, text/html;q=0.5"
 
 
@@ -111,6 +113,12 @@ class Settings:
     # loader; removing the batch's note is its commit, and a store opened with the note still there
     # undoes the batch (issue 18). 0: one transaction per source, as changes always are.
     bulk_batch: int = 500
+    # --- parsing in other processes (issue 18; crawl/parsers.py): parse_source and the editor's rules
+    # run in this many processes, so the pipeline thread only writes (the GIL makes a thread useless).
+    # 0: parsed on the pipeline thread. A process reads one document at a time; at most
+    # parse_workers * parse_backlog documents are handed over at once (back-pressure).
+    parse_workers: int = PARSE_WORKERS
+    parse_backlog: int = 2
     # --- a store on a SPARQL server (--store sparql+http://host:port/sparql; docs/scaling.md)
     store_update_endpoint: str = ""      # SPARQL Update endpoint; "": the --store endpoint itself
     store_user: str = ""                 # credentials (HUBNET_STORE_USER, ...; never on the command line);

@@ -39,6 +39,12 @@ class Parsed:
     links: list
     content_hash: str
     notes: list = field(default_factory=list)   # what was read but not kept (values past the per-property cap)
+    # From a parser process (crawl/parsers.py): the statements as N-Triples text until read back
+    # (triples is None meanwhile), crosses_paths, and the editor's rules if they were applied there.
+    nt: str | None = None
+    crosses: bool | None = None
+    checked: bool = False
+    problems: str | None = None
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -169,6 +175,8 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int, by_
 def crosses_paths(parsed: Parsed, document_url: str) -> bool:
     """Does the document speak for a subject outside its own group path? Only then does it matter
     whether its host hosts groups by path (so only then is ``/.well-known/hubnet`` asked)."""
+    if parsed.crosses is not None:
+        return parsed.crosses
     own = scope(document_url)
     return any(scope(t.subject.value) != own for t in parsed.triples)
 
