@@ -30,8 +30,6 @@ RECRAWL_INTERVAL = 6 * 3600.0
 
 # Media types we read a profile from, with what each holds.
 PROFILE_TYPES = ("application/ld+json", "application/json", "text/html", "text/turtle")
-# One parser process where there is a core to spare (docs/crawler.md, bench/results.md "Issue 18").
-PARSE_WORKERS = 1 if (os.cpu_count() or 1) >= 2 else 0
 ACCEPT = "application/ld+json, application/json;q=0.9, text/turtle;q=0.8, text/html;q=0.5"
 
 
@@ -115,9 +113,12 @@ class Settings:
     bulk_batch: int = 500
     # --- parsing in other processes (issue 18; crawl/parsers.py): parse_source and the editor's rules
     # run in this many processes, so the pipeline thread only writes (the GIL makes a thread useless).
-    # 0: parsed on the pipeline thread. A process reads one document at a time; at most
-    # parse_workers * parse_backlog documents are handed over at once (back-pressure).
-    parse_workers: int = PARSE_WORKERS
+    # 0 (the default for now): parsed on the pipeline thread. 1 took a first crawl of 2,000 groups
+    # 1.03-1.43x faster on a shared 2-CPU machine (bench/results.md, "Issue 18, second pass"); it is
+    # not the default yet because the parsers' fork server keeps a socket and pipes open for the life
+    # of the process, which the soak's descriptor-leak check counts (docs/crawler.md). A process reads
+    # one document at a time; at most parse_workers * parse_backlog are handed over at once.
+    parse_workers: int = 0
     parse_backlog: int = 2
     # --- a store on a SPARQL server (--store sparql+http://host:port/sparql; docs/scaling.md)
     store_update_endpoint: str = ""      # SPARQL Update endpoint; "": the --store endpoint itself

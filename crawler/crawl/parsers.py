@@ -75,10 +75,20 @@ def statements(parsed: Parsed) -> Parsed:
     return parsed
 
 
-# Forked from one clean server process that has already imported the parser (and not the crawl's
-# own main module), so a crawl's processes start in milliseconds.
+# Forked from one clean server process that has already loaded the parser (parser_boot), so a
+# crawl's processes start in milliseconds. The fork server is one per process and shared with the
+# query workers (crawler/query/workers.py), which name their own module to preload: the list is
+# added to, not replaced. Once the server runs, a parser process loads what it needs itself.
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["hubnet.crawler.crawl.parser_boot"])
+_BOOT = "hubnet.crawler.crawl.parser_boot"
+
+
+def _preload() -> None:
+    from multiprocessing import forkserver
+
+    wanted = list(getattr(getattr(forkserver, "_forkserver", None), "_preload_modules", None) or [])
+    if _BOOT not in wanted:
+        _CONTEXT.set_forkserver_preload([*wanted, _BOOT])
 
 
 class ParsePool:
@@ -92,6 +102,7 @@ class ParsePool:
         self.restarts = 0
 
     def _executor(self, workers: int) -> ProcessPoolExecutor:
+        _preload()
         return ProcessPoolExecutor(workers, mp_context=_CONTEXT, initializer=_start, initargs=(self.settings,))
 
     async def parse(self, body: bytes, media_type: str, url: str, by_path: bool = False,
