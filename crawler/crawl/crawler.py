@@ -11,7 +11,8 @@ from per-host queues in two lanes (frontier.py: pings first, and only hosts
 that are ready; politeness itself is the fetcher's job) within the budgets of
 frontier.py, while parsing and writing run one source at a time in a worker
 thread, off the event loop, so one slow parse never stalls the fetches and the
-store has a single writer.
+store has a single writer. With ``Settings.parse_workers`` > 0 the parsing runs in
+parser processes instead (parsers.py) and that thread only writes.
 
 Lifecycle of a source (docs/crawler.md): 410 -> graph removed, tombstone
 kept; 404 -> removed after ``misses_before_delete`` consecutive misses;
