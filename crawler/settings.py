@@ -111,6 +111,15 @@ class Settings:
     # loader; removing the batch's note is its commit, and a store opened with the note still there
     # undoes the batch (issue 18). 0: one transaction per source, as changes always are.
     bulk_batch: int = 500
+    # --- parsing in other processes (issue 18; crawl/parsers.py): parse_source and the editor's rules
+    # run in this many processes, so the pipeline thread only writes (the GIL makes a thread useless).
+    # 0 (the default for now): parsed on the pipeline thread. 1 took a first crawl of 2,000 groups
+    # 1.03-1.43x faster on a shared 2-CPU machine (bench/results.md, "Issue 18, second pass"); it is
+    # not the default yet because the parsers' fork server keeps a socket and pipes open for the life
+    # of the process, which the soak's descriptor-leak check counts (docs/crawler.md). A process reads
+    # one document at a time; at most parse_workers * parse_backlog are handed over at once.
+    parse_workers: int = 0
+    parse_backlog: int = 2
     # --- a store on a SPARQL server (--store sparql+http://host:port/sparql; docs/scaling.md)
     store_update_endpoint: str = ""      # SPARQL Update endpoint; "": the --store endpoint itself
     store_user: str = ""                 # credentials (HUBNET_STORE_USER, ...; never on the command line);

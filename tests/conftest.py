@@ -128,3 +128,19 @@ def pytest_collection_modifyitems(items):
 def _no_node_geocoder(monkeypatch):
     """Tests never reach the internet: the node's postcode lookup is off unless a test fakes one."""
     monkeypatch.setenv("HUBNET_NODE_GEOCODER", "off")
+
+
+@pytest.fixture(params=[0, 1], ids=["parsed in-process", "parser process"])
+def parse_workers(request, monkeypatch):
+    """Run a test once with parsing on the crawl's pipeline thread and once in a parser process
+    (Settings.parse_workers), whatever Settings the test builds: the refusals must be the same."""
+    from hubnet.crawler.crawl.crawler import Crawler
+
+    init = Crawler.__init__
+
+    def with_parsers(self, store, settings=None, **kw):
+        from hubnet.crawler.settings import Settings
+        init(self, store, (settings or Settings()).replace(parse_workers=request.param), **kw)
+
+    monkeypatch.setattr(Crawler, "__init__", with_parsers)
+    return request.param

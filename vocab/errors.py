@@ -142,6 +142,8 @@ CODES: dict[str, tuple[int, str]] = {
                              "another"),
     "triple_term_forbidden": (422, "the document holds RDF 1.2 triple terms (statements about statements); "
                                    "a profile may not"),
+    "parser_died": (422, "the parser process ended while reading the document (killed, or out of memory): "
+                         "the document is not stored; the crawl goes on"),
     "invalid_profile": (422, "the profile breaks the rules of the profile format (the report says which)"),
     "duplicate": (200, "skipped: the group is already described by another source of the same site"),
     "max_sources": (200, "skipped: the crawl reached its --max-sources limit"),

@@ -11,7 +11,8 @@ from per-host queues in two lanes (frontier.py: pings first, and only hosts
 that are ready; politeness itself is the fetcher's job) within the budgets of
 frontier.py, while parsing and writing run one source at a time in a worker
 thread, off the event loop, so one slow parse never stalls the fetches and the
-store has a single writer.
+store has a single writer. With ``Settings.parse_workers`` > 0 the parsing runs in
+parser processes instead (parsers.py) and that thread only writes.
 
 Lifecycle of a source (docs/crawler.md): 410 -> graph removed, tombstone
 kept; 404 -> removed after ``misses_before_delete`` consecutive misses;
@@ -46,7 +47,7 @@ from dataclasses import dataclass, field
 from hubnet.vocab.errors import FetchError, HubnetError, StoreError
 
 from hubnet.vocab import authority as authorise
-from hubnet.crawler.crawl import checks, consent, extract as link, geocode
+from hubnet.crawler.crawl import checks, consent, extract as link, geocode, parsers
 from .fetch import Fetcher
 from .netpolicy import canonical_url
 from hubnet.crawler.crawl.extract import parse_source
@@ -155,6 +156,7 @@ class Crawler:
         self._fetcher = fetcher
         self._robots = robots               # a RobotsCache kept by the caller across crawls, or None
         self._pipeline = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubnet-pipeline")
+        self._parsers = None   # parsers.ParsePool during a crawl with parse_workers > 0
         self.summary = Summary()
         self._submit_lock = threading.Lock()   # pings handed in from other threads (submit)
         self._accepting = False
@@ -198,6 +200,7 @@ class Crawler:
         own_fetcher = self._fetcher is None
         fetcher = self._fetcher or Fetcher(self.settings, robots=self._robots)
         fetcher.on_release = self.lanes.wake
+        self._parsers = parsers.ParsePool(self.settings) if self.settings.parse_workers > 0 else None
         try:
             if own_fetcher:
                 await fetcher.__aenter__()
@@ -212,6 +215,8 @@ class Crawler:
                 self._accepting = False
             if own_fetcher:
                 await fetcher.close()
+            if self._parsers is not None:
+                await asyncio.to_thread(self._parsers.close)
             self._pipeline.submit(self._write_staged)
             self._pipeline.shutdown(wait=True)
             self.store.flush()
@@ -517,14 +522,25 @@ class Crawler:
     async def _read(self, fetcher, rec: SourceRecord, resp) -> Outcome:
         """Parse and store a fetched profile. A document speaking for subjects outside its own group
         path is parsed again under the path rule if its host hosts groups by path."""
-        parsed = await self._in_pipeline(self._parse, rec, resp)
+        parsed = await self._parsed(rec, resp)
         if isinstance(parsed, Outcome):
             return parsed
         if link.crosses_paths(parsed, resp.url) and await self._hosts_by_path(fetcher, resp.url):
-            parsed = await self._in_pipeline(self._parse, rec, resp, True)
+            parsed = await self._parsed(rec, resp, True)
             if isinstance(parsed, Outcome):
                 return parsed
         return await self._in_pipeline(self._ingest, rec, resp, parsed)
+
+    async def _parsed(self, rec: SourceRecord, resp, by_path: bool = False):
+        """``_parse``, in a parser process when there are any (parsers.py): the same Parsed, or the
+        same failure Outcome."""
+        if self._parsers is None:
+            return await self._in_pipeline(self._parse, rec, resp, by_path)
+        unchanged = rec.content_hash if rec.status == OK and rec.graph == resp.url else None
+        try:
+            return await self._parsers.parse(resp.body, resp.content_type, resp.url, by_path, unchanged)
+        except HubnetError as exc:
+            return await self._in_pipeline(self._failed, rec, exc.code, exc.message)
 
     async def _hosts_by_path(self, fetcher, url: str) -> bool:
         """Does the origin of ``url`` host groups by path? Asked once per origin per crawl."""
@@ -555,6 +571,7 @@ class Crawler:
             return self._failed(rec, "too_deep", "the document is too complex to read")
 
     def _ingest(self, rec: SourceRecord, resp, parsed) -> Outcome:
+        parsed = parsers.statements(parsed)
         if consent.profile_withdraws(parsed.triples):
             return self._gone(rec, "the profile says \"indexing\": false (list us on hubs: no): the group "
                                    "asks not to be listed", "opted_out")
@@ -577,7 +594,8 @@ class Crawler:
         if over:
             return self._failed(rec, OVER_QUOTA, over)
         previous_graph = rec.graph
-        rec.problems = checks.profile_problems(resp.body, resp.content_type, resp.url, self.settings)
+        rec.problems = parsed.problems if parsed.checked else \
+            checks.profile_problems(resp.body, resp.content_type, resp.url, self.settings)
         stamp = rec.last_checked = self._now()
         rec.graph = resp.url
         rec.status = OK

@@ -39,6 +39,12 @@ class Parsed:
     links: list
     content_hash: str
     notes: list = field(default_factory=list)   # what was read but not kept (values past the per-property cap)
+    # From a parser process (crawl/parsers.py): the statements as N-Triples text until read back
+    # (triples is None meanwhile), crosses_paths, and the editor's rules if they were applied there.
+    nt: str | None = None
+    crosses: bool | None = None
+    checked: bool = False
+    problems: str | None = None
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -171,6 +177,8 @@ def crosses_paths(parsed: Parsed, document_url: str) -> bool:
     whether its host hosts groups by path (so only then is ``/.well-known/hubnet`` asked).
     Each distinct subject is looked at once: a profile's ~50 statements have a handful of subjects,
     and this runs on the event loop for every fetched profile."""
+    if parsed.crosses is not None:   # worked out in a parser process already
+        return parsed.crosses
     own = scope(document_url)
     return any(scope(s) != own for s in {t.subject.value for t in parsed.triples})
 

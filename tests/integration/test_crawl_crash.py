@@ -72,7 +72,7 @@ BULK_CHILD = textwrap.dedent("""
             time.sleep(0.005)
             super()._run_step(step)
 
-    settings = loopback_settings(port, hosts, concurrency=8, bulk_batch=4)
+    settings = loopback_settings(port, hosts, concurrency=8, bulk_batch=4, parse_workers=1)   # parser processes on
     Crawler(Watched(store_dir), settings).crawl(seeds)
     print("finished", flush=True)
 """)

@@ -18,6 +18,7 @@ from hubnet.crawler.store.graph import OK, Store
 from hubnet.testing import CONTEXT
 
 SCHEMA = "http://schema.org/"
+pytestmark = pytest.mark.usefixtures("parse_workers")   # each case parsed in-process and in a parser process
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from hubnet.crawler.store.graph import STALE, Store
 from hubnet.testing import CONTEXT
 
 HOSTS = ("victim.test", "evil.test")
+pytestmark = pytest.mark.usefixtures("parse_workers")   # each case parsed in-process and in a parser process
 
 
 def run(fed, store, seeds=()):

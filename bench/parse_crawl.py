@@ -1,0 +1,58 @@
+"""First crawl with parsing on the pipeline thread against parser processes (issue 18), in one run.
+
+``python -m bench.parse_crawl [--n 2000] [--reps 2]``: the bench federation of ``n`` groups on ``n``
+loopback hosts behind the static server, crawled from empty with ``parse_workers`` 0 and 1 in turn
+(the crawl task of bench/tasks.py, the bench's crawl settings), and the ratio of the rates. The
+parser processes' own CPU is not in ``cpu_s`` (they are the fork server's children).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+from bench.federation import Federation
+from bench.runner import run_task
+from bench.server import free_port, start_server
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.parse_crawl", description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--reps", type=int, default=2)
+    a = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="hubnet-parse-crawl-"))
+    port = free_port()
+    fed = Federation(a.n, port=port)
+    fed.write(work / "sites")
+    server = start_server(work / "sites", work / "server", port=port)
+    runs: dict = {0: [], 1: []}
+    try:
+        for k in range(a.reps):
+            for workers in (0, 1):
+                store = work / f"store-{workers}-{k}"
+                settings = dict(per_host_delay=0.0, concurrency=32, obey_robots=True,
+                                max_depth=max(5, fed.depth_from_seed()), max_sources=a.n + 10,
+                                parse_workers=workers)
+                res = run_task("crawl", dict(n=a.n, port=port, server_pid=server.pid, store=str(store),
+                                             settings=settings))
+                shutil.rmtree(store, ignore_errors=True)
+                runs[workers].append({k: res[k] for k in ("wall_s", "cpu_s", "profiles", "counts", "peak_rss_mb")})
+                print(json.dumps({"parse_workers": workers, **runs[workers][-1]}), flush=True)
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    rate = {w: [r["profiles"] / r["wall_s"] for r in rs] for w, rs in runs.items()}
+    pairs = [b / a_ for a_, b in zip(rate[0], rate[1])]
+    print(json.dumps({"n": a.n, "server": server.kind, "rate_0": rate[0], "rate_1": rate[1],
+                      "ratio_1_over_0": pairs, "median_ratio": statistics.median(pairs),
+                      "cpu_0": [r["cpu_s"] for r in runs[0]], "cpu_1": [r["cpu_s"] for r in runs[1]]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

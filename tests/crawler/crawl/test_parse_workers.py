@@ -1,0 +1,173 @@
+"""Parsing in parser processes (crawl/parsers.py, Settings.parse_workers; issue 18): every rule that
+runs at parse time gives the same answer as parsing on the crawl's own thread, a parser process
+that dies fails only the document it was reading, and the documents handed over are bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+
+import pytest
+
+from hubnet.crawler.crawl import checks, parsers
+from hubnet.crawler.crawl.crawler import Crawler
+from hubnet.crawler.crawl.extract import parse_source
+from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.graph import Store
+from hubnet.testing import CONTEXT
+from hubnet.vocab.errors import HubnetError
+
+URL = "https://site.test/"
+# Small limits, so that each one is reached by a small document, and that the parser processes
+# are shown to read with the crawl's settings, not their defaults.
+SETTINGS = Settings(max_json_depth=12, max_json_nodes=400, max_triples=40, max_literal=200, max_iri=300,
+                    max_values_per_property=3, max_outlinks=2, parse_workers=1)
+
+
+def profile(**extra) -> bytes:
+    return json.dumps({"@context": CONTEXT, "@id": URL + "#group", "@type": "Organization", "name": "Ours",
+                       "email": "us@site.test", **extra}).encode()
+
+
+def html(doc: bytes) -> bytes:
+    return b'<html><script type="application/ld+json">' + doc + b"</script></html>"
+
+
+TURTLE_STAR = b'@prefix s: <http://schema.org/> .\n<#group> a s:Organization ; s:name "E" {| s:author <#group> |} .'
+# name -> (body, media type, the reason code, or None when the document is read)
+DOCUMENTS = {
+    "a plain profile": (profile(), "application/ld+json", None),
+    "a profile in HTML": (html(profile()), "text/html", None),
+    "a blank-node group, foreign statements and links past max_outlinks": (json.dumps({
+        "@context": CONTEXT, "@type": "Organization", "name": "Blank", "member": [
+            {"@id": f"https://other{i}.test/#group"} for i in range(4)],
+        "@graph": [], "memberOf": {"@id": "https://victim.test/#group", "name": "Pwned"}}).encode(),
+        "application/ld+json", None),
+    "values past max_values_per_property (a note)": (profile(knowsAbout=[f"t{i}" for i in range(6)]),
+                                                     "application/ld+json", None),
+    "unicode tricks": (profile(name="Evil \u202egnirts\u200b\u0000 group"), "application/ld+json", None),
+    "too deep": (profile(description=json.loads("[" * 20 + "]" * 20)), "application/ld+json", "too_deep"),
+    "too many statements": (profile(knowsAbout=[{"@value": f"t{i}", "@language": "en"} for i in range(3)],
+                                    keywords=[f"k{i}" for i in range(60)]), "application/ld+json",
+                            "too_many_triples"),
+    "a literal too long": (profile(description="x" * 300), "application/ld+json", "literal_too_long"),
+    "an IRI too long": (profile(url="https://site.test/" + "a" * 400), "application/ld+json", "iri_too_long"),
+    "an unpinned context": (json.dumps({"@context": "https://unknown.example/ctx.jsonld", "name": "x"}).encode(),
+                            "application/ld+json", "unsupported_context"),
+    "a named graph": (json.dumps({"@context": CONTEXT, "@id": URL, "@graph": [
+        {"@id": "https://victim.test/#group", "@type": "Organization", "name": "Pwned"}]}).encode(),
+        "application/ld+json", "named_graph_forbidden"),
+    "HTML without JSON-LD": (b"<html><p>hello</p></html>", "text/html", "no_jsonld"),
+    "no group": (json.dumps({"@context": CONTEXT, "@id": URL + "#x", "name": "x"}).encode(),
+                 "application/ld+json", "no_group"),
+    "another site's group": (json.dumps({"@context": CONTEXT, "@id": "https://victim.test/#group",
+                                         "@type": "Organization", "name": "Pwned"}).encode(),
+                             "application/ld+json", "id_mismatch"),
+    "a user name in a group IRI": (json.dumps({"@context": CONTEXT, "@id": "https://victim.test@site.test/#group",
+                                               "@type": "Organization", "name": "Pwned"}).encode(),
+                                   "application/ld+json", "userinfo_in_iri"),
+    "a triple term": (TURTLE_STAR, "text/turtle", "triple_term_forbidden"),
+    "not JSON": (b'{"name": NaN}', "application/ld+json", "invalid_document"),
+}
+
+
+def in_process(body, media, by_path=False):
+    """What the pipeline thread computes: parse_source, then the editor's rules (or the refusal)."""
+    try:
+        parsed = parse_source(body, media, URL, SETTINGS, by_path=by_path)
+    except HubnetError as exc:
+        return ("refused", exc.code, exc.message)
+    return ("parsed", parsed.triples, parsed.groups, parsed.dropped_foreign, parsed.links, parsed.content_hash,
+            parsed.notes, checks.profile_problems(body, media, URL, SETTINGS))
+
+
+@pytest.fixture(scope="module")
+def pool():
+    loop = asyncio.new_event_loop()
+    pool = parsers.ParsePool(SETTINGS)
+
+    def parse(body, media, by_path=False, unchanged_hash=None):
+        try:
+            parsed = loop.run_until_complete(pool.parse(body, media, URL, by_path, unchanged_hash))
+        except HubnetError as exc:
+            return ("refused", exc.code, exc.message)
+        parsed = parsers.statements(parsed)
+        return ("parsed", parsed.triples, parsed.groups, parsed.dropped_foreign, parsed.links, parsed.content_hash,
+                parsed.notes, parsed.problems)
+    yield parse
+    pool.close()
+    loop.close()
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+@pytest.mark.parametrize("by_path", [False, True], ids=["by origin", "by path"])
+def test_a_parser_process_answers_as_the_pipeline_thread_does(pool, name, by_path):
+    body, media, code = DOCUMENTS[name]
+    expected = in_process(body, media, by_path)
+    assert expected[0] == ("refused" if code else "parsed") and (code is None or expected[1] == code)
+    assert pool(body, media, by_path) == expected
+
+
+def test_an_unchanged_document_is_not_checked_again(pool):
+    body, media, _ = DOCUMENTS["a plain profile"]
+    digest = in_process(body, media)[5]
+    assert checks.profile_problems(body, media, URL, SETTINGS)   # it has problems to find ...
+    assert pool(body, media, unchanged_hash=digest)[7] is None   # ... not looked for: nothing is written
+
+
+def dying_parser(body, media_type, url, by_path, unchanged_hash):
+    """A parser process killed (as by the kernel's OOM killer) while reading a marked document."""
+    if b"kill-the-parser" in body:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return parsers.parse_shipped(body, media_type, url, by_path, unchanged_hash)
+
+
+def test_a_killed_parser_fails_its_document_and_the_crawl_goes_on(fed, tmp_path, monkeypatch):
+    monkeypatch.setattr(parsers, "parse_shipped", dying_parser)
+    hosts = [f"ok{i}.test" for i in range(4)]
+    fed.put("killer.test", "/", json.dumps({"@context": CONTEXT, "@type": "Organization", "name": "kill-the-parser"}))
+    for host in hosts:
+        fed.put_profile(host, f"Group {host}", path="/")
+    seeds = [fed.url("killer.test")] + [fed.url(h) for h in hosts]
+    store = Store(tmp_path / "store")
+    try:
+        summary = Crawler(store, fed.settings("killer.test", *hosts, concurrency=2, parse_workers=1)).crawl(seeds)
+        results = {o.url: (o.result, o.code) for o in summary.outcomes}
+        assert results == {fed.url("killer.test"): ("failed", "parser_died"),
+                           **{fed.url(h): ("new", None) for h in hosts}}
+        records = store.sources()
+        assert sorted(u for u, r in records.items() if r.has_graph) == sorted(fed.url(h) for h in hosts)
+        assert records[fed.url("killer.test")].error_code == "parser_died"   # what /sources shows
+    finally:
+        store.close()
+
+
+def test_documents_handed_to_the_parsers_are_bounded(monkeypatch):
+    """Forty documents asked for at once: the parser processes are handed at most
+    parse_workers * parse_backlog of them at a time; the rest wait with their fetch worker."""
+    settings = SETTINGS.replace(parse_workers=2, parse_backlog=2)
+    pool, most = parsers.ParsePool(settings), []
+    executor = parsers.ParsePool._executor
+
+    def counted(self, workers):
+        ex = executor(self, workers)
+        submit = ex.submit
+
+        def submit_counted(*a, **k):
+            most.append(len(ex._pending_work_items) + 1)
+            return submit(*a, **k)
+        ex.submit = submit_counted
+        return ex
+    monkeypatch.setattr(parsers.ParsePool, "_executor", counted)
+    body, media, _ = DOCUMENTS["a plain profile"]
+
+    async def many():
+        return await asyncio.gather(*(pool.parse(body, media, URL) for _ in range(40)))
+    try:
+        answers = asyncio.run(many())
+    finally:
+        pool.close()
+    assert len(answers) == 40 and len(most) == 40
+    assert max(most) <= settings.parse_workers * settings.parse_backlog
