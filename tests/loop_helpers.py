@@ -6,6 +6,7 @@ Not collected by pytest (the name does not start with ``test_``).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -111,3 +112,25 @@ class Slow(Crawler):
 Slow(open_store(spec), loopback_settings(port, hosts, concurrency=8, bulk_batch=bulk_batch)).crawl(seeds)
 print("finished", flush=True)
 """
+
+
+def publish_sites(fed, n: int, suffix: str = "", topics: int = 20, topic: str = "topic") -> list[str]:
+    """``n`` groups, each alone on ``site<i>.test``; their profile addresses (the crash tests' seeds)."""
+    for i in range(n):
+        fed.put_profile(f"site{i}.test", f"Group {i}{suffix}", path="/",
+                        knowsAbout=[f"{topic} {j}" for j in range(topics)])
+    return [fed.url(f"site{i}.test", "/") for i in range(n)]
+
+
+def kill_crawl_after(fed, spec: str, seeds: list, writes: int, *, bulk_batch: int = 0, env=None) -> None:
+    """Run ``SLOW_CRAWL_CHILD`` over ``seeds`` into ``spec`` and SIGKILL it at its ``writes``-th store write."""
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_CRAWL_CHILD, str(fed.port), str(spec), str(bulk_batch),
+                             *seeds], stdout=subprocess.PIPE, text=True, env=env)
+    seen = 0
+    for line in proc.stdout:
+        seen += line.startswith("wrote")
+        if seen == writes:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, f"the crawl ended before its write {writes}"

@@ -13,7 +13,7 @@ import pytest
 from hubnet.crawler.crawl.extract import content_hash
 from hubnet.crawler.store.graph import OK, PROV_GRAPH, Store
 from hubnet.testing import Federation
-from loop_helpers import SLOW_CRAWL_CHILD
+from loop_helpers import kill_crawl_after, publish_sites
 
 N_SITES = 60
 
@@ -22,24 +22,10 @@ N_SITES = 60
 def test_kill_mid_crawl_leaves_only_complete_sources(tmp_path):
     fed = Federation()
     try:
-        seeds = []
-        for i in range(N_SITES):
-            host = f"site{i}.test"
-            fed.put_profile(host, f"Group {i}", path="/", knowsAbout=[f"topic {j}" for j in range(20)])
-            seeds.append(fed.url(host, "/"))
+        seeds = publish_sites(fed, N_SITES)
         store_dir = tmp_path / "store"
         # One transaction per source (the path every change takes); the bulk path is killed below.
-        proc = subprocess.Popen([sys.executable, "-c", SLOW_CRAWL_CHILD, str(fed.port), str(store_dir), "0", *seeds],
-                                stdout=subprocess.PIPE, text=True)
-        writes = 0
-        for line in proc.stdout:
-            if line.startswith("wrote"):
-                writes += 1
-                if writes == 15:
-                    proc.send_signal(signal.SIGKILL)
-                    break
-        proc.wait(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
+        kill_crawl_after(fed, store_dir, seeds, 15)
     finally:
         fed.close()
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import signal
-import subprocess
-import sys
 
 import requests
 
@@ -18,7 +15,7 @@ from hubnet.crawler.store.graph import GONE, OK, PROV_GRAPH
 from hubnet.crawler.store.remote import open_store
 from hubnet.testing import Federation
 
-from loop_helpers import SLOW_CRAWL_CHILD, cli_env, free_ports, run, start, stop, wait_for
+from loop_helpers import cli_env, free_ports, kill_crawl_after, publish_sites, run, start, stop, wait_for
 from server_helpers import crawler_command
 
 HOSTS = [f"g{i}.test" for i in range(5)]
@@ -193,27 +190,12 @@ def test_a_recrawl_killed_mid_way_leaves_every_source_at_its_old_or_new_version(
     monkeypatch.setenv("HUBNET_STORE_LOCAL_DIR", str(tmp_path / "local"))
     fed = Federation()
     try:
-        seeds = []
-        for i in range(N_KILLED):
-            host = f"site{i}.test"
-            fed.put_profile(host, f"Group {i}", path="/", knowsAbout=[f"topic {j}" for j in range(20)])
-            seeds.append(fed.url(host, "/"))
+        seeds = publish_sites(fed, N_KILLED)
         store = open_store(virtuoso.spec)
         Crawler(store, fed.settings()).crawl(seeds)
         old = {r.url: r.content_hash for r in store.sources().values()}
-        for i in range(N_KILLED):
-            fed.put_profile(f"site{i}.test", f"Group {i} renamed", path="/",
-                            knowsAbout=[f"new topic {j}" for j in range(25)])
-        proc = subprocess.Popen([sys.executable, "-c", SLOW_CRAWL_CHILD, str(fed.port), virtuoso.spec, "0", *seeds],
-                                stdout=subprocess.PIPE, text=True, env=cli_env())
-        writes = 0
-        for line in proc.stdout:
-            writes += line.startswith("wrote")
-            if writes == 10:
-                proc.send_signal(signal.SIGKILL)
-                break
-        proc.wait(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
+        publish_sites(fed, N_KILLED, suffix=" renamed", topics=25, topic="new topic")
+        kill_crawl_after(fed, virtuoso.spec, seeds, 10, env=cli_env())
     finally:
         fed.close()
     records = store.sources()
@@ -237,21 +219,7 @@ def test_a_first_crawl_killed_mid_bulk_batch_leaves_each_source_whole_or_absent(
     monkeypatch.setenv("HUBNET_STORE_LOCAL_DIR", str(tmp_path / "local"))
     fed = Federation()
     try:
-        seeds = []
-        for i in range(N_KILLED):
-            host = f"site{i}.test"
-            fed.put_profile(host, f"Group {i}", path="/", knowsAbout=[f"topic {j}" for j in range(20)])
-            seeds.append(fed.url(host, "/"))
-        proc = subprocess.Popen([sys.executable, "-c", SLOW_CRAWL_CHILD, str(fed.port), virtuoso.spec, "4", *seeds],
-                                stdout=subprocess.PIPE, text=True, env=cli_env())
-        writes = 0
-        for line in proc.stdout:
-            writes += line.startswith("wrote")
-            if writes == 18:
-                proc.send_signal(signal.SIGKILL)
-                break
-        proc.wait(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
+        kill_crawl_after(fed, virtuoso.spec, publish_sites(fed, N_KILLED), 18, bulk_batch=4, env=cli_env())
     finally:
         fed.close()
     store = open_store(virtuoso.spec)
