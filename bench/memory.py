@@ -162,7 +162,7 @@ def section(a, steps: Steps) -> dict:
 
 
 def main(argv=None) -> None:
-    from bench.runner import HERE, record, started
+    from bench.runner import HERE, record, require_results, started
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -182,6 +182,8 @@ def main(argv=None) -> None:
                         help="record the steps as a section of the results (bench/results.json and .md)")
         sp.add_argument("--out", default=str(HERE / "results.md"), help="the results file --update writes")
     a = p.parse_args(argv)
+    if a.update:
+        require_results(a.out)
     start = started()
     if not a.no_heap:
         tracemalloc.start()

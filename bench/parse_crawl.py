@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench.federation import Federation
-from bench.runner import HERE, record, row, run_task, started
+from bench.runner import HERE, record, require_results, row, run_task, started
 from bench.server import free_port, start_server
 
 
@@ -32,6 +32,8 @@ def main(argv=None) -> int:
                     help="record the figures as the parse_crawl section of the results (bench/results.json and .md)")
     ap.add_argument("--out", default=str(HERE / "results.md"), help="the results file --update writes")
     a = ap.parse_args(argv)
+    if a.update:
+        require_results(a.out)
     start = started()
     work = Path(tempfile.mkdtemp(prefix="hubnet-parse-crawl-"))
     port = free_port()

@@ -112,7 +112,7 @@ def _targets(res: dict, hand: list) -> list:
     for h in hand:
         t = by_name.get(h["target"])
         if t is None:
-            t = {"target": h["target"], "goal": h["goal"], "value": h.get("value"), "unit": h.get("unit", ""),
+            t = {"target": h["target"], "goal": h.get("goal", "—"), "value": h.get("value"), "unit": h.get("unit", ""),
                  "reached": None, "note": h.get("note", ""), "result": h.get("result")}
             at = next((i + 1 for i, o in enumerate(out) if o["target"] == h.get("after")), len(out))
             out.insert(at, t)

@@ -882,8 +882,7 @@ def write_results(out: Path, results: dict, update: bool) -> dict:
 
     out = Path(out)
     if update:
-        if not out.with_suffix(".json").exists():
-            raise SystemExit(f"--update: {out.with_suffix('.json')} does not exist (run without --update first)")
+        require_results(out)
         results = merge_into(json.loads(out.with_suffix(".json").read_text()), results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
@@ -891,17 +890,21 @@ def write_results(out: Path, results: dict, update: bool) -> dict:
     return results
 
 
+def require_results(out) -> None:
+    """``--update`` needs the results it updates: said before a measurement starts, not after it."""
+    if not Path(out).with_suffix(".json").exists():
+        raise SystemExit(f"--update: {Path(out).with_suffix('.json')} does not exist (run without --update first)")
+
+
 def started() -> dict:
     """When and under what load a tool's measurement began: ``record``'s ``start``."""
     return {"time": time.time(), "load": os.getloadavg()[0]}
 
 
-def record(out: Path, sections: dict, targets: list, command: str, start: dict, update: bool = True) -> None:
-    """Write the sections a separate tool measured (bench.search, bench.memory, bench.parse_crawl).
-
-    ``update`` (the tools' ``--update``): replace those sections in the results at ``out``, as
-    ``python -m bench --only ... --update`` does, and leave the rest of results.md as it was.
-    Otherwise ``out`` holds only these sections (with this machine's description).
+def record(out: Path, sections: dict, targets: list, command: str, start: dict) -> None:
+    """The tools' ``--update`` (bench.search, bench.memory, bench.parse_crawl): replace ``sections``
+    and their ``targets`` in the results at ``out``, as ``python -m bench --only ... --update`` does,
+    and leave the rest of results.md as it was.
     """
     for t in targets:
         t.setdefault("section", next(iter(sections)))
@@ -910,7 +913,7 @@ def record(out: Path, sections: dict, targets: list, command: str, start: dict, 
                         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(start["time"])),
                         "quick": False, "only": list(sections), "elapsed_s": round(time.time() - start["time"], 1),
                         "load": [start["load"], os.getloadavg()[0]]}}
-    write_results(out, results, update)
+    write_results(out, results, update=True)
     log(f"wrote {out} and {Path(out).with_suffix('.json')}: {', '.join(sections)}")
 
 
@@ -934,10 +937,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.naive_budget is None:
         args.naive_budget = 2.0 if args.quick else 60.0
-    bench = Bench(args)
     out = Path(args.out)
-    if args.update and not out.with_suffix(".json").exists():   # before the run, not after it
-        raise SystemExit(f"--update: {out.with_suffix('.json')} does not exist (run without --update first)")
+    if args.update:
+        require_results(out)
+    if args.only and not args.update and out.resolve() == (HERE / "results.md").resolve():
+        raise SystemExit("--only without --update would replace bench/results.md with those sections alone: "
+                         "add --update to replace only them, or --out FILE to write them elsewhere")
+    bench = Bench(args)
     write_results(out, bench.run(), args.update)
     log(f"wrote {out} and {out.with_suffix('.json')} in {bench.results['meta']['elapsed_s']} s")
     return 0

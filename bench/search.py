@@ -147,7 +147,7 @@ def section(out: dict) -> tuple[dict, list]:
 
 
 def main(argv=None) -> None:
-    from bench.runner import HERE, started
+    from bench.runner import HERE, require_results, started
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--store", type=Path, required=True)
@@ -157,6 +157,8 @@ def main(argv=None) -> None:
                    help="record the figures as the search section of the results (bench/results.json and .md)")
     p.add_argument("--out", type=Path, default=HERE / "results.md", help="the results file --update writes")
     a = p.parse_args(argv)
+    if a.update:
+        require_results(a.out)
     start = started()
     out = measure(a.store, a.n, a.runs)
     print(json.dumps(out, indent=1))

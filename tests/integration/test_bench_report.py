@@ -150,3 +150,17 @@ def test_a_note_without_its_place_is_refused_by_name(tmp_path, head, problem):
     with pytest.raises(ValueError, match=problem) as exc:
         load_notes(tmp_path)
     assert "bad.md" in str(exc.value)
+
+
+@pytest.mark.parametrize("extra,problem", [
+    ([], "--only without --update would replace bench/results.md"),   # the committed results, all but one dropped
+    (["--update", "--out", "{tmp}/none.md"], "none.json does not exist"),
+])
+def test_a_run_that_would_lose_sections_is_refused_before_it_starts(tmp_path, extra, problem):
+    before = (BENCH / "results.md").read_bytes(), (BENCH / "results.json").read_bytes()
+    args = [a.format(tmp=tmp_path) for a in extra]
+    proc = subprocess.run([sys.executable, "-m", "bench", "--only", "areas", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and problem in proc.stderr, proc.stderr[-2000:]
+    assert ((BENCH / "results.md").read_bytes(), (BENCH / "results.json").read_bytes()) == before
+    assert not (tmp_path / "none.md").exists()
