@@ -753,7 +753,7 @@ class Bench:
                 "pipeline_busy_s": p["pipeline_busy_s"], "pipeline_calls": p["pipeline_calls"],
                 "event_loop_tottime": p["profile_event_loop"], "pipeline_tottime": p["profile_pipeline"],
                 "pipeline_cumulative": p["profile_pipeline_cum"]}
-        if getattr(self, "ingest_missed", False):
+        if "ingest" in self.only and getattr(self, "ingest_missed", False):
             k = 300 if self.quick else min(self.ingest_n, 5000)
             store = self.work / "profile-ingest"
             shutil.rmtree(store, ignore_errors=True)
@@ -785,7 +785,7 @@ class Bench:
                 self.guard("polite", self.run_polite)
             if {"ingest", "queries", "search"} & set(self.only):
                 ok = self.guard("ingest", self.run_ingest)
-                if "ingest" not in self.only:
+                if "ingest" not in self.only and not self.a.update:   # an update does not take its section
                     self.results["notes"].append("the ingest section ran as setup for the queries and the search")
                 if "queries" in self.only:
                     if ok:
@@ -841,6 +841,9 @@ class Bench:
         return "python -m bench " + " ".join(shlex.quote(x) for x in sys.argv[1:])
 
 
+PROFILED = {"crawl": "crawl", "crawl_nochecks": "crawl", "recrawl": "recrawl", "ingest": "ingest"}   # profile: section
+
+
 def merge_into(old: dict, new: dict) -> dict:
     """``old`` with the sections (and their targets) that ``new`` ran replaced; said so in the meta.
 
@@ -860,12 +863,14 @@ def merge_into(old: dict, new: dict) -> dict:
             kept.append(t)
     old["targets"] = kept + list(fresh.values())
     old["notes"] = old.get("notes", []) + new.get("notes", [])
-    # a profile belongs to the section that ran it: one from an older run of a section run now is stale
-    stale = {"crawl": ("crawl", "crawl_nochecks"), "recrawl": ("recrawl",), "ingest": ("ingest",)}
-    for name in ran:
-        for key in stale.get(name, ()):
-            old.setdefault("profiles", {}).pop(key, None)
-    old.setdefault("profiles", {}).update(new.get("profiles") or {})
+    # a profile belongs to the section that ran it: one from an older run of a section run now is
+    # stale, and one of a section that ran only as setup (the ingest for the queries) is not taken
+    profiles = old.setdefault("profiles", {})
+    for key, section in PROFILED.items():
+        if section in ran:
+            profiles.pop(key, None)
+            if key in (new.get("profiles") or {}):
+                profiles[key] = new["profiles"][key]
     old["meta"].setdefault("updates", []).append(
         {"sections": sorted(ran & set(new["sections"])), "command": new["meta"]["command"],
          "started": new["meta"]["started"], "elapsed_s": new["meta"]["elapsed_s"], "load": new["meta"].get("load")})

@@ -66,6 +66,8 @@ def _corpus(tmp_path, n):
 # section key it records, the `## ` heading of its block, whether it replaces targets).
 UPDATES = [
     (lambda t: ["bench", "--only", "areas", "--quick", "--workdir", str(t / "w")], "areas", "## Area roll-up search", False),
+    (lambda t: ["bench", "--only", "search", "--quick", "--ingest-n", "300", "--workdir", str(t / "w")], "search",
+     "## Directory search", True),   # the ingest runs as its setup: neither its section nor its profile is taken
     (lambda t: ["bench.search", "--store", str(t / "s"), "--n", "200", "--runs", "2"], "search", "## Directory search", True),
     (lambda t: ["bench.memory", "ingest", "--corpus", _corpus(t, 100), "--store", str(t / "m"), "--n", "100"],
      "memory_ingest", "## Memory, ingest", False),
@@ -74,7 +76,7 @@ UPDATES = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args,key,heading,targets", UPDATES, ids=[u[1] for u in UPDATES])
+@pytest.mark.parametrize("args,key,heading,targets", UPDATES, ids=["bench-areas", "bench-search", "bench.search", "bench.memory", "bench.parse_crawl"])
 def test_update_of_one_section_keeps_every_other_part(results_copy, args, key, heading, targets):
     out = results_copy / "results.md"
     before_md, before = out.read_text(), json.loads(out.with_suffix(".json").read_text())
@@ -88,6 +90,7 @@ def test_update_of_one_section_keeps_every_other_part(results_copy, args, key, h
     assert after["sections"][key] != before["sections"].get(key)
     assert {k: v for k, v in after["sections"].items() if k != key} == \
         {k: v for k, v in before["sections"].items() if k != key}
+    assert after["profiles"] == before["profiles"]
     assert after["meta"]["updates"][:-1] == before["meta"]["updates"]
     assert after["meta"]["updates"][-1]["sections"] == [key]
 
