@@ -16,6 +16,10 @@ instead (the code before a change, e.g. ``git show b5421d1:crawler/query/brokeri
 before and after are measured by one command at one size.
 
     .venv/bin/python -m bench.memory models --store /tmp/m10k [--modules /tmp/before] [--no-heap]
+
+Each step is printed as a JSON line; ``--update`` also records the steps as the section
+``memory_<ingest|serve|models>`` of bench/results.json (``--out`` for another results file) and
+rewrites results.md, keeping every other section.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import shlex
 import shutil
+import sys
 import time
 import tracemalloc
 
@@ -138,7 +144,26 @@ def models(a, steps: Steps) -> None:
     store.close()
 
 
+def section(a, steps: Steps) -> dict:
+    """The steps as a results.json section: RSS per step, with the peak and the Python heap in the note."""
+    from bench.runner import row
+
+    rows = []
+    for r in steps.rows:
+        extra = {k: v for k, v in r.items() if k not in ("step", "rss_mb", "peak_rss_mb", "python_heap_mb",
+                                                         "python_heap_peak_mb")}
+        heap = ("no tracemalloc (--no-heap)" if a.no_heap else
+                f"Python heap {r['python_heap_mb']:g} MB (peak in the step {r['python_heap_peak_mb']:g})")
+        rows.append(row(r["step"], r["rss_mb"], "MB", "; ".join(
+            [f"RSS now; peak so far {r['peak_rss_mb']:g} MB", heap] + [f"{k} {v}" for k, v in extra.items()])))
+    size = f"{a.n:,} documents" if a.what == "ingest" else f"the store {a.store}"
+    return {"title": f"Memory, {a.what}: {size} (`bench.memory {a.what}`)", "rows": rows,
+            "raw": {"steps": steps.rows, "heap": not a.no_heap}}
+
+
 def main(argv=None) -> None:
+    from bench.runner import HERE, record, require_results, started
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
     i = sub.add_parser("ingest")
@@ -153,11 +178,21 @@ def main(argv=None) -> None:
     m.add_argument("--modules", help="a directory with the network.py and matching.py to measure instead")
     for sp in (i, s, m):   # tracemalloc's records of live allocations count in RSS too: without it, RSS alone
         sp.add_argument("--no-heap", action="store_true", help="RSS only, without tracemalloc")
+        sp.add_argument("--update", action="store_true",
+                        help="record the steps as a section of the results (bench/results.json and .md)")
+        sp.add_argument("--out", default=str(HERE / "results.md"), help="the results file --update writes")
     a = p.parse_args(argv)
+    if a.update:
+        require_results(a.out)
+    start = started()
     if not a.no_heap:
         tracemalloc.start()
     steps = Steps()
     {"ingest": ingest, "serve": serve, "models": models}[a.what](a, steps)
+    if a.update:
+        tracemalloc.stop()
+        record(a.out, {f"memory_{a.what}": section(a, steps)}, [],
+               "python -m bench.memory " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])), start)
 
 
 if __name__ == "__main__":

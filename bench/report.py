@@ -1,6 +1,20 @@
-"""results dict -> results.md."""
+"""results.json (+ the hand-written notes beside it) -> results.md.
+
+Every part of results.md comes from a file: the measured sections, targets and run history from
+results.json (written by ``python -m bench`` and the tools that record into it with ``--update``),
+the hand-written analysis from ``notes/`` beside it (see ``load_notes``). So re-running one section
+rewrites that section and leaves every other part of the file as it was.
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# The measured sections, in the order results.md shows them; a note is placed after any of them.
+ORDER = ("crawl", "recrawl", "ingest", "queries", "endpoints", "search", "areas", "brokering", "polite",
+         "sparql_load", "parse_crawl", "memory_ingest", "memory_serve", "memory_models")
+SLOTS = ("targets", *ORDER, "end")
 
 
 def fmt(v, unit: str = "") -> str:
@@ -46,7 +60,81 @@ def _reached(t: dict) -> str:
     return "not judged" if t["value"] is not None else "not measured"
 
 
-def write_report(res: dict) -> str:
+def load_notes(folder) -> dict:
+    """The hand-written parts of results.md, kept in ``folder`` (``bench/notes/``).
+
+    ``*.md``: markdown placed as written, each file starting with one header line
+    ``<!-- after: SLOT[; section: KEY; run: STARTED] -->``: SLOT is ``targets``, a section key
+    (``ORDER``) or ``end``; files at one slot in name order. With ``section`` and ``run`` (the
+    ``started`` stamp of the run of that section the note discusses) the note is flagged as written
+    for an earlier run once that section is measured again. ``targets.json``: ``{"targets": [...]}``,
+    hand-written cells of the targets table by target name (see ``_targets``).
+    """
+    folder = Path(folder)
+    notes = {"slots": {}, "targets": []}
+    if not folder.is_dir():
+        return notes
+    for f in sorted(folder.glob("*.md")):
+        head, _, body = f.read_text().partition("\n")
+        if not (head.startswith("<!--") and head.endswith("-->")):
+            raise ValueError(f"{f}: the first line must be <!-- after: SLOT[; section: KEY; run: STARTED] -->")
+        meta = dict(part.split(":", 1) for part in head[4:-3].split(";") if part.strip())
+        meta = {k.strip(): v.strip() for k, v in meta.items()}
+        if meta.get("after") not in SLOTS:
+            raise ValueError(f"{f}: after: {meta.get('after')!r} is not one of {', '.join(SLOTS)}")
+        notes["slots"].setdefault(meta["after"], []).append((meta, body.strip("\n")))
+    if (folder / "targets.json").exists():
+        notes["targets"] = json.loads((folder / "targets.json").read_text())["targets"]
+    return notes
+
+
+def section_run(res: dict, key: str | None) -> str:
+    """The ``started`` stamp of the run that measured section ``key`` (the last update naming it)."""
+    started = res["meta"]["started"]
+    for u in res["meta"].get("updates", []):
+        if key in u.get("sections", ()):
+            started = u["started"]
+    return started
+
+
+def _targets(res: dict, hand: list) -> list:
+    """The measured targets with their hand-written cells applied, and the hand-only targets.
+
+    A hand entry names its target and the run it was written for (``run``: the ``started`` of the
+    target's section). It replaces that target's ``note`` (and ``value``, ``unit``, ``result`` when
+    given) while the section still holds that run; once the section is measured again the fresh
+    figures show, followed by the entry's note marked as written for the earlier run. An entry
+    whose target no run measured is a target of its own (``goal``, ``value``, ``unit``, ``result``,
+    ``note``), placed after the target named by ``after``.
+    """
+    out = [dict(t) for t in res["targets"]]
+    by_name = {t["target"]: t for t in out}
+    for h in hand:
+        t = by_name.get(h["target"])
+        if t is None:
+            t = {"target": h["target"], "goal": h.get("goal", "—"), "value": h.get("value"), "unit": h.get("unit", ""),
+                 "reached": None, "note": h.get("note", ""), "result": h.get("result")}
+            at = next((i + 1 for i, o in enumerate(out) if o["target"] == h.get("after")), len(out))
+            out.insert(at, t)
+        elif section_run(res, t.get("section")) == h.get("run"):
+            t.update({k: h[k] for k in ("value", "unit", "result", "note") if k in h})
+        elif h.get("note"):
+            t["note"] = (t.get("note") or "") + f" (note written for the run of {h.get('run')}: {h['note']})"
+    return out
+
+
+def _slot(w, res: dict, notes: dict, slot: str) -> None:
+    for meta, body in notes["slots"].get(slot, []):
+        if meta.get("section") and section_run(res, meta["section"]) != meta.get("run"):
+            w(f"*(Note written for the run of {meta['section']} on {meta.get('run')}; that section has been "
+              f"measured again since: its figures above are newer than this note.)*")
+            w("")
+        w(body)
+        w("")
+
+
+def write_report(res: dict, notes: dict | None = None) -> str:
+    notes = notes or {"slots": {}, "targets": []}
     m = res["meta"]
     mach, ver = m["machine"], m["versions"]
     srv = res.get("server") or {}
@@ -61,6 +149,9 @@ def write_report(res: dict) -> str:
       + ". Regenerate with `make bench` (see `bench/README.md`).")
     for u in m.get("updates", []):
         w("")
+        if "text" in u:   # a hand-written line of the run history (e.g. a part measured by a script)
+            w(u["text"])
+            continue
         w(f"Sections re-run later and replaced here: {', '.join(u['sections'])}, by `{u['command']}` on "
           f"{u['started']} in {u['elapsed_s']} s (the other sections are from the run above)"
           + (f"; load average (1 min) {u['load'][0]:.1f} at the start, {u['load'][1]:.1f} at the end, on a "
@@ -98,12 +189,15 @@ def write_report(res: dict) -> str:
     w("")
     w("| target | goal | measured | result | note |")
     w("|---|---|---:|---|---|")
-    for t in res["targets"]:
+    targets = _targets(res, notes["targets"])
+    for t in targets:
         val = fmt(t["value"]) + (f" {t['unit']}" if t.get("unit") and t["value"] is not None else "")
-        w(f"| {_cell(t['target'])} | {_cell(t['goal'])} | {val} | {_reached(t)} | {_cell(t.get('note', ''))} |")
-    if not res["targets"]:
+        w(f"| {_cell(t['target'])} | {_cell(t['goal'])} | {val} | {t.get('result') or _reached(t)} "
+          f"| {_cell(t.get('note', ''))} |")
+    if not targets:
         w("| (no section with a target ran) | | | | |")
     w("")
+    _slot(w, res, notes, "targets")
 
     # ---- federation
     fed = res.get("federation")
@@ -130,10 +224,10 @@ def write_report(res: dict) -> str:
         w("")
 
     # ---- sections
-    order = ("crawl", "recrawl", "ingest", "queries", "endpoints", "areas", "brokering", "polite", "sparql_load")
-    for key in order:
+    for key in ORDER:
         sec = secs.get(key)
         if not sec:
+            _slot(w, res, notes, key)
             continue
         w(f"## {sec['title']}")
         w("")
@@ -154,6 +248,7 @@ def write_report(res: dict) -> str:
               "`Store.replace_source` (the crawler's own path); rdflib is a `Dataset(default_union=True)` "
               "filled by rdflib's JSON-LD parser with the context inlined.")
             w("")
+        _slot(w, res, notes, key)
 
     # ---- profiles
     profs = res.get("profiles") or {}
@@ -249,12 +344,7 @@ def write_report(res: dict) -> str:
     for note in res.get("notes", []):
         w(f"Note: {note}")
         w("")
-    analysis = res.get("analysis")
-    if analysis:
-        w("## Reading")
-        w("")
-        w(analysis)
-        w("")
+    _slot(w, res, notes, "end")
     return "\n".join(out).rstrip() + "\n"
 
 

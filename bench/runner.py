@@ -24,7 +24,7 @@ from bench.server import free_port, start_server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("crawl", "recrawl", "ingest", "queries", "areas", "brokering", "polite", "sparql_load")
+SECTIONS = ("crawl", "recrawl", "ingest", "queries", "search", "areas", "brokering", "polite", "sparql_load")
 
 
 def log(msg: str) -> None:
@@ -545,16 +545,6 @@ class Bench:
                                                   app_m["first_answer_s"] <= 5 if full else None,
                                                   "create_app to the first search answered" + (f"; {scale}" if scale else ""),
                                                   unit="s"))
-        label, m = pick(("HTTP route", rt.get("api_search")), ("underlying function", f.get("search_fn")))
-        if m:
-            self.results["targets"].append(target("directory search p50 at 100k", "<= 20 ms", m["p50_ms"],
-                                                  m["p50_ms"] <= 20 if full else None,
-                                                  f"measured on the {label}" + (f"; {scale}" if scale else ""),
-                                                  unit="ms"))
-        else:
-            why = ((rt.get("api_search") or {}).get("not_measured") or (f.get("search_fn") or {}).get("not_measured")
-                   or "not measured: directory search not built yet")
-            self.results["targets"].append(target("directory search p50 at 100k", "<= 20 ms", None, None, why))
         label, m = pick(("HTTP route /api/groups/<key>", rt.get("api_group")),
                         ("underlying function (index lookup), route not built yet", f.get("group_fn")))
         sparql_one = res["oxigraph_full/one_group"]["p50_ms"]
@@ -568,6 +558,21 @@ class Bench:
                                                   (rt.get("api_group") or rt.get("app") or {}).get(
                                                       "not_measured", "not measured: /api/groups/<key> not built yet")
                                                   + f"; the SPARQL graph of one group takes {sparql_one:.2f} ms"))
+
+    # ------------------------------------------------------------------ search
+    def run_search(self):
+        """`bench.search` over the ingest section's store: the directory search targets."""
+        from bench.search import section
+
+        log(f"search: TextIndex.search over {self.ingest_n} groups (bench.search)")
+        cmd = [sys.executable, "-m", "bench.search", "--store", str(self.ingest_store), "--n", str(self.ingest_n),
+               "--runs", str(8 if self.quick else 20)]
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT), timeout=3600)
+        if p.returncode != 0:
+            raise RuntimeError(f"bench.search failed ({p.returncode}):\n{p.stderr[-4000:]}")
+        sec, targets = section(json.loads(p.stdout))
+        self.results["sections"]["search"] = sec
+        self.results["targets"] += targets
 
     # ------------------------------------------------------------------ brokering
     def run_brokering(self):
@@ -748,7 +753,7 @@ class Bench:
                 "pipeline_busy_s": p["pipeline_busy_s"], "pipeline_calls": p["pipeline_calls"],
                 "event_loop_tottime": p["profile_event_loop"], "pipeline_tottime": p["profile_pipeline"],
                 "pipeline_cumulative": p["profile_pipeline_cum"]}
-        if getattr(self, "ingest_missed", False):
+        if "ingest" in self.only and getattr(self, "ingest_missed", False):
             k = 300 if self.quick else min(self.ingest_n, 5000)
             store = self.work / "profile-ingest"
             shutil.rmtree(store, ignore_errors=True)
@@ -778,10 +783,10 @@ class Bench:
                 self.guard("recrawl", self.run_recrawl)
             if "polite" in self.only:
                 self.guard("polite", self.run_polite)
-            if "ingest" in self.only or "queries" in self.only:
+            if {"ingest", "queries", "search"} & set(self.only):
                 ok = self.guard("ingest", self.run_ingest)
-                if "ingest" not in self.only:
-                    self.results["notes"].append("the ingest section ran as setup for the queries")
+                if "ingest" not in self.only and not self.a.update:   # an update does not take its section
+                    self.results["notes"].append("the ingest section ran as setup for the queries and the search")
                 if "queries" in self.only:
                     if ok:
                         self.guard("queries", self.run_queries, also=("endpoints",))
@@ -789,6 +794,12 @@ class Bench:
                         for k in ("queries", "endpoints"):
                             self.results["sections"][k] = {"title": k, "rows": [
                                 nm_row(k, "not measured: the ingest it needs failed")]}
+                if "search" in self.only:   # after the queries: they time the index sync from empty
+                    if ok:
+                        self.guard("search", self.run_search)
+                    else:
+                        self.results["sections"]["search"] = {"title": "search", "rows": [
+                            nm_row("search", "not measured: the ingest it needs failed")]}
             if "areas" in self.only:
                 self.guard("areas", self.run_areas)
             if "brokering" in self.only:
@@ -830,26 +841,85 @@ class Bench:
         return "python -m bench " + " ".join(shlex.quote(x) for x in sys.argv[1:])
 
 
+PROFILED = {"crawl": "crawl", "crawl_nochecks": "crawl", "recrawl": "recrawl", "ingest": "ingest"}   # profile: section
+
+
 def merge_into(old: dict, new: dict) -> dict:
-    """``old`` with the sections (and their targets) that ``new`` ran replaced; said so in the meta."""
+    """``old`` with the sections (and their targets) that ``new`` ran replaced; said so in the meta.
+
+    Everything else in ``old`` is kept as it was, targets in their places (a re-measured target
+    where it stood, a new one at the end), so results.md changes only where ``new`` measured.
+    """
     ran = set(new["meta"]["only"]) | ({"endpoints"} if "queries" in new["meta"]["only"] else set())
     for name in ran:
         if name in new["sections"]:
             old["sections"][name] = new["sections"][name]
-    fresh = [t for t in new["targets"] if t.get("section") in ran]
-    names = {t["target"] for t in fresh}
-    old["targets"] = [t for t in old["targets"] if t.get("section") not in ran and t["target"] not in names] + fresh
+    fresh = {t["target"]: t for t in new["targets"] if t.get("section") in ran}
+    kept = []
+    for t in old["targets"]:
+        if t["target"] in fresh:
+            kept.append(fresh.pop(t["target"]))
+        elif t.get("section") not in ran:
+            kept.append(t)
+    old["targets"] = kept + list(fresh.values())
     old["notes"] = old.get("notes", []) + new.get("notes", [])
-    # a profile belongs to the section that ran it: one from an older run of a section run now is stale
-    stale = {"crawl": ("crawl", "crawl_nochecks"), "recrawl": ("recrawl",), "ingest": ("ingest",)}
-    for name in ran:
-        for key in stale.get(name, ()):
-            old.setdefault("profiles", {}).pop(key, None)
-    old.setdefault("profiles", {}).update(new.get("profiles") or {})
+    # a profile belongs to the section that ran it: one from an older run of a section run now is
+    # stale, and one of a section that ran only as setup (the ingest for the queries) is not taken
+    profiles = old.setdefault("profiles", {})
+    for key, section in PROFILED.items():
+        if section in ran:
+            profiles.pop(key, None)
+            if key in (new.get("profiles") or {}):
+                profiles[key] = new["profiles"][key]
     old["meta"].setdefault("updates", []).append(
         {"sections": sorted(ran & set(new["sections"])), "command": new["meta"]["command"],
          "started": new["meta"]["started"], "elapsed_s": new["meta"]["elapsed_s"], "load": new["meta"].get("load")})
     return old
+
+
+def write_results(out: Path, results: dict, update: bool) -> dict:
+    """results.json and results.md at ``out`` (``--update``: merged into the results already there).
+
+    results.md is made from results.json and the hand-written notes in ``notes/`` beside it
+    (bench/report.py, ``load_notes``).
+    """
+    from bench.report import load_notes, write_report
+
+    out = Path(out)
+    if update:
+        require_results(out)
+        results = merge_into(json.loads(out.with_suffix(".json").read_text()), results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+    out.write_text(write_report(results, load_notes(out.parent / "notes")))
+    return results
+
+
+def require_results(out) -> None:
+    """``--update`` needs the results it updates: said before a measurement starts, not after it."""
+    if not Path(out).with_suffix(".json").exists():
+        raise SystemExit(f"--update: {Path(out).with_suffix('.json')} does not exist (run without --update first)")
+
+
+def started() -> dict:
+    """When and under what load a tool's measurement began: ``record``'s ``start``."""
+    return {"time": time.time(), "load": os.getloadavg()[0]}
+
+
+def record(out: Path, sections: dict, targets: list, command: str, start: dict) -> None:
+    """The tools' ``--update`` (bench.search, bench.memory, bench.parse_crawl): replace ``sections``
+    and their ``targets`` in the results at ``out``, as ``python -m bench --only ... --update`` does,
+    and leave the rest of results.md as it was.
+    """
+    for t in targets:
+        t.setdefault("section", next(iter(sections)))
+    results = {"sections": sections, "targets": targets, "profiles": {}, "notes": [],
+               "meta": {"machine": machine(), "versions": versions(), "command": command,
+                        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(start["time"])),
+                        "quick": False, "only": list(sections), "elapsed_s": round(time.time() - start["time"], 1),
+                        "load": [start["load"], os.getloadavg()[0]]}}
+    write_results(out, results, update=True)
+    log(f"wrote {out} and {Path(out).with_suffix('.json')}: {', '.join(sections)}")
 
 
 def main(argv=None) -> int:
@@ -872,15 +942,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.naive_budget is None:
         args.naive_budget = 2.0 if args.quick else 60.0
-    bench = Bench(args)
-    results = bench.run()
-    from bench.report import write_report
-
     out = Path(args.out)
     if args.update:
-        results = merge_into(json.loads(out.with_suffix(".json").read_text()), results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
-    out.write_text(write_report(results))
+        require_results(out)
+    if args.only and not args.update and out.resolve() == (HERE / "results.md").resolve():
+        raise SystemExit("--only without --update would replace bench/results.md with those sections alone: "
+                         "add --update to replace only them, or --out FILE to write them elsewhere")
+    bench = Bench(args)
+    write_results(out, bench.run(), args.update)
     log(f"wrote {out} and {out.with_suffix('.json')} in {bench.results['meta']['elapsed_s']} s")
     return 0

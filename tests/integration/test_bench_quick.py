@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("crawl", "recrawl", "ingest", "queries", "endpoints", "areas", "brokering", "polite")
+SECTIONS = ("crawl", "recrawl", "ingest", "queries", "endpoints", "search", "areas", "brokering", "polite")
 
 
 @pytest.mark.slow
@@ -58,7 +58,8 @@ def test_quick_benchmark_runs_and_reports_every_section(tmp_path):
 
     text = out.read_text()
     for heading in ("## Headline ratios", "## Targets from the issue", "## First crawl", "## Re-crawl",
-                    "## Ingest", "## Queries", "## The aggregator's own endpoints", "## Area roll-up search",
+                    "## Ingest", "## Queries", "## The aggregator's own endpoints", "## Directory search at",
+                    "## Area roll-up search",
                     "## Brokering endpoints", "## Politeness"):
         assert heading in text, heading
     # quick output goes where it was asked to, never over the committed results
