@@ -245,8 +245,8 @@ async def geocode(store: Store, settings: Settings, run_in_writer) -> dict:
             answers = exc.answers   # what the requests before the failing one answered is kept
             down = f"not on the map yet: the postcode lookup ({settings.geocoder}) {exc}; the hub tries again " \
                    "at its next crawl"
-            log.warning("the postcode lookup at %s failed (%s): %d of %d postcodes not looked up; they are asked again at "
-                        "the next crawl", settings.geocoder, exc, len(set(ask) - set(answers)), len(ask))
+            log.warning("the postcode lookup at %s failed (%s): %d of %d postcodes not looked up; they are asked "
+                        "again at the next crawl", settings.geocoder, exc, len(set(ask) - set(answers)), len(ask))
     for group, code in codes.items():
         src, _, located = todo[group]
         if located:
