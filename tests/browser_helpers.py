@@ -4,8 +4,10 @@
 without it every browser test skips saying how to install it -- the only reason they skip.
 Playwright's own browser download is never used (this network reaches no browser builds).
 
-- ``browser`` (session): one headless chromium for the whole run, with the flags that keep it
+- ``browser`` (module): one headless chromium per test module, with the flags that keep it
   from calling home (the machine's network is closed; Chromium's background fetches would fail).
+  Closed with its module: while it is open, Playwright's sync API keeps an event loop running in
+  the main thread, where any later file's ``asyncio.run`` (the crawler's) would fail.
 - ``Hubnet`` (one per test module): the fixture network of tests/server_helpers.py on a
   loopback federation, a real ``hubnet-node serve`` for one more group, crawled, then a real
   ``hubnet-crawler serve --allow-private`` aggregator, and a loopback tile server for the map.
@@ -55,7 +57,7 @@ def free_port() -> int:
 
 
 # ------------------------------------------------------------------------- the browser
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(f"chromium not found at {CHROMIUM}: run `make browser` as root (it runs apt-get install "

@@ -2,6 +2,7 @@
 fetch_fixtures, brokering_fixture, sparql_support) import by name because pytest's default (prepend)
 import mode puts this conftest's folder on sys.path; fixtures live in conftest.py files, never in them."""
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -111,8 +112,9 @@ def store(tmp_path):
 # - a browser test goes in a file of browser tests only (`pytestmark = pytest.mark.browser`).
 # A test file's tests stay together on one worker, so module-scoped fixtures are built once.
 def pytest_collection_modifyitems(items):
-    """Real-browser tests run last: while the session's browser is open, Playwright's sync API keeps an
-    event loop running in the main thread, where the crawler's ``asyncio.run`` could not start. Files with
+    """Real-browser tests run last (while a browser is open, Playwright's sync API keeps an event loop
+    running in the main thread, where the crawler's ``asyncio.run`` cannot start: the browser closes with
+    its module, which ``_no_event_loop_left_running`` checks, and the browser files stay last). Files with
     slow tests run first, so that in parallel the long ones do not start at the end.
 
     In parallel every worker sorts the same way, and the scheduler (``--no-loadscope-reorder``) hands out
@@ -122,6 +124,19 @@ def pytest_collection_modifyitems(items):
     browser_files = {item.path for item in items if item.get_closest_marker("browser") is not None}
     items.sort(key=lambda item: (item.path in browser_files, item.get_closest_marker("browser") is not None,
                                  item.path not in slow_files))   # stable: the order is otherwise kept
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_event_loop_left_running():
+    """A test file must not leave an event loop running in the main thread when it ends: every later
+    file on the same worker would then fail in ``asyncio.run`` (the crawler's), whatever the order the
+    files run in. (Playwright's sync API runs one while a browser is open: the browser is per module.)"""
+    yield
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    pytest.fail(f"this file left an event loop running in the main thread ({loop!r}): close it in its fixture")
 
 
 @pytest.fixture(autouse=True)   # a name of its own: under the same name it replaced the crawler's guard above

@@ -7,6 +7,11 @@ Known postcodes answer ``200 {"status": 200, "result": {...}}`` (fields as the r
 service gives them); well-formed unknown ones ``404 {"status": 404, "error": "Postcode not found"}``;
 anything else ``404 {"status": 404, "error": "Invalid postcode"}``. ``POST /postcodes``
 is the bulk lookup (at most 100, as the real one), each recorded in ``bulk``.
+
+Two ways to be a harder geocoder, set on the instance: ``pieces`` (default 1) sends each answer
+in that many writes with a short pause between them, so the client meets the body arriving in
+parts, as from a slow or distant service; ``bulk_fails_after`` (default None) answers HTTP 503 to
+every bulk request after that many.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
@@ -46,6 +52,8 @@ class FakeGeocoder:
         self.known = dict(KNOWN if known is None else known)
         self.requests: list[str] = []
         self.bulk: list = []   # the postcodes of each bulk POST, in order
+        self.pieces = 1
+        self.bulk_fails_after: int | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -71,6 +79,9 @@ class FakeGeocoder:
                 if self.path != "/postcodes" or not isinstance(asked, list) or len(asked) > 100:
                     self._answer(400, {"status": 400, "error": "Invalid JSON query submitted"})
                     return
+                if fake.bulk_fails_after is not None and len(fake.bulk) > fake.bulk_fails_after:
+                    self._answer(503, {"status": 503, "error": "Service Unavailable"})
+                    return
                 self._answer(200, {"status": 200, "result": [
                     {"query": q, "result": fake.known.get(str(q).upper())} for q in asked]})
 
@@ -80,7 +91,12 @@ class FakeGeocoder:
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                size = -(-len(data) // fake.pieces)
+                for start in range(0, len(data), size):
+                    if start:
+                        time.sleep(0.02)   # the client reads what has come so far before the rest arrives
+                    self.wfile.write(data[start:start + size])
+                    self.wfile.flush()
 
             def log_message(self, *args):
                 pass

@@ -5,7 +5,8 @@
   the reason code its source must end with and its worst-case cost under given settings;
 - ``build_fault_federation``: N sites on the one loopback ``Federation`` (Host header picks
   the site), a fraction of them faulty, every family and variant represented;
-- ``crawl_bound``: how long a crawl of those sites may take, computed from the settings;
+- ``never_finishes`` responders (hang, drip) and ``take_endings``: whether the crawler hung up on
+  each request to them, or the site outlasted it;
 - a child entry point (``python tests/soak.py CONFIG``) that runs the real crawler on a real
   store in its own process and reports its elapsed time, peak memory and open descriptors.
 """
@@ -17,17 +18,21 @@ import functools
 import gzip
 import json
 import os
+import select
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-from hubnet.testing import Federation, profile
+from hubnet.testing import Federation, profile, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # A hanging or dripping responder gives up after this long even if the crawler never does.
 RESPONDER_LIMIT = 120.0
+# A guard against a crawl process that hangs, not a speed check (bench/ measures speed).
+CRAWL_GUARD = 900.0
 
 
 # --------------------------------------------------------------------------- settings and the bound
@@ -46,45 +51,27 @@ def soak_settings() -> dict:
                 per_subnet_delay=0.0, max_new_sources_per_domain=10_000, max_urls_per_host=10_000)
 
 
-# Work no setting bounds, allowed generously for a loaded 2-core machine: one loopback
-# request that answers promptly, and one source's parse and store write (done one at a time).
-QUICK_REQUEST_S = 0.25
-PIPELINE_STEP_S = 0.02
-# Starting the event loop, opening the fetcher, the final flush.
-CRAWL_OVERHEAD_S = 5.0
-
-
 @dataclass(frozen=True)
 class Cost:
-    """A source's worst case: requests answered promptly, requests that run into the total
-    deadline, and seconds spent waiting (back-off, Retry-After, Crawl-delay) between them."""
+    """A source's worst case: requests answered promptly, and requests that run into the total
+    deadline (the crawler must hang up on those)."""
 
     quick: int = 0
     timed_out: int = 0
-    waits: float = 0.0
 
     def __add__(self, other: "Cost") -> "Cost":
-        return Cost(self.quick + other.quick, self.timed_out + other.timed_out, self.waits + other.waits)
-
-    def seconds(self, s: dict) -> float:
-        requests = self.quick + self.timed_out
-        # Between two requests to the host: per_host_delay, or a Crawl-delay up to max_crawl_delay.
-        spacing = max(0, requests - 1) * max(s["per_host_delay"], s["max_crawl_delay"])
-        return self.quick * QUICK_REQUEST_S + self.timed_out * s["total_timeout"] + spacing + self.waits
+        return Cost(self.quick + other.quick, self.timed_out + other.timed_out)
 
 
 def quick(n: int = 1) -> Callable[[dict], Cost]:
     return lambda s: Cost(quick=n)
 
 
-def retried(*, timeout: bool = False, retry_after: float = 0.0) -> Callable[[dict], Cost]:
-    """One request retried ``retries`` times; each wait is the back-off (with its 20 % jitter)
-    or the Retry-After, whichever is longer (a Retry-After over max_retry_after is not waited)."""
+def retried(*, timeout: bool = False) -> Callable[[dict], Cost]:
+    """One request retried ``retries`` times."""
     def cost(s: dict) -> Cost:
         attempts = s["retries"] + 1
-        after = retry_after if retry_after <= s["max_retry_after"] else 0.0
-        waits = sum(max(after, s["retry_backoff"] * 2 ** k * 1.2) for k in range(s["retries"]))
-        return Cost(timed_out=attempts, waits=waits) if timeout else Cost(quick=attempts, waits=waits)
+        return Cost(timed_out=attempts) if timeout else Cost(quick=attempts)
     return cost
 
 
@@ -93,36 +80,72 @@ def hops(n_of: Callable[[dict], int]) -> Callable[[dict], Cost]:
     return lambda s: Cost(quick=2 * n_of(s))
 
 
-def crawl_bound(site_costs: list, s: dict) -> float:
-    """Upper bound on a crawl's duration, from the settings.
-
-    ``concurrency`` workers take sources from one queue as they become free, and no two
-    sources here share a host (so none waits for another's politeness lock): by Graham's
-    list-scheduling bound the crawl ends within (sum of costs) / workers + the largest cost.
-    Parsing and writing happen one source at a time in one thread, so their allowance is
-    added in full, plus a fixed overhead.
-    """
-    seconds = [c.seconds(s) for c in site_costs]
-    return (sum(seconds) / s["concurrency"] + max(seconds)
-            + len(site_costs) * PIPELINE_STEP_S + CRAWL_OVERHEAD_S)
-
-
 # --------------------------------------------------------------------------- misbehaving responders
-def hang(handler, fed) -> None:
+# The responders below never finish answering: only the crawler's deadline (total_timeout) ends
+# them, by hanging up; else they give up after RESPONDER_LIMIT (or when the federation closes).
+# Each records which came first, per (host, path): ``ENDINGS``, read once ``RUNNING`` is empty.
+HUNG_UP, OUTLASTED = "the crawler hung up", "the site outlasted the crawler"
+ENDINGS: dict = {}
+RUNNING: set = set()
+_ENDINGS_LOCK = threading.Lock()
+
+
+def never_finishes(respond: Callable[..., bool]) -> Callable:
+    """Record how each request to ``respond`` ended (it returns True once the crawler hung up)."""
+    @functools.wraps(respond)
+    def recorded(handler, fed) -> None:
+        key = ((handler.headers.get("Host") or "").rsplit(":", 1)[0], handler.path)
+        token = object()
+        with _ENDINGS_LOCK:
+            RUNNING.add(token)
+        hung_up = False
+        try:
+            hung_up = respond(handler, fed)
+        except OSError:   # writing to, or reading from, a connection the crawler closed
+            hung_up = True
+        finally:
+            with _ENDINGS_LOCK:
+                ENDINGS.setdefault(key, []).append(HUNG_UP if hung_up else OUTLASTED)
+                RUNNING.discard(token)
+    return recorded
+
+
+def take_endings() -> dict:
+    """{(host, path): [how each request ended]} since the last call, once none is still running."""
+    wait_for(lambda: not RUNNING, timeout=RESPONDER_LIMIT + 10)
+    with _ENDINGS_LOCK:
+        out = dict(ENDINGS)
+        ENDINGS.clear()
+    return out
+
+
+def _hung_up(handler, fed) -> bool:
+    """Wait (up to RESPONDER_LIMIT) until the crawler closes the connection: True if it did."""
+    conn, deadline = handler.connection, time.monotonic() + RESPONDER_LIMIT
+    while time.monotonic() < deadline and not fed.stopping.is_set():
+        if select.select([conn], [], [], 0.2)[0] and not conn.recv(4096):
+            return True
+    return False
+
+
+@never_finishes
+def hang(handler, fed) -> bool:
     """Read the request, never answer."""
-    fed.stopping.wait(RESPONDER_LIMIT)
+    return _hung_up(handler, fed)
 
 
-def hang_after_headers(handler, fed) -> None:
+@never_finishes
+def hang_after_headers(handler, fed) -> bool:
     handler.send_response(200)
     handler.send_header("Content-Type", "application/ld+json")
     handler.send_header("Content-Length", "2000")
     handler.end_headers()
     handler.wfile.write(b'{"@context": ')
-    fed.stopping.wait(RESPONDER_LIMIT)
+    return _hung_up(handler, fed)
 
 
-def drip_body(handler, fed) -> None:
+@never_finishes
+def drip_body(handler, fed) -> bool:
     """A byte every 0.2 s: always within the read timeout, never done within the total one."""
     handler.send_response(200)
     handler.send_header("Content-Type", "application/ld+json")
@@ -130,17 +153,20 @@ def drip_body(handler, fed) -> None:
     handler.end_headers()
     for _ in range(int(RESPONDER_LIMIT / 0.2)):
         if fed.stopping.wait(0.2):
-            return
-        handler.wfile.write(b" ")
+            return False
+        handler.wfile.write(b" ")   # raises once the crawler has hung up
+    return False
 
 
-def drip_headers(handler, fed) -> None:
+@never_finishes
+def drip_headers(handler, fed) -> bool:
     """A header line every 0.3 s, forever: the response never even starts."""
     handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/ld+json\r\n")
     for n in range(int(RESPONDER_LIMIT / 0.3)):
         if fed.stopping.wait(0.3):
-            return
+            return False
         handler.wfile.write(b"X-Drip-%d: x\r\n" % n)
+    return False
 
 
 def declared_oversize(limit: int) -> Callable:
@@ -294,10 +320,10 @@ FAULTS = [
     # Retry-After storms: waited when short, the host skipped when long
     Fault("retry_after", "429_short", "http_429",
           _put(body=b"slow down", status=429, headers={"Retry-After": "1"}),
-          lambda s: Cost(quick=1) + retried(retry_after=1)(s)),
+          lambda s: Cost(quick=1) + retried()(s)),
     Fault("retry_after", "503_short", "http_503",
           _put(body=b"slow down", status=503, headers={"Retry-After": "1"}),
-          lambda s: Cost(quick=1) + retried(retry_after=1)(s)),
+          lambda s: Cost(quick=1) + retried()(s)),
     Fault("retry_after", "503_long", "backed_off",
           _put(body=b"slow down", status=503, headers={"Retry-After": "3600"}), quick(2)),
     Fault("retry_after", "429_date", "backed_off", _retry_after_date, quick(2)),
@@ -305,7 +331,7 @@ FAULTS = [
           _put(body=b"slow down", status=429, headers={"Retry-After": "soon-ish"}),
           lambda s: Cost(quick=1) + retried()(s)),
     Fault("retry_after", "robots_429", "robots_unreachable",
-          _put("/robots.txt", b"slow down", status=429, headers={"Retry-After": "1"}), retried(retry_after=1)),
+          _put("/robots.txt", b"slow down", status=429, headers={"Retry-After": "1"}), retried()),
 ]
 FAMILIES = sorted({f.family for f in FAULTS})
 
@@ -379,14 +405,14 @@ def _default(name: str):
 
 
 # --------------------------------------------------------------------------- the crawl in a child process
-def run_child_crawl(fed: Federation, plan: Plan, store_dir, settings: dict, *, timeout: float) -> dict:
+def run_child_crawl(fed: Federation, plan: Plan, store_dir, settings: dict) -> dict:
     """Run the real crawler over ``plan.seeds`` in a fresh process; return its report."""
     config = os.path.join(os.fspath(store_dir) + ".json")
     with open(config, "w") as f:
         json.dump({"store": os.fspath(store_dir), "seeds": plan.seeds, "settings": settings,
                    "resolve": [[h, fed.port, "127.0.0.1"] for h in plan.hosts]}, f)
     proc = subprocess.run([sys.executable, os.path.join(HERE, "soak.py"), config],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=CRAWL_GUARD)
     if proc.returncode != 0:
         raise AssertionError(f"the crawl process failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -50,7 +50,13 @@ RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 
 
 class GeocoderDown(Exception):
-    """The geocoder could not be reached or gave no usable answer (the message says which)."""
+    """The geocoder could not be reached or gave no usable answer (the message says which).
+
+    ``answers`` holds what earlier bulk requests of the same lookup did answer: they are used."""
+
+    def __init__(self, message: str, answers: dict | None = None):
+        super().__init__(message)
+        self.answers = answers or {}
 
 
 def _iri(kind: str, key: str) -> ox.NamedNode:
@@ -153,8 +159,10 @@ async def lookup(codes: list, settings: Settings) -> dict:
                 for item in answers:
                     if isinstance(item, dict) and item.get("query") in chunk:
                         out[item["query"]] = _position(item["query"], item.get("result"))
+    except GeocoderDown as exc:
+        raise GeocoderDown(str(exc), out) from None
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        raise GeocoderDown(f"it could not be reached ({type(exc).__name__}: {exc})") from None
+        raise GeocoderDown(f"it could not be reached ({type(exc).__name__}: {exc})", out) from None
     return out
 
 
@@ -164,9 +172,7 @@ async def _ask(request, settings: Settings, *, single: bool = False) -> dict:
             return {"result": None}   # postcodes.io: "Postcode not found" (or "Invalid postcode")
         if resp.status != 200:
             raise GeocoderDown(f"it answered HTTP {resp.status}")
-        data = await resp.content.read(settings.geocoder_max_body + 1)
-        if len(data) > settings.geocoder_max_body:
-            raise GeocoderDown(f"its answer is larger than {settings.geocoder_max_body} bytes")
+        data = await _read_bounded(resp, settings.geocoder_max_body)
     try:
         body = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -174,6 +180,17 @@ async def _ask(request, settings: Settings, *, single: bool = False) -> dict:
     if not isinstance(body, dict):
         raise GeocoderDown("its answer is not a JSON object")
     return body
+
+
+async def _read_bounded(resp, limit: int) -> bytes:
+    """The whole body, to its end, or GeocoderDown past ``limit`` bytes. (``content.read(n)`` is not
+    this: it returns what has arrived so far, so an answer that comes in pieces was cut short.)"""
+    data = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            raise GeocoderDown(f"its answer is larger than {limit} bytes")
+    return bytes(data)
 
 
 def _position(code: str, result) -> Answer | None:
@@ -225,8 +242,11 @@ async def geocode(store: Store, settings: Settings, run_in_writer) -> dict:
         try:
             answers = await lookup(ask, settings)
         except GeocoderDown as exc:
+            answers = exc.answers   # what the requests before the failing one answered is kept
             down = f"not on the map yet: the postcode lookup ({settings.geocoder}) {exc}; the hub tries again " \
                    "at its next crawl"
+            log.warning("the postcode lookup at %s failed (%s): %d of %d postcodes not looked up; they are asked "
+                        "again at the next crawl", settings.geocoder, exc, len(set(ask) - set(answers)), len(ask))
     for group, code in codes.items():
         src, _, located = todo[group]
         if located:

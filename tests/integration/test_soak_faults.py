@@ -2,9 +2,10 @@
 
 The crawl runs in its own process (the real crawler and store, as ``hubnet-crawler crawl``
 runs them, with small timeouts) so that its peak memory and its file descriptors are its
-own. The promises (threats.md, A4/T6/T12): the crawl ends within a bound computed from the
-settings, every healthy site is stored, every faulty one ends with its reason code, no site
-gets more requests than the settings allow, memory stays bounded, nothing leaks.
+own. The promises (threats.md, A4/T6/T12): the crawl's deadlines, not its sites, end every
+request that never finishes answering, every healthy site is stored, every faulty one ends with
+its reason code, no site gets more requests than the settings allow, memory stays bounded,
+nothing leaks. Nothing here is timed: how long the crawl takes is bench/'s business.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 
 from hubnet.crawler.crawl.extract import content_hash
 from hubnet.crawler.store.graph import FAILED, OK, PROV_GRAPH, STALE, Store
-from soak import FAULTS, break_healthy_sites, build_fault_federation, crawl_bound, run_child_crawl, soak_settings
+from soak import (FAULTS, HUNG_UP, break_healthy_sites, build_fault_federation, run_child_crawl, soak_settings,
+                  take_endings)
 
 N_SITES = 500
 BAD_SHARE = 0.4
@@ -47,9 +49,8 @@ def soak(tmp_path_factory):
                 store.close()
                 result.broken = break_healthy_sites(fed, plan, settings)
             result.costs.append(dict(plan.costs))
-            result.bounds.append(crawl_bound(list(plan.costs.values()), settings))
-            result.reports.append(run_child_crawl(fed, plan, store_dir, settings,
-                                                  timeout=3 * result.bounds[-1] + 30))
+            result.reports.append(run_child_crawl(fed, plan, store_dir, settings))
+            result.endings.append(take_endings())
             with fed.lock:
                 result.requests.append([(host, path) for host, path, _ in fed.log])
                 fed.log.clear()
@@ -68,7 +69,7 @@ class Soak:
     settings: dict
     # per crawl (the first, the re-crawl):
     costs: list              # {URL: worst-case Cost}
-    bounds: list             # seconds the crawl may take
+    endings: list            # how each request to a never-finishing site ended (soak.take_endings)
     reports: list            # what the crawl process reported
     requests: list           # (host, path) of every request the sites saw
     first_records: dict      # the store's records after the first crawl
@@ -86,11 +87,18 @@ def test_every_family_and_variant_is_in_the_federation(soak):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("crawl", [0, 1], ids=["first", "recrawl"])
-def test_crawl_ends_within_the_bound_from_the_settings(soak, crawl):
+def test_the_crawl_ends_by_its_deadlines_never_by_a_site(soak, crawl):
+    """Every request to a site that never finishes answering (hang, drip, a hanging robots.txt: the
+    faults whose worst case runs into total_timeout) was ended by the crawler hanging up, never by
+    the site giving up first (after RESPONDER_LIMIT, 40 times the deadline): so the crawl's length
+    is set by its settings, not by its slowest site. Counted at the sites, not timed."""
     report = soak.reports[crawl]
-    print(f"\nsoak: crawl {report['elapsed']:.1f} s, bound {soak.bounds[crawl]:.1f} s; "
-          f"{report['summary']['requests']}")
-    assert report["elapsed"] <= soak.bounds[crawl]
+    print(f"\nsoak: crawl {report['elapsed']:.1f} s (not asserted); {report['summary']['requests']}")
+    slow = {_host(url) for url, cost in soak.costs[crawl].items() if cost.timed_out}
+    endings = soak.endings[crawl]
+    assert slow and {host for host, _ in endings} == slow
+    for (host, path), ends in endings.items():
+        assert ends == [HUNG_UP] * soak.requests[crawl].count((host, path)), (host, path)
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ the cache, and what is derived kept in the aggregator's own graph, never in the 
 from __future__ import annotations
 
 import json
+import logging
 
 import pyoxigraph as ox
 import pytest
@@ -95,15 +96,49 @@ def test_no_position_is_a_note_on_the_health_never_a_failed_crawl(env, postcode,
         assert store.source(fed.url("elm.test")).geocode_note is None
 
 
+def many(fed, geo, n):
+    """``n`` groups on many.test, each with its own postcode, every one known to the geocoder."""
+    codes = [f"E{i // 10 + 1} {i % 10}AA" for i in range(n)]
+    geo.known.update({c: dict(E10_5AA, postcode=c, latitude=51.0 + i / 1000) for i, c in enumerate(codes)})
+    fed.put("many.test", "/", {"@context": CONTEXT, "@graph": [group(fed, "many.test", c, f"g{i}")
+                                                                for i, c in enumerate(codes)]})
+
+
 def test_more_than_100_postcodes_go_in_bulk_requests_of_at_most_100(env):
     fed, store, geo = env
-    codes = [f"E{n // 10 + 1} {n % 10}AA" for n in range(150)]
-    geo.known.update({c: dict(E10_5AA, postcode=c, latitude=51.0 + n / 1000) for n, c in enumerate(codes)})
-    fed.put("many.test", "/", {"@context": CONTEXT, "@graph": [group(fed, "many.test", c, f"g{n}")
-                                                                for n, c in enumerate(codes)]})
+    many(fed, geo, 150)
     _, located = crawl(fed, store, geo.url, "many.test")
     assert [len(b) for b in geo.bulk] == [100, 50] and geo.requests == ["/postcodes", "/postcodes"]
     assert len(located) == 150 and located[fed.url("many.test", "/#g149")][0] == pytest.approx(51.149)
+
+
+@pytest.mark.parametrize("n, asked", [(1, ["/postcodes/E1%200AA"]), (150, ["/postcodes", "/postcodes"])])
+def test_an_answer_that_arrives_in_pieces_is_read_whole_and_used(env, n, asked):
+    """A geocoder's answer read only as far as it had arrived was taken for "not JSON": no positions."""
+    fed, store, geo = env
+    geo.pieces = 5
+    many(fed, geo, n)
+    _, located = crawl(fed, store, geo.url, "many.test")
+    assert geo.requests == asked and len(located) == n
+    assert located[fed.url("many.test", f"/#g{n - 1}")][0] == pytest.approx(51.0 + (n - 1) / 1000)
+    assert store.source(fed.url("many.test")).geocode_note is None
+
+
+def test_a_geocoder_failing_mid_way_keeps_what_it_answered_and_says_so_in_the_log(env, caplog):
+    fed, store, geo = env
+    geo.bulk_fails_after = 1
+    many(fed, geo, 150)
+    with caplog.at_level(logging.WARNING, logger="hubnet.crawler.crawl.geocode"):
+        _, located = crawl(fed, store, geo.url, "many.test")
+    assert [len(b) for b in geo.bulk] == [100, 50] and len(located) == 100
+    assert "answered HTTP 503" in store.source(fed.url("many.test")).geocode_note
+    assert [r.getMessage() for r in caplog.records if r.name == "hubnet.crawler.crawl.geocode"] == [
+        f"the postcode lookup at {geo.url} failed (it answered HTTP 503): 50 of 150 postcodes not looked up; "
+        "they are asked again at the next crawl"]
+    geo.bulk_fails_after = None                     # back: only the 50 are asked, and all are on the map
+    _, located = crawl(fed, store, geo.url, "many.test")
+    assert [len(b) for b in geo.bulk] == [100, 50, 50] and geo.bulk[-1] == geo.bulk[1]
+    assert len(located) == 150 and store.source(fed.url("many.test")).geocode_note is None
 
 
 def test_a_group_with_its_own_position_keeps_it_and_is_looked_up_only_for_its_areas(env):
