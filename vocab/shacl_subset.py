@@ -373,6 +373,7 @@ class Rules:
         self._shapes: dict = {}
         self._compiling: set = set()
         self._nested: set = set()    # shapes met inside sh:or / sh:node: they report nothing
+        self._shapes_with_node: set = set()
         for node in _shape_nodes(graph):
             self._shape(node)
         self.targeted = [s for s in self._shapes.values() if s.target_classes or s.target_objects_of]
@@ -479,6 +480,7 @@ class Rules:
             shapes = [self._nested_shape(m) for m in self._list(node, param)]
             return lambda v, data: any(s.conforms(v, data) for s in shapes)
         # sh:node
+        self._shapes_with_node.add(node)
         shape = self._nested_shape(param)
         if shape.path is not None:
             raise ShapesError(f"{node}: sh:node {param} is a property shape")
@@ -505,6 +507,9 @@ class Rules:
         reports = shape.checks or shape.min_count is not None or shape.max_count is not None
         if reports and shape.message is None:
             raise ShapesError(f"{shape.node}: a shape that reports results needs a sh:message")
+        if shape.node in self._shapes_with_node:
+            raise ShapesError(f"{shape.node}: sh:node on a shape that reports is not implemented (pyshacl then "
+                              "also reports the nested shape's own results, as sh:detail); use it inside sh:or")
         if shape.node in self._nested and shape.path is not None:
             raise ShapesError(f"{shape.node}: a property shape used both inside sh:or / sh:node and to report "
                               "is not implemented")
