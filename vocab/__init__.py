@@ -20,7 +20,7 @@ from .contexts import CONTEXT_IRI, PINNED, hubnet_context, inline_contexts, is_p
 from .errors import DocumentError, FetchError, HubnetError, NotFound, ProfileInvalid, QueryError, StoreError
 from .model import (CATEGORY, GROUP_TYPES, HUBNET, KIND, LINK_PROPERTIES, ORG, SCHEMA, categories,
                     find_groups, kinds, slug_of)
-from .parse import DEFAULT_LIMITS, TURTLE_TYPES, Limits, document_to_triples, read_document
+from .parse import DEFAULT_LIMITS, TURTLE_TYPES, Limits, document_rows, document_to_triples, read_document
 from .shacl_subset import Data
 from .validate import Issue, Report, check_published_at, check_url_strings, validate_data
 
@@ -106,10 +106,12 @@ def validate(document_or_graph, *, base_iri: str | None = None, media_type: str 
     document = document_or_graph
     if isinstance(document, os.PathLike):
         document, media_type = _read_path(document, media_type)
-    if isinstance(document, (bytes, str)) and (media_type or "").split(";")[0].strip().lower() not in TURTLE_TYPES:
-        document = read_document(document, media_type)
-    data = Data.from_quads(triples(document, base_iri=base_iri, media_type=media_type))
-    return _checked(data, document, published_at)
+    if isinstance(document, (bytes, str)):   # read once as RDF; JSON-LD decoded once more for its JSON checks
+        rows = document_rows(document, media_type, base_iri)
+        turtle = (media_type or "").split(";")[0].strip().lower() in TURTLE_TYPES
+        return validate_rows(rows, None if turtle else read_document(document, media_type),
+                             published_at=published_at)
+    return _checked(Data.from_quads(triples(document, base_iri=base_iri)), document, published_at)
 
 
 def validate_rows(rows, document=None, *, published_at: str | None = None) -> Report:
