@@ -140,20 +140,30 @@ def profile_groups(data: Data) -> list:
     groups = find_groups(data)
     is_group = set(groups)
     reached = set()
-    for g in groups:  # walk each group's own description, stopping at other groups
-        seen, queue = {g}, deque([g])
-        while queue:
-            for p, objects in data.edges.get(queue.popleft(), {}).items():
-                if p == RDF_TYPE:
+    # Walk all groups' descriptions at once, each node carrying (at most two of) the groups whose
+    # descriptions lead to it: a group is reached if one of them is another group. Two suffice to
+    # know that, so each node is walked at most twice: linear in the statements, however many
+    # groups a hostile document lists (a walk per group would be quadratic).
+    sources: dict = {g: (g,) for g in groups}
+    queue = deque(groups)
+    while queue:
+        node = queue.popleft()
+        came_from = sources[node]
+        for p, objects in data.edges.get(node, {}).items():
+            if p == RDF_TYPE:
+                continue
+            for o in objects:
+                if type(o) is LITERAL:
                     continue
-                for o in objects:
-                    if type(o) is LITERAL or o in seen:
-                        continue
-                    seen.add(o)
-                    if o in is_group:
+                if o in is_group:
+                    if any(g != o for g in came_from):
                         reached.add(o)
-                    else:
-                        queue.append(o)
+                    continue
+                known = sources.get(o, ())
+                new = tuple(dict.fromkeys(known + came_from))[:2]
+                if new != known:
+                    sources[o] = new
+                    queue.append(o)
     return [g for g in groups if g not in reached] or groups
 
 

@@ -162,7 +162,7 @@ def _shape_sites(data: Data) -> list:
     the targeted shapes' focus nodes, and the nodes an sh:node inside an sh:or reaches."""
     from hubnet.vocab.shacl_subset import _instances
 
-    typed = _instances(data)
+    typed = _instances(data, rules().target_classes)
     sites = []
     for shape in rules().targeted:
         for focus in shape.focus_nodes(data, typed):
@@ -424,7 +424,7 @@ def _ill_formed_is_fine(param):
     return lambda v, data: type(v) is shacl_subset.LITERAL and v.datatype.value == wanted
 
 
-def _no_subclasses(data):
+def _no_subclasses(data, classes):
     typed: dict = {}
     for s, o in data.pairs.get(shacl_subset.RDF_TYPE, ()):
         typed.setdefault(o, {})[s] = None
