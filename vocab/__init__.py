@@ -20,8 +20,9 @@ from .contexts import CONTEXT_IRI, PINNED, hubnet_context, inline_contexts, is_p
 from .errors import DocumentError, FetchError, HubnetError, NotFound, ProfileInvalid, QueryError, StoreError
 from .model import (CATEGORY, GROUP_TYPES, HUBNET, KIND, LINK_PROPERTIES, ORG, SCHEMA, categories,
                     find_groups, kinds, slug_of)
-from .parse import DEFAULT_LIMITS, TURTLE_TYPES, Limits, document_to_triples, read_document
-from .validate import Issue, Report, check_published_at, check_url_strings, validate_graph
+from .parse import DEFAULT_LIMITS, TURTLE_TYPES, Limits, document_rows, document_to_triples, read_document
+from .shacl_subset import Data
+from .validate import Issue, Report, check_published_at, check_url_strings, validate_data
 
 # rdflib logs a traceback for every ill-typed literal it meets ("soon"^^xsd:date);
 # validation reports those as plain-English errors, so the tracebacks are noise.
@@ -101,29 +102,38 @@ def validate(document_or_graph, *, base_iri: str | None = None, media_type: str 
     the page's address, before the shapes ever see it.
     """
     if isinstance(document_or_graph, Graph):
-        return _published(validate_graph(document_or_graph), document_or_graph, published_at)
+        return _checked(Data.from_graph(document_or_graph), None, published_at)
     document = document_or_graph
     if isinstance(document, os.PathLike):
         document, media_type = _read_path(document, media_type)
-    if isinstance(document, (bytes, str)) and (media_type or "").split(";")[0].strip().lower() not in TURTLE_TYPES:
-        document = read_document(document, media_type)
-    graph = load(document, base_iri=base_iri, media_type=media_type)
-    report = validate_graph(graph)
+    if isinstance(document, (bytes, str)):   # read once as RDF; JSON-LD decoded once more for its JSON checks
+        rows = document_rows(document, media_type, base_iri)
+        turtle = (media_type or "").split(";")[0].strip().lower() in TURTLE_TYPES
+        return validate_rows(rows, None if turtle else read_document(document, media_type),
+                             published_at=published_at)
+    return _checked(Data.from_quads(triples(document, base_iri=base_iri)), document, published_at)
+
+
+def validate_rows(rows, document=None, *, published_at: str | None = None) -> Report:
+    """``validate`` for a document already read by ``vocab.parse.document_rows`` (as the crawler's
+    parse_source reads every profile): its statements are not parsed again. ``document`` is its
+    decoded JSON (``read_document``) for the checks made on the JSON itself; None for Turtle."""
+    return _checked(Data.from_rows(rows), document, published_at)
+
+
+def _checked(data: Data, document, published_at: str | None) -> Report:
+    report = validate_data(data)
     if isinstance(document, (dict, list)):
         known = {i.field for i in report.errors}  # the RDF check already spoke about these fields
         extra = [i for i in check_url_strings(document) if i.field not in known]
         report.issues = sorted(report.issues + extra, key=lambda i: (i.severity != "violation", i.field))
-    return _published(report, graph, published_at)
-
-
-def _published(report: Report, graph: Graph, published_at: str | None) -> Report:
     if published_at:
-        report.issues = check_published_at(graph, published_at) + report.issues
+        report.issues = check_published_at(data, published_at) + report.issues
     return report
 
 
 __all__ = [
-    "load", "triples", "validate", "read_document", "Report", "Issue", "Limits",
+    "load", "triples", "validate", "validate_rows", "read_document", "Report", "Issue", "Limits",
     "CONTEXT_IRI", "PINNED", "hubnet_context", "pinned_context", "inline_contexts", "is_pinned",
     "SCHEMA", "HUBNET", "ORG", "KIND", "CATEGORY", "GROUP_TYPES", "LINK_PROPERTIES",
     "kinds", "categories", "slug_of", "find_groups",

@@ -5,31 +5,38 @@ the rules the group's own tools enforce: an empty name, a link written as words,
 of 515. The group's words are the group's, so the profile is stored as it is; the problems,
 in the words ``hubnet-node validate`` and the editor use, go on the source's provenance
 record, for /sources, /sources/<key> and the group's page. Only new or changed documents
-are checked (an unchanged one keeps its record), at about 30 ms each (docs/crawler.md).
+are checked (an unchanged one keeps its record), at about 0.3 ms each (docs/crawler.md;
+``python -m bench.checks`` measures it): the statements parse_source already read are checked
+(vocab.shacl_subset), not the body parsed again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import fields
 
 from hubnet import vocab
+from hubnet.crawler.crawl.extract import limits_from
 from hubnet.crawler.settings import Settings
+from hubnet.vocab.parse import DEFAULT_LIMITS, TURTLE_TYPES
 
 log = logging.getLogger(__name__)
 
 
-def profile_problems(body: bytes, media_type: str, document_url: str, settings: Settings) -> str | None:
+def profile_problems(body: bytes, media_type: str, document_url: str, settings: Settings,
+                     rows: list | None = None) -> str | None:
     """The problems of one fetched profile as the JSON text kept on its record; None when it has none.
 
     Each problem is ``{"severity": "error"|"warning", "field", "message", "code"}``; at most
     ``settings.max_profile_problems`` are kept, each message cut to ``settings.max_problem_length``
-    (a message may quote the document's own values).
+    (a message may quote the document's own values). ``rows``: the body as parse_source read it
+    (``Parsed.rows``), so that its statements are not parsed again; the answer is the same.
     """
     if not settings.check_profiles:
         return None
     try:
-        report = vocab.validate(body, base_iri=document_url, media_type=media_type, published_at=document_url)
+        report = _report(body, media_type, document_url, rows if _reads_as_vocab(settings) else None)
     except vocab.HubnetError as exc:   # what the crawler read but the editor's reader cannot: say so
         issues = [{"severity": "error", "field": "document", "message": exc.message, "code": exc.code}]
     except (RecursionError, MemoryError, ValueError) as exc:
@@ -45,6 +52,23 @@ def profile_problems(body: bytes, media_type: str, document_url: str, settings: 
         if len(issue["message"]) > cut:
             issue["message"] = issue["message"][:cut - 1] + "…"
     return json.dumps(issues[:settings.max_profile_problems], ensure_ascii=False)
+
+
+def _report(body: bytes, media_type: str, url: str, rows: list | None) -> vocab.Report:
+    """``vocab.validate`` of the body, from the rows parse_source made of it when there are any."""
+    if rows is None:
+        return vocab.validate(body, base_iri=url, media_type=media_type, published_at=url)
+    kind = (media_type or "").split(";")[0].strip().lower()
+    document = None if kind in TURTLE_TYPES else vocab.read_document(body, kind)   # for its JSON-level checks
+    return vocab.validate_rows(rows, document, published_at=url)
+
+
+def _reads_as_vocab(settings: Settings) -> bool:
+    """Does the crawl read no more than vocab.validate would (its limits no looser than vocab's defaults)?
+    Then a body parse_source read, vocab reads to the same rows; otherwise the body is read again, so a
+    document past vocab's limits gets the same problem ("document": ...) at every door."""
+    crawl = limits_from(settings)
+    return all(getattr(crawl, f.name) <= getattr(DEFAULT_LIMITS, f.name) for f in fields(DEFAULT_LIMITS))
 
 
 def problem_list(text: str | None) -> list:

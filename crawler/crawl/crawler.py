@@ -595,7 +595,7 @@ class Crawler:
             return self._failed(rec, OVER_QUOTA, over)
         previous_graph = rec.graph
         rec.problems = parsed.problems if parsed.checked else \
-            checks.profile_problems(resp.body, resp.content_type, resp.url, self.settings)
+            checks.profile_problems(resp.body, resp.content_type, resp.url, self.settings, parsed.rows)
         stamp = rec.last_checked = self._now()
         rec.graph = resp.url
         rec.status = OK

@@ -45,6 +45,9 @@ class Parsed:
     crosses: bool | None = None
     checked: bool = False
     problems: str | None = None
+    # vocab.parse's rows, before blank nodes were named: the editor's rules read these rather than
+    # parsing the body again (crawl/checks.py). Only in the process that parsed it.
+    rows: list | None = None
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -91,7 +94,7 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
     notes = [f"{capped} statement(s) beyond {settings.max_values_per_property} values of one property "
              "of one subject were not kept"] if capped else []
     return Parsed(triples=kept, groups=groups, dropped_foreign=dropped, links=outlinks, content_hash=digest,
-                  notes=notes)
+                  notes=notes, rows=rows)
 
 
 def _statements(rows, document_url: str, max_outlinks: int, max_values: int, by_path: bool = False):

@@ -223,3 +223,58 @@ def test_turtle_is_read_with_the_same_limits():
         f'<https://a.example/#org> s:knowsAbout "t{i}" .\n' for i in range(5_001))
     assert _code(big, media_type="text/turtle") == "too_many_triples"
     assert _code("<https://a.example/#org> <http://schema.org/name> ", media_type="text/turtle") == "invalid_document"
+
+
+# --------------------------------------------------------------------------- the rules' own work
+# A document at the statement limit, drawn to make the checks' walks long: the work the rules do
+# is counted (never timed) and must stay linear in the statements.
+class _Counted(dict):
+    """A node's values of one property, counting each time one is looked at."""
+    seen = 0
+
+    def __iter__(self):
+        for value in super().__iter__():
+            _Counted.seen += 1
+            yield value
+
+
+def _turtle(lines) -> bytes:
+    return ("@prefix s: <http://schema.org/> . @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+            + "\n".join(lines)).encode()
+
+
+def test_many_groups_around_one_hub_are_walked_once_each():
+    """1,600 groups that each lead to one node that leads back to all of them: one walk per group
+    would visit the hub's 1,600 links 1,600 times."""
+    n = 1_600
+    lines = [f"<https://a.example/#g{i}> a s:Organization ; s:member <https://a.example/#hub> ." for i in range(n)]
+    lines.append("<https://a.example/#hub> s:knows " + ", ".join(f"<https://a.example/#g{i}>" for i in range(n)) + " .")
+    from hubnet.vocab.shacl_subset import Data
+    from hubnet.vocab.validate import profile_groups
+
+    data = Data.from_quads(vocab.triples(_turtle(lines), media_type="text/turtle"))
+    data.edges = {s: {p: _Counted(values) for p, values in by_p.items()} for s, by_p in data.edges.items()}
+    _Counted.seen = 0
+    groups = profile_groups(data)
+    assert len(groups) == n   # every group is reached from another: all of them are the profile's
+    assert _Counted.seen <= 2 * len(vocab.triples(_turtle(lines), media_type="text/turtle"))
+
+
+def test_a_long_subclass_chain_is_walked_once_per_target_class(monkeypatch):
+    """4,000 rdfs:subClassOf statements in a chain under schema:Organization: pyshacl's targetClass
+    follows them; the evaluator walks the chain once per class the rules target, not once per class."""
+    from hubnet.vocab import shacl_subset
+    from hubnet.vocab.validate import rules
+
+    n = 4_000
+    lines = [f"<https://a.example/C{i + 1}> rdfs:subClassOf <https://a.example/C{i}> ." for i in range(n)]
+    lines += ["<https://a.example/C0> rdfs:subClassOf s:Organization .",
+              f"<https://a.example/#g> a <https://a.example/C{n}> ; s:name \"\" ."]
+    walked = []
+    real = shacl_subset._with_subclasses
+    monkeypatch.setattr(shacl_subset, "_with_subclasses", lambda cls, sub: walked.append(len(r := real(cls, sub))) or r)
+    data = shacl_subset.Data.from_quads(vocab.triples(_turtle(lines), media_type="text/turtle"))
+    results = rules().validate(data)
+    assert {r.focus.value for r in results} == {"https://a.example/#g"}   # found at the chain's end
+    assert len(walked) == len(rules().target_classes)
+    assert sum(walked) <= len(rules().target_classes) * (n + 2)
