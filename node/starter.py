@@ -6,10 +6,10 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 from hubnet.vocab import CONTEXT_IRI
+from hubnet.vocab.validate import group_pattern
 
 CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"
 _HOST = re.compile(r"[\w.-]+")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")  # the same rule as shapes.ttl
 
 
 def site_url(text: str) -> str:
@@ -43,7 +43,7 @@ def link(text: str) -> str:
 
 def email(text: str) -> str:
     text = (text or "").strip().removeprefix("mailto:")
-    if not EMAIL.match(text):
+    if not group_pattern("email").search(text):
         raise ValueError(f"{text!r} is not an email address")
     return text
 

@@ -115,6 +115,22 @@ def rules() -> Rules:
     return compile_shapes(shapes())
 
 
+@lru_cache(maxsize=None)
+def group_pattern(term: str) -> re.Pattern:
+    """The ``sh:pattern`` shapes.ttl gives a group's ``term`` (e.g. "email"), compiled.
+
+    For a door that checks one answer before it builds a profile (``hubnet-node init``), so the
+    rule stays written once, in shapes.ttl.
+    """
+    shape = URIRef("https://w3id.org/hubnet/shapes#Group")
+    g = shapes()
+    for prop in g.objects(shape, SH.property):
+        pattern = g.value(prop, SH.pattern)
+        if g.value(prop, SH.path) == SCHEMA[term] and pattern is not None:
+            return re.compile(str(pattern))
+    raise KeyError(f"shapes.ttl gives the group's {term!r} no pattern")
+
+
 # Reverse map for field names: predicate IRI -> the term a profile writes.
 def _term(pred: str) -> str:
     for sep in ("#", "/"):

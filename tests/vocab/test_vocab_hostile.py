@@ -278,3 +278,25 @@ def test_a_long_subclass_chain_is_walked_once_per_target_class(monkeypatch):
     assert {r.focus.value for r in results} == {"https://a.example/#g"}   # found at the chain's end
     assert len(walked) == len(rules().target_classes)
     assert sum(walked) <= len(rules().target_classes) * (n + 2)
+
+
+def test_long_emails_that_make_the_pattern_backtrack_are_judged_at_once(tmp_path):
+    """The email pattern's ``[^@\\s]+\\.[^@\\s]+`` backtracks quadratically on "a@a.a.a…a " (64 KiB: ~10 s
+    each before the length lookahead in shapes.ttl). Every door and the crawler judge hostile profiles
+    with it, so 16 such values would hold a parser for minutes: the CLI must answer well inside a guard
+    that only a hang exceeds."""
+    import subprocess
+    import sys
+
+    hostile = "a@" + "a." * 30_000 + " "
+    doc = {"@context": vocab.CONTEXT_IRI, "@id": "https://ra.example.org/#group", "@type": "Organization",
+           "name": "RA", "email": hostile,
+           "contactPoint": [{"@type": "ContactPoint", "name": f"c{i}", "email": hostile} for i in range(15)]}
+    path = tmp_path / "profile.jsonld"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "hubnet.node", "validate", "--json", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    report = json.loads(done.stdout)
+    assert not report["valid"]
+    flagged = {e["field"] for e in report["errors"] if "is not an email address" in e["message"]}
+    assert flagged == {"email", "contactPoint[c0].email"} | {f"contactPoint[c{i}].email" for i in range(1, 15)}
