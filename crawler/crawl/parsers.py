@@ -64,8 +64,9 @@ def _die_with_crawl() -> None:
     The fork server exits once every holder of its "client alive" pipe has closed it; each process it
     forks inherits that pipe (to start processes of its own, which a parser never does), so a parser
     keeping it would keep the server, and itself, alive after the crawl: it is closed here. Then the
-    process asks to be SIGKILLed when the server (its parent) exits (Linux; elsewhere a parser ends
-    when it finishes its document and finds its queue gone)."""
+    process asks to be SIGKILLed when the server (its parent) exits (Linux only: elsewhere a parser
+    may outlive a crawl killed outright, SIGKILL or SIGTERM; a crawl that ends or is interrupted
+    stops its parsers itself)."""
     from multiprocessing import forkserver
 
     server = getattr(forkserver, "_forkserver", None)
