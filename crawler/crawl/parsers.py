@@ -171,14 +171,15 @@ class ParsePool:
         return received(answer)
 
     async def _answer(self, pool: ProcessPoolExecutor, args: tuple) -> tuple:
-        """``parse_shipped(*args)`` in ``pool``; TimeoutError past ``parse_timeout`` (0: no budget), which
+        """``parse_shipped(*args)`` in ``pool``; TimeoutError past ``parse_timeout`` (0 or less: none), which
         counts from the hand-over once the pool's process is up (importing the main module in a new
         process may take a second on a busy machine: that is no document's doing)."""
         await asyncio.wrap_future(self._started[pool])
         future = pool.submit(parse_shipped, *args)
         self._handed.add(future)
         future.add_done_callback(self._handed.discard)
-        return await asyncio.wait_for(asyncio.wrap_future(future), self.settings.parse_timeout or None)
+        budget = self.settings.parse_timeout
+        return await asyncio.wait_for(asyncio.wrap_future(future), budget if budget > 0 else None)
 
     def _restart(self, broken: ProcessPoolExecutor | None) -> ProcessPoolExecutor:
         """A new pool in place of ``broken`` (once, however many documents saw it break or time out);
