@@ -113,13 +113,19 @@ class Settings:
     bulk_batch: int = 500
     # --- parsing in other processes (issue 18; crawl/parsers.py): parse_source and the editor's rules
     # run in this many processes, so the pipeline thread only writes (the GIL makes a thread useless).
-    # 0 (the default for now): parsed on the pipeline thread. 1 took a first crawl of 2,000 groups
-    # 1.03-1.43x faster on a shared 2-CPU machine (bench/results.md, "Issue 18, second pass"); it is
-    # not the default yet because the parsers' fork server keeps a socket and pipes open for the life
-    # of the process, which the soak's descriptor-leak check counts (docs/crawler.md). A process reads
-    # one document at a time; at most parse_workers * parse_backlog are handed over at once.
-    parse_workers: int = 0
+    # 1 by default: a first crawl of 2,000 groups ran 1.03-1.43x faster (median 1.23x) on a shared
+    # 2-CPU machine, the crawler process's own CPU -79 % (bench/results.md, "Issue 18, second pass"),
+    # and a document that hangs its parser can be stopped (parse_timeout), which a thread cannot be.
+    # 0: parsed on the pipeline thread, with no time budget. A process reads one document at a time;
+    # at most parse_workers * parse_backlog are handed over at once.
+    parse_workers: int = 1
     parse_backlog: int = 2
+    # Seconds a document may take from its hand-over to a parser process to its answer (parse and the
+    # editor's rules); past it the processes are killed and restarted, and the document, parsed again
+    # alone, fails with parse_timeout if it overruns again (the others are read). The slowest real
+    # profile measured takes ~0.2 s of CPU; a hostile one can take minutes (docs/threat-model.md T7).
+    # 0: no budget. Only with parse_workers > 0: nothing can stop the pipeline thread mid-document.
+    parse_timeout: float = 10.0
     # --- a store on a SPARQL server (--store sparql+http://host:port/sparql; docs/scaling.md)
     store_update_endpoint: str = ""      # SPARQL Update endpoint; "": the --store endpoint itself
     store_user: str = ""                 # credentials (HUBNET_STORE_USER, ...; never on the command line);

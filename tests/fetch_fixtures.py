@@ -161,6 +161,13 @@ async def wait_closed(reader: asyncio.StreamReader, limit: float = 5.0) -> None:
         pass
 
 
+def _forkserver_address():
+    """The address multiprocessing's fork server listens on in this process, once it is started."""
+    from multiprocessing import forkserver
+
+    return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_address", None)
+
+
 class ConnectSpy:
     """Records every ``socket.connect`` and refuses any address but 127.0.0.1.
 
@@ -168,18 +175,25 @@ class ConnectSpy:
     packet to another address while the tests run; ``foreign`` lists such attempts and the
     autouse fixture fails the test if it is not empty. Name lookups are limited the same way:
     only numeric hosts reach the real getaddrinfo, so no DNS query ever leaves the machine.
+
+    The one other connect allowed is the crawl's to its parser processes' fork server (a Unix socket
+    on this machine that multiprocessing made, crawl/parsers.py), counted apart in ``forkserver``.
     """
 
     def __init__(self):
         self.calls: list[tuple] = []
         self.foreign: list[tuple] = []
         self.lookups: list[str] = []
+        self.forkserver: list[str] = []
 
     def install(self, monkeypatch) -> "ConnectSpy":
         real_connect = socket.socket.connect
         real_getaddrinfo = socket.getaddrinfo
 
         def connect(sock, address):
+            if sock.family == socket.AF_UNIX and address == _forkserver_address():
+                self.forkserver.append(address)
+                return real_connect(sock, address)
             self.calls.append(address)
             if not isinstance(address, tuple) or address[0] != HOST:
                 self.foreign.append(address)

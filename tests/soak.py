@@ -17,6 +17,7 @@ import email.utils
 import functools
 import gzip
 import json
+import multiprocessing
 import os
 import select
 import subprocess
@@ -436,6 +437,17 @@ def _open_fds() -> dict:
     return out
 
 
+def _multiprocessing_fds() -> list:
+    """The descriptors this process keeps, once started, to the parser processes' fork server (the pipe
+    whose end tells it we are gone) and to multiprocessing's resource tracker: one each for the life
+    of the process, not per crawl (crawl/parsers.py)."""
+    from multiprocessing import forkserver, resource_tracker
+
+    fds = [getattr(getattr(forkserver, "_forkserver", None), "_forkserver_alive_fd", None),
+           getattr(getattr(resource_tracker, "_resource_tracker", None), "_fd", None)]
+    return [str(fd) for fd in fds if fd is not None]
+
+
 def _child(config_path: str) -> None:
     import gc
     import threading
@@ -465,9 +477,12 @@ def _child(config_path: str) -> None:
     store_dir = os.path.realpath(cfg["store"])
     new_fds = {fd: target for fd, target in fds_after.items()
                if fds_before.get(fd) != target and not target.startswith(store_dir)}
+    forkserver_fds = {fd: new_fds.pop(fd) for fd in _multiprocessing_fds() if fd in new_fds}
+    parsers_left = len(multiprocessing.active_children())
     store.close()
     print(json.dumps({"elapsed": elapsed, "rss_before_kib": rss_before, "rss_peak_kib": peak,
-                      "new_fds": new_fds, "fds_before": len(fds_before), "fds_after": len(fds_after),
+                      "new_fds": new_fds, "forkserver_fds": forkserver_fds, "parsers_left": parsers_left,
+                      "fds_before": len(fds_before), "fds_after": len(fds_after),
                       "threads_before": threads_before, "threads_after": threads_after,
                       "summary": summary.to_dict()}))
 

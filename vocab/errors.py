@@ -144,6 +144,8 @@ CODES: dict[str, tuple[int, str]] = {
                                    "a profile may not"),
     "parser_died": (422, "the parser process ended while reading the document (killed, or out of memory): "
                          "the document is not stored; the crawl goes on"),
+    "parse_timeout": (422, "reading the document took longer than parse_timeout (a parser process was stopped): "
+                           "the document is not stored; the crawl goes on"),
     "invalid_profile": (422, "the profile breaks the rules of the profile format (the report says which)"),
     "duplicate": (200, "skipped: the group is already described by another source of the same site"),
     "max_sources": (200, "skipped: the crawl reached its --max-sources limit"),

@@ -113,6 +113,8 @@ def test_an_unknown_source_key_is_a_404(crawled):
 
 
 def test_only_new_and_changed_profiles_are_checked(tmp_path, monkeypatch):
+    """The checks counted where they run: on the pipeline thread (parse_workers 0), the only place this
+    test's spy is; the twin below shows the same in a parser process, by what the checks write."""
     fed = Federation()
     calls = []
     for door in ("validate", "validate_rows"):   # the body, or the statements parse_source read from it
@@ -125,7 +127,7 @@ def test_only_new_and_changed_profiles_are_checked(tmp_path, monkeypatch):
             fed.put(h, "/", body(fed, h, {"name": ""}))
         store = Store(tmp_path / "store")
         try:
-            settings = fed.settings(*hosts, per_host_delay=0)
+            settings = fed.settings(*hosts, per_host_delay=0, parse_workers=0)
             Crawler(store, settings).crawl([fed.url(h) for h in hosts])
             assert sorted(calls) == sorted(fed.url(h) for h in hosts)
             calls.clear()
@@ -144,6 +146,32 @@ def test_only_new_and_changed_profiles_are_checked(tmp_path, monkeypatch):
         assert name_errors and all(f"error: {m}" in out for m in name_errors), out
     finally:
         fed.close()
+
+
+@pytest.mark.usefixtures("parse_workers")   # in a parser process (the default) and on the pipeline thread
+def test_only_new_and_changed_profiles_are_checked_wherever_they_are_checked(fed, tmp_path):
+    """Seen by what the checks write, so wherever they run: a crawl with messages cut shorter
+    (max_problem_length) leaves an unchanged profile's problems as they were, and cuts a changed one's."""
+    hosts = ("a.test", "b.test")
+    for h in hosts:
+        fed.put(h, "/", body(fed, h, {"name": ""}))
+
+    def messages(host) -> list:
+        return [p["message"] for p in checks.problem_list(store.source(fed.url(host)).problems)]
+    store = Store(tmp_path / "store")
+    try:
+        Crawler(store, fed.settings(*hosts)).crawl([fed.url(h) for h in hosts])
+        full = {h: messages(h) for h in hosts}
+        assert all(any(len(m) > 12 for m in full[h]) for h in hosts), full
+        short = fed.settings(*hosts, max_problem_length=12)
+        Crawler(store, short).crawl()                      # nothing changed: nothing checked
+        assert {h: messages(h) for h in hosts} == full
+        fed.put("a.test", "/", body(fed, "a.test", {"name": "", "url": "elmroad.localhost"}))
+        Crawler(store, short).crawl()                      # one changed: checked, with this crawl's settings
+        assert messages("a.test") and all(len(m) <= 12 for m in messages("a.test"))
+        assert messages("b.test") == full["b.test"]
+    finally:
+        store.close()
 
 
 def _escaped(text: str) -> str:
