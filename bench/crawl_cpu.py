@@ -138,8 +138,9 @@ def main(argv=None) -> int:
     if "parse" in only:
         cpu: dict = {"base": [], "new": []}
         calls = {}
-        for _ in range(max(1, a.reps)):
-            for name, path in builds.items():
+        for k in range(max(1, a.reps)):
+            order = list(builds.items())
+            for name, path in (order if k % 2 == 0 else order[::-1]):
                 r = _run("parse", {"n": a.n}, path)
                 cpu[name].append(r["cpu_s"])
                 calls[name] = r["calls"]
@@ -163,7 +164,8 @@ def main(argv=None) -> int:
         profiled: dict = {}
         try:
             for k in range(a.reps + 1):
-                for name, path in builds.items():
+                order = list(builds.items())
+                for name, path in (order if k % 2 == 0 else order[::-1]):   # ABBA: drift in load cancels
                     store = work / f"store-{name}-{k}"
                     settings = dict(per_host_delay=0.0, concurrency=32, obey_robots=True, check_profiles=False,
                                     max_depth=max(5, fed.depth_from_seed()), max_sources=a.crawl_n + 10,
