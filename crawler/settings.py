@@ -57,6 +57,10 @@ class Settings:
     robots_max_body: int = 512 * 1024
     robots_cache_ttl: float = 24 * 3600
     robots_cache_size: int = 20_000      # origins remembered across crawls (RobotsCache); the oldest go first
+    # URLs (canonical form), addresses (blocked or not, subnet) and hosts whose policy answers one crawl keeps
+    # (netpolicy.AddressPolicy, the crawler's queue): each is asked again at every step of a URL's way.
+    # Least recently used go first, so a crawl of millions of hosts holds at most this many of each.
+    policy_cache_size: int = 4096
     # --- politeness (T12): one request in flight per host, a delay between them
     per_host_delay: float = 1.0
     max_crawl_delay: float = 30.0        # Crawl-delay honoured up to this; a host asking more is skipped

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import random
@@ -159,6 +160,10 @@ class Crawler:
         self._parsers = None   # parsers.ParsePool during a crawl with parse_workers > 0
         self.summary = Summary()
         self._submit_lock = threading.Lock()   # pings handed in from other threads (submit)
+        # canonical_url (default settings) of the URLs queued lately: a link to a popular group comes
+        # from many profiles. Bounded like the fetcher's (netpolicy.AddressPolicy); refusals are not kept.
+        self._canonical_url = functools.lru_cache(maxsize=max(0, self.settings.policy_cache_size))(
+            functools.partial(canonical_url, settings=Settings()))
         self._accepting = False
         self._submits = 0
         self._loop = None
@@ -286,7 +291,7 @@ class Crawler:
 
     def _enqueue(self, item: _Item) -> None:
         try:
-            url = canonical_url(item.url)
+            url = self._canonical_url(item.url)
         except FetchError as exc:
             if item.found_via != "link":  # a bad link in someone's profile is their problem, not a failure
                 self._record(Outcome(item.url, FAILURE, exc.code, exc.message))
@@ -521,8 +526,12 @@ class Crawler:
 
     async def _read(self, fetcher, rec: SourceRecord, resp) -> Outcome:
         """Parse and store a fetched profile. A document speaking for subjects outside its own group
-        path is parsed again under the path rule if its host hosts groups by path."""
-        parsed = await self._parsed(rec, resp)
+        path is parsed again under the path rule if its host hosts groups by path. Parsed on the
+        pipeline thread, a document that stays in its own path is stored in the same hand-over."""
+        if self._parsers is None:
+            parsed = await self._in_pipeline(self._parse_then_ingest, rec, resp)
+        else:
+            parsed = await self._parsed(rec, resp)
         if isinstance(parsed, Outcome):
             return parsed
         if link.crosses_paths(parsed, resp.url) and await self._hosts_by_path(fetcher, resp.url):
@@ -560,6 +569,15 @@ class Crawler:
         if resp.status != 200:
             return resp.status >= 500
         return authorise.owns_graph(url, resp.url) and authorise.hosting_rule(resp.body) == "path"
+
+    def _parse_then_ingest(self, rec: SourceRecord, resp):
+        """``_parse``, then at once ``_ingest`` (the Outcome) unless the document speaks outside its
+        own group path: that Parsed goes back to the event loop, which asks whether the host hosts
+        groups by path. One wake of the loop per document instead of two (issue 18)."""
+        parsed = self._parse(rec, resp)
+        if isinstance(parsed, Outcome) or link.crosses_paths(parsed, resp.url):
+            return parsed
+        return self._ingest(rec, resp, parsed)
 
     def _parse(self, rec: SourceRecord, resp, by_path: bool = False):
         """The Parsed document, or the failure Outcome (recorded) if it cannot be read."""

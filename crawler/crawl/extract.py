@@ -179,11 +179,14 @@ def crosses_paths(parsed: Parsed, document_url: str) -> bool:
     """Does the document speak for a subject outside its own group path? Only then does it matter
     whether its host hosts groups by path (so only then is ``/.well-known/hubnet`` asked).
     Each distinct subject is looked at once: a profile's ~50 statements have a handful of subjects,
-    and this runs on the event loop for every fetched profile."""
+    and this runs on the event loop for every fetched profile. A subject written as the document's own
+    URL up to its first ``#``, then ``#`` (the blank nodes named ``#_bN``, ``#group``) is in the document's
+    own path without a look: ``urlsplit`` reads scheme, host, path and query from that same prefix in both."""
     if parsed.crosses is not None:   # worked out in a parser process already
         return parsed.crosses
     own = scope(document_url)
-    return any(scope(s) != own for s in {t.subject.value for t in parsed.triples})
+    same_document = document_url.split("#", 1)[0] + "#"
+    return any(scope(s) != own for s in {t.subject.value for t in parsed.triples} if not s.startswith(same_document))
 
 
 # ------------------------------------------------------------------ a stored graph (the 304 path)

@@ -42,7 +42,7 @@ from yarl import URL
 
 from hubnet.crawler.crawl import robots as robotslib
 from hubnet.crawler.crawl.netpolicy import (AddressPolicy, SafeResolver, check_target, fetch_error, refusals, refuse,
-                                            literal_address, public_only, subnet)
+                                            literal_address, public_only)
 from hubnet.crawler.settings import ACCEPT, PROFILE_TYPES, Settings
 from hubnet.vocab.errors import FetchError
 
@@ -155,7 +155,7 @@ class _PooledConnector(aiohttp.TCPConnector):
 
     def idle_count(self) -> int | None:
         """Idle pooled connections now (None if this aiohttp does not let us see them)."""
-        return sum(len(q) for q in self._conns.values()) if self.bounded else None
+        return sum(map(len, self._conns.values())) if self.bounded else None
 
     def _release(self, key, protocol, *, should_close: bool = False, **kw) -> None:
         super()._release(key, protocol, should_close=should_close or not self.bounded, **kw)
@@ -513,7 +513,7 @@ class Fetcher:
     def _gates_for(self, address: str) -> list[_Gate]:
         s = self.settings
         keys = ((f"a:{address.split('%', 1)[0]}", s.per_address_concurrency, s.address_delay),
-                (f"n:{subnet(address)}", s.per_subnet_concurrency, s.subnet_delay))
+                (f"n:{self.policy.subnet(address)}", s.per_subnet_concurrency, s.subnet_delay))
         gates = []
         for key, limit, interval in keys:
             gate = self._gates.get(key)

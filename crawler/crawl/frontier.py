@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import time
 from collections import Counter, OrderedDict, deque
 from itertools import islice
@@ -28,6 +29,7 @@ PING, CRAWL = "ping", "crawl"
 OVER_QUOTA = "over_quota"
 _SCAN = 64        # hosts looked at per lane for one take; those not ready rotate to the back
 _PSL = PublicSuffixList()   # the list ships inside the wheel: nothing is fetched at run time
+_DOTTED = re.compile(r"[0-9.]+")   # the only characters an IPv4 address is written with
 
 
 def registrable_domain(host: str) -> str:
@@ -37,11 +39,13 @@ def registrable_domain(host: str) -> str:
     A name that is itself a public suffix, and an IP address, stand for themselves.
     """
     host = host.strip("[]").rstrip(".").lower()
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-        return host
-    except ValueError:
-        pass
+    address = host.split("%", 1)[0]
+    if ":" in address or _DOTTED.fullmatch(address):   # else neither IPv6 nor IPv4: no ValueError to raise
+        try:
+            ipaddress.ip_address(address)
+            return host
+        except ValueError:
+            pass
     return _PSL.privatesuffix(host) or host
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import ipaddress
 import re
 import socket
@@ -140,7 +141,10 @@ def check_address(ip: str) -> str | None:
 # --------------------------------------------------------------------------- URLs
 
 _ASCII_HOST = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+# NUL, spaces, tabs, newlines (every code point up to U+0020), DEL and backslashes.
+_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+_DOTTED = re.compile(r"[0-9.]+")
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
@@ -182,7 +186,7 @@ def _split(url: str, settings: Settings) -> tuple[str, str, int, str, str]:
     if len(url) > settings.max_url_length:
         raise FetchError(f"URL is {len(url)} characters long; the limit is {settings.max_url_length}",
                          code="bad_url")
-    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url) or "\\" in url:
+    if _UNSAFE_URL_CHARS.search(url):
         # NUL, spaces, tabs, newlines and backslashes are read differently by different URL parsers.
         raise FetchError(f"{url!r} contains a space, control character or backslash", code="bad_url")
     try:
@@ -250,6 +254,8 @@ def _canonical(url: str, settings: Settings) -> tuple[str, str, int]:
 def literal_address(host: str) -> str | None:
     """The address if ``host`` (as canonicalised: IPv6 in brackets, zone as %25) is an IP literal."""
     literal = (host[1:-1] if host.startswith("[") else host).replace("%25", "%", 1)
+    if ":" not in literal and not _DOTTED.fullmatch(literal):
+        return None   # neither IPv6 (which has colons) nor IPv4 (digits and dots): a name, without a ValueError
     try:
         ipaddress.ip_address(literal)
     except ValueError:
@@ -267,7 +273,7 @@ def check_target(url: str, settings: Settings, policy: "AddressPolicy | None" = 
     ``why`` so a door can word the refusal for its audience.
     """
     policy = policy or AddressPolicy(settings)
-    canon, host, port = _canonical(url, settings)
+    canon, host, port = policy.canonical(url) if policy.settings is settings else _canonical(url, settings)
     literal = literal_address(host)
     if literal:
         # aiohttp skips the resolver for IP-literal hosts, so they are checked here.
@@ -442,12 +448,21 @@ def subnet(ip: str) -> str:
 
 
 class AddressPolicy:
+    """What one crawl's settings allow. Its answers are pure functions of a URL or an address, asked
+    again at every step of a URL's way (queued, scheduled, fetched, connected), so each instance keeps
+    the last ``settings.policy_cache_size`` of each (least recently used first out); a refusal
+    (FetchError) is never kept, so each caller gets its own."""
+
     def __init__(self, settings: Settings):
         self.settings = settings
         self.exceptions = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_private_addresses]
+        size = max(0, settings.policy_cache_size)
+        self.refusal = functools.lru_cache(maxsize=size)(self._refusal)
+        self.canonical = functools.lru_cache(maxsize=size)(functools.partial(_canonical, settings=settings))
+        self.subnet = functools.lru_cache(maxsize=size)(subnet)
 
-    def refusal(self, ip: str) -> str | None:
-        """None if we may connect to ``ip``, else why not."""
+    def _refusal(self, ip: str) -> str | None:
+        """None if we may connect to ``ip``, else why not (``refusal``, kept)."""
         if self.settings.allow_private:
             return None
         try:
