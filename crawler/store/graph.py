@@ -169,9 +169,13 @@ _DERIVED = ox.NamedNode(PROV + "wasDerivedFrom")
 
 _SOURCE = ox.NamedNode(HUBNET + "Source")
 _ENTITY = ox.NamedNode(PROV + "Entity")
+_XSD_INTEGER, _XSD_DATETIME = ox.NamedNode(XSD + "integer"), ox.NamedNode(XSD + "dateTime")
 
 
 def _record_triples(rec: SourceRecord) -> list:
+    """The record's statements. A count that is 0 is left out and read back as 0: most records
+    have no dropped statements, misses or failed attempts, and every statement costs the store
+    six index entries (~360 bytes on disk) and its share of the bulk loader's time."""
     s = ox.NamedNode(rec.url)
     out = [(s, RDF_TYPE, _SOURCE), (s, RDF_TYPE, _ENTITY)]
     for name, pred in _PRED.items():
@@ -181,9 +185,11 @@ def _record_triples(rec: SourceRecord) -> list:
         if name in _IRI_FIELDS:
             obj = ox.NamedNode(value)
         elif name in _INT_FIELDS:
-            obj = ox.Literal(str(int(value)), datatype=ox.NamedNode(XSD + "integer"))
+            if not int(value):
+                continue
+            obj = ox.Literal(str(int(value)), datatype=_XSD_INTEGER)
         elif name in _DATE_FIELDS:
-            obj = ox.Literal(value, datatype=ox.NamedNode(XSD + "dateTime"))
+            obj = ox.Literal(value, datatype=_XSD_DATETIME)
         else:
             obj = ox.Literal(str(value))
         out.append((s, pred, obj))
