@@ -165,35 +165,52 @@ _PRED = {f.name: ox.NamedNode(HUBNET + _camel(f.name)) for f in fields(SourceRec
 _PRED["generated_at"] = ox.NamedNode(PROV + "generatedAtTime")
 _BY_PRED = {p.value: name for name, p in _PRED.items()}
 _DERIVED = ox.NamedNode(PROV + "wasDerivedFrom")
+_DERIVED_NT, _PROV_NT = str(_DERIVED), str(PROV_GRAPH)
 
 
 _SOURCE = ox.NamedNode(HUBNET + "Source")
 _ENTITY = ox.NamedNode(PROV + "Entity")
 _XSD_INTEGER, _XSD_DATETIME = ox.NamedNode(XSD + "integer"), ox.NamedNode(XSD + "dateTime")
+# (field, predicate, its N-Triples form, kind) in record order, worked out once.
+_FIELDS = [(name, pred, str(pred), "iri" if name in _IRI_FIELDS else "int" if name in _INT_FIELDS
+            else "date" if name in _DATE_FIELDS else "text") for name, pred in _PRED.items()]
+_TYPES = [(RDF_TYPE, str(RDF_TYPE), _SOURCE), (RDF_TYPE, str(RDF_TYPE), _ENTITY)]
 
 
-def _record_triples(rec: SourceRecord) -> list:
-    """The record's statements. A count that is 0 is left out and read back as 0: most records
-    have no dropped statements, misses or failed attempts, and every statement costs the store
-    six index entries (~360 bytes on disk) and its share of the bulk loader's time."""
-    s = ox.NamedNode(rec.url)
-    out = [(s, RDF_TYPE, _SOURCE), (s, RDF_TYPE, _ENTITY)]
-    for name, pred in _PRED.items():
+def _record_objects(rec: SourceRecord) -> list:
+    """(predicate, its N-Triples form, object) of each statement about the record's URL.
+
+    A count that is 0 is left out and read back as 0: most records have no dropped statements,
+    misses or failed attempts, and every statement costs the store six index entries (~360
+    bytes on disk) and its share of the bulk loader's time."""
+    out = list(_TYPES)
+    for name, pred, pred_nt, kind in _FIELDS:
         value = getattr(rec, name)
         if value is None:
             continue
-        if name in _IRI_FIELDS:
+        if kind == "iri":
             obj = ox.NamedNode(value)
-        elif name in _INT_FIELDS:
+        elif kind == "int":
             if not int(value):
                 continue
             obj = ox.Literal(str(int(value)), datatype=_XSD_INTEGER)
-        elif name in _DATE_FIELDS:
+        elif kind == "date":
             obj = ox.Literal(value, datatype=_XSD_DATETIME)
         else:
             obj = ox.Literal(str(value))
-        out.append((s, pred, obj))
-    if rec.has_graph and owns_graph(rec.url, rec.graph):
+        out.append((pred, pred_nt, obj))
+    return out
+
+
+def _derives(rec: SourceRecord) -> bool:
+    """Does the record's graph say ``prov:wasDerivedFrom`` it (a live graph on its own site)?"""
+    return rec.has_graph and owns_graph(rec.url, rec.graph)
+
+
+def _record_triples(rec: SourceRecord) -> list:
+    s = ox.NamedNode(rec.url)
+    out = [(s, p, o) for p, _, o in _record_objects(rec)]
+    if _derives(rec):
         out.append((ox.NamedNode(rec.graph), _DERIVED, s))
     return out
 
@@ -220,8 +237,12 @@ def _bulk_parts(batch) -> list:
 
 
 def _record_block(rec: SourceRecord) -> bytes:
-    lines = "".join(f"{s} {p} {o} .\n" for s, p, o in _record_triples(rec))
-    return f"{PROV_GRAPH} {{\n{lines}}}\n".encode()
+    """``_record_triples`` as a TriG block of the provenance graph."""
+    s = _iri(rec.url)
+    lines = [f"{s} {p} {o} .\n" for _, p, o in _record_objects(rec)]
+    if _derives(rec):
+        lines.append(f"{_iri(rec.graph)} {_DERIVED_NT} {s} .\n")
+    return f"{_PROV_NT} {{\n{''.join(lines)}}}\n".encode()
 
 
 def _in_graph(triples, graph: ox.NamedNode) -> list:
