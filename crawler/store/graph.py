@@ -218,12 +218,13 @@ def _record_triples(rec: SourceRecord) -> list:
 def _bulk_parts(batch) -> list:
     """What the bulk loader writes for a batch of (record, statements): the graphs, then the records.
 
-    As TriG, one block of bytes per graph and one per record: pyoxigraph serialises a source's
-    statements in one call and the loader reads them back in Rust, at half the cost of making
-    a Python ``Quad`` per statement for ``bulk_extend`` (three term reads and a new quad). The
-    loader renames blank nodes, so a batch holding any (a loaded file: crawled profiles have
-    none, extract.py names them) or a triple term is handed over as quads instead."""
-    blocks = []
+    As N-Quads, one run of lines per graph and per record: pyoxigraph serialises a source's
+    statements as N-Triples in one call, each line then gets the graph's name (a literal's line
+    break is escaped, so every line break ends a statement), and the loader reads them back in
+    Rust: about half the cost of making a Python ``Quad`` per statement for ``bulk_extend``
+    (three term reads and a new quad). The loader renames blank nodes, so a batch holding any (a
+    loaded file: crawled profiles have none, extract.py names them) or a triple term goes as quads."""
+    parts = []
     for rec, triples in batch:
         try:
             text = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
@@ -232,17 +233,17 @@ def _bulk_parts(batch) -> list:
         if b"_:" in text or b"<<" in text:   # also in a literal's text, costing only the faster way
             return ([q for rec, triples in batch for q in _in_graph(triples, ox.NamedNode(rec.graph))]
                     + [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch for s, p, o in _record_triples(rec)])
-        blocks.append(b"%s {\n%s}\n" % (_iri(rec.graph).encode(), text))
-    return blocks + [_record_block(rec) for rec, _ in batch]
+        parts.append(text.replace(b" .\n", b" %s .\n" % _iri(rec.graph).encode()))
+    return parts + [_record_nquads(rec) for rec, _ in batch]
 
 
-def _record_block(rec: SourceRecord) -> bytes:
-    """``_record_triples`` as a TriG block of the provenance graph."""
+def _record_nquads(rec: SourceRecord) -> bytes:
+    """``_record_triples`` as N-Quads lines of the provenance graph."""
     s = _iri(rec.url)
-    lines = [f"{s} {p} {o} .\n" for _, p, o in _record_objects(rec)]
+    lines = [f"{s} {p} {o} {_PROV_NT} .\n" for _, p, o in _record_objects(rec)]
     if _derives(rec):
-        lines.append(f"{_iri(rec.graph)} {_DERIVED_NT} {s} .\n")
-    return f"{_PROV_NT} {{\n{''.join(lines)}}}\n".encode()
+        lines.append(f"{_iri(rec.graph)} {_DERIVED_NT} {s} {_PROV_NT} .\n")
+    return "".join(lines).encode()
 
 
 def _in_graph(triples, graph: ox.NamedNode) -> list:
@@ -585,7 +586,7 @@ class Store:
             self._write_note(payload)
         elif kind == "quads":
             if payload and isinstance(payload[0], bytes):
-                self._store.bulk_load(b"".join(payload), format=ox.RdfFormat.TRIG)
+                self._store.bulk_load(b"".join(payload), format=ox.RdfFormat.N_QUADS)
             else:
                 self._store.bulk_extend(payload)
         elif kind == "commit" and self.path is not None:

@@ -1,4 +1,4 @@
-"""A bulk batch reaches the loader as TriG text (issue 18: cheaper than a Python quad per statement).
+"""A bulk batch reaches the loader as N-Quads text (issue 18: cheaper than a Python quad per statement).
 Whatever a hostile document can put in a statement or a record must come out of the bulk path
 exactly as the transactional path stores it: every family of awkward term, one source each, and
 one batch holding them all."""
@@ -19,6 +19,7 @@ TERMS = {
     "line breaks and tabs": ox.Literal("one\ntwo\r\nthree\tfour"),
     "control characters": ox.Literal("nul \x00 bell \x07 escape \x1b"),
     "unicode": ox.Literal("Café ❤ 𝄞 \u202e reversed"),
+    "statement punctuation": ox.Literal(" .\n<http://evil.test/a> <http://evil.test/b> <http://evil.test/c> .\n"),
     "TriG punctuation": ox.Literal("} GRAPH <http://evil.test/> { <a> <b> <c> . }"),
     "a blank node label in text": ox.Literal("see _:b0 and\n_:b1"),
     "a triple-term opener in text": ox.Literal("<< <a> <b> <c> >>"),
