@@ -530,16 +530,18 @@ class Store:
         return staged
 
     def _never_held(self, record: SourceRecord) -> bool:
-        """No record of the URL, no graph of that name, no record claiming it. The first two are point
-        lookups (every record is typed ``hubnet:Source``; a graph that ever held a statement is named
+        """Nothing in the provenance graph about the URL (its record, or a live graph of that name
+        pointing at its owner: a rolled-back batch removes all of that), no graph of that name, no
+        record claiming it. The graph is a point lookup (a graph that ever held a statement is named
         until dropped, so an emptied one only sends its source down the transactional path): an
         iterator costs ~3x as much, and more as a bulk-loaded store gathers files."""
         if record.url in self._staged or record.graph in self._staged_graphs:
             return False
         url, graph = ox.NamedNode(record.url), ox.NamedNode(record.graph)
-        return not (ox.Quad(url, RDF_TYPE, _SOURCE, PROV_GRAPH) in self._store
-                    or self._store.contains_named_graph(graph)
-                    or next(self._store.quads_for_pattern(None, _PRED["graph"], graph, PROV_GRAPH), None) is not None)
+        return not (self._store.contains_named_graph(graph) or any(
+            next(it, None) is not None for it in (
+                self._store.quads_for_pattern(url, None, None, PROV_GRAPH),
+                self._store.quads_for_pattern(None, _PRED["graph"], graph, PROV_GRAPH))))
 
     def write_staged(self) -> None:
         """Write the staged sources: note them, bulk-load their graphs and records, then remove
