@@ -165,27 +165,91 @@ _PRED = {f.name: ox.NamedNode(HUBNET + _camel(f.name)) for f in fields(SourceRec
 _PRED["generated_at"] = ox.NamedNode(PROV + "generatedAtTime")
 _BY_PRED = {p.value: name for name, p in _PRED.items()}
 _DERIVED = ox.NamedNode(PROV + "wasDerivedFrom")
+_DERIVED_NT, _PROV_NT = str(_DERIVED), str(PROV_GRAPH)
+
+
+_SOURCE = ox.NamedNode(HUBNET + "Source")
+_ENTITY = ox.NamedNode(PROV + "Entity")
+_XSD_INTEGER, _XSD_DATETIME = ox.NamedNode(XSD + "integer"), ox.NamedNode(XSD + "dateTime")
+# (field, predicate, its N-Triples form, kind) in record order, worked out once.
+_FIELDS = [(name, pred, str(pred), "iri" if name in _IRI_FIELDS else "int" if name in _INT_FIELDS
+            else "date" if name in _DATE_FIELDS else "text") for name, pred in _PRED.items()]
+_TYPES = [(RDF_TYPE, str(RDF_TYPE), _SOURCE), (RDF_TYPE, str(RDF_TYPE), _ENTITY)]
+
+
+def _record_objects(rec: SourceRecord) -> list:
+    """(predicate, its N-Triples form, object) of each statement about the record's URL.
+
+    A count that is 0 is left out and read back as 0: most records have no dropped statements,
+    misses or failed attempts, and every statement costs the store six index entries (~360
+    bytes on disk) and its share of the bulk loader's time."""
+    out = list(_TYPES)
+    for name, pred, pred_nt, kind in _FIELDS:
+        value = getattr(rec, name)
+        if value is None:
+            continue
+        if kind == "iri":
+            obj = ox.NamedNode(value)
+        elif kind == "int":
+            if not int(value):
+                continue
+            obj = ox.Literal(str(int(value)), datatype=_XSD_INTEGER)
+        elif kind == "date":
+            obj = ox.Literal(value, datatype=_XSD_DATETIME)
+        else:
+            obj = ox.Literal(str(value))
+        out.append((pred, pred_nt, obj))
+    return out
+
+
+def _derives(rec: SourceRecord) -> bool:
+    """Does the record's graph say ``prov:wasDerivedFrom`` it (a live graph on its own site)?"""
+    return rec.has_graph and owns_graph(rec.url, rec.graph)
 
 
 def _record_triples(rec: SourceRecord) -> list:
     s = ox.NamedNode(rec.url)
-    out = [(s, RDF_TYPE, ox.NamedNode(HUBNET + "Source")), (s, RDF_TYPE, ox.NamedNode(PROV + "Entity"))]
-    for name, pred in _PRED.items():
-        value = getattr(rec, name)
-        if value is None:
-            continue
-        if name in _IRI_FIELDS:
-            obj = ox.NamedNode(value)
-        elif name in _INT_FIELDS:
-            obj = ox.Literal(str(int(value)), datatype=ox.NamedNode(XSD + "integer"))
-        elif name in _DATE_FIELDS:
-            obj = ox.Literal(value, datatype=ox.NamedNode(XSD + "dateTime"))
-        else:
-            obj = ox.Literal(str(value))
-        out.append((s, pred, obj))
-    if rec.has_graph and owns_graph(rec.url, rec.graph):
+    out = [(s, p, o) for p, _, o in _record_objects(rec)]
+    if _derives(rec):
         out.append((ox.NamedNode(rec.graph), _DERIVED, s))
     return out
+
+
+def _bulk_parts(batch) -> list:
+    """What the bulk loader writes for a batch of (record, statements): the graphs, then the records.
+
+    As N-Quads, one run of lines per graph and per record: pyoxigraph serialises a source's
+    statements as N-Triples in one call, each line then gets the graph's name (a literal's line
+    break is escaped, so every line break ends a statement), and the loader reads them back in
+    Rust: about half the cost of making a Python ``Quad`` per statement for ``bulk_extend``
+    (three term reads and a new quad). The loader renames blank nodes, so a batch holding any (a
+    loaded file: crawled profiles have none, extract.py names them) or a triple term goes as quads."""
+    parts = []
+    for rec, triples in batch:
+        try:
+            text = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
+        except ValueError:   # a statement in a named graph: the quads below put it in this one
+            text = b"_:"
+        if b"_:" in text or b"<<" in text:   # also in a literal's text, costing only the faster way
+            return ([q for rec, triples in batch for q in _in_graph(triples, ox.NamedNode(rec.graph))]
+                    + [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch for s, p, o in _record_triples(rec)])
+        parts.append(text.replace(b" .\n", b" %s .\n" % _iri(rec.graph).encode()))
+    return parts + [_record_nquads(rec) for rec, _ in batch]
+
+
+def _record_nquads(rec: SourceRecord) -> bytes:
+    """``_record_triples`` as N-Quads lines of the provenance graph."""
+    s = _iri(rec.url)
+    lines = [f"{s} {p} {o} {_PROV_NT} .\n" for _, p, o in _record_objects(rec)]
+    if _derives(rec):
+        lines.append(f"{_iri(rec.graph)} {_DERIVED_NT} {s} {_PROV_NT} .\n")
+    return "".join(lines).encode()
+
+
+def _in_graph(triples, graph: ox.NamedNode) -> list:
+    """The statements as quads of ``graph``, its node made once (making it costs more than the quad)."""
+    quad = ox.Quad
+    return [quad(t.subject, t.predicate, t.object, graph) for t in triples]
 
 
 def _term_nt(term) -> str:
@@ -466,13 +530,18 @@ class Store:
         return staged
 
     def _never_held(self, record: SourceRecord) -> bool:
-        url, graph = ox.NamedNode(record.url), ox.NamedNode(record.graph)
+        """Nothing in the provenance graph about the URL (its record, or a live graph of that name
+        pointing at its owner: a rolled-back batch removes all of that), no graph of that name, no
+        record claiming it. The graph is a point lookup (a graph that ever held a statement is named
+        until dropped, so an emptied one only sends its source down the transactional path): an
+        iterator costs ~3x as much, and more as a bulk-loaded store gathers files."""
         if record.url in self._staged or record.graph in self._staged_graphs:
             return False
-        return not any(next(it, None) is not None for it in (
-            self._store.quads_for_pattern(url, None, None, PROV_GRAPH),
-            self._store.quads_for_pattern(None, _PRED["graph"], graph, PROV_GRAPH),
-            self._store.quads_for_pattern(None, None, None, graph)))
+        url, graph = ox.NamedNode(record.url), ox.NamedNode(record.graph)
+        return not (self._store.contains_named_graph(graph) or any(
+            next(it, None) is not None for it in (
+                self._store.quads_for_pattern(url, None, None, PROV_GRAPH),
+                self._store.quads_for_pattern(None, _PRED["graph"], graph, PROV_GRAPH))))
 
     def write_staged(self) -> None:
         """Write the staged sources: note them, bulk-load their graphs and records, then remove
@@ -488,10 +557,7 @@ class Store:
             note = {"graphs": [rec.graph for rec, _ in batch], "sources": [rec.url for rec, _ in batch]}
             # Graphs and records in one bulk load (each load writes new files for every index):
             # their order does not matter, as nothing of the batch counts before the commit.
-            quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(rec.graph))
-                     for rec, triples in batch for t in triples]
-            quads += [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch for s, p, o in _record_triples(rec)]
-            steps = [("note", note), ("quads", quads), ("commit", None)]
+            steps = [("note", note), ("quads", _bulk_parts(batch)), ("commit", None)]
             if self.on_write is not None:
                 steps = self.on_write(list(steps))
             committed = False
@@ -499,7 +565,7 @@ class Store:
                 for step in steps:
                     self._run_step(step)
                     committed = committed or step[0] == "commit"
-            except (OSError, RuntimeError, StoreError) as exc:
+            except (OSError, RuntimeError, SyntaxError, ValueError, StoreError) as exc:
                 err = StoreError(f"writing to the store failed: {exc}", code="store_error")
                 err.lost = []
                 if not committed:
@@ -521,7 +587,10 @@ class Store:
             self._log_changes(payload["sources"] + payload["graphs"])
             self._write_note(payload)
         elif kind == "quads":
-            self._store.bulk_extend(payload)
+            if payload and isinstance(payload[0], bytes):
+                self._store.bulk_load(b"".join(payload), format=ox.RdfFormat.N_QUADS)
+            else:
+                self._store.bulk_extend(payload)
         elif kind == "commit" and self.path is not None:
             self._note_path().unlink()
 
