@@ -248,24 +248,26 @@ class _OfferCounts:
 
     @staticmethod
     def _category(offers: list) -> dict:
-        by_set: dict = defaultdict(list)
+        """The trees of one category: of every placed offer, and of each area set's; one point per offer,
+        shared by both (the full list's transient peak at 100k groups)."""
+        by_set: dict = defaultdict(lambda: [0, []])   # area set -> [offers, the placed ones' points]
         own: dict = defaultdict(list)
+        placed = []
         for o in offers:
-            by_set[o.areas].append(o)
             own[o.group].append(o)
+            in_set = by_set[o.areas]
+            in_set[0] += 1
+            if o.lat is not None and o.lon is not None:
+                point = (*_unit(o.lat, o.lon), o.lat, o.lon, *_cell(o.lat, o.lon))
+                placed.append(point)
+                in_set[1].append(point)
         sets_of_area: dict = defaultdict(list)
         for areas in by_set:
             for a in set(areas):
                 sets_of_area[a].append(areas)
-        placed = [o for o in offers if o.lat is not None and o.lon is not None]
-        return {"tree": _OfferCounts._near_tree(placed), "metric": all(_on_sphere(o.lat) for o in placed),
-                "sets": {areas: (len(items), _OfferCounts._near_tree(
-                    [o for o in items if o.lat is not None and o.lon is not None])) for areas, items in by_set.items()},
+        return {"metric": all(_on_sphere(p[3]) for p in placed), "tree": _tree(placed) if placed else None,
+                "sets": {areas: (n, _tree(points) if points else None) for areas, (n, points) in by_set.items()},
                 "sets_of_area": sets_of_area, "own": own}
-
-    @staticmethod
-    def _near_tree(placed: list):
-        return _tree([(*_unit(o.lat, o.lon), o.lat, o.lon, *_cell(o.lat, o.lon)) for o in placed]) if placed else None
 
     def count(self, need: Item, within_km: float) -> int:
         """``len(matches_for(need, within_km=within_km, today=today))``, found by counting."""
