@@ -18,6 +18,11 @@ so before and after are measured by one command at one size. Each step reports i
 seconds; the matcher's full list also its digest (the same digest: the same needs, counts and order).
 
     .venv/bin/python -m bench.memory models --store /tmp/m10k [--modules /tmp/before] [--no-heap]
+
+``counts``: the matcher's full list alone, before (``--modules``) and after, in one process over the
+same offers and needs, by CPU seconds, and whether the two lists are identical.
+
+    .venv/bin/python -m bench.memory counts --store /tmp/m10k --modules /tmp/before --no-heap
 """
 
 from __future__ import annotations
@@ -169,6 +174,27 @@ def models(a, steps: Steps) -> None:
     store.close()
 
 
+def counts(a, steps: Steps) -> None:
+    """The matcher's full list alone, before and after in one process over the same offers and needs:
+    the store read once, then ``_found`` of the installed matcher and of ``modules``/matching.py timed
+    by CPU, and their lists compared (needs, counts and order)."""
+    import datetime as dt
+
+    from hubnet.crawler.query.brokering.matching import Matcher
+
+    Before = _brokering(a.modules)[1]
+    store = _ReadOnlyStore(a.store)
+    after = Matcher.from_store(store)
+    store.close()
+    steps.mark("offers and needs read", offers=len(after.offers), needs=len(after.needs))
+    today, lists = dt.date.today().isoformat(), {}
+    for name, matcher in (("after", after), ("before", Before(offers=after.offers, needs=after.needs))):
+        cpu = time.process_time()
+        lists[name] = [(need.iri, count) for need, count, _ in matcher._found(None, 5.0, today)]
+        steps.mark(f"full list, {name}", needs_matched=len(lists[name]), cpu_seconds=round(time.process_time() - cpu, 2))
+    print(json.dumps({"identical": lists["after"] == lists["before"]}), flush=True)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -182,13 +208,16 @@ def main(argv=None) -> None:
     m = sub.add_parser("models")
     m.add_argument("--store", required=True)
     m.add_argument("--modules", help="a directory with the network.py and matching.py to measure instead")
-    for sp in (i, s, m):   # tracemalloc's records of live allocations count in RSS too: without it, RSS alone
+    c = sub.add_parser("counts")
+    c.add_argument("--store", required=True)
+    c.add_argument("--modules", required=True, help="a directory with the matching.py (and network.py) of before")
+    for sp in (i, s, m, c):   # tracemalloc's records of live allocations count in RSS too: without it, RSS alone
         sp.add_argument("--no-heap", action="store_true", help="RSS only, without tracemalloc")
     a = p.parse_args(argv)
     if not a.no_heap:
         tracemalloc.start()
     steps = Steps()
-    {"ingest": ingest, "serve": serve, "models": models}[a.what](a, steps)
+    {"ingest": ingest, "serve": serve, "models": models, "counts": counts}[a.what](a, steps)
 
 
 if __name__ == "__main__":
