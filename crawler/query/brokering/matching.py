@@ -122,11 +122,8 @@ def _keep_least(found: dict, key, value) -> None:
         found[key] = value
 
 
-def _coordinates(rows) -> dict:
-    """{group: (lat, lon)} from (group, place, "lat"/"lon", value) rows, as ``profiles.coordinates`` reads them."""
-    found: dict = defaultdict(dict)
-    for g, geo, f, v in rows:
-        found[g].setdefault(geo, ([], []))[f == "lon"].append(v)
+def _coordinates(found: dict) -> dict:
+    """{group: (lat, lon)} from {group: {place: (latitudes, longitudes)}}, as ``profiles.coordinates`` reads them."""
     return {g: pair for g, places in found.items() if (pair := P.coordinates(places))}
 
 
@@ -311,7 +308,7 @@ class Matcher:
 
     @classmethod
     def from_store(cls, store, budget: Budget = UNLIMITED) -> "Matcher":
-        geo_rows, group_areas = [], defaultdict(set)
+        places, group_areas = defaultdict(dict), defaultdict(set)   # read into place, not kept row by row
         for r in budget.rows(store, _Q_PLACES):
             g, f = r["g"].value, r["f"].value
             if f == "area":
@@ -319,26 +316,28 @@ class Matcher:
                 if name:
                     group_areas[g].add(name)
             else:
-                geo_rows.append((g, r["geo"].value, f, r["v"].value))
-        coords = _coordinates(geo_rows)
+                places[g].setdefault(r["geo"].value, ([], []))[f == "lon"].append(r["v"].value)
+        coords = _coordinates(places)
+        del places
         # Only the least of each property's values is kept (``_keep_least``), and each repeated string
         # (group IRI, area name, category, area list) once: the build's own peak at 100k groups.
         shared: dict = {}
         group_names: dict = {}
         for r in budget.rows(store, _Q_GROUP_NAMES):
             _keep_least(group_names, r["g"].value, r["v"].value)
-        items: dict = {}   # iri -> (group, kind, {field: least value}, own areas)
+        items: dict = {}   # iri -> [group, kind, {field: least value}, own areas or None (most have none)]
         for r in budget.rows(store, _Q_ITEMS):
             key = r["x"].value
             it = items.get(key)
             if it is None:
                 kind = "offer" if r["rel"].value.endswith("makesOffer") else "need"
                 g = r["g"].value
-                it = items[key] = (shared.setdefault(g, g), kind, {}, set())
+                it = items[key] = [shared.setdefault(g, g), kind, {}, None]
             f = r["f"].value
             if f == "area":
                 name = _area_name(r)
                 if name:
+                    it[3] = it[3] or set()
                     it[3].add(shared.setdefault(name, name))
             elif f != "item":
                 _keep_least(it[2], f, r["v"].value)
