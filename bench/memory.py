@@ -11,21 +11,29 @@ RocksDB's caches and write buffers, SQLite's page cache).
     .venv/bin/python -m bench.memory serve --store /tmp/b100k [--no-heap]
 
 ``models``: the two brokering models alone over a store (no app, no text index), built as the
-server's builder does; ``--modules DIR`` builds them with ``network.py`` and ``matching.py`` from DIR
-instead (the code before a change, e.g. ``git show b5421d1:crawler/query/brokering/network.py``), so
-before and after are measured by one command at one size.
+server's builder does, the store opened read-only (a store another process holds, or one that must
+not change, is never written); ``--modules DIR`` builds them with ``network.py`` and ``matching.py``
+from DIR instead (the code before a change, e.g. ``git show 3e6da6a:crawler/query/brokering/matching.py``),
+so before and after are measured by one command at one size. Each step reports its wall and CPU
+seconds; the matcher's full list also its digest (the same digest: the same needs, counts and order).
 
     .venv/bin/python -m bench.memory models --store /tmp/m10k [--modules /tmp/before] [--no-heap]
 
 Each step is printed as a JSON line; ``--update`` also records the steps as the section
 ``memory_<ingest|serve|models>`` of bench/results.json (``--out`` for another results file) and
 rewrites results.md, keeping every other section.
+
+``counts``: the matcher's full list alone, before (``--modules``) and after, in one process over the
+same offers and needs, by CPU seconds, and whether the two lists are identical.
+
+    .venv/bin/python -m bench.memory counts --store /tmp/m10k --modules /tmp/before --no-heap
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import shlex
 import shutil
@@ -125,22 +133,50 @@ def _brokering(modules: str | None):
     return loaded["network"].Network, loaded["matching"].Matcher
 
 
+class _ReadOnlyStore:
+    """What the models read of a ``Store`` (``query``, ``oxigraph``) over pyoxigraph's read-only
+    opening: no journal, no recovery, nothing written."""
+
+    def __init__(self, path):
+        import pyoxigraph as ox
+
+        self.oxigraph = ox.Store.read_only(f"{path}/oxigraph")
+
+    def query(self, sparql: str, **kw):
+        kw.setdefault("use_default_graph_as_union", True)
+        return self.oxigraph.query(sparql, **kw)
+
+    def close(self) -> None:
+        del self.oxigraph
+
+
+def _timed():
+    """A function giving (wall, CPU) seconds since it was made."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    return lambda: dict(seconds=round(time.perf_counter() - wall, 1), cpu_seconds=round(time.process_time() - cpu, 1))
+
+
 def models(a, steps: Steps) -> None:
-    from hubnet.crawler.store.graph import Store
+    import datetime as dt
 
     Network, Matcher = _brokering(a.modules)
-    store = Store(a.store)
-    steps.mark("store opened" + (f" (models of {a.modules})" if a.modules else ""))
-    t = time.perf_counter()
+    store = _ReadOnlyStore(a.store)
+    steps.mark("store opened read-only" + (f" (models of {a.modules})" if a.modules else ""))
+    took = _timed()
     net = Network.from_store(store)
     net.bridges(), net.all_links()
-    steps.mark("network model built, bridges and links worked out", groups=len(net.groups),
-               seconds=round(time.perf_counter() - t, 1))
-    t = time.perf_counter()
+    steps.mark("network model built, bridges and links worked out", groups=len(net.groups), **took())
+    took = _timed()
     matcher = Matcher.from_store(store)
+    steps.mark("matcher model read from the store (the network held)", offers=len(matcher.offers),
+               needs=len(matcher.needs), **took())
+    took = _timed()
     total, _ = matcher.page(limit=0)
-    steps.mark("matcher model built with its full match list (the network held)", needs_matched=total,
-               seconds=round(time.perf_counter() - t, 1))
+    timing = took()
+    found = matcher._found(None, 5.0, dt.date.today().isoformat())   # the list page() built and kept
+    digest = hashlib.sha256("".join(f"{need.iri}\t{count}\n" for need, count, _ in found).encode()).hexdigest()
+    steps.mark("matcher's full match list (offer count of every need)", needs_matched=total,
+               digest=digest[:16], **timing)
     store.close()
 
 
@@ -161,6 +197,27 @@ def section(a, steps: Steps) -> dict:
             "raw": {"steps": steps.rows, "heap": not a.no_heap}}
 
 
+def counts(a, steps: Steps) -> None:
+    """The matcher's full list alone, before and after in one process over the same offers and needs:
+    the store read once, then ``_found`` of the installed matcher and of ``modules``/matching.py timed
+    by CPU, and their lists compared (needs, counts and order)."""
+    import datetime as dt
+
+    from hubnet.crawler.query.brokering.matching import Matcher
+
+    Before = _brokering(a.modules)[1]
+    store = _ReadOnlyStore(a.store)
+    after = Matcher.from_store(store)
+    store.close()
+    steps.mark("offers and needs read", offers=len(after.offers), needs=len(after.needs))
+    today, lists = dt.date.today().isoformat(), {}
+    for name, matcher in (("after", after), ("before", Before(offers=after.offers, needs=after.needs))):
+        cpu = time.process_time()
+        lists[name] = [(need.iri, count) for need, count, _ in matcher._found(None, 5.0, today)]
+        steps.mark(f"full list, {name}", needs_matched=len(lists[name]), cpu_seconds=round(time.process_time() - cpu, 2))
+    print(json.dumps({"identical": lists["after"] == lists["before"]}), flush=True)
+
+
 def main(argv=None) -> None:
     from bench.runner import HERE, record, require_results, started
 
@@ -176,7 +233,10 @@ def main(argv=None) -> None:
     m = sub.add_parser("models")
     m.add_argument("--store", required=True)
     m.add_argument("--modules", help="a directory with the network.py and matching.py to measure instead")
-    for sp in (i, s, m):   # tracemalloc's records of live allocations count in RSS too: without it, RSS alone
+    c = sub.add_parser("counts")
+    c.add_argument("--store", required=True)
+    c.add_argument("--modules", required=True, help="a directory with the matching.py (and network.py) of before")
+    for sp in (i, s, m, c):   # tracemalloc's records of live allocations count in RSS too: without it, RSS alone
         sp.add_argument("--no-heap", action="store_true", help="RSS only, without tracemalloc")
         sp.add_argument("--update", action="store_true",
                         help="record the steps as a section of the results (bench/results.json and .md)")
@@ -188,7 +248,7 @@ def main(argv=None) -> None:
     if not a.no_heap:
         tracemalloc.start()
     steps = Steps()
-    {"ingest": ingest, "serve": serve, "models": models}[a.what](a, steps)
+    {"ingest": ingest, "serve": serve, "models": models, "counts": counts}[a.what](a, steps)
     if a.update:
         tracemalloc.stop()
         record(a.out, {f"memory_{a.what}": section(a, steps)}, [],
