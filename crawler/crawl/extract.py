@@ -39,9 +39,9 @@ class Parsed:
     links: list
     content_hash: str
     notes: list = field(default_factory=list)   # what was read but not kept (values past the per-property cap)
-    # From a parser process (crawl/parsers.py): the statements as N-Triples text until read back
-    # (triples is None meanwhile), crosses_paths, and the editor's rules if they were applied there.
-    nt: str | None = None
+    # From a parser process (crawl/parsers.py; triples is then a store.shipped.NTriples): whether the
+    # profile withdraws, crosses_paths, and the editor's rules if they were applied there.
+    withdraws: bool | None = None
     crosses: bool | None = None
     checked: bool = False
     problems: str | None = None

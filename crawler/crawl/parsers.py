@@ -6,9 +6,11 @@ its URL and the settings, and hold the GIL: a thread would not take them off the
 ``Settings.parse_workers`` > 0 they run in that many processes (forkserver: no copy of the crawl's
 threads or open store), started on the crawl's first parse and stopped when it ends.
 
-What crosses the boundary is plain data: the statements as N-Triples text (read back in ~0.1 ms a
-document; pickled pyoxigraph terms cost ~0.5 ms, as much as parsing again), and a refusal as its
-reason code and message, raised in the crawl as the same ``DocumentError`` parse_source raises.
+What crosses the boundary is plain data: the statements as N-Triples text, which the writer hands to
+the bulk loader as it is (``store.shipped.NTriples``: terms made on the writer's thread cost up to
+60x more while the event loop runs), whether the profile withdraws (``consent.profile_withdraws``),
+and a refusal as its reason code and message, raised in the crawl as the same ``DocumentError``
+parse_source raises.
 
 Back-pressure: at most ``parse_workers * parse_backlog`` documents are handed to the processes at
 once; a fetch worker whose document waits keeps its body and fetches nothing else, so the bodies
@@ -38,11 +40,11 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-import pyoxigraph as ox
 
-from hubnet.crawler.crawl import checks
+from hubnet.crawler.crawl import checks, consent
 from hubnet.crawler.crawl.extract import Parsed, crosses_paths, parse_source
 from hubnet.crawler.settings import Settings
+from hubnet.crawler.store.shipped import NTriples
 from hubnet.vocab.errors import DocumentError, HubnetError
 
 _settings: Settings | None = None   # in a parser process: the crawl's settings, given once at its start
@@ -97,27 +99,21 @@ def parse_shipped(body: bytes, media_type: str, url: str, by_path: bool, unchang
         return ("refused", "too_deep", "the document is too complex to read")
     checked = parsed.content_hash != unchanged_hash
     problems = checks.profile_problems(body, media_type, url, _settings, parsed.rows) if checked else None
-    nt = "".join(f"{t} .\n" for t in parsed.triples)
-    return ("parsed", nt, parsed.groups, parsed.dropped_foreign, parsed.links, parsed.content_hash, parsed.notes,
-            crosses_paths(parsed, url), checked, problems)
+    shipped = NTriples.of(parsed.triples)
+    return ("parsed", shipped.text, len(shipped), consent.profile_withdraws(parsed.triples), parsed.groups,
+            parsed.dropped_foreign, parsed.links, parsed.content_hash, parsed.notes, crosses_paths(parsed, url),
+            checked, problems)
 
 
 def received(answer: tuple) -> Parsed:
-    """A parser process's answer as the crawl's Parsed (its statements still N-Triples text, read by
-    ``statements`` on the writer's thread); a refusal raised as the DocumentError parse_source raises."""
+    """A parser process's answer as the crawl's Parsed (its statements as ``NTriples``); a refusal
+    raised as the DocumentError parse_source raises."""
     if answer[0] == "refused":
         raise DocumentError(answer[2], code=answer[1])
-    _, nt, groups, dropped, links, digest, notes, crosses, checked, problems = answer
-    return Parsed(triples=None, groups=groups, dropped_foreign=dropped, links=links, content_hash=digest,
-                  notes=notes, nt=nt, crosses=crosses, checked=checked, problems=problems)
-
-
-def statements(parsed: Parsed) -> Parsed:
-    """``parsed`` with its statements as terms (read from the N-Triples text a parser process sent)."""
-    if parsed.triples is None:
-        parsed.triples = list(ox.parse(parsed.nt, format=ox.RdfFormat.N_TRIPLES))
-        parsed.nt = None
-    return parsed
+    _, text, count, withdraws, groups, dropped, links, digest, notes, crosses, checked, problems = answer
+    return Parsed(triples=NTriples(text, count), groups=groups, dropped_foreign=dropped, links=links,
+                  content_hash=digest, notes=notes, withdraws=withdraws, crosses=crosses, checked=checked,
+                  problems=problems)
 
 
 # Forked from one clean server process that has already loaded the parser (parser_boot), so a

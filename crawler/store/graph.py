@@ -41,6 +41,8 @@ from hubnet.vocab.model import HUBNET, PROV
 
 from hubnet.vocab.authority import owns_graph
 from hubnet.crawler.settings import DEFAULT_STORE
+from hubnet.crawler.store.shipped import NTriples
+
 XSD = "http://www.w3.org/2001/XMLSchema#"
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 PROV_GRAPH = ox.NamedNode("https://w3id.org/hubnet/graph/provenance")
@@ -226,8 +228,8 @@ def _bulk_parts(batch) -> list:
     loaded file: crawled profiles have none, extract.py names them) or a triple term goes as quads."""
     parts = []
     for rec, triples in batch:
-        try:
-            text = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
+        try:   # a parser process's text as it is (store/shipped.py)
+            text = triples.text if isinstance(triples, NTriples) else ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
         except ValueError:   # a statement in a named graph: the quads below put it in this one
             text = b"_:"
         if b"_:" in text or b"<<" in text:   # also in a literal's text, costing only the faster way
@@ -521,7 +523,7 @@ class Store:
             self._refuse_blocked(record)   # a forgotten source is not staged either
             staged = batch > 0 and record.has_graph and self._never_held(record)
             if staged:
-                self._staged[record.url] = (record, list(triples))
+                self._staged[record.url] = (record, triples if isinstance(triples, NTriples) else list(triples))
                 self._staged_graphs.add(record.graph)
                 if len(self._staged) >= batch:
                     self.write_staged()

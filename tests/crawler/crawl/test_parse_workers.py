@@ -48,6 +48,16 @@ DOCUMENTS = {
     "values past max_values_per_property (a note)": (profile(knowsAbout=[f"t{i}" for i in range(6)]),
                                                      "application/ld+json", None),
     "unicode tricks": (profile(name="Evil \u202egnirts\u200b\u0000 group"), "application/ld+json", None),
+    # Every kind of term the statements cross the boundary as: language, direction, datatypes, a
+    # blank node kept as an object, a literal that looks like an IRI, N-Triples punctuation.
+    "every kind of term": (json.dumps({
+        "@context": [CONTEXT, {"@direction": "rtl", "@language": "ar"}], "@id": URL + "#group",
+        "@type": "Organization", "name": "مجموعة", "description": {"@value": "ltr", "@language": "en",
+                                                                   "@direction": "ltr"},
+        "foundingDate": {"@value": "1998-04-01", "@type": "http://www.w3.org/2001/XMLSchema#date"},
+        "email": {"@value": "https://looks.like/an-iri", "@type": "http://www.w3.org/2001/XMLSchema#string"},
+        "telephone": {"@value": "0 > \" . <a> _:b", "@type": "http://www.w3.org/2001/XMLSchema#string"},
+        "location": {"geo": {"latitude": 51.5, "longitude": -0.1}}}).encode(), "application/ld+json", None),
     "too deep": (profile(description=json.loads("[" * 20 + "]" * 20)), "application/ld+json", "too_deep"),
     "too many statements": (profile(knowsAbout=[{"@value": f"t{i}", "@language": "en"} for i in range(3)],
                                     keywords=[f"k{i}" for i in range(60)]), "application/ld+json",
@@ -93,8 +103,7 @@ def pool():
             parsed = loop.run_until_complete(pool.parse(body, media, URL, by_path, unchanged_hash))
         except HubnetError as exc:
             return ("refused", exc.code, exc.message)
-        parsed = parsers.statements(parsed)
-        return ("parsed", parsed.triples, parsed.groups, parsed.dropped_foreign, parsed.links, parsed.content_hash,
+        return ("parsed", list(parsed.triples), parsed.groups, parsed.dropped_foreign, parsed.links, parsed.content_hash,
                 parsed.notes, parsed.problems)
     yield parse
     pool.close()

@@ -9,6 +9,7 @@ import pyoxigraph as ox
 import pytest
 
 from hubnet.crawler.store.graph import OK, SourceRecord, Store, now
+from hubnet.crawler.store.shipped import NTriples
 
 NAME = ox.NamedNode("http://schema.org/name")
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -63,9 +64,10 @@ def held(store: Store, i: int) -> tuple:
     return graph, store.source(url(i))
 
 
-def both_ways(tmp_path, cases: list, handed=None) -> tuple:
+def both_ways(tmp_path, cases: list, handed=None, shipped=False) -> tuple:
     """The same sources written by the bulk path (one batch) and by the transactional path;
-    ``handed`` gets what the loader was given ("text" or "quads")."""
+    ``handed`` gets what the loader was given ("text" or "quads"). ``shipped``: the bulk path is
+    given the statements as a parser process sends them (N-Triples text, crawl/parsers.py)."""
     bulk, each = Store(tmp_path / "bulk"), Store(tmp_path / "each")
 
     def seen(steps):
@@ -74,25 +76,32 @@ def both_ways(tmp_path, cases: list, handed=None) -> tuple:
         return steps
     bulk.on_write = seen
     for i, term in cases:
-        assert bulk.stage_new_source(record(i), statements(i, term), batch=len(cases) + 1) is True
+        given = NTriples.of(statements(i, term)) if shipped else statements(i, term)
+        assert bulk.stage_new_source(record(i), given, batch=len(cases) + 1) is True
         each.replace_source(record(i), statements(i, term))
     bulk.flush()
     return bulk, each
 
 
-@pytest.mark.parametrize("name", TERMS)
-def test_each_awkward_term_comes_out_of_the_bulk_path_as_a_transaction_stores_it(tmp_path, name):
+# A parser process's statements are all in the default graph (parse_source refuses named graphs).
+SHIPPABLE = [n for n in TERMS if n != "a statement in a named graph"]
+
+
+@pytest.mark.parametrize("name,shipped", [(n, False) for n in TERMS] + [(n, True) for n in SHIPPABLE],
+                         ids=[f"{n}, terms" for n in TERMS] + [f"{n}, shipped as text" for n in SHIPPABLE])
+def test_each_awkward_term_comes_out_of_the_bulk_path_as_a_transaction_stores_it(tmp_path, name, shipped):
     handed = []
-    bulk, each = both_ways(tmp_path, [(0, TERMS[name])], handed)
+    bulk, each = both_ways(tmp_path, [(0, TERMS[name])], handed, shipped)
     assert handed == ["quads" if name in AS_QUADS else "text"]
     assert held(bulk, 0) == held(each, 0)
     assert len(held(bulk, 0)[0]) == 2
     bulk.close(), each.close()
 
 
-def test_one_batch_of_every_awkward_term_comes_out_whole(tmp_path):
-    cases = list(enumerate(TERMS.values()))
-    bulk, each = both_ways(tmp_path, cases)
+@pytest.mark.parametrize("shipped", [False, True], ids=["terms", "shipped as text"])
+def test_one_batch_of_every_awkward_term_comes_out_whole(tmp_path, shipped):
+    cases = list(enumerate(TERMS[n] for n in (SHIPPABLE if shipped else TERMS)))
+    bulk, each = both_ways(tmp_path, cases, shipped=shipped)
     for i, _ in cases:
         assert held(bulk, i) == held(each, i)
     assert len(bulk.oxigraph) == len(each.oxigraph)
