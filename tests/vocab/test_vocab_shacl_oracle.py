@@ -40,6 +40,7 @@ from hubnet.vocab import shacl_subset
 from hubnet.vocab.shacl_subset import Data, Result, ShapesError, compile_shapes, to_ox
 from hubnet.vocab.validate import judge, rules, shapes
 
+from profile_files import profile_files
 from test_vocab_shapes_family import DERIVED, TABLE, _with
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,19 +98,9 @@ def reference(case_id: str) -> Counter:
 
 
 # ------------------------------------------------------------------ the family
-def _first_id(text: str) -> str:
-    m = re.search(r'"@id"\s*:\s*"(https?://[^"#]*)', text)
-    return m.group(1) if m else "https://example.org/page"
-
-
 def file_cases():
-    files = sorted((ROOT / "tests" / "data" / "vocab").iterdir()) + [ROOT / "examples" / "profile.jsonld"]
-    files += sorted((ROOT / "examples" / "federation" / "groups").glob("*.jsonld"))
-    files += sorted((ROOT / "examples" / "federation" / "sites").glob("*.html"))
-    for path in files:
-        body = path.read_bytes()
-        kind = "text/html" if path.suffix == ".html" else "application/ld+json"
-        yield f"file:{path.name}", lambda body=body, kind=kind: _read(body, kind, _first_id(body.decode()))
+    for path, body, kind, own in profile_files():
+        yield f"file:{path.name}", lambda body=body, kind=kind, own=own: _read(body, kind, own)
 
 
 def _read(body, kind, base):

@@ -16,7 +16,6 @@ import copy
 import hashlib
 import json
 import math
-import re
 from pathlib import Path
 from urllib.parse import urldefrag
 
@@ -31,6 +30,8 @@ from hubnet.vocab import contexts
 from hubnet.vocab.errors import DocumentError
 from hubnet.vocab.parse import (HTML_TYPES, TURTLE_TYPES, Limits, _jsonld_payload, check_shape, extract_html_jsonld,
                          jsonld_to_triples)
+
+from profile_files import profile_files
 
 ROOT = Path(__file__).resolve().parents[3]
 CONTEXT = contexts.CONTEXT_IRI
@@ -187,19 +188,8 @@ def outcome(fn, body, media_type, url, settings):
 
 # --------------------------------------------------------------------------- the documents
 
-def _first_id(text: str) -> str:
-    m = re.search(r'"@id"\s*:\s*"(https?://[^"#]*)', text)
-    return m.group(1) if m else "https://example.org/page"
-
-
 def _file_cases():
-    files = sorted((ROOT / "tests" / "data" / "vocab").iterdir()) + [ROOT / "examples" / "profile.jsonld"]
-    files += sorted((ROOT / "examples" / "federation" / "groups").glob("*.jsonld"))
-    files += sorted((ROOT / "examples" / "federation" / "sites").glob("*.html"))
-    for path in files:
-        body = path.read_bytes()
-        kind = "text/html" if path.suffix == ".html" else "application/ld+json"
-        own = _first_id(body.decode("utf-8", "replace"))
+    for path, body, kind, own in profile_files():
         https = own.replace("http://", "https://", 1)
         for url in dict.fromkeys([own, https, own.replace("https://", "http://", 1), "https://elsewhere.test/p"]):
             yield f"{path.name}@{url}", url, kind, body
