@@ -7,8 +7,8 @@ its URL and the settings, and hold the GIL: a thread would not take them off the
 threads or open store), started on the crawl's first parse and stopped when it ends.
 
 What crosses the boundary is plain data: the statements as N-Triples text, which the writer hands to
-the bulk loader as it is (``store.shipped.NTriples``: terms made on the writer's thread cost up to
-60x more while the event loop runs), whether the profile withdraws (``consent.profile_withdraws``),
+the bulk loader as it is (``store.shipped.NTriples``: terms made on the writer's thread cost ~65x
+more in a crawl, while the event loop runs), whether the profile withdraws (``consent.profile_withdraws``),
 and a refusal as its reason code and message, raised in the crawl as the same ``DocumentError``
 parse_source raises.
 
@@ -39,7 +39,6 @@ import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-
 
 from hubnet.crawler.crawl import checks, consent
 from hubnet.crawler.crawl.extract import Parsed, crosses_paths, parse_source
