@@ -219,7 +219,7 @@ def counts(a, steps: Steps) -> None:
 
 
 def main(argv=None) -> None:
-    from bench.runner import HERE, record, require_results, started
+    from bench.runner import add_record_options, record, require_results, started
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -238,9 +238,7 @@ def main(argv=None) -> None:
     c.add_argument("--modules", required=True, help="a directory with the matching.py (and network.py) of before")
     for sp in (i, s, m, c):   # tracemalloc's records of live allocations count in RSS too: without it, RSS alone
         sp.add_argument("--no-heap", action="store_true", help="RSS only, without tracemalloc")
-        sp.add_argument("--update", action="store_true",
-                        help="record the steps as a section of the results (bench/results.json and .md)")
-        sp.add_argument("--out", default=str(HERE / "results.md"), help="the results file --update writes")
+        add_record_options(sp, "the memory_<ingest|serve|models|counts> section")
     a = p.parse_args(argv)
     if a.update:
         require_results(a.out)

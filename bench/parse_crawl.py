@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench.federation import Federation
-from bench.runner import HERE, record, require_results, row, run_task, started
+from bench.runner import add_record_options, record, require_results, row, run_task, started
 from bench.server import free_port, start_server
 
 
@@ -28,9 +28,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.parse_crawl", description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--reps", type=int, default=2)
-    ap.add_argument("--update", action="store_true",
-                    help="record the figures as the parse_crawl section of the results (bench/results.json and .md)")
-    ap.add_argument("--out", default=str(HERE / "results.md"), help="the results file --update writes")
+    add_record_options(ap, "the parse_crawl section")
     a = ap.parse_args(argv)
     if a.update:
         require_results(a.out)

@@ -895,6 +895,15 @@ def write_results(out: Path, results: dict, update: bool) -> dict:
     return results
 
 
+def add_record_options(parser, what: str) -> None:
+    """The tools' ``--update`` and ``--out`` (bench.search, bench.memory, bench.parse_crawl): ``what``
+    says which section(s) ``record`` writes."""
+    parser.add_argument("--update", action="store_true",
+                        help=f"record the figures as {what} of the results (bench/results.json and .md)")
+    parser.add_argument("--out", type=Path, default=HERE / "results.md",
+                        help="the results file --update writes")
+
+
 def require_results(out) -> None:
     """``--update`` needs the results it updates: said before a measurement starts, not after it."""
     if not Path(out).with_suffix(".json").exists():

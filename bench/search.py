@@ -147,15 +147,13 @@ def section(out: dict) -> tuple[dict, list]:
 
 
 def main(argv=None) -> None:
-    from bench.runner import HERE, require_results, started
+    from bench.runner import add_record_options, require_results, started
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--store", type=Path, required=True)
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--runs", type=int, default=20)
-    p.add_argument("--update", action="store_true",
-                   help="record the figures as the search section of the results (bench/results.json and .md)")
-    p.add_argument("--out", type=Path, default=HERE / "results.md", help="the results file --update writes")
+    add_record_options(p, "the search section")
     a = p.parse_args(argv)
     if a.update:
         require_results(a.out)
