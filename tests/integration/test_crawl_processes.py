@@ -106,11 +106,7 @@ def test_a_crawl_that_finishes_leaves_no_process_and_the_slow_page_fails_alone(f
 def test_a_crawl_stopped_while_a_parser_is_busy_leaves_no_process(fed, tmp_path, stop):
     proc = crawl(fed, tmp_path / "store", parse_timeout=600)
     try:
-        wait_busy(proc)
-        if stop.startswith("SIGTERM"):
-            proc.send_signal(signal.SIGTERM)
-        else:
-            os.killpg(proc.pid, signal.SIGINT)
+        stop_when_busy(proc, stop)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == (-signal.SIGTERM if stop.startswith("SIGTERM") else 1), err
         assert "Traceback" not in err
@@ -135,11 +131,7 @@ def test_serve_stopped_while_a_parser_is_busy_leaves_no_process(fed, tmp_path, s
             assert line is not None, "serve exited early:\n" + "".join(seen)
             seen.append(line)
         assert requests.post(m.group(1) + "ping", data={"url": fed.url("slow.test")}, timeout=10).status_code == 202
-        wait_busy(proc)
-        if stop.startswith("SIGTERM"):
-            proc.send_signal(signal.SIGTERM)
-        else:
-            os.killpg(proc.pid, signal.SIGINT)
+        stop_when_busy(proc, stop)
         assert proc.wait(timeout=60) == 0
         while (line := lines.get(timeout=10)) is not None:
             seen.append(line)
@@ -147,6 +139,15 @@ def test_serve_stopped_while_a_parser_is_busy_leaves_no_process(fed, tmp_path, s
         wait_for(lambda: not in_session(proc.pid), timeout=10)
     finally:
         stop_session(proc)
+
+
+def stop_when_busy(proc: subprocess.Popen, stop: str) -> None:
+    """Once a parser is busy: SIGTERM to the process, or Ctrl-C (SIGINT to its whole process group)."""
+    wait_busy(proc)
+    if stop.startswith("SIGTERM"):
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
 
 
 def stop_session(proc: subprocess.Popen) -> None:
