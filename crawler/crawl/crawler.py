@@ -589,8 +589,7 @@ class Crawler:
             return self._failed(rec, "too_deep", "the document is too complex to read")
 
     def _ingest(self, rec: SourceRecord, resp, parsed) -> Outcome:
-        withdraws = parsed.withdraws if parsed.withdraws is not None else consent.profile_withdraws(parsed.triples)
-        if withdraws:
+        if parsed.withdraws:
             return self._gone(rec, "the profile says \"indexing\": false (list us on hubs: no): the group "
                                    "asks not to be listed", "opted_out")
         same_graph = rec.graph == resp.url

@@ -24,6 +24,7 @@ from hubnet.vocab.model import GROUP_TYPES, LINK_PROPERTIES
 from hubnet.vocab.parse import Limits, document_rows
 
 from hubnet.vocab.authority import authority, foreign_group, has_userinfo, id_mismatch, scope
+from hubnet.crawler.crawl.consent import profile_withdraws
 from hubnet.crawler.settings import Settings
 
 LINK_PREDICATES = frozenset(str(p) for p in LINK_PROPERTIES)
@@ -39,9 +40,9 @@ class Parsed:
     links: list
     content_hash: str
     notes: list = field(default_factory=list)   # what was read but not kept (values past the per-property cap)
-    # From a parser process (crawl/parsers.py; triples is then a store.shipped.NTriples): whether the
-    # profile withdraws, crosses_paths, and the editor's rules if they were applied there.
-    withdraws: bool | None = None
+    withdraws: bool = False   # the profile says "indexing": false (consent.profile_withdraws)
+    # From a parser process (crawl/parsers.py; triples is then a store.shipped.NTriples):
+    # crosses_paths, and the editor's rules if they were applied there.
     crosses: bool | None = None
     checked: bool = False
     problems: str | None = None
@@ -94,7 +95,7 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
     notes = [f"{capped} statement(s) beyond {settings.max_values_per_property} values of one property "
              "of one subject were not kept"] if capped else []
     return Parsed(triples=kept, groups=groups, dropped_foreign=dropped, links=outlinks, content_hash=digest,
-                  notes=notes, rows=rows)
+                  notes=notes, withdraws=profile_withdraws(kept), rows=rows)
 
 
 def _statements(rows, document_url: str, max_outlinks: int, max_values: int, by_path: bool = False):

@@ -8,7 +8,7 @@ threads or open store), started on the crawl's first parse and stopped when it e
 
 What crosses the boundary is plain data: the statements as N-Triples text, which the writer hands to
 the bulk loader as it is (``store.shipped.NTriples``: terms made on the writer's thread cost ~65x
-more in a crawl, while the event loop runs), whether the profile withdraws (``consent.profile_withdraws``),
+more in a crawl, while the event loop runs), whether the profile withdraws,
 and a refusal as its reason code and message, raised in the crawl as the same ``DocumentError``
 parse_source raises.
 
@@ -40,7 +40,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from hubnet.crawler.crawl import checks, consent
+from hubnet.crawler.crawl import checks
 from hubnet.crawler.crawl.extract import Parsed, crosses_paths, parse_source
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.shipped import NTriples
@@ -99,7 +99,7 @@ def parse_shipped(body: bytes, media_type: str, url: str, by_path: bool, unchang
     checked = parsed.content_hash != unchanged_hash
     problems = checks.profile_problems(body, media_type, url, _settings, parsed.rows) if checked else None
     shipped = NTriples.of(parsed.triples)
-    return ("parsed", shipped.text, len(shipped), consent.profile_withdraws(parsed.triples), parsed.groups,
+    return ("parsed", shipped.text, len(shipped), parsed.withdraws, parsed.groups,
             parsed.dropped_foreign, parsed.links, parsed.content_hash, parsed.notes, crosses_paths(parsed, url),
             checked, problems)
 
