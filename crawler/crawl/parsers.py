@@ -151,7 +151,7 @@ def received(answer: tuple) -> Parsed:
 # ---------------------------------------------------------------- messages
 _HEADER = struct.Struct("!I")   # a message: its length, then that many bytes (a pickle)
 _READY = b""                    # a parser's first message: it is up (the budget of a document starts then)
-_READ = 1 << 18                 # bytes asked for per read of a parser's socket
+_READ = 1 << 16                 # bytes asked for per read of a parser's socket (a real answer: ~5 KB)
 
 
 def _serve(channel: socket.socket, settings: Settings, parse) -> None:
