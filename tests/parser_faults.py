@@ -30,6 +30,13 @@ def hanging_parser(body, media_type, url, by_path, unchanged_hash):
     return parsers.parse_shipped(body, media_type, url, by_path, unchanged_hash)
 
 
+def buggy_parser(body, media_type, url, by_path, unchanged_hash):
+    """A parser with a bug that raises on a marked document."""
+    if b"bug-in-the-parser" in body:
+        raise ValueError("a bug")
+    return parsers.parse_shipped(body, media_type, url, by_path, unchanged_hash)
+
+
 PWNED = False   # set by ``pwned``: only if a process unpickled an answer that names it
 
 

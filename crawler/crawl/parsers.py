@@ -252,7 +252,6 @@ class _Parser:
         self.channel.setblocking(False)
         self.fd = self.channel.fileno()
         self.ready = self.stopped = self._flushing = False
-        self.stuck: _Stuck | None = None
         self.waiting: list = []   # (number, args, future) not sent yet
         self.handed: dict = {}    # number -> (future, deadline timer): sent, not answered yet, in order
         self._numbers = itertools.count(1)

@@ -19,7 +19,7 @@ from hubnet.crawler.store.graph import Store
 from hubnet.testing import CONTEXT
 from hubnet.vocab.errors import HubnetError
 import parser_faults
-from parser_faults import dying_parser, hanging_parser, lying_parser
+from parser_faults import buggy_parser, dying_parser, hanging_parser, lying_parser
 
 URL = "https://site.test/"
 # Small limits, so that each one is reached by a small document, and that the parser processes
@@ -196,8 +196,9 @@ def test_documents_handed_to_the_parsers_are_bounded(monkeypatch):
     assert max(most) == settings.parse_workers * settings.parse_backlog
 
 
-def parse_all(pool: parsers.ParsePool, bodies: list, settings=SETTINGS) -> list:
-    """Each body parsed through ``pool`` at once: its reason code, or None when it was read."""
+def parse_all(pool: parsers.ParsePool, bodies: list) -> list:
+    """Each body parsed through ``pool`` at once: its reason code, another exception, or None when
+    it was read; then the pool closed."""
     async def every():
         return await asyncio.gather(*(pool.parse(b, "application/ld+json", URL) for b in bodies),
                                     return_exceptions=True)
@@ -205,7 +206,7 @@ def parse_all(pool: parsers.ParsePool, bodies: list, settings=SETTINGS) -> list:
         answers = asyncio.run(every())
     finally:
         pool.close()
-    return [a.code if isinstance(a, HubnetError) else None if a.groups else a for a in answers]
+    return [a.code if isinstance(a, HubnetError) else a if isinstance(a, Exception) else None for a in answers]
 
 
 def test_a_batch_in_which_one_document_kills_its_parser_loses_only_that_document(monkeypatch):
@@ -220,6 +221,17 @@ def test_a_batch_in_which_one_document_kills_its_parser_loses_only_that_document
     assert parse_all(pool, bodies) == [None, "parser_died", None, None]
     assert sent[0] == 4 and sent[1:] == [1, 1, 1]   # one message to the pool, then each alone
     assert pool.restarts == 1
+
+
+def test_a_bug_in_the_parser_is_raised_for_its_document_alone(monkeypatch):
+    """An exception in a parser process (a bug, not the document) comes back as that document's error
+    (the crawl records internal_error); the process goes on reading the others."""
+    monkeypatch.setattr(parsers, "parse_shipped", buggy_parser)
+    pool = parsers.ParsePool(SETTINGS.replace(parse_workers=1, parse_backlog=4))
+    answers = parse_all(pool, [marked("one"), marked("bug-in-the-parser"), marked("three")])
+    assert answers[0] is None and answers[2] is None
+    assert isinstance(answers[1], RuntimeError) and "ValueError('a bug')" in str(answers[1])
+    assert pool.restarts == 0
 
 
 # mark -> the reason code of the document on which a parser writes that (tests/parser_faults.py)
