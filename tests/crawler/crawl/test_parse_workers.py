@@ -259,11 +259,20 @@ def test_a_parser_that_writes_what_is_not_an_answer_fails_only_its_document(monk
 
 
 def test_no_thread_of_the_crawl_takes_part_in_a_hand_over():
-    """The event loop itself writes the documents and reads the answers: parsing starts no thread."""
+    """The event loop itself writes the documents and reads the answers: while the parser processes
+    are up and answering, the crawling process runs no thread more than before."""
     before = set(threading.enumerate())
     pool = parsers.ParsePool(SETTINGS.replace(parse_workers=2))
-    assert parse_all(pool, [marked(f"g{i}") for i in range(20)]) == [None] * 20
-    assert set(threading.enumerate()) == before
+
+    async def every():
+        answers = await asyncio.gather(*(pool.parse(marked(f"g{i}"), "application/ld+json", URL) for i in range(20)))
+        return answers, set(threading.enumerate())
+    try:
+        answers, during = asyncio.run(every())
+    finally:
+        pool.close()
+    assert len(answers) == 20 and all(a.groups for a in answers)
+    assert during == before
 
 
 def test_a_document_and_its_answer_longer_than_a_socket_buffer_cross_whole():
