@@ -138,6 +138,10 @@ BUDGET = 2.0   # parse_timeout of these crawls: a real profile takes ~0.2 s of C
 STUCK = {
     "killed": (marked("kill-the-parser"), "application/ld+json", dying_parser, "parser_died"),
     "caught in a loop": (marked("hang-the-parser"), "application/ld+json", hanging_parser, "parse_timeout"),
+    "writing a message longer than parse_answer_max": (marked("lie-too-long"), "application/ld+json", lying_parser,
+                                                       "parser_died"),
+    "writing a message cut short, then ending": (marked("lie-cut-short-then-ends"), "application/ld+json",
+                                                 lying_parser, "parser_died"),
     # A real hostile page, no help from the test: CPython's html.parser rescans the rest of the body
     # at each "</" (quadratic, gh-135462 / CVE-2025-6069, unfixed in this Python): 256 KiB, the
     # default max_body, take ~5 s of CPU, the 1 MB allowed here ~15 times that.
