@@ -130,6 +130,11 @@ class Settings:
     # profile measured takes ~0.2 s of CPU; a hostile one can take minutes (docs/threat-model.md T7).
     # 0: no budget. Only with parse_workers > 0: nothing can stop the pipeline thread mid-document.
     parse_timeout: float = 10.0
+    # Bytes one answer from a parser process may take (read by the event loop: crawl/parsers.py). An
+    # answer longer than this counts as the process dying (parser_died). An honest answer is at most
+    # ~max_triples x 3 x max_iri (~31 MB with the defaults: every statement naming three IRIs of the
+    # longest length) plus the body's literals; a real profile's, ~5 KB.
+    parse_answer_max: int = 64 * 1024 * 1024
     # --- a store on a SPARQL server (--store sparql+http://host:port/sparql; docs/scaling.md)
     store_update_endpoint: str = ""      # SPARQL Update endpoint; "": the --store endpoint itself
     store_user: str = ""                 # credentials (HUBNET_STORE_USER, ...; never on the command line);

@@ -221,7 +221,7 @@ class Crawler:
             if own_fetcher:
                 await fetcher.close()
             if self._parsers is not None:
-                await asyncio.to_thread(self._parsers.close)
+                self._parsers.close()   # on the loop's thread, which reads the parsers' sockets
             self._pipeline.submit(self._write_staged)
             self._pipeline.shutdown(wait=True)
             self.store.flush()

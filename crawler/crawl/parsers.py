@@ -6,6 +6,16 @@ its URL and the settings, and hold the GIL: a thread would not take them off the
 ``Settings.parse_workers`` > 0 they run in that many processes (forkserver: no copy of the crawl's
 threads or open store), started on the crawl's first parse and stopped when it ends.
 
+Each parser process is joined to the crawl by a socket pair whose crawl end the event loop reads
+itself (``loop.add_reader``): no thread of the crawling process takes part in a hand-over (a
+``ProcessPoolExecutor`` ran two, whose work and GIL hand-offs cost the event loop more than the
+parse cost it). A message is its length (4 bytes) and a pickle: the documents waiting when the loop
+next runs go to a process in one message, which answers each document in a message of its own, in
+order, as soon as it has it; one read takes in every answer that has arrived. An answer is trusted
+no more than it must be: longer than ``Settings.parse_answer_max``, not a pickle of plain data (one
+naming any class or function is refused unread), not of an answer's shape, or not for the document
+next in line, it counts as the process dying.
+
 What crosses the boundary is plain data: the statements as N-Triples text, which the writer hands to
 the bulk loader as it is (``store.shipped.NTriples``: terms made on the writer's thread cost ~65x
 more in a crawl, while the event loop runs), whether the profile withdraws,
@@ -16,29 +26,34 @@ Back-pressure: at most ``parse_workers * parse_backlog`` documents are handed to
 once; a fetch worker whose document waits keeps its body and fetches nothing else, so the bodies
 held are bounded by the crawl's concurrency, as without parser processes.
 
-A parser process that dies (killed, out of memory) breaks the pool: the pool is started again and
-each document that was in it is parsed once more alone, in a process of its own, so the document
-that kills its parser fails with ``parser_died`` and the others are read. The crawl never hangs on it.
+A parser process that dies (killed, out of memory) or answers what cannot be read is killed and
+started again, and each document that was in it is parsed once more alone, in a process of its own,
+so the document that kills its parser fails with ``parser_died`` and the others are read. The crawl
+never hangs on it.
 
 A document not answered within ``Settings.parse_timeout`` seconds of being handed over (a hostile
-body that makes a parser or a check run for minutes: docs/threat-model.md T7) gets the pool killed,
-and is then parsed alone like the others: the budget counts from the hand-over, so a document may
-have spent it waiting behind another, and only a document that overruns it alone fails, with
-``parse_timeout``. Such a document costs the crawl at most twice the budget of one parser's time.
+body that makes a parser or a check run for minutes: docs/threat-model.md T7) gets its process
+killed, and is then parsed alone like the others: the budget counts from the hand-over, so a
+document may have spent it waiting behind another, and only a document that overruns it alone fails,
+with ``parse_timeout``. Such a document costs the crawl at most twice the budget of one parser's time.
 
 A parser process ignores Ctrl-C (the crawl stops it) and dies with the fork server, which dies with
-the crawl (Linux's parent-death signal): no parser outlives the crawler, however it ends.
+the crawl (Linux's parent-death signal), and ends when the crawl's end of its socket closes: no
+parser outlives the crawler, however it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import itertools
 import multiprocessing
 import os
+import pickle
 import signal
+import socket
+import struct
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from hubnet.crawler.crawl import checks
 from hubnet.crawler.crawl.extract import Parsed, crosses_paths, parse_source
@@ -47,6 +62,7 @@ from hubnet.crawler.store.shipped import NTriples
 from hubnet.vocab.errors import DocumentError, HubnetError
 
 _settings: Settings | None = None   # in a parser process: the crawl's settings, given once at its start
+_channel: socket.socket | None = None   # in a parser process: its end of the socket to the crawl
 
 
 def _start(settings: Settings) -> None:
@@ -104,15 +120,90 @@ def parse_shipped(body: bytes, media_type: str, url: str, by_path: bool, unchang
             checked, problems)
 
 
+# The types of a "parsed" answer's fields after its tag, as ``received`` reads them.
+_PARSED = (bytes, int, bool, list, int, list, str, list, bool, bool, (str, type(None)))
+
+
+def _answer_shape(answer) -> bool:
+    """Is ``answer`` what ``parse_shipped`` returns (or ``_serve``'s "error")?"""
+    if type(answer) is not tuple or not answer:
+        return False
+    if answer[0] == "parsed":
+        return len(answer) == 12 and all(isinstance(v, t) for v, t in zip(answer[1:], _PARSED))
+    if answer[0] == "refused":
+        return len(answer) == 3 and type(answer[1]) is str and type(answer[2]) is str
+    return answer[0] == "error" and len(answer) == 2 and type(answer[1]) is str
+
+
 def received(answer: tuple) -> Parsed:
     """A parser process's answer as the crawl's Parsed (its statements as ``NTriples``); a refusal
-    raised as the DocumentError parse_source raises."""
+    raised as the DocumentError parse_source raises, a parser's own failure (a bug) as RuntimeError."""
     if answer[0] == "refused":
         raise DocumentError(answer[2], code=answer[1])
+    if answer[0] == "error":
+        raise RuntimeError(f"in the parser process: {answer[1]}")
     _, text, count, withdraws, groups, dropped, links, digest, notes, crosses, checked, problems = answer
     return Parsed(triples=NTriples(text, count), groups=groups, dropped_foreign=dropped, links=links,
                   content_hash=digest, notes=notes, withdraws=withdraws, crosses=crosses, checked=checked,
                   problems=problems)
+
+
+# ---------------------------------------------------------------- messages
+_HEADER = struct.Struct("!I")   # a message: its length, then that many bytes (a pickle)
+_READY = b""                    # a parser's first message: it is up (the budget of a document starts then)
+_READ = 1 << 16                 # bytes asked for per read of a parser's socket (a real answer: ~5 KB)
+
+
+def _serve(channel: socket.socket, settings: Settings, parse) -> None:
+    """A parser process's life: answer each document of each message from the crawl, in order, one
+    message per answer, until the crawl closes its end. ``parse`` is ``parse_shipped`` as the crawl
+    saw it when it started the process (a test's stand-in: tests/parser_faults.py)."""
+    global _channel
+    _channel = channel
+    _start(settings)
+    try:
+        _send(channel, _READY)
+        while (batch := _receive(channel)) is not None:
+            for number, args in pickle.loads(batch):
+                _send(channel, pickle.dumps((number, _parse(parse, args)), pickle.HIGHEST_PROTOCOL))
+    except OSError:   # the crawl has gone: nothing to answer
+        pass
+
+
+def _parse(parse, args: tuple) -> tuple:
+    try:
+        return parse(*args)
+    except Exception as exc:  # a bug, not the document: the crawl records internal_error and goes on
+        return ("error", repr(exc))
+
+
+def _send(channel: socket.socket, data: bytes) -> None:
+    channel.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _receive(channel: socket.socket) -> bytes | None:
+    """The next message from the crawl, or None once it has closed its end."""
+    head = _exactly(channel, _HEADER.size)
+    return None if head is None else _exactly(channel, _HEADER.unpack(head)[0])
+
+
+def _exactly(channel: socket.socket, size: int) -> bytes | None:
+    data, got = bytearray(size), 0
+    view = memoryview(data)
+    while got < size:
+        n = channel.recv_into(view[got:])
+        if not n:
+            return None
+        got += n
+    return bytes(data)
+
+
+class _PlainData(pickle.Unpickler):
+    """Reads a pickle of plain data only: a parser's answer names no class or function, and one that
+    does (a parser gone wrong) is refused before anything is called."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"a parser's answer names {module}.{name}")
 
 
 # Forked from one clean server process that has already loaded the parser (parser_boot), so a
@@ -131,23 +222,196 @@ def _preload() -> None:
         _CONTEXT.set_forkserver_preload([*wanted, _BOOT])
 
 
+_ENDED = "the parser process ended while reading the document (killed, or out of memory)"
+_UNREADABLE = "the parser process answered with something that is not an answer to the document, and was stopped"
+
+
+class _Stuck(Exception):
+    """A parser process that will not answer the documents it holds: it overran ``parse_timeout``
+    (``timeout``), or it died or answered what cannot be read."""
+
+    def __init__(self, message: str, timeout: bool = False):
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class _Parser:
+    """One parser process and the crawl's end of its socket, which the event loop reads and writes
+    (not thread-safe: used on the loop's thread only)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, settings: Settings, on_stuck=None):
+        _preload()
+        self.loop, self.settings, self.on_stuck = loop, settings, on_stuck
+        self.channel, theirs = socket.socketpair()
+        self.process = _CONTEXT.Process(target=_serve, args=(theirs, settings, parse_shipped),
+                                        name="hubnet-parser", daemon=True)
+        try:
+            self.process.start()
+        finally:
+            theirs.close()
+        self.channel.setblocking(False)
+        self.fd = self.channel.fileno()
+        self.ready = self.stopped = self._flushing = False
+        self.waiting: list = []   # (number, args, future) not sent yet
+        self.handed: dict = {}    # number -> (future, deadline timer): sent, not answered yet, in order
+        self._numbers = itertools.count(1)
+        self._in = bytearray()    # the start of an answer not read whole yet ...
+        self._needed = 0          # ... and how many bytes it needs before it can be read further
+        self._out = bytearray()   # what the socket would not take yet
+        loop.add_reader(self.fd, self._readable)
+
+    def load(self) -> int:
+        return len(self.waiting) + len(self.handed)
+
+    def hand(self, args: tuple) -> asyncio.Future:
+        """``parse_shipped(*args)``'s answer, or _Stuck; sent with whatever else waits when the loop
+        next runs (once the process is up)."""
+        future = self.loop.create_future()
+        self.waiting.append((next(self._numbers), args, future))
+        self._flush_soon()
+        return future
+
+    def _flush_soon(self) -> None:
+        if self.ready and not self._flushing:
+            self._flushing = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        batch, self.waiting = [w for w in self.waiting if not w[2].cancelled()], []
+        if not batch or self.stopped:
+            return
+        budget = self.settings.parse_timeout
+        for number, _, future in batch:   # handed over from now: the budget runs
+            timer = self.loop.call_later(budget, self._overdue, number) if budget > 0 else None
+            self.handed[number] = (future, timer)
+        self._send([(number, args) for number, args, _ in batch])
+
+    def _send(self, batch: list) -> None:
+        data = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+        message = _HEADER.pack(len(data)) + data
+        if self._out:
+            self._out += message
+            return
+        try:
+            sent = self.channel.send(message)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            return self._fail(_Stuck(_ENDED))
+        if sent < len(message):
+            self._out += memoryview(message)[sent:]
+            self.loop.add_writer(self.fd, self._writable)
+
+    def _writable(self) -> None:
+        try:
+            sent = self.channel.send(self._out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return self._fail(_Stuck(_ENDED))
+        del self._out[:sent]
+        if not self._out:
+            self.loop.remove_writer(self.fd)
+
+    def _readable(self) -> None:
+        try:
+            data = self.channel.recv(_READ)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            return self._fail(_Stuck(_ENDED))
+        if self._in:   # a long answer comes in many reads: gathered, then read once whole
+            self._in += data
+            if len(self._in) < self._needed:
+                return
+            data, self._in = bytes(self._in), bytearray()
+        start, end, head = 0, len(data), _HEADER.size
+        while True:
+            if end - start < head:
+                needed = head
+                break
+            (length,) = _HEADER.unpack_from(data, start)
+            if length > self.settings.parse_answer_max:
+                return self._fail(_Stuck(f"the parser process answered with {length:,} bytes, more than "
+                                         f"parse_answer_max ({self.settings.parse_answer_max:,}), and was stopped"))
+            if end - start - head < length:
+                needed = head + length
+                break
+            self._answered(data[start + head:start + head + length])
+            if self.stopped:
+                return
+            start += head + length
+        if start < end:
+            self._in, self._needed = bytearray(data[start:]), needed
+
+    def _answered(self, message: bytes) -> None:
+        if not self.ready:
+            if message != _READY:
+                return self._fail(_Stuck(_UNREADABLE))
+            self.ready = True
+            return self._flush_soon()
+        try:
+            number, answer = _PlainData(io.BytesIO(message)).load()
+        except Exception:  # noqa: BLE001  whatever unreadable bytes make the unpickler raise
+            number = answer = None
+        if not self.handed or number != next(iter(self.handed)) or not _answer_shape(answer):
+            return self._fail(_Stuck(_UNREADABLE))
+        future, timer = self.handed.pop(number)
+        if timer is not None:
+            timer.cancel()
+        if not future.done():   # not cancelled (an interrupted crawl)
+            future.set_result(answer)
+
+    def _overdue(self, number: int) -> None:
+        if number in self.handed:
+            self._fail(_Stuck("overran parse_timeout", timeout=True))
+
+    def _fail(self, stuck: _Stuck) -> None:
+        """Kill the process: every document it held, or was to be sent, gets ``stuck``."""
+        if not self.stopped:
+            self.stop(kill=True, why=stuck)
+            if self.on_stuck is not None:
+                self.on_stuck(self)
+
+    def stop(self, kill: bool, why: _Stuck | None = None) -> None:
+        """Stop the process: SIGKILL (nothing else stops a parser mid-document), or close the socket,
+        which it reads as the end; then reap it. A document still held gets ``why``."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.loop.remove_reader(self.fd)   # nothing to remove once the loop is closed
+        if self._out:
+            self.loop.remove_writer(self.fd)
+        if kill:
+            self.process.kill()
+        self.channel.close()
+        self.process.join()
+        self.process.close()
+        why = why or _Stuck("the crawl stopped its parser processes")
+        for future, timer in self.handed.values():
+            if timer is not None:
+                timer.cancel()
+            if not future.done():
+                future.set_exception(why)
+        for _, _, future in self.waiting:
+            if not future.done():
+                future.set_exception(why)
+        self.handed, self.waiting = {}, []
+
+
 class ParsePool:
-    """``parse_workers`` parser processes for one crawl; ``parse`` is awaited on the crawl's event loop."""
+    """``parse_workers`` parser processes for one crawl; ``parse`` is awaited on the crawl's event loop,
+    and ``close`` called on its thread (or once it has stopped)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._pool: ProcessPoolExecutor | None = None
+        self._parsers: list[_Parser] = []
         self._slots: asyncio.Semaphore | None = None   # made on the loop that awaits parse
         self._alone: asyncio.Lock | None = None
-        self._handed: set = set()   # futures handed to a pool and not answered yet
-        self._started: dict = {}    # pool -> the future of its first, empty call (its process is up)
         self.restarts = 0
-
-    def _executor(self, workers: int) -> ProcessPoolExecutor:
-        _preload()
-        pool = ProcessPoolExecutor(workers, mp_context=_CONTEXT, initializer=_start, initargs=(self.settings,))
-        self._started[pool] = pool.submit(_ready)
-        return pool
 
     async def parse(self, body: bytes, media_type: str, url: str, by_path: bool = False,
                     unchanged_hash: str | None = None) -> Parsed:
@@ -157,80 +421,44 @@ class ParsePool:
             self._alone = asyncio.Lock()
         args = (body, media_type, url, by_path, unchanged_hash)
         async with self._slots:
-            pool = self._pool or self._restart(None)
             try:
-                answer = await self._answer(pool, args)
-            except (BrokenProcessPool, asyncio.TimeoutError):
-                self._restart(pool)
+                answer = await self._least_busy().hand(args)
+            except _Stuck:
                 answer = await self._parse_alone(args)
         return received(answer)
 
-    async def _answer(self, pool: ProcessPoolExecutor, args: tuple) -> tuple:
-        """``parse_shipped(*args)`` in ``pool``; TimeoutError past ``parse_timeout`` (0 or less: none), which
-        counts from the hand-over once the pool's process is up (importing the main module in a new
-        process may take a second on a busy machine: that is no document's doing)."""
-        await asyncio.wrap_future(self._started[pool])
-        future = pool.submit(parse_shipped, *args)
-        self._handed.add(future)
-        future.add_done_callback(self._handed.discard)
-        budget = self.settings.parse_timeout
-        return await asyncio.wait_for(asyncio.wrap_future(future), budget if budget > 0 else None)
+    def _least_busy(self) -> _Parser:
+        """The parser holding the fewest documents; a new one while there are fewer than parse_workers
+        (on the crawl's first parses, and in place of one that was killed)."""
+        if len(self._parsers) < max(1, self.settings.parse_workers):
+            parser = _Parser(asyncio.get_running_loop(), self.settings, self._killed)
+            self._parsers.append(parser)
+            return parser
+        return min(self._parsers, key=_Parser.load) if len(self._parsers) > 1 else self._parsers[0]
 
-    def _restart(self, broken: ProcessPoolExecutor | None) -> ProcessPoolExecutor:
-        """A new pool in place of ``broken`` (once, however many documents saw it break or time out);
-        its processes are killed, so the documents still in it fail over to ``_parse_alone``."""
-        if self._pool is broken:
-            if broken is not None:
-                self._stop(broken, kill=True)
-                self.restarts += 1
-            self._pool = self._executor(self.settings.parse_workers)
-        return self._pool
+    def _killed(self, parser: _Parser) -> None:
+        self._parsers.remove(parser)
+        self.restarts += 1
 
     async def _parse_alone(self, args: tuple) -> tuple:
-        """One document in a process of its own, one at a time: if that process dies or overruns the
-        budget, this document did it."""
+        """One document in a process of its own, one at a time: if that process dies, answers what
+        cannot be read or overruns the budget, this document did it."""
         async with self._alone:
-            solo, answered = self._executor(1), False
+            solo = _Parser(asyncio.get_running_loop(), self.settings)
             try:
-                answer = await self._answer(solo, args)
-                answered = True
-                return answer
-            except BrokenProcessPool:
-                raise DocumentError("the parser process ended while reading the document (killed, or out of "
-                                    "memory); the document is not stored", code="parser_died") from None
-            except asyncio.TimeoutError:
-                raise DocumentError(f"reading the document took longer than {self.settings.parse_timeout:g} s "
-                                    "(parse_timeout) and was stopped; the document is not stored",
-                                    code="parse_timeout") from None
+                return await solo.hand(args)
+            except _Stuck as stuck:
+                if stuck.timeout:
+                    raise DocumentError(f"reading the document took longer than {self.settings.parse_timeout:g} s "
+                                        "(parse_timeout) and was stopped; the document is not stored",
+                                        code="parse_timeout") from None
+                raise DocumentError(f"{stuck}; the document is not stored", code="parser_died") from None
             finally:
-                # overran, died, or the crawl was interrupted: nothing is left running
-                await asyncio.to_thread(self._stop, solo, not answered)
+                solo.stop(kill=True)   # answered, or not: nothing is left running
 
     def close(self) -> None:
         """Stop the parser processes: at once if one is still reading (the crawl was interrupted),
-        else when they have finished."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            self._stop(pool, kill=bool(self._handed))
-
-    def _stop(self, pool: ProcessPoolExecutor, kill: bool) -> None:
-        self._started.pop(pool, None)
-        if kill:
-            _kill(pool)
-        else:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _ready() -> None:
-    """Nothing: run first in a new pool, to know when its process is up."""
-
-
-def _kill(pool: ProcessPoolExecutor) -> None:
-    """SIGKILL ``pool``'s processes (nothing else stops a parser mid-document) and reap them; its
-    pending futures end with BrokenProcessPool."""
-    processes = list((pool._processes or {}).values())
-    for process in processes:
-        process.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.join()
+        else once each has read that the crawl is done."""
+        parsers, self._parsers = self._parsers, []
+        for parser in parsers:
+            parser.stop(kill=bool(parser.load()))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import threading
 
 import pytest
 
@@ -17,7 +18,8 @@ from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import Store
 from hubnet.testing import CONTEXT
 from hubnet.vocab.errors import HubnetError
-from parser_faults import dying_parser, hanging_parser
+import parser_faults
+from parser_faults import buggy_parser, dying_parser, hanging_parser, lying_parser
 
 URL = "https://site.test/"
 # Small limits, so that each one is reached by a small document, and that the parser processes
@@ -136,6 +138,10 @@ BUDGET = 2.0   # parse_timeout of these crawls: a real profile takes ~0.2 s of C
 STUCK = {
     "killed": (marked("kill-the-parser"), "application/ld+json", dying_parser, "parser_died"),
     "caught in a loop": (marked("hang-the-parser"), "application/ld+json", hanging_parser, "parse_timeout"),
+    "writing a message longer than parse_answer_max": (marked("lie-too-long"), "application/ld+json", lying_parser,
+                                                       "parser_died"),
+    "writing a message cut short, then ending": (marked("lie-cut-short-then-ends"), "application/ld+json",
+                                                 lying_parser, "parser_died"),
     # A real hostile page, no help from the test: CPython's html.parser rescans the rest of the body
     # at each "</" (quadratic, gh-135462 / CVE-2025-6069, unfixed in this Python): 256 KiB, the
     # default max_body, take ~5 s of CPU, the 1 MB allowed here ~15 times that.
@@ -176,18 +182,12 @@ def test_documents_handed_to_the_parsers_are_bounded(monkeypatch):
     parse_workers * parse_backlog of them at a time; the rest wait with their fetch worker."""
     settings = SETTINGS.replace(parse_workers=2, parse_backlog=2)
     pool, most = parsers.ParsePool(settings), []
-    executor = parsers.ParsePool._executor
+    hand = parsers._Parser.hand
 
-    def counted(self, workers):
-        ex = executor(self, workers)
-        submit = ex.submit
-
-        def submit_counted(*a, **k):
-            most.append(len(ex._pending_work_items) + 1)
-            return submit(*a, **k)
-        ex.submit = submit_counted
-        return ex
-    monkeypatch.setattr(parsers.ParsePool, "_executor", counted)
+    def counted(self, args):
+        most.append(sum(p.load() for p in pool._parsers) + 1)
+        return hand(self, args)
+    monkeypatch.setattr(parsers._Parser, "hand", counted)
     body, media, _ = DOCUMENTS["a plain profile"]
 
     async def many():
@@ -197,4 +197,104 @@ def test_documents_handed_to_the_parsers_are_bounded(monkeypatch):
     finally:
         pool.close()
     assert len(answers) == 40 and len(most) == 40
-    assert max(most) <= settings.parse_workers * settings.parse_backlog
+    assert max(most) == settings.parse_workers * settings.parse_backlog
+
+
+def parse_all(pool: parsers.ParsePool, bodies: list) -> list:
+    """Each body parsed through ``pool`` at once: its reason code, another exception, or None when
+    it was read; then the pool closed."""
+    async def every():
+        return await asyncio.gather(*(pool.parse(b, "application/ld+json", URL) for b in bodies),
+                                    return_exceptions=True)
+    try:
+        answers = asyncio.run(every())
+    finally:
+        pool.close()
+    return [a.code if isinstance(a, HubnetError) else a if isinstance(a, Exception) else None for a in answers]
+
+
+def test_a_batch_in_which_one_document_kills_its_parser_loses_only_that_document(monkeypatch):
+    """Four documents handed over in one message; the second kills the parser: the first was answered
+    already, the other two are read alone, and only the killer fails."""
+    monkeypatch.setattr(parsers, "parse_shipped", dying_parser)
+    sent = []
+    send = parsers._Parser._send
+    monkeypatch.setattr(parsers._Parser, "_send", lambda self, batch: (sent.append(len(batch)), send(self, batch)))
+    pool = parsers.ParsePool(SETTINGS.replace(parse_workers=1, parse_backlog=4))
+    bodies = [marked("one"), marked("kill-the-parser"), marked("three"), marked("four")]
+    assert parse_all(pool, bodies) == [None, "parser_died", None, None]
+    assert sent[0] == 4 and sent[1:] == [1, 1, 1]   # one message to the pool, then each alone
+    assert pool.restarts == 1
+
+
+def test_a_bug_in_the_parser_is_raised_for_its_document_alone(monkeypatch):
+    """An exception in a parser process (a bug, not the document) comes back as that document's error
+    (the crawl records internal_error); the process goes on reading the others."""
+    monkeypatch.setattr(parsers, "parse_shipped", buggy_parser)
+    pool = parsers.ParsePool(SETTINGS.replace(parse_workers=1, parse_backlog=4))
+    answers = parse_all(pool, [marked("one"), marked("bug-in-the-parser"), marked("three")])
+    assert answers[0] is None and answers[2] is None
+    assert isinstance(answers[1], RuntimeError) and "ValueError('a bug')" in str(answers[1])
+    assert pool.restarts == 0
+
+
+# mark -> the reason code of the document on which a parser writes that (tests/parser_faults.py)
+LIED = {"lie-too-long": "parser_died", "lie-not-a-pickle": "parser_died", "lie-names-a-function": "parser_died",
+        "lie-wrong-shape": "parser_died", "lie-not-the-next-document": "parser_died", "lie-empty": "parser_died",
+        "lie-cut-short-then-ends": "parser_died", "lie-cut-short-then-hangs": "parse_timeout"}
+
+
+def test_every_lie_has_its_case():
+    assert sorted(LIED) == sorted(parser_faults.LIES)
+
+
+@pytest.mark.parametrize("lie", sorted(LIED))
+def test_a_parser_that_writes_what_is_not_an_answer_fails_only_its_document(monkeypatch, lie):
+    """The pipe from a parser is read as untrusted: a message past parse_answer_max is refused at its
+    length (not waited for: parser_died, not parse_timeout), one that names a function is not called,
+    and whatever else is not the next document's answer stops the parser; the others are read."""
+    monkeypatch.setattr(parsers, "parse_shipped", lying_parser)
+    before = set(multiprocessing.active_children())
+    pool = parsers.ParsePool(SETTINGS.replace(parse_workers=1, parse_backlog=4, parse_timeout=1.0))
+    bodies = [marked("one"), marked(lie), marked("three"), marked("four")]
+    assert parse_all(pool, bodies) == [None, LIED[lie], None, None]
+    assert not parser_faults.PWNED
+    assert set(multiprocessing.active_children()) <= before
+
+
+def test_no_thread_of_the_crawl_takes_part_in_a_hand_over():
+    """The event loop itself writes the documents and reads the answers: while the parser processes
+    are up and answering, the crawling process runs no thread more than before."""
+    before = set(threading.enumerate())
+    pool = parsers.ParsePool(SETTINGS.replace(parse_workers=2))
+
+    async def every():
+        answers = await asyncio.gather(*(pool.parse(marked(f"g{i}"), "application/ld+json", URL) for i in range(20)))
+        return answers, set(threading.enumerate())
+    try:
+        answers, during = asyncio.run(every())
+    finally:
+        pool.close()
+    assert len(answers) == 20 and all(a.groups for a in answers)
+    assert during == before
+
+
+def test_a_document_and_its_answer_longer_than_a_socket_buffer_cross_whole():
+    """A 600 KB body and its 600 KB of N-Triples: both cross in many writes and reads, and the answer
+    is the one the pipeline thread computes."""
+    settings = Settings(parse_workers=1, max_literal=4000)
+    long = {f"{name}": [f"{name} {i} " + "x" * 3000 for i in range(settings.max_values_per_property)]
+            for name in ("keywords", "knowsAbout")}
+    body = profile(**long)
+    pool = parsers.ParsePool(settings)
+
+    async def one():
+        return await pool.parse(body, "application/ld+json", URL)
+    try:
+        parsed = asyncio.run(one())
+    finally:
+        pool.close()
+    expected = parse_source(body, "application/ld+json", URL, settings)
+    assert len(parsed.triples.text) > 600_000 and len(body) > 600_000
+    assert sorted(map(str, parsed.triples)) == sorted(map(str, expected.triples))
+    assert parsed.content_hash == expected.content_hash
