@@ -36,6 +36,7 @@ IRI, BLANK, LITERAL = ox.NamedNode, ox.BlankNode, ox.Literal
 RDF_TYPE = str(RDF.type)
 SUBCLASS_OF = str(RDFS.subClassOf)
 XSD_STRING = str(XSD.string)
+XSD_DATE = str(XSD.date)
 LANG_STRING = str(RDF.langString)
 TEXT_TYPES = (XSD_STRING, LANG_STRING)
 VIOLATION = str(SH.Violation)
@@ -115,6 +116,8 @@ class Data:
         dt = datatype.value
         if dt in TEXT_TYPES:
             return lit
+        if read is None and dt == XSD_DATE and _plain_date(lit.value):
+            return lit   # rdflib reads it as it is, well-formed: no rdflib term made for it (a new one a document)
         if read is None:
             read = _typed(lit.value, dt)
         text = str(read)
@@ -176,6 +179,21 @@ def to_ox(term):
     if term.language:
         return LITERAL(str(term), language=term.language)
     return LITERAL(str(term), datatype=IRI(str(term.datatype or XSD.string)))
+
+
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _plain_date(lexical: str) -> bool:
+    """Is ``lexical`` a YYYY-MM-DD date that exists? rdflib reads such an xsd:date with
+    ``date.fromisoformat`` and writes it back with ``isoformat()``: the same text, well-formed."""
+    if _PLAIN_DATE.fullmatch(lexical) is None:
+        return False
+    try:
+        date.fromisoformat(lexical)
+    except ValueError:
+        return False
+    return True
 
 
 @lru_cache(maxsize=4096)
