@@ -76,6 +76,9 @@ class Result(NamedTuple):
 
 
 # ------------------------------------------------------------------ the data
+_NO_EDGES: dict = {}   # a subject's edges when it has none (shared: never added to)
+
+
 class Data:
     """A document's statements as the evaluator (and vocab.validate's wording) reads them.
 
@@ -174,7 +177,7 @@ class Data:
         return data
 
     def values(self, s, p: str):
-        return self.edges.get(s, {}).get(p, ())
+        return self.edges.get(s, _NO_EDGES).get(p, ())
 
     def subjects_by_object(self, p: str) -> dict:
         out: dict = {}
@@ -345,16 +348,23 @@ class Shape:
 
     def report(self, focus, data, out: list) -> None:
         """Append every result of ``focus`` against this shape (and its property shapes) to ``out``."""
-        values = self.value_nodes(focus, data)
+        self._report(focus, self.value_nodes(focus, data), data, out)
+        if self.properties:
+            # a property shape has one predicate and no property shapes of its own (compile_shapes)
+            by_predicate = data.edges.get(focus, _NO_EDGES)
+            for p in self.properties:
+                p._report(focus, by_predicate.get(p.path, ()), data, out)
+
+    def _report(self, focus, values, data, out: list) -> None:
+        """This shape's own results for ``focus``, whose value nodes are ``values``."""
         if (self.min_count is not None and len(values) < self.min_count) or \
                 (self.max_count is not None and len(values) > self.max_count):
             out.append(Result(focus, self.path, None, self.node, self.severity, self.message))
-        for ok in self.checks:
-            for v in values:
-                if not ok(v, data):
-                    out.append(Result(focus, self.path, v, self.node, self.severity, self.message))
-        for p in self.properties:
-            p.report(focus, data, out)
+        if values:
+            for ok in self.checks:
+                for v in values:
+                    if not ok(v, data):
+                        out.append(Result(focus, self.path, v, self.node, self.severity, self.message))
 
     def focus_nodes(self, data, typed: dict) -> dict:
         """The shape's targets in ``data`` (each once): instances of each target class (``typed``:
