@@ -53,6 +53,19 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+# json.loads(text, parse_constant=...) makes a new decoder for every call; this one is made once.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _loads(text):
+    """``json.loads(text, parse_constant=_reject_constant)``, with the one decoder for a str."""
+    if not isinstance(text, str):
+        return json.loads(text, parse_constant=_reject_constant)
+    if text.startswith("\ufeff"):   # as json.loads refuses a str that starts with a byte-order mark
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
+
+
 def read_json(data, limits: Limits = DEFAULT_LIMITS):
     """Decode JSON text (bytes or str) and check its shape; never raises anything but DocumentError."""
     if isinstance(data, bytes):
@@ -62,7 +75,7 @@ def read_json(data, limits: Limits = DEFAULT_LIMITS):
             raise DocumentError(f"the document is not UTF-8 text ({exc.reason} at byte {exc.start})",
                                 code="bad_encoding") from None
     try:
-        value = json.loads(data, parse_constant=_reject_constant)
+        value = _loads(data)
     except RecursionError:
         raise DocumentError("the JSON is nested too deeply", code="too_deep") from None
     except (ValueError, MemoryError) as exc:
