@@ -500,8 +500,7 @@ def test_crosses_paths_answers_per_subject(document_url, subjects, expected, mon
 
 
 @pytest.mark.parametrize("max_values", [1, 50])
-@pytest.mark.parametrize("name, url, kind, body", CASES, ids=[c[0] for c in CASES])
-def test_the_subjects_parse_source_met_are_those_of_its_statements(name, url, kind, body, max_values):
+def test_the_subjects_parse_source_met_are_those_of_its_statements(max_values):
     """crosses_paths reads the kept statements' subjects parse_source collected (Parsed.subjects) rather
     than reading every statement's subject again: the same set (statements past max_values_per_property,
     foreign ones and renamed blank nodes included), so the same answer, for every case of the family."""
@@ -509,9 +508,13 @@ def test_the_subjects_parse_source_met_are_those_of_its_statements(name, url, ki
 
     from hubnet.crawler.crawl.extract import crosses_paths
 
-    try:
-        parsed = parse_source(body, kind, url, Settings(max_values_per_property=max_values))
-    except DocumentError:
-        pytest.skip("refused: no statements")
-    assert parsed.subjects == {t.subject.value for t in parsed.triples}
-    assert crosses_paths(parsed, url) is crosses_paths(replace(parsed, subjects=None), url)
+    read = 0
+    for name, url, kind, body in CASES:
+        try:
+            parsed = parse_source(body, kind, url, Settings(max_values_per_property=max_values))
+        except DocumentError:
+            continue   # refused: no statements
+        read += 1
+        assert parsed.subjects == {t.subject.value for t in parsed.triples}, name
+        assert crosses_paths(parsed, url) is crosses_paths(replace(parsed, subjects=None), url), name
+    assert read > 40
