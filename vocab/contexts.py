@@ -120,7 +120,7 @@ def inline_contexts(document):
     pinned (``http://127.0.0.1/…``, ``file:///etc/passwd``, a relative path...).
     Iterative, so hostile nesting cannot exhaust the Python stack.
     """
-    return _inline(copy.deepcopy(document), shared=False)
+    return _inline(copy.deepcopy(document), shared=False)[0]
 
 
 def inline_contexts_in_place(document):
@@ -131,13 +131,22 @@ def inline_contexts_in_place(document):
     deepcopy of the document and of each context per document was pure cost.
     Never mutate the result. On error ``document`` is left half-done.
     """
+    return _inline(document, shared=True)[0]
+
+
+def inline_contexts_in_place_importing(document) -> tuple:
+    """``inline_contexts_in_place``, and whether an ``@import`` was met: the only edit of a dict it makes
+    besides replacing ``@context`` values (it adds the imported context's entries to that dict). Without
+    one, the result differs from ``document`` as decoded only in its ``@context`` members."""
     return _inline(document, shared=True)
 
 
-def _inline(root, shared: bool):
-    """Inline every context reference in ``root``, in place; ``shared``: use (and never walk) the cached copies."""
+def _inline(root, shared: bool) -> tuple:
+    """Inline every context reference in ``root``, in place; ``shared``: use (and never walk) the cached copies.
+    Returns ``root`` and whether an ``@import`` was inlined."""
     skip = _SHARED if shared else ()
     resolve = _shared_context if shared else pinned_context
+    imported_any = False
     stack = [root]
     pop, push = stack.pop, stack.extend
     while stack:
@@ -154,12 +163,13 @@ def _inline(root, shared: bool):
                 if not isinstance(ref, str):
                     raise DocumentError("@import must name a context", code="unsupported_context")
                 imported = pinned_context(ref)  # a copy: its entries join (and are walked with) this dict
+                imported_any = True
                 for key, value in imported.items():
                     item.setdefault(key, value)
             push(item.values())
         elif isinstance(item, list):
             push(item)
-    return root
+    return root, imported_any
 
 
 def _resolve_context_value(value, resolve):

@@ -24,7 +24,7 @@ from itertools import repeat
 
 import pyoxigraph as ox
 
-from .contexts import inline_contexts_in_place, shared_context_json
+from .contexts import inline_contexts_in_place, inline_contexts_in_place_importing, shared_context_json
 from .errors import DocumentError
 from .model import SCHEMA
 
@@ -53,6 +53,19 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+# json.loads(text, parse_constant=...) makes a new decoder for every call; this one is made once.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _loads(text):
+    """``json.loads(text, parse_constant=_reject_constant)``, with the one decoder for a str."""
+    if not isinstance(text, str):
+        return json.loads(text, parse_constant=_reject_constant)
+    if text.startswith("\ufeff"):   # as json.loads refuses a str that starts with a byte-order mark
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
+
+
 def read_json(data, limits: Limits = DEFAULT_LIMITS):
     """Decode JSON text (bytes or str) and check its shape; never raises anything but DocumentError."""
     if isinstance(data, bytes):
@@ -62,7 +75,7 @@ def read_json(data, limits: Limits = DEFAULT_LIMITS):
             raise DocumentError(f"the document is not UTF-8 text ({exc.reason} at byte {exc.start})",
                                 code="bad_encoding") from None
     try:
-        value = json.loads(data, parse_constant=_reject_constant)
+        value = _loads(data)
     except RecursionError:
         raise DocumentError("the JSON is nested too deeply", code="too_deep") from None
     except (ValueError, MemoryError) as exc:
@@ -219,13 +232,29 @@ def document_rows(data, media_type: str, base_iri: str | None, limits: Limits = 
     is a NamedNode, the object value None unless the object is a NamedNode,
     Literal or BlankNode. Reading a term or its value from pyoxigraph makes a
     new Python object each time, so a caller that looks at every triple (the
-    crawler) gets them here rather than reading them all again.
+    crawler) gets them here rather than reading them all again. The answer is
+    a ``Rows`` list: it also carries the decoded JSON (see there).
     """
     kind = (media_type or "").split(";")[0].strip().lower()
     if kind in TURTLE_TYPES:
-        return _parse_rows(data, ox.RdfFormat.TURTLE, base_iri, limits)
-    payload = _jsonld_payload(read_document(data, kind, limits), owned=True)
-    return _parse_rows(payload, ox.RdfFormat.JSON_LD, base_iri, limits)
+        rows = Rows(_parse_rows(data, ox.RdfFormat.TURTLE, base_iri, limits))
+        rows.document = None
+        return rows
+    document = read_document(data, kind, limits)
+    safe, imported = inline_contexts_in_place_importing(document)
+    rows = Rows(_parse_rows(_payload(safe), ox.RdfFormat.JSON_LD, base_iri, limits))
+    rows.document = None if imported else document
+    return rows
+
+
+class Rows(list):
+    """``document_rows``' rows, and as ``document`` the JSON they were read from, for the checks made
+    on the JSON itself (``vocab.validate.check_url_strings``) without decoding the body again: the
+    value ``read_document`` gives, but with every ``@context`` member replaced by the pinned context
+    it names (a shared object: never modify it). None for Turtle, and when the document holds an
+    ``@import`` (inlining it adds the imported context's entries to a dict): read it again then."""
+
+    __slots__ = ("document",)
 
 
 def _quads(rows) -> list:
@@ -236,13 +265,17 @@ def _jsonld_payload(document, owned: bool) -> bytes:
     """The document with its contexts inlined, as the JSON text pyoxigraph reads.
 
     ``owned``: ``document`` was decoded by us for this call only, so contexts
-    are inlined into it rather than into a deep copy. The pinned contexts put
-    in are shared, read-only objects, and when the document is an object whose
-    first member is a pinned ``@context`` (nearly every profile) that member's
-    text is the cached serialisation: the same bytes ``json.dumps`` would
-    write for the whole object, without serialising the context every time.
+    are inlined into it rather than into a deep copy.
     """
-    safe = inline_contexts_in_place(document if owned else copy.deepcopy(document))
+    return _payload(inline_contexts_in_place(document if owned else copy.deepcopy(document)))
+
+
+def _payload(safe) -> bytes:
+    """A document whose contexts are inlined as the JSON text pyoxigraph reads. The pinned contexts put
+    in are shared, read-only objects, and when the document is an object whose first member is a
+    pinned ``@context`` (nearly every profile) that member's text is the cached serialisation: the
+    same bytes ``json.dumps`` would write for the whole object, without serialising the context
+    every time."""
     if type(safe) is dict and safe and next(iter(safe)) == "@context":
         text = shared_context_json(safe["@context"])
         if text is not None:

@@ -36,6 +36,9 @@ IRI, BLANK, LITERAL = ox.NamedNode, ox.BlankNode, ox.Literal
 RDF_TYPE = str(RDF.type)
 SUBCLASS_OF = str(RDFS.subClassOf)
 XSD_STRING = str(XSD.string)
+XSD_DATE = str(XSD.date)
+XSD_DOUBLE = str(XSD.double)
+NUMERIC_BOUND_TYPES = frozenset(str(t) for t in (XSD.integer, XSD.decimal, XSD.double, XSD.float))
 LANG_STRING = str(RDF.langString)
 TEXT_TYPES = (XSD_STRING, LANG_STRING)
 VIOLATION = str(SH.Violation)
@@ -73,6 +76,9 @@ class Result(NamedTuple):
 
 
 # ------------------------------------------------------------------ the data
+_NO_EDGES: dict = {}   # a subject's edges when it has none (shared: never added to)
+
+
 class Data:
     """A document's statements as the evaluator (and vocab.validate's wording) reads them.
 
@@ -81,15 +87,18 @@ class Data:
     A typed literal (a number, a date, a boolean) is kept in the lexical form rdflib gives it
     ("5.15E1" -> "51.5"), so that patterns, lengths, counts and the values shown are those pyshacl
     saw through rdflib; ``literal`` gives rdflib's reading of it (its value, or that it is ill-formed:
-    "no"^^xsd:boolean reads as "false", ill-formed).
+    "no"^^xsd:boolean reads as "false", ill-formed). A plain date or number (``_plain_date``,
+    ``_PLAIN_DOUBLE``), as every profile holds, is read without rdflib (~15 us a term, and each one
+    is new): ``doubles`` holds the float rdflib would read such an xsd:double as.
     """
 
-    __slots__ = ("edges", "pairs", "originals")
+    __slots__ = ("edges", "pairs", "originals", "doubles")
 
     def __init__(self):
         self.edges: dict = {}
         self.pairs: dict = {}
         self.originals: dict = {}   # a typed literal whose lexical form rdflib changed -> rdflib's Literal
+        self.doubles: dict = {}     # a plain xsd:double, as kept here -> its value (what rdflib reads)
 
     def add(self, s, p: str, o) -> None:
         if type(o) is LITERAL:
@@ -116,6 +125,16 @@ class Data:
         if dt in TEXT_TYPES:
             return lit
         if read is None:
+            if dt == XSD_DATE and _plain_date(lit.value):
+                return lit   # rdflib reads it as it is, well-formed
+            if dt == XSD_DOUBLE and _PLAIN_DOUBLE.fullmatch(lit.value):
+                # rdflib reads float(text), well-formed, and writes str() of that float
+                value = float(lit.value)
+                text = str(value)
+                if text != lit.value:
+                    lit = LITERAL(text, datatype=datatype)
+                self.doubles[lit] = value
+                return lit
             read = _typed(lit.value, dt)
         text = str(read)
         if text == lit.value and read.ill_typed is not True:
@@ -158,7 +177,7 @@ class Data:
         return data
 
     def values(self, s, p: str):
-        return self.edges.get(s, {}).get(p, ())
+        return self.edges.get(s, _NO_EDGES).get(p, ())
 
     def subjects_by_object(self, p: str) -> dict:
         out: dict = {}
@@ -176,6 +195,23 @@ def to_ox(term):
     if term.language:
         return LITERAL(str(term), language=term.language)
     return LITERAL(str(term), datatype=IRI(str(term.datatype or XSD.string)))
+
+
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# A number as pyoxigraph writes a JSON number's xsd:double ("5.153228E1"), and its plainer spellings.
+_PLAIN_DOUBLE = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def _plain_date(lexical: str) -> bool:
+    """Is ``lexical`` a YYYY-MM-DD date that exists? rdflib reads such an xsd:date with
+    ``date.fromisoformat`` and writes it back with ``isoformat()``: the same text, well-formed."""
+    if _PLAIN_DATE.fullmatch(lexical) is None:
+        return False
+    try:
+        date.fromisoformat(lexical)
+    except ValueError:
+        return False
+    return True
 
 
 @lru_cache(maxsize=4096)
@@ -233,6 +269,8 @@ def _datatype(param):
     def ok(v, data):
         if type(v) is not LITERAL or v.datatype.value != wanted:
             return False
+        if v in data.doubles:
+            return True   # a plain xsd:double: well-formed, a float
         lit = data.literal(v)
         return lit.ill_typed is not True and _actual(lit.value, wanted)
     return ok
@@ -256,10 +294,16 @@ def _bound(param, name, holds):
     if not isinstance(param, Literal) or not isinstance(param.value, (int, float, Decimal)) \
             or isinstance(param.value, bool):
         raise ShapesError(f"{name} {param!r} is not implemented (a numeric bound is)")
+    # rdflib compares two well-formed numbers by their values (Literal.eq, Literal.__gt__)
+    bound = param.value if str(param.datatype) in NUMERIC_BOUND_TYPES and param.ill_typed is not True else None
 
     def ok(v, data):
         if type(v) is not LITERAL or v.datatype.value in TEXT_TYPES:
             return False   # an IRI, a blank node or a text is never in range of a number
+        if bound is not None:
+            value = data.doubles.get(v)
+            if value is not None:
+                return holds(0 if value == bound else 1 if value > bound else -1)
         lit = data.literal(v)
         if isinstance(lit.value, str):
             return False
@@ -304,16 +348,23 @@ class Shape:
 
     def report(self, focus, data, out: list) -> None:
         """Append every result of ``focus`` against this shape (and its property shapes) to ``out``."""
-        values = self.value_nodes(focus, data)
+        self._report(focus, self.value_nodes(focus, data), data, out)
+        if self.properties:
+            # a property shape has one predicate and no property shapes of its own (compile_shapes)
+            by_predicate = data.edges.get(focus, _NO_EDGES)
+            for p in self.properties:
+                p._report(focus, by_predicate.get(p.path, ()), data, out)
+
+    def _report(self, focus, values, data, out: list) -> None:
+        """This shape's own results for ``focus``, whose value nodes are ``values``."""
         if (self.min_count is not None and len(values) < self.min_count) or \
                 (self.max_count is not None and len(values) > self.max_count):
             out.append(Result(focus, self.path, None, self.node, self.severity, self.message))
-        for ok in self.checks:
-            for v in values:
-                if not ok(v, data):
-                    out.append(Result(focus, self.path, v, self.node, self.severity, self.message))
-        for p in self.properties:
-            p.report(focus, data, out)
+        if values:
+            for ok in self.checks:
+                for v in values:
+                    if not ok(v, data):
+                        out.append(Result(focus, self.path, v, self.node, self.severity, self.message))
 
     def focus_nodes(self, data, typed: dict) -> dict:
         """The shape's targets in ``data`` (each once): instances of each target class (``typed``:

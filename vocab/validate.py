@@ -176,7 +176,9 @@ def profile_groups(data: Data) -> list:
                         reached.add(o)
                     continue
                 known = sources.get(o, ())
-                new = tuple(dict.fromkeys(known + came_from))[:2]
+                if known == came_from:
+                    continue   # nothing new (most nodes: reached from the one group there is)
+                new = tuple(dict.fromkeys(known + came_from))[:2] if known else came_from
                 if new != known:
                     sources[o] = new
                     queue.append(o)
@@ -305,13 +307,22 @@ def check_published_at(data: Data, document_url: str) -> list:
 # these are checked on the JSON itself, before RDF can lose them.
 URL_TERMS = ("url", "sameAs", "logo", "license", "memberOf", "member", "parentOrganization",
              "subOrganization", "linkedTo", "vouchesFor")
+_URL_TERM_SET = frozenset(URL_TERMS)
 
 
 _BAD_IRI_CHARS = re.compile(r'[\s<>"{}|\\^`]')
+# A plain web address: http:// or https:// (ASCII letters in any case), a host of ASCII letters, digits,
+# dots and hyphens, an optional port of digits, then the end or one of / ? #. urlsplit finds that host
+# (not empty), so such an address needs no urlsplit; anything else is asked of urlsplit.
+_PLAIN_WEB_ADDRESS = re.compile(r"[hH][tT][tT][pP][sS]?://[A-Za-z0-9.\-]+(?::[0-9]*)?(?:[/?#]|\Z)")
 
 
 def _is_web_address(value: str) -> bool:
-    if not value.lower().startswith(("http://", "https://")) or _BAD_IRI_CHARS.search(value):
+    if _BAD_IRI_CHARS.search(value):
+        return False
+    if _PLAIN_WEB_ADDRESS.match(value):
+        return True
+    if not value.lower().startswith(("http://", "https://")):
         return False
     try:
         return bool(urlsplit(value).hostname)
@@ -331,8 +342,8 @@ def check_url_strings(document) -> list:
         if not isinstance(node, dict):
             continue
         for key, value in node.items():
-            if key.startswith("@"):
-                continue
+            if key.startswith("@") or (key not in _URL_TERM_SET and not isinstance(value, (dict, list))):
+                continue   # a keyword, or a value with nothing to check or walk into (most of them)
             where = f"{path}.{key}" if path else key
             values = value if isinstance(value, list) else [value]
             if key in URL_TERMS:

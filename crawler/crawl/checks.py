@@ -19,7 +19,7 @@ from dataclasses import fields
 from hubnet import vocab
 from hubnet.crawler.crawl.extract import limits_from
 from hubnet.crawler.settings import Settings
-from hubnet.vocab.parse import DEFAULT_LIMITS, TURTLE_TYPES
+from hubnet.vocab.parse import DEFAULT_LIMITS, HTML_TYPES, TURTLE_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,14 @@ def profile_problems(body: bytes, media_type: str, document_url: str, settings: 
     Each problem is ``{"severity": "error"|"warning", "field", "message", "code"}``; at most
     ``settings.max_profile_problems`` are kept, each message cut to ``settings.max_problem_length``
     (a message may quote the document's own values). ``rows``: the body as parse_source read it
-    (``Parsed.rows``), so that its statements are not parsed again; the answer is the same.
+    (``Parsed.rows``, a ``vocab.parse.Rows`` carrying its decoded JSON), so that neither its
+    statements nor its JSON are read again; the answer is the same.
     """
     if not settings.check_profiles:
         return None
     try:
-        report = _report(body, media_type, document_url, rows if _reads_as_vocab(settings) else None)
+        report = _report(body, media_type, document_url, rows if _reads_as_vocab(settings) else None,
+                         limits_from(settings) == DEFAULT_LIMITS)
     except vocab.HubnetError as exc:   # what the crawler read but the editor's reader cannot: say so
         issues = [{"severity": "error", "field": "document", "message": exc.message, "code": exc.code}]
     except (RecursionError, MemoryError, ValueError) as exc:
@@ -54,12 +56,18 @@ def profile_problems(body: bytes, media_type: str, document_url: str, settings: 
     return json.dumps(issues[:settings.max_profile_problems], ensure_ascii=False)
 
 
-def _report(body: bytes, media_type: str, url: str, rows: list | None) -> vocab.Report:
-    """``vocab.validate`` of the body, from the rows parse_source made of it when there are any."""
+def _report(body: bytes, media_type: str, url: str, rows: list | None, vocab_limits: bool) -> vocab.Report:
+    """``vocab.validate`` of the body, from the rows parse_source made of it when there are any.
+
+    Its JSON-level checks read the JSON parse_source decoded (``vocab.parse.Rows.document``) when that is
+    the value vocab would decode: always for JSON; for HTML only under vocab's own limits (``vocab_limits``),
+    since a script block past tighter limits is skipped by parse_source but read by vocab."""
     if rows is None:
         return vocab.validate(body, base_iri=url, media_type=media_type, published_at=url)
     kind = (media_type or "").split(";")[0].strip().lower()
-    document = None if kind in TURTLE_TYPES else vocab.read_document(body, kind)   # for its JSON-level checks
+    document = getattr(rows, "document", None) if vocab_limits or kind not in HTML_TYPES else None
+    if document is None and kind not in TURTLE_TYPES:
+        document = vocab.read_document(body, kind)
     return vocab.validate_rows(rows, document, published_at=url)
 
 

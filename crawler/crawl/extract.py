@@ -49,6 +49,8 @@ class Parsed:
     # vocab.parse's rows, before blank nodes were named: the editor's rules read these rather than
     # parsing the body again (crawl/checks.py). Only in the process that parsed it.
     rows: list | None = None
+    # The IRIs of the kept statements' subjects, as parse_source met them (for crosses_paths).
+    subjects: set | None = None
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -78,7 +80,7 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
         rows = document_rows(body, media_type, document_url, limits_from(settings))
     except (RecursionError, MemoryError):
         raise DocumentError("the document is too complex to read", code="too_deep") from None
-    kept, dropped, groups, every_group, outlinks, digest, capped = _statements(
+    kept, dropped, groups, every_group, outlinks, digest, capped, subjects = _statements(
         rows, document_url, settings.max_outlinks, settings.max_values_per_property, by_path)
     disguised = [g for g in every_group if has_userinfo(g)]
     if disguised:
@@ -95,7 +97,7 @@ def parse_source(body: bytes, media_type: str, document_url: str, settings: Sett
     notes = [f"{capped} statement(s) beyond {settings.max_values_per_property} values of one property "
              "of one subject were not kept"] if capped else []
     return Parsed(triples=kept, groups=groups, dropped_foreign=dropped, links=outlinks, content_hash=digest,
-                  notes=notes, withdraws=profile_withdraws(kept), rows=rows)
+                  notes=notes, withdraws=profile_withdraws(kept), rows=rows, subjects=subjects)
 
 
 def _statements(rows, document_url: str, max_outlinks: int, max_values: int, by_path: bool = False):
@@ -113,7 +115,8 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int, by_
     Only the first ``max_values`` values of each (subject, property) are kept, in document
     order: the aggregator's queries and pages read every value, so a profile repeating a name
     or a description hundreds of times must not multiply their work (issue 12, finding 2).
-    Returns (kept, dropped count, kept group IRIs, every group IRI, link targets, hash, capped count).
+    Returns (kept, dropped count, kept group IRIs, every group IRI, link targets, hash, capped count,
+    the kept statements' subject IRIs).
     """
     base = urldefrag(document_url)[0]
     blank, named_node, quad = ox.BlankNode, ox.NamedNode, ox.Quad
@@ -136,7 +139,7 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int, by_
     limit = max(max_outlinks, 1)  # links() checks its limit after taking a target, so it always takes one
     kept, lines, group_iris, every_group, outlinks, seen_links = [], [], [], [], [], set()
     dropped = capped = 0
-    per_property: dict = {}  # (subject IRI, predicate IRI) -> values kept
+    per_property: dict = {}  # (subject IRI, predicate IRI) -> values kept: one key per kept statement's pair
     for q, s, p, o, sv, pv, ov in rows:
         renamed = False
         if type(s) is blank:
@@ -173,7 +176,8 @@ def _statements(rows, document_url: str, max_outlinks: int, max_values: int, by_
             if ov.startswith(("http://", "https://")) and ov not in seen_links:
                 seen_links.add(ov)
                 outlinks.append(ov)
-    return kept, dropped, group_iris, every_group, outlinks, _digest(lines), capped
+    subjects = {sv for sv, _ in per_property}
+    return kept, dropped, group_iris, every_group, outlinks, _digest(lines), capped, subjects
 
 
 def crosses_paths(parsed: Parsed, document_url: str) -> bool:
@@ -187,7 +191,8 @@ def crosses_paths(parsed: Parsed, document_url: str) -> bool:
         return parsed.crosses
     own = scope(document_url)
     same_document = document_url.split("#", 1)[0] + "#"
-    return any(scope(s) != own for s in {t.subject.value for t in parsed.triples} if not s.startswith(same_document))
+    subjects = parsed.subjects if parsed.subjects is not None else {t.subject.value for t in parsed.triples}
+    return any(scope(s) != own for s in subjects if not s.startswith(same_document))
 
 
 # ------------------------------------------------------------------ a stored graph (the 304 path)

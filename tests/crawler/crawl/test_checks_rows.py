@@ -100,3 +100,60 @@ def test_a_crawl_reading_past_vocabs_limits_reads_the_body_again(rdf_parses):
     problems = checks.problem_list(checks.profile_problems(body, "application/ld+json", URL, settings, parsed.rows))
     assert len(rdf_parses) == 2
     assert [p["code"] for p in problems] == ["too_many_triples"]
+
+
+@pytest.fixture
+def json_reads(monkeypatch):
+    """How many times JSON text is decoded (vocab.parse.read_json: every JSON-LD body, each script block)."""
+    from hubnet.vocab import parse
+
+    calls = []
+    real = parse.read_json
+
+    def counting(*args, **kw):
+        calls.append(1)
+        return real(*args, **kw)
+    monkeypatch.setattr(parse, "read_json", counting)
+    return calls
+
+
+# A node carrying "@import": inlining it adds every entry of schema.org's context to that node (its
+# "url", "logo"... as term definitions), which the JSON-level checks must never read as the group's own.
+IMPORTING = _doc(location={"@import": "https://schema.org", "name": "Hall"})
+# A page whose second block is past a crawl's tighter node limit but within vocab's: the crawl's
+# statements come from the first block alone, and the JSON-level checks read both, as vocab does.
+TWO_BLOCKS = (b'<html><script type="application/ld+json">' + _doc() + b'</script><script type="application/ld+json">'
+              + json.dumps({"@context": CONTEXT, "@type": "Place", "url": "words, not an address",
+                            "keywords": [f"k{i}" for i in range(500)]}).encode() + b"</script></html>")
+
+
+@pytest.mark.parametrize("name", [n for n in DOCUMENTS if DOCUMENTS[n][1] != "text/turtle"])
+def test_the_json_parse_source_decoded_is_not_decoded_again(name, json_reads):
+    body, kind, url = _body(name)
+    settings = Settings()
+    parsed = parse_source(body, kind, url, settings)
+    assert len(json_reads) == 1
+    from_rows = checks.profile_problems(body, kind, url, settings, parsed.rows)
+    assert len(json_reads) == 1, "the body's JSON was decoded again"
+    assert from_rows == checks.profile_problems(body, kind, url, settings)
+
+
+@pytest.mark.parametrize("body, kind, settings, reads", [
+    (IMPORTING, "application/ld+json", Settings(), 2),
+    (_html(IMPORTING), "text/html", Settings(), 2),
+    (TWO_BLOCKS, "text/html", Settings(max_json_nodes=400), 4),   # two blocks, twice
+], ids=["an @import", "an @import in a page", "a page read with tighter limits"])
+def test_json_that_is_not_as_vocab_decodes_it_is_decoded_again(body, kind, settings, reads, json_reads):
+    """Where the JSON parse_source holds is not what vocab.read_document gives (an @import was inlined
+    into it; a script block past the crawl's tighter limits was left out), the checks decode the body
+    again, and say what ``hubnet-node validate`` says of its JSON."""
+    parsed = parse_source(body, kind, URL, settings)
+    problems = checks.problem_list(checks.profile_problems(body, kind, URL, settings, parsed.rows))
+    assert len(json_reads) == reads
+    words = [p["message"] for p in problems]
+    if body is TWO_BLOCKS:
+        assert "url: 'words, not an address' is not a web address" in " ".join(words), words
+    else:
+        assert not any("is not a web address" in w for w in words), words   # schema.org's "url": not ours
+        assert checks.profile_problems(body, kind, URL, settings, parsed.rows) == \
+            checks.profile_problems(body, kind, URL, settings)

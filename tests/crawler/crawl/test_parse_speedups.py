@@ -497,3 +497,24 @@ def test_crosses_paths_answers_per_subject(document_url, subjects, expected, mon
     assert extract.crosses_paths(_parsed(subjects), document_url) is expected
     assert len(calls) <= 1 + len(set(subjects))
 
+
+
+@pytest.mark.parametrize("max_values", [1, 50])
+def test_the_subjects_parse_source_met_are_those_of_its_statements(max_values):
+    """crosses_paths reads the kept statements' subjects parse_source collected (Parsed.subjects) rather
+    than reading every statement's subject again: the same set (statements past max_values_per_property,
+    foreign ones and renamed blank nodes included), so the same answer, for every case of the family."""
+    from dataclasses import replace
+
+    from hubnet.crawler.crawl.extract import crosses_paths
+
+    read = 0
+    for name, url, kind, body in CASES:
+        try:
+            parsed = parse_source(body, kind, url, Settings(max_values_per_property=max_values))
+        except DocumentError:
+            continue   # refused: no statements
+        read += 1
+        assert parsed.subjects == {t.subject.value for t in parsed.triples}, name
+        assert crosses_paths(parsed, url) is crosses_paths(replace(parsed, subjects=None), url), name
+    assert read > 40

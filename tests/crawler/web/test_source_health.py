@@ -32,6 +32,10 @@ BROKEN = [
                                                           "longitude": -0.01}}}, "location"),
     ("email.test", {"email": "not an email address"}, "email"),
     ("member.test", {"memberOf": "just some words"}, "memberOf"),
+    # A node carrying "@import": inlining it adds schema.org's term definitions ("url", "logo"...) to the
+    # node, which the crawl's checks must not read as the group's own values (issue 18: they read the
+    # JSON parse_source decoded, except in such a document).
+    ("import.test", {"location": {"@import": "https://schema.org", "name": "Hall", "url": "words"}}, "location.url"),
 ]
 FINE = "fine.test"
 
