@@ -212,6 +212,7 @@ class Fetcher:
         self._connector: _PooledConnector | None = None
         self._hosts: dict[str, _Host] = {}
         self._gates: dict[str, _Gate] = {}      # "a:<address>" and "n:<subnet>"
+        self._gates_of: dict[str, list[_Gate]] = {}   # address -> [its gate, its subnet's gate]
         self._gate_changed = asyncio.Event()
         self._resolver: SafeResolver | None = None
         self.on_release = None                  # called when a request ends (the crawler's scheduler wakes)
@@ -532,6 +533,11 @@ class Fetcher:
             raise
 
     def _gates_for(self, address: str) -> list[_Gate]:
+        """The gates of ``address`` and of its subnet, made once per address (asked for every request
+        and every look at the queues)."""
+        gates = self._gates_of.get(address)
+        if gates is not None:
+            return gates
         s = self.settings
         keys = ((f"a:{address.split('%', 1)[0]}", s.per_address_concurrency, s.address_delay),
                 (f"n:{self.policy.subnet(address)}", s.per_subnet_concurrency, s.subnet_delay))
@@ -541,6 +547,7 @@ class Fetcher:
             if gate is None:
                 gate = self._gates[key] = _Gate(max(1, limit), max(0.0, interval))
             gates.append(gate)
+        self._gates_of[address] = gates
         return gates
 
     async def _enter(self, gates: list[_Gate]) -> None:
