@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections import deque
 from queue import SimpleQueue
 from concurrent.futures import Executor, Future
@@ -61,10 +62,9 @@ class Pipeline(Executor):
             if self._stopping:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             if self._thread is None:
-                # A daemon, as the crawl always shuts it down (Crawler.run's finally), which waits
-                # for the jobs queued; an interpreter exiting for another reason need not wait.
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._name)
                 self._thread.start()
+                _running.add(self)
             self._jobs.put(job)
 
     def _run(self) -> None:
@@ -114,3 +114,17 @@ class Pipeline(Executor):
                 future.set_result(result)
             else:
                 future.set_exception(exc)
+
+
+_running: "weakref.WeakSet[Pipeline]" = weakref.WeakSet()
+
+
+def _finish_at_exit() -> None:
+    """As concurrent.futures does for its threads: at interpreter exit, a pipeline nobody shut down
+    runs the jobs it was given (a store write is finished, never abandoned) and ends, instead of
+    keeping the interpreter waiting for a thread that waits for jobs."""
+    for pipeline in list(_running):
+        pipeline.shutdown(wait=True)
+
+
+threading._register_atexit(_finish_at_exit)

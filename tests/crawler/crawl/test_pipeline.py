@@ -1,6 +1,8 @@
 """The crawl's pipeline thread (crawl/pipeline.py): one thread, jobs in order, answers in batches."""
 
 import asyncio
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -114,3 +116,18 @@ def test_no_thread_until_the_first_job():
     p = Pipeline("test-pipeline-idle")
     assert not any(t.name == "test-pipeline-idle" for t in threading.enumerate())
     p.shutdown(wait=True)
+
+
+def test_an_interpreter_exiting_without_shutdown_finishes_the_jobs_given_then_exits(tmp_path):
+    """A write handed over is never abandoned half-way at exit, and a pipeline left running does not
+    keep the interpreter waiting."""
+    done = tmp_path / "done"
+    script = (
+        "import time\n"
+        "from hubnet.crawler.crawl.pipeline import Pipeline\n"
+        "p = Pipeline('left-running')\n"
+        "p.submit(time.sleep, 0.3)\n"
+        f"p.submit(open({str(done)!r}, 'w').write, 'written')\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert done.read_text() == "written"
