@@ -112,6 +112,9 @@ def _time_pipeline_thread() -> dict:
     async def in_pipeline(self, fn, *args):
         import asyncio
 
+        call = getattr(self._pipeline, "call", None)   # the batched hand-over, where the build has it
+        if call is not None:
+            return await call(timed, fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self._pipeline, timed, fn, *args)
 
     write_staged = Crawler._write_staged

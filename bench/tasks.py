@@ -272,6 +272,9 @@ def _instrument_pipeline(crawler, out: dict) -> None:
             out["pipeline_calls"] += 1
 
     async def in_pipeline(fn, *args):
+        call = getattr(crawler._pipeline, "call", None)   # the batched hand-over, where the build has it
+        if call is not None:
+            return await call(timed, fn, *args)
         return await asyncio.get_running_loop().run_in_executor(crawler._pipeline, timed, fn, *args)
 
     crawler._in_pipeline = in_pipeline

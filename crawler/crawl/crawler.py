@@ -42,7 +42,6 @@ import threading
 import time
 from collections import Counter
 from urllib.parse import urljoin
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from hubnet.vocab.errors import FetchError, HubnetError, StoreError
@@ -50,6 +49,7 @@ from hubnet.vocab.errors import FetchError, HubnetError, StoreError
 from hubnet.vocab import authority as authorise
 from hubnet.crawler.crawl import checks, consent, extract as link, geocode, parsers
 from .fetch import Fetcher
+from .pipeline import Pipeline
 from .netpolicy import canonical_url
 from hubnet.crawler.crawl.extract import parse_source
 from hubnet.crawler.crawl.frontier import CRAWL, OVER_QUOTA, PING, Budgets, Lanes, host_of
@@ -156,7 +156,7 @@ class Crawler:
         self._publish_pending = False
         self._fetcher = fetcher
         self._robots = robots               # a RobotsCache kept by the caller across crawls, or None
-        self._pipeline = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubnet-pipeline")
+        self._pipeline = Pipeline("hubnet-pipeline")
         self._parsers = None   # parsers.ParsePool during a crawl with parse_workers > 0
         self.summary = Summary()
         self._submit_lock = threading.Lock()   # pings handed in from other threads (submit)
@@ -336,13 +336,7 @@ class Crawler:
 
     def _promote(self, url: str) -> None:
         """A ping for a URL still waiting in the crawl lane: move it to the ping lane."""
-        queue = self.lanes.queues[CRAWL].get(host_of(url))
-        for waiting in list(queue or ()):
-            if waiting.url == url:
-                queue.remove(waiting)
-                if not queue:
-                    del self.lanes.queues[CRAWL][host_of(url)]
-                self.lanes.put(waiting, PING)
+        self.lanes.move(url, CRAWL, PING)
 
     async def _worker(self, fetcher, lanes) -> None:
         while True:
@@ -400,8 +394,9 @@ class Crawler:
         if self.progress:
             self.progress(len(self.summary.outcomes), self.lanes.size(), outcome)
 
-    async def _in_pipeline(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._pipeline, fn, *args)
+    def _in_pipeline(self, fn, *args) -> asyncio.Future:
+        """``fn(*args)`` on the pipeline thread, after the jobs handed over before it; await the answer."""
+        return self._pipeline.call(fn, *args)
 
     # ------------------------------------------------------------------ one source
     async def _process(self, fetcher, item: _Item) -> Outcome:

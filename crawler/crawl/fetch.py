@@ -34,6 +34,7 @@ import random
 import socket
 import ssl
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -144,12 +145,18 @@ class _PooledConnector(aiohttp.TCPConnector):
     ({key: [(protocol, release time), ...]}, oldest first, in 3.10 to 3.14). If a future
     aiohttp drops it, connections are closed on release instead (correct, just no reuse); if
     it renames ``_release``, only the short ``keepalive_timeout`` limits idle sockets.
+
+    The release order is kept beside the pool (``_released``), so closing the oldest costs the
+    same whatever the bound, instead of a scan of the whole pool per release. Entries whose
+    connection left the pool (taken again, or closed by aiohttp) are skipped when met and
+    swept out once they outnumber the bound, so the order stays as small as the pool.
     """
 
     def __init__(self, *, max_idle: int, **kw):
         super().__init__(**kw)
         self.max_idle = max(0, max_idle)
         self.bounded = isinstance(getattr(self, "_conns", None), dict)
+        self._released: OrderedDict = OrderedDict()   # protocol -> pool key, least recently released first
         if not self.bounded:
             log.warning("aiohttp %s has no visible connection pool; keep-alive reuse is off", aiohttp.__version__)
 
@@ -161,16 +168,31 @@ class _PooledConnector(aiohttp.TCPConnector):
         super()._release(key, protocol, should_close=should_close or not self.bounded, **kw)
         if not self.bounded:
             return
-        pool = self._conns
+        released = self._released
+        released.pop(protocol, None)
+        pooled = self._conns.get(key)
+        if pooled and pooled[-1][0] is protocol:   # kept for reuse (not closed on release)
+            released[protocol] = key
         excess = self.idle_count() - self.max_idle
-        while excess > 0:
-            oldest = min((k for k, q in pool.items() if q), key=lambda k: pool[k][0][1])
-            proto, _ = pool[oldest][0]
-            del pool[oldest][0]
-            if not pool[oldest]:
-                del pool[oldest]
-            proto.close()
-            excess -= 1
+        while excess > 0 and released:
+            oldest, oldest_key = released.popitem(last=False)
+            if self._close_idle(oldest_key, oldest):
+                excess -= 1
+        if len(released) > 2 * self.max_idle + 16:
+            idle = {proto for queue in self._conns.values() for proto, _ in queue}
+            self._released = OrderedDict((p, k) for p, k in released.items() if p in idle)
+
+    def _close_idle(self, key, protocol) -> bool:
+        """Close ``protocol`` if it is still idle in the pool under ``key``; False if it left the pool."""
+        queue = self._conns.get(key)
+        for i, (proto, _) in enumerate(queue or ()):
+            if proto is protocol:
+                del queue[i]
+                if not queue:
+                    del self._conns[key]
+                proto.close()
+                return True
+        return False
 
 
 class Fetcher:
@@ -190,6 +212,7 @@ class Fetcher:
         self._connector: _PooledConnector | None = None
         self._hosts: dict[str, _Host] = {}
         self._gates: dict[str, _Gate] = {}      # "a:<address>" and "n:<subnet>"
+        self._gates_of: dict[str, list[_Gate]] = {}   # address -> [its gate, its subnet's gate]
         self._gate_changed = asyncio.Event()
         self._resolver: SafeResolver | None = None
         self.on_release = None                  # called when a request ends (the crawler's scheduler wakes)
@@ -482,9 +505,8 @@ class Fetcher:
                     async with self._slots:
                         self.stats["requests"] += 1
                         try:
-                            return await asyncio.wait_for(
-                                self._send(session, url, headers, limit, content_types, truncate),
-                                self.settings.total_timeout)
+                            return await _within(self.settings.total_timeout,
+                                                 self._send(session, url, headers, limit, content_types, truncate))
                         except asyncio.TimeoutError:
                             raise FetchError(f"{url} did not finish within the {self.settings.total_timeout:g} s "
                                              "total deadline", code="timeout") from None
@@ -511,6 +533,11 @@ class Fetcher:
             raise
 
     def _gates_for(self, address: str) -> list[_Gate]:
+        """The gates of ``address`` and of its subnet, made once per address (asked for every request
+        and every look at the queues)."""
+        gates = self._gates_of.get(address)
+        if gates is not None:
+            return gates
         s = self.settings
         keys = ((f"a:{address.split('%', 1)[0]}", s.per_address_concurrency, s.address_delay),
                 (f"n:{self.policy.subnet(address)}", s.per_subnet_concurrency, s.subnet_delay))
@@ -520,6 +547,7 @@ class Fetcher:
             if gate is None:
                 gate = self._gates[key] = _Gate(max(1, limit), max(0.0, interval))
             gates.append(gate)
+        self._gates_of[address] = gates
         return gates
 
     async def _enter(self, gates: list[_Gate]) -> None:
@@ -605,6 +633,18 @@ class Fetcher:
                                  code="too_large")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+async def _within(seconds: float, coro):
+    """``await coro``, or asyncio.TimeoutError after ``seconds``. asyncio.timeout (Python 3.11+) keeps
+    ``coro`` in this task; wait_for would run it in a task of its own, one more per request."""
+    if _timeout is None:
+        return await asyncio.wait_for(coro, seconds)
+    async with _timeout(seconds):
+        return await coro
+
+
+_timeout = getattr(asyncio, "timeout", None)   # None before Python 3.11
 
 
 def _out_of_fds(exc: BaseException | None) -> bool:

@@ -58,40 +58,77 @@ def domain_of(url: str) -> str:
 
 
 class Lanes:
-    """Per-host FIFO queues in a ping lane and a crawl lane; at most one URL per host in work."""
+    """Per-host FIFO queues in a ping lane and a crawl lane; at most one URL per host in work.
+
+    Workers that find nothing ready wait, each kind (the lanes it takes from) in its own line. A
+    change (a URL queued, a host freed, a request ended) wakes one waiting worker of each kind that
+    has URLs queued, not every worker: the one that takes a URL passes the wake on while queued
+    hosts outnumber the workers already woken, and one that finds nothing looks through as many
+    hosts as the whole line would have. Once nothing is queued or in work, all wake to end.
+    """
 
     def __init__(self):
         self.queues = {PING: OrderedDict(), CRAWL: OrderedDict()}
         self.busy: set = set()      # hosts a worker is on now
         self.active = 0
-        self._changed = asyncio.Event()
+        self._size = 0              # URLs queued in both lanes
+        self._waiting: dict = {}    # lanes -> deque of the futures of workers waiting for them, oldest first
+        self._woken: Counter = Counter()   # lanes -> workers woken by ``wake`` and not yet looking
 
     def put(self, item, lane: str) -> None:
         self.queues[lane].setdefault(host_of(item.url), deque()).append(item)
+        self._size += 1
         self.wake()
 
+    def move(self, url: str, src: str, dst: str) -> None:
+        """Move the URL ``url`` waiting in lane ``src`` to lane ``dst`` (a ping for a URL already queued)."""
+        host = host_of(url)
+        queue = self.queues[src].get(host)
+        for waiting in list(queue or ()):
+            if waiting.url == url:
+                queue.remove(waiting)
+                if not queue:
+                    del self.queues[src][host]
+                self._size -= 1
+                self.put(waiting, dst)
+
     def size(self) -> int:
-        return sum(len(q) for lane in self.queues.values() for q in lane.values())
+        return self._size
 
     def idle(self) -> bool:
-        return self.active == 0 and not any(self.queues.values())
+        return self.active == 0 and not self._size
 
     def wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        idle = self.idle()
+        for lanes, waiters in self._waiting.items():
+            if idle:
+                while waiters:
+                    self._pick(lanes, waiters)
+            elif waiters and self._woken[lanes] < sum(len(self.queues[lane]) for lane in lanes):
+                self._pick(lanes, waiters)
+
+    def _pick(self, lanes, waiters) -> None:
+        """Wake the first worker in ``waiters`` still waiting (one whose timer ran out is left alone)."""
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                self._woken[lanes] += 1
+                waiter.set_result(True)
+                return
 
     def done(self, item) -> None:
         self.busy.discard(host_of(item.url))
         self.active -= 1
         self.wake()
 
-    def take(self, lanes, ready_at) -> tuple:
-        """(item, None) for a ready host, else (None, seconds until one may be ready, or None)."""
+    def take(self, lanes, ready_at, scan: int = _SCAN) -> tuple:
+        """(item, None) for a ready host among the first ``scan`` of each lane, else (None, seconds until
+        one may be ready, or None)."""
         now = time.monotonic()
         soonest = None
         for lane in lanes:
             queue = self.queues[lane]
-            for host in list(islice(queue, _SCAN)):
+            for host in list(islice(queue, scan)):
                 if host in self.busy:
                     continue
                 at = ready_at(queue[host][0].url)
@@ -102,6 +139,7 @@ class Lanes:
                         queue.move_to_end(host)
                     else:
                         del queue[host]
+                    self._size -= 1
                     self.busy.add(host)
                     self.active += 1
                     return item, None
@@ -113,17 +151,36 @@ class Lanes:
     async def next(self, lanes, ready_at, finished):
         """The next ready item from ``lanes``, or None once ``finished()`` says the crawl is over."""
         while True:
-            item, wait = self.take(lanes, ready_at)
+            # As many hosts as every worker waiting in this line would have looked at, were all woken.
+            item, wait = self.take(lanes, ready_at, _SCAN * (1 + len(self._waiting.get(lanes, ()))))
             if item is not None:
+                self.wake()
                 return item
             if finished():
                 self.wake()
                 return None
-            changed = self._changed
-            try:
-                await asyncio.wait_for(changed.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
+            await self._wait(lanes, wait)
+
+    async def _wait(self, lanes, timeout) -> None:
+        """Until ``wake`` picks this worker, or ``timeout`` seconds (None: no limit)."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiting.setdefault(lanes, deque()).append(waiter)
+        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self._woken[lanes] -= 1     # picked by wake: no longer in the line
+            elif waiter in self._waiting[lanes]:
+                self._waiting[lanes].remove(waiter)   # timed out or cancelled, and not passed over by wake yet
+
+
+def _expire(waiter) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class Budgets:

@@ -923,6 +923,43 @@ def test_idle_connections_are_bounded_across_many_hosts(serve):
     assert idle == after == len(hosts)
 
 
+# (hosts fetched in order, max idle, hosts fetched again after): the connections that stay are the
+# ones released last; a host whose connection was closed as the oldest needs a new one.
+EVICTION = [
+    (["a", "b", "c"], 2, ["b", "c"], 0),            # a released first: a's closed, b and c reused
+    (["a", "b", "c"], 2, ["a"], 1),                 # ... so a connects again
+    (["a", "b", "a", "c"], 2, ["a", "c"], 0),       # a released again after b: b is now the oldest
+    (["a", "b", "a", "c"], 2, ["b"], 1),
+    (["a", "b", "c", "d"], 1, ["d"], 0),            # only the last one stays
+    (["a", "b", "c", "d"], 1, ["a", "b", "c"], 3),
+    (["a", "b"], 0, ["a", "b"], 2),                 # no idle connection at all
+    (["a", "a", "a", "b"], 4, ["a", "b"], 0),       # under the bound: every host keeps its connection
+]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts sockets through /proc (Linux)")
+@pytest.mark.parametrize("first, max_idle, again, new_connections", EVICTION)
+def test_the_least_recently_released_idle_connection_is_closed_first(spy, serve, first, max_idle, again,
+                                                                     new_connections):
+    site = serve.site({"/p": (200, JSONLD, PROFILE)})
+    hosts = sorted(set(first + again))
+    s = open_settings(site.port, *(f"{h}.test" for h in hosts), max_idle_connections=max_idle,
+                      keepalive_timeout=300)   # no idle socket expires mid-test on a loaded machine
+
+    async def go(f):
+        for h in first:
+            await f.fetch(f"http://{h}.test:{site.port}/p")
+        await asyncio.sleep(0.05)   # closed transports finish closing on the next loop turns
+        idle, open_after_first = f._connector.idle_count(), client_sockets(site.port)
+        before = spy.to_port(site.port)
+        for h in again:
+            await f.fetch(f"http://{h}.test:{site.port}/p")
+        return idle, open_after_first, spy.to_port(site.port) - before
+    (idle, open_sockets, connected), _ = run_with(s, go)
+    assert idle == open_sockets == min(max_idle, len(set(first)))
+    assert connected == new_connections
+
+
 def test_robots_txt_and_pages_on_one_host_share_one_connection(spy, serve):
     site = serve.site({"/robots.txt": ALLOW_ALL, "/p": (200, JSONLD, PROFILE), "/q": (200, JSONLD, PROFILE)})
     s = robots_settings(site.port, per_host_delay=0.1, max_idle_connections=1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import time
 
 import pytest
@@ -25,7 +26,7 @@ from hubnet.crawler.crawl.netpolicy import subnet
 from hubnet.crawler.settings import Settings
 from hubnet.crawler.store.graph import Store
 from hubnet.testing import CONTEXT
-from fetch_fixtures import Loopback
+from fetch_fixtures import Loopback, client_sockets
 from hubnet.testing import wait_for  # noqa: F401  (fixture)
 
 
@@ -290,3 +291,26 @@ def test_a_ping_during_a_long_recrawl_is_served_before_it_ends(fresh_network):
     last_plat = max(i for i, (h, _) in enumerate(order) if h == "plat.test")
     assert order.index(("late.test", "/")) < last_plat, order
     assert net.client.get("/api/groups?q=latecomers").get_json()["total"] == 1
+
+
+# ---------------------------------------------------------------------- file descriptors over a whole crawl
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts sockets through /proc (Linux)")
+@pytest.mark.parametrize("concurrency, max_idle", [(4, 2), (6, 0)])
+def test_a_crawl_of_many_hosts_holds_no_more_sockets_than_in_flight_and_idle(fed, store, concurrency, max_idle):
+    """The idle-connection bound through the crawler (10,000 hosts ran out of file descriptors): counted
+    at every outcome, the crawler's sockets to the sites never pass its requests in flight (robots.txt
+    or profile, one per worker) plus the idle ones kept."""
+    urls = [put_group(fed, f"fd{i:02d}.test") for i in range(40)]
+    peak = 0
+
+    def progress(done, queued, outcome):
+        nonlocal peak
+        peak = max(peak, client_sockets(fed.port))
+
+    settings = crawl_settings(fed, concurrency=concurrency, ping_workers=0, max_idle_connections=max_idle,
+                              parse_workers=0,
+                              keepalive_timeout=300)   # no idle socket expires mid-test on a loaded machine
+    summary = Crawler(store, settings, progress=progress).crawl(urls)
+    assert summary.counts["new"] == len(urls), summary.to_dict()
+    assert 0 < peak <= concurrency + max_idle + 2, peak   # a couple may still be closing
+    assert client_sockets(fed.port) == 0                   # the crawl's end closes them all
