@@ -41,7 +41,6 @@ import math
 import re
 import sqlite3
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -516,8 +515,8 @@ class TextIndex:
             conn.commit()
             self._epoch += 1
             self._progress["done"] += len(batch)
-            if self.pause:
-                time.sleep(self.pause)   # let the requests have the CPU (and the GIL) for a moment
+            if self.pause:   # the requests have the CPU (and the GIL) meanwhile; stop() ends the rest
+                self._stopping.wait(self.pause)
         self._mark_duplicates(conn, affected)
 
     def _sync_tombstones(self, conn, store, names) -> None:
