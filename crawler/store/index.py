@@ -324,23 +324,33 @@ class TextIndex:
         self._epoch = 0                   # committed batches: cached counts of an earlier one are stale
         self._progress: dict | None = None   # the running sync's {"sources", "indexed", "done", "to_do"}
         self._stopping = threading.Event()   # set by stop(): a running sync ends after its current batch
-        self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
         with self._write_lock:
+            found = self._layout()
+            if found == "other":
+                # Derived data of another layout, or no index at all: start from an empty file (the next
+                # sync refills it). Removing it is instant; dropping its tables reads every page.
+                self.close()
+                _remove_files(Path(path))
+            self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
             conn = self._keeper
-            has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
-            version = conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone() if has_meta else None
-            fresh = not has_meta or version is None or version[0] != json.dumps(SCHEMA_VERSION)
-            # One transaction: the old layout's tables go and the new ones come, or nothing changes
-            # (derived data of another layout: start again, the next sync refills it).
-            conn.execute("BEGIN IMMEDIATE")
-            if has_meta and fresh:
-                _drop_all(conn)
+            conn.execute("BEGIN IMMEDIATE")   # the whole schema or none of it
             for statement in _statements(_DDL + _areas.DDL):
                 conn.execute(statement)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
-            if fresh:   # empty until a sync has gone through every source (an index of before has no key)
+            if found != "current":   # empty until a sync has gone through every source
                 self._set_meta(conn, "complete", False)
             conn.commit()
+
+    def _layout(self) -> str:
+        """``current`` (an index of this layout), ``none`` (an empty database) or ``other``."""
+        try:
+            conn = self._conn()
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+                return "none" if not conn.execute("SELECT 1 FROM sqlite_master").fetchone() else "other"
+            version = conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
+        except sqlite3.DatabaseError:   # not an SQLite file at all
+            return "other"
+        return "current" if version is not None and version[0] == json.dumps(SCHEMA_VERSION) else "other"
 
     # ------------------------------------------------------------------ connections
     def _conn(self) -> sqlite3.Connection:
@@ -846,16 +856,11 @@ class TextIndex:
             conn.rollback()  # the temp rows are scratch; end the implicit transaction either way
 
 
-def _drop_all(conn) -> None:
-    """Every table and trigger, in the caller's transaction."""
-    names = conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger') "
-                         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'groups_fts_%'").fetchall()
-    for kind, name in names:
-        if kind == "trigger":
-            conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
-    for kind, name in names:
-        if kind == "table":
-            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+def _remove_files(path: Path) -> None:
+    """The index file and its WAL files; the WAL first, so a crash in between leaves no WAL of the
+    removed file beside a new one (SQLite would replay it into the new file)."""
+    for suffix in ("-wal", "-shm", ""):
+        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 def _statements(script: str) -> list:

@@ -149,6 +149,8 @@ def current_layout_of_before(path) -> None:
 FOUND = {
     "no file": (lambda path: None, False),
     "another layout": (old_layout, False),
+    "not an SQLite file": (lambda path: path.write_bytes(b"not a database\n" * 100), False),
+    "an SQLite file of something else": (lambda path: sqlite3.connect(path).execute("CREATE TABLE t (x)"), False),
     "this layout, from before 'complete'": (current_layout_of_before, True),
 }
 
