@@ -35,7 +35,7 @@ import requests
 
 from bench.server import proc_cpu_seconds
 
-SEARCH = "api/groups?q=community&topic=food"
+SEARCH = "api/groups?q=community&topic=food%20bank"
 
 
 def _status_kb(pid: int, field: str) -> float:
