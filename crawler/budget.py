@@ -42,10 +42,10 @@ class Budget:
         if self.deadline is not None and self.clock() > self.deadline:
             raise OverBudget(f"{self.what} took longer than its budget of {self.seconds:g} s; try again shortly")
 
-    def rows(self, store, sparql: str):
-        """The solutions of ``sparql``, read under this budget."""
+    def rows(self, store, sparql: str, **options):
+        """The solutions of ``sparql`` (``store.query`` options, e.g. ``named_graphs``), read under this budget."""
         self.check()
-        for n, row in enumerate(store.query(sparql), 1):
+        for n, row in enumerate(store.query(sparql, **options), 1):
             if n % _CHECK_EVERY == 0:
                 self.check()
             yield row

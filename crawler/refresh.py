@@ -2,7 +2,9 @@
 of its own, so the crawler thread goes straight back to pings (issue 12, finding 2).
 
 Requests made while a refresh runs are coalesced into one more run with the
-latest crawl time: each step only does what the data changed.
+latest crawl time: each step only does what the data changed. A request without
+a crawl time (None: a server's start-up sync) runs with None unless a crawl's
+request joins it.
 """
 
 from __future__ import annotations
@@ -18,23 +20,26 @@ class Refresher:
     def __init__(self, work):
         self._work = work                 # work(crawled_at): the steps to run
         self._cv = threading.Condition()
-        self._pending: str | None = None
+        self._pending = False
+        self._crawled_at: str | None = None   # the latest crawl time among the pending requests
         self._busy = False
         self._stopping = False
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="hubnet-refresh", daemon=True)
         self._thread.start()
 
-    def request(self, crawled_at: str) -> None:
+    def request(self, crawled_at: str | None) -> None:
         with self._cv:
-            self._pending = crawled_at
+            self._pending = True
+            if crawled_at is not None:
+                self._crawled_at = crawled_at
             self._cv.notify_all()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """True once no refresh is pending or running (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         with self._cv:
-            while self._pending is not None or self._busy:
+            while self._pending or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -50,11 +55,11 @@ class Refresher:
     def _run(self) -> None:
         while True:
             with self._cv:
-                while self._pending is None and not self._stopping:
+                while not self._pending and not self._stopping:
                     self._cv.wait()
                 if self._stopping:
                     return
-                crawled_at, self._pending, self._busy = self._pending, None, True
+                crawled_at, self._crawled_at, self._pending, self._busy = self._crawled_at, None, False, True
             try:
                 self._work(crawled_at)
                 self.last_error = None

@@ -6,7 +6,10 @@ the brokering models (``query.brokering.models``). ``after_crawl()`` is the one 
 after any crawl, from the CLI or the server's crawler thread: sync the text index, refresh the
 query workers' checkpoint, and (when serving) warm the brokering models. A CLI crawl does that at
 once; a server hands it to a refresh thread (``refresh.Refresher``) and returns, so a slow sync or
-model build never holds up the next ping (issue 12, finding 2). ``close()`` stops the scheduler,
+model build never holds up the next ping (issue 12, finding 2). At a server's start, ``catch_up()``
+brings the index in step before the first answer only when that is little work; a rebuild (a new
+index, one of another layout) or a large backlog runs on the refresh thread while the server
+answers (issue 18: ready within seconds at 100k). ``close()`` stops the scheduler,
 the refresh thread and the workers, closes the index and, if the aggregator opened it, the store.
 
 ``hubnet-crawler crawl`` uses it for one crawl; ``web.create_app`` keeps one as
@@ -43,13 +46,15 @@ class Aggregator:
     def __init__(self, store: Store, settings: Settings, *, own_store: bool = False,
                  recrawl_interval: float | None = None, serving: bool = False,
                  index_sync_budget: float | None = None, model_build_budget: float | None = None,
-                 model_wait: float | None = None, areas_file=None, boundaries_file=None):
+                 model_wait: float | None = None, areas_file=None, boundaries_file=None,
+                 index_batch: int | None = None, index_pause: float = 0.0):
         self.store = store
         self.area_files = (areas_file, boundaries_file)
         self.own_store = own_store
         self.settings = settings
         self.serving = serving
         self.index_sync_budget = index_sync_budget
+        self.index_options = {"pause": index_pause, **({"batch": index_batch} if index_batch else {})}
         self._index: TextIndex | None = None
         self.refresher = Refresher(self.refresh) if serving else None
         # Looked up at call time, so a subclass or a patched after_crawl is the one the thread calls.
@@ -67,7 +72,7 @@ class Aggregator:
     def index(self) -> TextIndex:
         """The text index, opened on first use (a CLI crawl needs it only after the crawl)."""
         if self._index is None:
-            self._index = open_index(self.store)
+            self._index = open_index(self.store, **self.index_options)
             self.models.index = self._index
             self.load_areas()
         return self._index
@@ -91,6 +96,17 @@ class Aggregator:
         self.queries = service_class(self.store)(self.store, options.pop("workdir", None), **options)
         return self.queries
 
+    def catch_up(self, inline: int) -> bool:
+        """At a server's start: sync the text index now if that means looking at ``inline`` sources
+        or fewer (the first answers are then complete), else on the refresh thread, batch by batch,
+        while the server answers from the index as it stands (``TextIndex.status``). True if done now."""
+        if self.refresher is None or self.index.pending(self.store, inline) <= inline:
+            self.index.sync(self.store)
+            self.apply_derived()
+            return True
+        self.refresher.request(None)
+        return False
+
     def after_crawl(self, crawled_at: str | None = None) -> None:
         """After every crawl (or a pinged source stored mid-crawl): ``refresh`` now from the CLI, on the
         refresh thread when serving (requests made meanwhile are coalesced into one more run)."""
@@ -99,16 +115,23 @@ class Aggregator:
         else:
             self.refresher.request(crawled_at or now())
 
-    def refresh(self, crawled_at: str) -> None:
+    def refresh(self, crawled_at: str | None) -> None:
         """Imported records replaced by their groups' own profiles, then the text index, SPARQL checkpoint,
-        brokering models (rebuilt only if the sync changed something)."""
+        brokering models (rebuilt only if the sync changed something). ``crawled_at`` None: a server's
+        start-up catch-up (``catch_up``), the index alone, with no budget: it runs until it is done."""
+        if crawled_at is None:
+            self.index.sync(self.store)
+            self.apply_derived()
+            return
         budget = Budget(self.index_sync_budget, "indexing the latest crawl") if self.index_sync_budget else UNLIMITED
         try:
             secondhand.apply_replacements(self.store)   # a group's own profile replaces its imported record
         except HubnetError as exc:
             log.warning("replacing imported records failed: %s", exc)
-        self.index.sync(self.store, crawled_at=crawled_at, budget=budget)
+        stats = self.index.sync(self.store, crawled_at=crawled_at, budget=budget)
         self.apply_derived()
+        if stats.get("unfinished") and self.refresher is not None and not self.index.status()["complete"]:
+            self.refresher.request(None)   # an index being built is finished without waiting for a crawl
         if self.queries is not None:
             self.queries.refresh()
         if self.serving:
@@ -131,6 +154,8 @@ class Aggregator:
         if self.poller is not None:
             self.poller.stop()
         self.background.stop()
+        if self._index is not None:
+            self._index.stop()   # a long sync (a rebuild) ends after its batch, not after the rebuild
         if self.refresher is not None:
             self.refresher.stop()
         self.models.close()

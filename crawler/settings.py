@@ -232,6 +232,12 @@ DEFAULT_STORE = "hubnet-data"
 #                        contacts) before it answers 503 + Retry-After
 # INDEX_SYNC_BUDGET      seconds the text index sync after a crawl may spend extracting; what it
 #                        did not reach is indexed by the next sync
+# INDEX_SYNC_BATCH       sources the text index sync extracts and commits at a time: its memory
+#                        follows this, not the store's size; each batch is searchable once committed
+# INDEX_SYNC_PAUSE       seconds the index sync rests after each batch, leaving the CPU to requests
+# INDEX_START_INLINE     at start, the server brings the index in step before answering when at
+#                        most this many sources need looking at; more (a rebuild, a large backlog)
+#                        are indexed in the background while it answers (/health shows progress)
 # CONTROL_TIMEOUT        seconds each read or write on the CLI's control socket may wait, so a
 #                        stuck client cannot hold it (crawler/control.py)
 # AREA_PAGE_LIMIT        most groups listed (with contacts) on an area's page; counts cover all
@@ -273,6 +279,9 @@ SERVER_DEFAULTS = {
     "MODEL_WAIT": 2.0,
     "REQUEST_QUERY_BUDGET": 10.0,
     "INDEX_SYNC_BUDGET": 300.0,
+    "INDEX_SYNC_BATCH": 500,
+    "INDEX_SYNC_PAUSE": 0.0,
+    "INDEX_START_INLINE": 500,
     "CONTROL_TIMEOUT": 60.0,
     "AREA_PAGE_LIMIT": 200,
     "AREAS_FILE": None,

@@ -220,3 +220,21 @@ def read_lines(stream, out) -> None:
     for line in iter(stream.readline, ""):
         out.put(line)
     out.put(None)
+
+
+def index_snapshot(index) -> dict:
+    """Everything a text index sync writes, without the row ids (they follow the order of the inserts)."""
+    from hubnet.crawler.store.index import Search
+
+    conn = index._conn()
+    return {
+        "groups": sorted(tuple(r) for r in conn.execute(
+            "SELECT key, iri, source, source_hash, name, description, url, topics, kinds, areas, lat, lon, "
+            "authority, dup FROM groups")),
+        "facets": sorted(tuple(r) for r in conn.execute(
+            "SELECT g.iri, g.source, f.facet, f.value FROM facets f JOIN groups g ON g.id = f.gid")),
+        "sources": sorted(tuple(r) for r in conn.execute("SELECT graph, version FROM sources")),
+        "tombstones": sorted(tuple(r) for r in conn.execute("SELECT key, iri, source, reason FROM tombstones")),
+        "search": [g["id"] for g in index.search(Search(q="marsh", limit=100))["groups"]],
+        "facet_counts": index.search(Search())["facets"],
+    }

@@ -179,6 +179,8 @@ CODES: dict[str, tuple[int, str]] = {
     "server_busy": (503, "every query worker is busy, or a model build or a page's queries ran over budget: "
                          "try again after Retry-After"),
     "service_unavailable": (503, "the SPARQL endpoint is not configured here, or its workers are shutting down"),
+    "index_building": (503, "the directory's index is being built (a new server or an upgrade) and does not hold "
+                            "this group yet: try again after Retry-After; /health shows the progress"),
     # the node
     "private_output": (400, "hubnet-node export would write into the node's private state folder"),
     "changed_meanwhile": (409, "the profile changed since the editor was opened; the form is shown again"),

@@ -610,7 +610,7 @@ class Areas:
     def all(self) -> list[dict]:
         """Every area with its group count (rolled up), largest level first; cached until the index
         changes. Areas learned from profiles or the geocoder that hold no group any more are left out."""
-        gen = self.index.meta("generation", 0)
+        gen = self.index.version()
         if self._all_cache[0] == gen:
             return self._all_cache[1]
         total = self.counts()

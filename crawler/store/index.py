@@ -13,6 +13,14 @@ when its source is gone. So a sync after an idle re-crawl costs one small
 query over the provenance graph, and a crawl run by the CLI while the server
 was down is picked up at the next server start.
 
+A sync extracts and commits ``batch`` sources at a time (one query restricted to
+those graphs per batch), so its memory is bounded by the batch, not by the
+store, readers see each committed batch at once (WAL), and a sync killed
+mid-way leaves a consistent index that the next sync completes: each source's
+row in ``sources`` commits with its groups. An index created empty (a new file,
+or one of another layout) is ``complete`` only once a sync has compared every
+source; until then ``status()`` says it is being built, and how far.
+
 Layout: ``groups`` (one row per group and source; if two sources describe the
 same group, one row is primary and the other is kept with ``dup = 1`` so that
 removing either source stays correct), ``groups_fts`` (external-content FTS5
@@ -43,7 +51,7 @@ import pyoxigraph as ox
 from hubnet.vocab.authority import owns_graph, speaks_for
 from hubnet.crawler.budget import UNLIMITED, Budget, OverBudget
 from hubnet.crawler.geo import haversine_km, haversine_sql
-from hubnet.crawler.settings import SEARCH_RANK_WINDOW
+from hubnet.crawler.settings import SEARCH_RANK_WINDOW, SERVER_DEFAULTS
 from hubnet.crawler.store.graph import GRAPH_STATUSES, HUBNET, PROV, PROV_GRAPH, now
 from hubnet.crawler.store import areas as _areas
 from hubnet.crawler.store import identity
@@ -54,8 +62,6 @@ log = logging.getLogger(__name__)
 INDEX_FILE = "index.sqlite"
 SCHEMA_VERSION = 5    # bump when the layout or group keys change: an index of another version is rebuilt
 FACETS = ("topic", "kind", "area")
-# Above this many changed sources one scan of the whole store beats a query per graph.
-BULK_THRESHOLD = 200
 MAX_LIMIT = 1000
 # Filters whose total and facet counts are kept (per index generation); each entry is a few KB.
 COUNTS_CACHE_SIZE = 512
@@ -295,7 +301,8 @@ class Search:
 class TextIndex:
     """The index file. Reads may come from any thread; writes (``sync``) are serialised."""
 
-    def __init__(self, path: str | Path | None):
+    def __init__(self, path: str | Path | None, *, batch: int = SERVER_DEFAULTS["INDEX_SYNC_BATCH"],
+                 pause: float = 0.0):
         if path is None:  # a throwaway in-memory index shared by this process's threads
             self._uri = f"file:hubnet-index-{id(self)}?mode=memory&cache=shared"
         else:
@@ -306,23 +313,44 @@ class TextIndex:
         self._facet_cache: tuple = (None, None)
         # Work done by syncs in this process (tests count it): sources compared, sources (re)written.
         self.looked_at = self.writes = 0
-        self._counts_cache: OrderedDict = OrderedDict()   # (generation, filter) -> (total, facets)
+        self._counts_cache: OrderedDict = OrderedDict()   # ((generation, epoch), filter) -> (total, facets)
         self._counts_lock = threading.Lock()
         self.facet_computations = 0   # filters counted (cache misses), for tests
         self._sql_math = False
         self.rank_window = SEARCH_RANK_WINDOW   # matches ranked by relevance at most (search)
         self.areas = _areas.Areas(self)
-        self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
+        self.batch = max(1, int(batch))   # sources extracted and committed together by a sync
+        self.pause = float(pause)         # seconds a sync sleeps after each batch (CPU for requests)
+        self._epoch = 0                   # committed batches: cached counts of an earlier one are stale
+        self._progress: dict | None = None   # the running sync's {"sources", "indexed", "done", "to_do"}
+        self._stopping = threading.Event()   # set by stop(): a running sync ends after its current batch
         with self._write_lock:
+            found = self._layout()
+            if found == "other":
+                # Derived data of another layout, or no index at all: start from an empty file (the next
+                # sync refills it). Removing it is instant; dropping its tables reads every page.
+                self.close()
+                _remove_files(Path(path))
+            self._keeper = self._conn()  # keeps a shared in-memory database alive; creates the schema
             conn = self._keeper
-            has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
-            version = conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone() if has_meta else None
-            if has_meta and (version is None or version[0] != json.dumps(SCHEMA_VERSION)):
-                _drop_all(conn)  # derived data of another layout: start again, the next sync refills it
-            conn.executescript(_DDL)
-            conn.executescript(_areas.DDL)
+            conn.execute("BEGIN IMMEDIATE")   # the whole schema or none of it
+            for statement in _statements(_DDL + _areas.DDL):
+                conn.execute(statement)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
+            if found != "current":   # empty until a sync has gone through every source
+                self._set_meta(conn, "complete", False)
             conn.commit()
+
+    def _layout(self) -> str:
+        """``current`` (an index of this layout), ``none`` (an empty database) or ``other``."""
+        try:
+            conn = self._conn()
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+                return "none" if not conn.execute("SELECT 1 FROM sqlite_master").fetchone() else "other"
+            version = conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
+        except sqlite3.DatabaseError:   # not an SQLite file at all
+            return "other"
+        return "current" if version is not None and version[0] == json.dumps(SCHEMA_VERSION) else "other"
 
     # ------------------------------------------------------------------ connections
     def _conn(self) -> sqlite3.Connection:
@@ -343,6 +371,10 @@ class TextIndex:
             self._all.append(conn)
         return conn
 
+    def stop(self) -> None:
+        """Have a running sync end after the batch it is on (its committed batches stay)."""
+        self._stopping.set()
+
     def close(self) -> None:
         for conn in self._all:
             try:
@@ -360,6 +392,11 @@ class TextIndex:
     def _set_meta(self, conn, key: str, value) -> None:
         conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
+    def version(self) -> tuple:
+        """What cached answers (counts, facets) are keyed by: the generation, bumped by each sync that
+        changed something, and the batches this process committed since (a long sync commits many)."""
+        return self.meta("generation", 0), self._epoch
+
     def count(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM groups WHERE dup = 0").fetchone()[0]
 
@@ -373,9 +410,39 @@ class TextIndex:
         sources it did not reach are indexed by the next sync.
         """
         with self._write_lock:
-            stats = self._sync(store, crawled_at, budget)
+            try:
+                stats = self._sync(store, crawled_at, budget)
+            finally:
+                self._progress = None
         self.front_facets()  # warm the front page's counts here, off the request path
         return stats
+
+    def pending(self, store, most: int) -> int:
+        """How many sources a sync would look at now, counted up to ``most + 1`` at most: the
+        sources the change journal names, or (a journal this index has not read) every source.
+        Cheap, so a server can decide whether to sync before it answers."""
+        names, _, _ = store.changes_since(self.meta("journal"), self.meta("journal_offset", 0))
+        if names is not None:
+            return len(names)
+        statuses = store.oxigraph.quads_for_pattern(None, ox.NamedNode(HUBNET + "status"), None, PROV_GRAPH)
+        return sum(1 for _ in itertools.islice(statuses, most + 1))
+
+    def status(self) -> dict:
+        """Where the index stands, for /health and the directory's note: ``state`` is ``building``
+        (not every source indexed yet: searches may miss groups), ``updating`` (a sync is bringing a
+        complete index up to date) or ``ready``; with the counts known (sources with a graph, and
+        how many of them are indexed; the running sync's sources done and to do)."""
+        complete = bool(self.meta("complete", True))
+        progress = self._progress
+        out = {"state": "ready" if complete and progress is None else "updating" if complete else "building",
+               "complete": complete}
+        if progress is not None:
+            out.update(sources=progress["sources"],
+                       sources_indexed=None if progress["indexed"] is None else progress["indexed"] + progress["done"],
+                       sync_done=progress["done"], sync_to_do=progress["to_do"])
+        elif not complete:
+            out.update(sources=None, sources_indexed=self._conn().execute("SELECT COUNT(*) FROM sources").fetchone()[0])
+        return out
 
     def _sync(self, store, crawled_at, budget: Budget = UNLIMITED) -> dict:
         """Only the sources the store's change journal names since the last sync; everything when
@@ -398,6 +465,9 @@ class TextIndex:
         stats = {"changed": len(changed), "removed": len(removed), "groups": None}
         self.looked_at += len(want) if names is None else len(names)
         self.writes += len(changed) + len(removed)
+        self._progress = {"sources": len(want) if names is None else None,
+                          "indexed": len(want) - len(changed) if names is None else None,
+                          "done": 0, "to_do": len(changed) + len(removed)}
         if changed or removed:
             try:
                 self._apply(conn, store, want, changed, removed, budget)
@@ -407,6 +477,8 @@ class TextIndex:
                 stats["unfinished"] = True
                 journal_id = None   # what was not reached is found by comparing everything next time
             self._set_meta(conn, "generation", (self.meta("generation", 0) or 0) + 1)
+        if names is None and not stats.get("unfinished"):
+            self._set_meta(conn, "complete", True)   # every source compared and indexed
         if names is None or names:
             self._sync_tombstones(conn, store, names)
             self._sync_moves(conn, store)
@@ -426,35 +498,35 @@ class TextIndex:
         return stats
 
     def _apply(self, conn, store, want: dict, changed: list, removed: list, budget: Budget) -> None:
-        """Drop the removed sources' rows and (re-)extract the changed ones, a batch per commit."""
-        if len(changed) > BULK_THRESHOLD:  # one scan of the store instead of thousands of queries
-            wanted = set(changed)
-            extracted = _assemble(r for r in _term_rows(budget.rows(store, _extract_query(None))) if r[0] in wanted)
-            batches = [changed]
-        else:
-            extracted, batches = None, [changed[i:i + 100] for i in range(0, len(changed), 100)]
+        """Drop the removed sources' rows and (re-)extract the changed ones, ``batch`` sources per
+        query and per commit: memory follows the batch, never the store, and each commit is whole
+        (rows, duplicate marks, versions), so a sync cut short, or killed, leaves a consistent
+        index and the next sync redoes only what is missing."""
         affected = set()
         for g in removed:
             affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
             conn.execute("DELETE FROM groups WHERE source = ?", (g,))
             conn.execute("DELETE FROM sources WHERE graph = ?", (g,))
-        for batch in batches:
+        self._progress["done"] += len(removed)
+        for batch in _chunks(changed, self.batch):
+            if self._stopping.is_set():
+                raise OverBudget("the index sync was stopped (the server is stopping)")
+            extracted = _assemble(_term_rows(budget.rows(store, _extract_query(None),
+                                                         named_graphs=[ox.NamedNode(g) for g in batch])))
             for g in batch:
-                if extracted is None:
-                    found = _assemble(_term_rows(budget.rows(store, _extract_query(g)), g)).get(g, {})
-                else:
-                    found = extracted.get(g, {})
                 affected.update(r[0] for r in conn.execute("SELECT iri FROM groups WHERE source = ?", (g,)))
                 conn.execute("DELETE FROM groups WHERE source = ?", (g,))
-                for item in found.values():
+                for item in extracted.get(g, {}).values():
                     self._insert(conn, g, want[g], item)
                     affected.add(item.iri)
                 conn.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (g, want[g]))
-            # Each batch commits whole (rows, duplicate marks, versions): a sync cut short
-            # leaves a consistent index, and the next sync redoes only what is missing.
             self._mark_duplicates(conn, affected)
             affected = set()
             conn.commit()
+            self._epoch += 1
+            self._progress["done"] += len(batch)
+            if self.pause:   # the requests have the CPU (and the GIL) meanwhile; stop() ends the rest
+                self._stopping.wait(self.pause)
         self._mark_duplicates(conn, affected)
 
     def _sync_tombstones(self, conn, store, names) -> None:
@@ -723,7 +795,7 @@ class TextIndex:
 
     def front_facets(self, limit: int = 20) -> dict:
         """Facet counts over every group: cached until the index changes (sync warms the cache)."""
-        gen = self.meta("generation", 0)
+        gen = self.version()
         key, value = self._facet_cache
         if key == (gen, limit):
             return value
@@ -739,7 +811,7 @@ class TextIndex:
     def _counts(self, conn, base: str, params: list, limit: int) -> tuple[int, dict]:
         """Total and facet counts of a filter, kept until the index changes (a new generation):
         a directory's visitors ask the same few filters again and again, page after page."""
-        key = (self.meta("generation", 0), base, tuple(params), limit)
+        key = (self.version(), base, tuple(params), limit)
         with self._counts_lock:
             hit = self._counts_cache.get(key)
             if hit is not None:
@@ -784,16 +856,22 @@ class TextIndex:
             conn.rollback()  # the temp rows are scratch; end the implicit transaction either way
 
 
-def _drop_all(conn) -> None:
-    names = conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger') "
-                         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'groups_fts_%'").fetchall()
-    for kind, name in names:
-        if kind == "trigger":
-            conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
-    for kind, name in names:
-        if kind == "table":
-            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
-    conn.commit()
+def _remove_files(path: Path) -> None:
+    """The index file and its WAL files; the WAL first, so a crash in between leaves no WAL of the
+    removed file beside a new one (SQLite would replay it into the new file)."""
+    for suffix in ("-wal", "-shm", ""):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _statements(script: str) -> list:
+    """A DDL script as single statements (``executescript`` would commit the caller's transaction)."""
+    out, part = [], ""
+    for line in script.splitlines(keepends=True):
+        part += line
+        if sqlite3.complete_statement(part):
+            out.append(part.strip())
+            part = ""
+    return [p for p in out if p]
 
 
 def _row(row) -> dict:
@@ -876,5 +954,6 @@ def index_path(store) -> Path | None:
     return None if store.path is None else Path(store.path) / INDEX_FILE
 
 
-def open_index(store) -> TextIndex:
-    return TextIndex(index_path(store))
+def open_index(store, **options) -> TextIndex:
+    """The index beside ``store`` (``TextIndex`` options: batch, pause)."""
+    return TextIndex(index_path(store), **options)

@@ -357,8 +357,12 @@ class RemoteStore(Store):
             except Unsupported:
                 self._local_shapes.add(shape)
         named = re.findall(r"GRAPH\s*<([^>]+)>", sparql)
+        if options.get("named_graphs"):   # the query's dataset is these graphs: copy only them
+            named = [g.value for g in options["named_graphs"]]
+        elif re.search(r"GRAPH\s*\?", sparql):
+            named = []
         copy = ox.Store()
-        for g in (named if named and not re.search(r"GRAPH\s*\?", sparql) else [None]):
+        for g in (named or [None]):
             copy.bulk_extend(self._store.quads_for_pattern(None, None, None, g and ox.NamedNode(g)))
         return copy.query(sparql, use_default_graph_as_union=True, **options)
 

@@ -2,8 +2,9 @@
 exports, pings and SPARQL, over one ``service.Aggregator``.
 
 ``create_app(config)`` opens the store (one process holds it), builds the Aggregator (text index,
-crawl scheduler, query workers, brokering models; kept as ``app.extensions["hubnet"]``), syncs the
-text index, starts the crawler thread and registers the blueprints:
+crawl scheduler, query workers, brokering models; kept as ``app.extensions["hubnet"]``), brings the
+text index in step (before returning when that is little work, else in the background while the
+app answers: ``Aggregator.catch_up``), starts the crawler thread and registers the blueprints:
 
 - ``directory``: ``/``, ``/groups/<key>``, ``/map``, ``/sources`` (HTML for people)
 - ``api``: ``/api/groups``, ``/api/groups/<key>``, ``/sources.json`` (the JSON twins)
@@ -66,15 +67,17 @@ def create_app(config: dict | None = None) -> Flask:
         hub = Aggregator(store, settings, own_store=own_store, recrawl_interval=app.config["RECRAWL_INTERVAL"],
                          serving=True, index_sync_budget=app.config["INDEX_SYNC_BUDGET"],
                          model_build_budget=app.config["MODEL_BUILD_BUDGET"], model_wait=app.config["MODEL_WAIT"],
-                         areas_file=app.config["AREAS_FILE"], boundaries_file=app.config["BOUNDARIES_FILE"])
+                         areas_file=app.config["AREAS_FILE"], boundaries_file=app.config["BOUNDARIES_FILE"],
+                         index_batch=int(app.config["INDEX_SYNC_BATCH"]),
+                         index_pause=float(app.config["INDEX_SYNC_PAUSE"]))
         app.extensions[EXTENSION] = hub
-        # A crawl run by the CLI while the server was down is picked up here (cheap when nothing changed).
-        hub.index.sync(store)
-        hub.apply_derived()
         app.extensions[sparql.EXTENSION] = hub.start_queries(
             timeout=float(app.config["QUERY_TIMEOUT"]), row_cap=int(app.config["QUERY_ROW_CAP"]),
             workers=int(app.config["QUERY_WORKERS"]), client_concurrency=app.config["QUERY_CLIENT_RUNNING"],
             client_seconds=app.config["QUERY_CLIENT_SECONDS"], demote_after=app.config["QUERY_DEMOTE_AFTER"])
+        # A crawl run by the CLI while the server was down is picked up here: now when that is little
+        # work (nothing changed: nothing to do), else in the background (a rebuilt index at 100k: minutes).
+        hub.catch_up(int(app.config["INDEX_START_INLINE"]))
     except BaseException:
         if hub is not None:
             hub.close()          # releases the index, any query workers, and the store if ours

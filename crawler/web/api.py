@@ -7,7 +7,9 @@ Shapes (docs for API users; tests hold them to it)::
      "groups": [{"id", "key", "name", "url", "kind": [...], "topics": [...], "area": [...],
                  "lat", "lon", "source", "second_hand"[, "distance_km"]}],
      (second_hand: null, or {"from", "imported", "format"} for a group imported by hubnet-crawler import)
-     "facets": {"topic": [{"value", "count"}], "kind": [{"value", "label", "count"}], "area": [...]}}
+     "facets": {"topic": [{"value", "count"}], "kind": [{"value", "label", "count"}], "area": [...]},
+     "index": only while the index is being built (a new server, an upgrade): {"state": "building",
+              "complete": false, "sources", "sources_indexed", "message"}: the answer may miss groups}
 
     GET /api/groups/<key>   (key from the list, or the percent-encoded group IRI)
     {... the group ..., "offers": [...], "needs": [...],
@@ -19,7 +21,8 @@ Shapes (docs for API users; tests hold them to it)::
      "memberships": [{"code", "name", "level", "via": "profile"|"profile_name"|"boundary"}]}
 
 A group that moved answers 301 to its new key; one removed (a tombstone) answers 410 Gone in the
-one error shape, with the tombstone's reason code; a key never known, 404.
+one error shape, with the tombstone's reason code; a key never known, 404 (503 ``index_building``
+with Retry-After while the index is being built: the group may be one not indexed yet).
 
 Facet values are the exact values the matching parameter takes.
 """
@@ -45,6 +48,7 @@ from .render import kind_label
 
 bp = Blueprint("api", __name__)
 
+BUILDING_RETRY_AFTER = 30   # seconds: when to ask again for a group not indexed yet
 LIST_FIELDS = ("id", "key", "name", "url", "kind", "topics", "area", "lat", "lon", "source", "second_hand",
                "distance_km")
 STATUSES = tuple(s.value for s in SourceStatus)
@@ -70,11 +74,30 @@ def find_group(key: str, endpoint: str = "api.group") -> dict:
         return row
     tomb = hub().index.tombstone(key)
     if tomb is None:
+        building = index_building()
+        if building is not None:
+            err = HubnetError(f"no group with the key {key[:200]!r} is indexed yet. {building['message']}",
+                              code="index_building", status=503)
+            err.retry_after = BUILDING_RETRY_AFTER
+            raise err
         raise NotFound(f"no group with the key {key[:200]!r} in the directory; it may have moved or left")
     new = hub().index.get(tomb["moved_to"]) if tomb["moved_to"] else None
     if new is not None:
         abort(redirect(url_for(endpoint, key=new["key"]), 301))
     raise removed(tomb)
+
+
+def index_building() -> dict | None:
+    """None once the index holds every source; while it is being built, its ``status()`` and a
+    sentence saying so (shown by the directory page and its JSON twin, and the 503 of a group page)."""
+    status = hub().index.status()
+    if status["complete"]:
+        return None
+    done, of = status.get("sources_indexed"), status.get("sources")
+    so_far = (f"{done:,} of {of:,} sources indexed so far" if done is not None and of is not None
+              else f"{done:,} sources indexed so far" if done is not None else "starting")
+    return dict(status, message=f"The directory's index is being built ({so_far}): until it is done, "
+                                "searches may miss groups. /health shows its progress.")
 
 
 def removed(tomb: dict) -> HubnetError:
@@ -117,8 +140,12 @@ def groups():
         args = {k: v for k, v in request.args.items() if k != "offset"}
         args["offset"] = str(s.offset + s.limit)
         nxt = request.path + "?" + urlencode(args)
-    return jsonify({"total": result["total"], "limit": s.limit, "offset": s.offset, "next": nxt,
-                    "groups": [list_item(g) for g in mark_second_hand(result["groups"])], "facets": result["facets"]})
+    body = {"total": result["total"], "limit": s.limit, "offset": s.offset, "next": nxt,
+            "groups": [list_item(g) for g in mark_second_hand(result["groups"])], "facets": result["facets"]}
+    building = index_building()
+    if building is not None:
+        body["index"] = building
+    return jsonify(body)
 
 
 def group_data(row: dict) -> dict:

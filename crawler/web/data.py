@@ -208,7 +208,7 @@ def void():
 # ------------------------------------------------------------------------- health
 @bp.get("/health")
 def health():
-    """Cheap: counts kept by the index at its last sync, the crawler thread's state."""
+    """Cheap: counts kept by the index at its last sync, the crawler thread's state, the index's state."""
     h = hub()
     by_status = h.index.meta("sources", {}) or {}
     crawler = h.background.status()
@@ -221,4 +221,5 @@ def health():
         "last_crawl": crawler["last_crawl"] or h.index.meta("last_crawl"),
         "crawler": crawler,
         "refresh_error": h.refresher.last_error,   # the index sync / model builds after the last crawl
+        "index": h.index.status(),   # building (searches may miss groups), updating or ready, with progress
     })

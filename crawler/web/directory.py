@@ -19,7 +19,7 @@ from hubnet.vocab.model import kinds
 from hubnet.crawler.store.areas import level_rank
 from hubnet.crawler.store.index import Search
 from .current import hub
-from .api import find_group, group_data, search, source_listing
+from .api import find_group, group_data, index_building, search, source_listing
 from .params import bad, offset_pages
 from .render import alternate_url as _alternate, group_href, page as _page, public_url
 
@@ -64,7 +64,8 @@ def index():
     active = [{"name": k, "value": v, "remove": _href(_args_without(k))}
               for k, v in _args_without().items() if k != "within_km"]
     total, pages = result["total"], {}
-    if total == 0 and not _args_without() and page == 1 and not hub().index.meta("groups", 0):
+    building = index_building()   # a note above the results: they may be missing groups
+    if total == 0 and not _args_without() and page == 1 and not hub().index.meta("groups", 0) and not building:
         return _page("index.html", alternate, filters=filters, result=result, facets=[], active=[], pages={},
                      empty_hub=True, public_url=public_url(""))
     if page > 1:
@@ -72,7 +73,7 @@ def index():
     if page * page_size < total:
         pages["next"] = _href({**_args_without(), "page": str(page + 1)})
     return _page("index.html", alternate, filters=filters, result=result, facets=facets, active=active,
-                 pages=pages, page=page, first=s.offset + 1, last=s.offset + len(result["groups"]),
+                 pages=pages, page=page, building=building, first=s.offset + 1, last=s.offset + len(result["groups"]),
                  map_href="/map" + ("?" + urlencode(_args_without("near", "within_km"))
                                     if _args_without("near", "within_km") else ""))
 

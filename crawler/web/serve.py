@@ -113,10 +113,13 @@ def run(config: dict, *, host: str, port: int, trusted_proxy: str | None = None,
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.effective_port}/"
     groups = hub.index.meta("groups", 0)
+    state = hub.index.status()["state"]
+    building = "; the text index is being built in the background (progress: /health)" \
+        if state == "building" else ""
     logs.event("start", who="hubnet-crawler", what=str(hub.store.path), outcome="listening", url=url,
-               groups=groups, recrawl_interval_s=hub.background.interval,
+               groups=groups, index=state, recrawl_interval_s=hub.background.interval,
                msg=f"serving {groups} group{'' if groups == 1 else 's'} from {hub.store.path} at {url} "
-                   "(Ctrl-C to stop)")
+                   f"(Ctrl-C to stop){building}")
     try:
         server.run()
     except KeyboardInterrupt:
