@@ -220,30 +220,42 @@ def _record_triples(rec: SourceRecord) -> list:
 def _bulk_parts(batch) -> list:
     """What the bulk loader writes for a batch of (record, statements): the graphs, then the records.
 
-    As N-Quads, one run of lines per graph and per record: pyoxigraph serialises a source's
-    statements as N-Triples in one call, each line then gets the graph's name (a literal's line
-    break is escaped, so every line break ends a statement), and the loader reads them back in
-    Rust: about half the cost of making a Python ``Quad`` per statement for ``bulk_extend``
-    (three term reads and a new quad). The loader renames blank nodes, so a batch holding any (a
-    loaded file: crawled profiles have none, extract.py names them) or a triple term goes as quads."""
+    As TriG, one block per graph and one for the records: pyoxigraph serialises a source's
+    statements as N-Triples in one call (on staging, or in a parser process), which are TriG
+    statements as they are, and the loader reads them back in Rust: about half the cost of making
+    a Python ``Quad`` per statement for ``bulk_extend`` (three term reads and a new quad), and no
+    Python pass over the text to name the graph on each line (N-Quads). The loader renames blank
+    nodes, so a batch holding any (a loaded file: crawled profiles have none, extract.py names them)
+    or a triple term goes as quads."""
     parts = []
     for rec, triples in batch:
-        try:   # a parser process's text as it is (store/shipped.py)
-            text = triples.text if isinstance(triples, NTriples) else ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
-        except ValueError:   # a statement in a named graph: the quads below put it in this one
-            text = b"_:"
-        if b"_:" in text or b"<<" in text:   # also in a literal's text, costing only the faster way
+        text = triples.text if isinstance(triples, NTriples) else b"_:"   # not N-Triples: see _shipped
+        if b"_:" in text or b"<<" in text:   # also in a literal's text, costing only the slower way
             return ([q for rec, triples in batch for q in _in_graph(triples, ox.NamedNode(rec.graph))]
                     + [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch for s, p, o in _record_triples(rec)])
-        parts.append(text.replace(b" .\n", b" %s .\n" % _iri(rec.graph).encode()))
-    return parts + [_record_nquads(rec) for rec, _ in batch]
+        parts.append(b"%s {\n%s}\n" % (_iri(rec.graph).encode(), text))
+    records = "".join(_record_nt(rec) for rec, _ in batch)
+    return parts + [f"{_PROV_NT} {{\n{records}}}\n".encode()]
 
 
-def _record_nquads(rec: SourceRecord) -> bytes:
-    """``_record_triples`` as N-Quads lines of the provenance graph, written as text: making a
-    pyoxigraph term per field only to print it cost as much again (issue 18)."""
+def _shipped(triples):
+    """Statements to stage: as N-Triples text (``NTriples``: the loader's input, and a tenth of the
+    memory of the terms), or, if they cannot be (a statement in a named graph), a list of them."""
+    if isinstance(triples, NTriples):
+        return triples
+    if not isinstance(triples, (list, tuple)):
+        triples = list(triples)
+    try:
+        return NTriples(ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b"", len(triples))
+    except ValueError:   # a statement in a named graph: _bulk_parts puts it in this one, as a quad
+        return list(triples)
+
+
+def _record_nt(rec: SourceRecord) -> str:
+    """``_record_triples`` as N-Triples lines, written as text: making a pyoxigraph term per field
+    only to print it cost as much again (issue 18)."""
     s = _iri(rec.url)
-    lines = []
+    lines = [_TYPES_NT.format(s=s)]
     for name, _, pred_nt, kind in _FIELDS:
         value = getattr(rec, name)
         if value is None:
@@ -258,13 +270,13 @@ def _record_nquads(rec: SourceRecord) -> bytes:
             obj = f"{_string_nt(value)}^^<{XSD}dateTime>"
         else:
             obj = _string_nt(str(value))
-        lines.append(f"{s} {pred_nt} {obj} {_PROV_NT} .\n")
+        lines.append(f"{s} {pred_nt} {obj} .\n")
     if _derives(rec):
-        lines.append(f"{_iri(rec.graph)} {_DERIVED_NT} {s} {_PROV_NT} .\n")
-    return (_TYPES_NQ.format(s=s) + "".join(lines)).encode()
+        lines.append(f"{_iri(rec.graph)} {_DERIVED_NT} {s} .\n")
+    return "".join(lines)
 
 
-_TYPES_NQ = "".join(f"{{s}} {p_nt} {o} {_PROV_NT} .\n" for _, p_nt, o in _TYPES)
+_TYPES_NT = "".join(f"{{s}} {p_nt} {o} .\n" for _, p_nt, o in _TYPES)
 
 
 def _string_nt(value: str) -> str:
@@ -620,7 +632,7 @@ class Store:
             self._refuse_blocked(record)   # a forgotten source is not staged either
             staged = batch > 0 and record.has_graph and self._never_held(record)
             if staged:
-                self._staged[record.url] = (record, triples if isinstance(triples, NTriples) else list(triples))
+                self._staged[record.url] = (record, _shipped(triples))
                 self._staged_graphs.add(record.graph)
                 if len(self._staged) >= batch:
                     self.write_staged()
@@ -694,8 +706,8 @@ class Store:
             if payload and isinstance(payload[0], bytes):
                 # lenient: every IRI in the text was checked when its term was made (a parsed
                 # statement, a record's NamedNode), and the text is pyoxigraph's own serialisation
-                # or ``_record_nquads``; checking each again cost ~10 % of the load (issue 18).
-                self._store.bulk_load(b"".join(payload), format=ox.RdfFormat.N_QUADS, lenient=True)
+                # or ``_record_nt``; checking each again cost ~10 % of the load (issue 18).
+                self._store.bulk_load(b"".join(payload), format=ox.RdfFormat.TRIG, lenient=True)
             else:
                 self._store.bulk_extend(payload)
         elif kind == "commit" and self.path is not None:

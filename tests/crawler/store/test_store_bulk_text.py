@@ -110,7 +110,7 @@ def test_one_batch_of_every_awkward_term_comes_out_whole(tmp_path, shipped):
     bulk.close(), each.close()
 
 
-# A record is written as text by the bulk path (store/graph.py _record_nquads): every field, with
+# A record is written as text by the bulk path (store/graph.py _record_nt): every field, with
 # the most awkward value of its kind a hostile server or document could put there.
 AWKWARD_TEXT = 'a "q" \\ \\" \n two\r\n\t nul \x00 \x1b \u2028 Café 𝄞 } GRAPH <x> { _:b0 << >> .\n'
 AWKWARD = {"int": 7, "iri": "https://t0.test/caf%C3%A9/é?q=a%20b#frag", "date": AWKWARD_TEXT,
