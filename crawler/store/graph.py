@@ -29,6 +29,7 @@ import json
 import os
 import uuid
 import threading
+import weakref
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from pathlib import Path
@@ -309,12 +310,14 @@ class _Raw:
                          "remove", "remove_graph", "update"})
 
     def __init__(self, store: ox.Store, on_write):
-        self._store, self._on_write = store, on_write
+        # A weak reference: the Store keeps this handle, and a cycle would keep the database (and
+        # its lock) open after the last reference to the Store went, until a garbage collection.
+        self._store, self._on_write = store, weakref.WeakMethod(on_write)
         self.quads_for_pattern, self.query = store.quads_for_pattern, store.query   # the hot reads, unwrapped
 
     def __getattr__(self, name):
-        if name in self._WRITES:
-            self._on_write()
+        if name in self._WRITES and (forget := self._on_write()) is not None:
+            forget()
         return getattr(self._store, name)
 
     def __len__(self) -> int:
@@ -341,6 +344,7 @@ class Store:
     KEEPS_NAMES = True
     _held: set | None = None
     _filling: set | None = None
+    _raw: _Raw | None = None
 
     def __init__(self, path: str | os.PathLike | None = DEFAULT_PATH, *, on_write=None):
         self.path = None if path is None else Path(path)
@@ -383,7 +387,10 @@ class Store:
         """The Oxigraph store, with every staged source written (a reader sees what was handed in).
         Writing through it makes the store look each new source up again (``_never_held``)."""
         self.write_staged()
-        return _Raw(self._store, self._forget_held)
+        raw = self._raw
+        if raw is None or raw._store is not self._store:
+            raw = self._raw = _Raw(self._store, self._forget_held)
+        return raw
 
     # ------------------------------------------------------------------ the names held
     def _note_held(self, names) -> None:
@@ -644,10 +651,11 @@ class Store:
         """Nothing in the provenance graph about the URL (its record, or a live graph of that name
         pointing at its owner: a rolled-back batch removes all of that), no graph of that name, no
         record claiming it. Known from the names held when the store keeps them (after ``sources``,
-        or for an empty store): a name counts there whichever role it had, so a source counts as held
-        at least as often as by the look-ups. Otherwise the graph is a point lookup (a graph that ever held a statement is named
-        until dropped, so an emptied one only sends its source down the transactional path): an
-        iterator costs ~3x as much, and more as a bulk-loaded store gathers files."""
+        or for an empty store): a name counts there whichever role it had, so a source counts as
+        held at least as often as by the look-ups. Otherwise the graph is a point lookup (a graph
+        that ever held a statement is named until dropped, so an emptied one only sends its source
+        down the transactional path): an iterator costs ~3x as much, and more as a bulk-loaded store
+        gathers files."""
         if record.url in self._staged or record.graph in self._staged_graphs:
             return False
         if self._held is not None:   # what sources() read, kept by every write since
@@ -811,7 +819,7 @@ class Store:
         self.flush()
         if not isinstance(self._journal, list):
             self._journal.close()
-        self._store = None
+        self._store = self._raw = None
 
 
 # ---------------------------------------------------------------------- import / export

@@ -5,6 +5,8 @@ a failed write of it as a new source must leave the other source's attribution w
 
 from __future__ import annotations
 
+import gc
+
 import pyoxigraph as ox
 import pytest
 
@@ -143,3 +145,16 @@ def test_a_write_while_sources_reads_the_names_is_kept(tmp_path):
     assert store._held is not None and NEW in store._held
     assert store.stage_new_source(record(NEW, NEW), statements(NEW), batch=100) is False
     store.close()
+
+
+def test_a_store_dropped_after_handing_out_its_raw_handle_lets_go_of_the_database(tmp_path):
+    """The raw handle is kept by the store without a reference cycle: the database closes (and its
+    lock goes) when the last reference to the store goes, not at some later garbage collection."""
+    gc.disable()
+    try:
+        store = Store(tmp_path / "store")
+        store.oxigraph.add_graph(ox.NamedNode(NEW))
+        del store
+        Store(tmp_path / "store").close()
+    finally:
+        gc.enable()
