@@ -228,9 +228,8 @@ def stored_links_and_groups(store, graph: str, limit: int) -> tuple[list[str], l
     An unchanged source (a 304) still passes its links on; its whole graph is ~50 statements,
     of which a handful are links and types.
     """
-    g = ox.NamedNode(graph)
-    quads = [q for p in (*sorted(LINK_PREDICATES), RDF_TYPE)
-             for q in store.oxigraph.quads_for_pattern(None, ox.NamedNode(p), None, g)]
+    g, read = ox.NamedNode(graph), store.oxigraph.quads_for_pattern
+    quads = [q for p in (*sorted(LINK_PREDICATES), RDF_TYPE) for q in read(None, ox.NamedNode(p), None, g)]
     return links(quads, limit), group_subjects(quads)
 
 

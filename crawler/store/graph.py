@@ -29,6 +29,7 @@ import json
 import os
 import uuid
 import threading
+import weakref
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from pathlib import Path
@@ -220,32 +221,69 @@ def _record_triples(rec: SourceRecord) -> list:
 def _bulk_parts(batch) -> list:
     """What the bulk loader writes for a batch of (record, statements): the graphs, then the records.
 
-    As N-Quads, one run of lines per graph and per record: pyoxigraph serialises a source's
-    statements as N-Triples in one call, each line then gets the graph's name (a literal's line
-    break is escaped, so every line break ends a statement), and the loader reads them back in
-    Rust: about half the cost of making a Python ``Quad`` per statement for ``bulk_extend``
-    (three term reads and a new quad). The loader renames blank nodes, so a batch holding any (a
-    loaded file: crawled profiles have none, extract.py names them) or a triple term goes as quads."""
+    As TriG, one block per graph and one for the records: pyoxigraph serialises a source's
+    statements as N-Triples in one call (on staging, or in a parser process), which are TriG
+    statements as they are, and the loader reads them back in Rust: about half the cost of making
+    a Python ``Quad`` per statement for ``bulk_extend`` (three term reads and a new quad), and no
+    Python pass over the text to name the graph on each line (N-Quads). The loader renames blank
+    nodes, so a batch holding any (a loaded file: crawled profiles have none, extract.py names them)
+    or a triple term goes as quads."""
     parts = []
     for rec, triples in batch:
-        try:   # a parser process's text as it is (store/shipped.py)
-            text = triples.text if isinstance(triples, NTriples) else ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
-        except ValueError:   # a statement in a named graph: the quads below put it in this one
-            text = b"_:"
-        if b"_:" in text or b"<<" in text:   # also in a literal's text, costing only the faster way
+        text = triples.text if isinstance(triples, NTriples) else b"_:"   # not N-Triples: see _shipped
+        if b"_:" in text or b"<<" in text:   # also in a literal's text, costing only the slower way
             return ([q for rec, triples in batch for q in _in_graph(triples, ox.NamedNode(rec.graph))]
                     + [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch for s, p, o in _record_triples(rec)])
-        parts.append(text.replace(b" .\n", b" %s .\n" % _iri(rec.graph).encode()))
-    return parts + [_record_nquads(rec) for rec, _ in batch]
+        parts.append(b"%s {\n%s}\n" % (_iri(rec.graph).encode(), text))
+    records = "".join(_record_nt(rec) for rec, _ in batch)
+    return parts + [f"{_PROV_NT} {{\n{records}}}\n".encode()]
 
 
-def _record_nquads(rec: SourceRecord) -> bytes:
-    """``_record_triples`` as N-Quads lines of the provenance graph."""
+def _shipped(triples):
+    """Statements to stage: as N-Triples text (``NTriples``: the loader's input, and a tenth of the
+    memory of the terms), or, if they cannot be (a statement in a named graph), a list of them."""
+    if isinstance(triples, NTriples):
+        return triples
+    if not isinstance(triples, (list, tuple)):
+        triples = list(triples)
+    try:
+        return NTriples(ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b"", len(triples))
+    except ValueError:   # a statement in a named graph: _bulk_parts puts it in this one, as a quad
+        return list(triples)
+
+
+def _record_nt(rec: SourceRecord) -> str:
+    """``_record_triples`` as N-Triples lines, written as text: making a pyoxigraph term per field
+    only to print it cost as much again (issue 18)."""
     s = _iri(rec.url)
-    lines = [f"{s} {p} {o} {_PROV_NT} .\n" for _, p, o in _record_objects(rec)]
+    lines = [_TYPES_NT.format(s=s)]
+    for name, _, pred_nt, kind in _FIELDS:
+        value = getattr(rec, name)
+        if value is None:
+            continue
+        if kind == "iri":
+            obj = _iri(value)
+        elif kind == "int":
+            if not int(value):
+                continue
+            obj = f'"{int(value)}"^^<{XSD}integer>'
+        elif kind == "date":
+            obj = f"{_string_nt(value)}^^<{XSD}dateTime>"
+        else:
+            obj = _string_nt(str(value))
+        lines.append(f"{s} {pred_nt} {obj} .\n")
     if _derives(rec):
-        lines.append(f"{_iri(rec.graph)} {_DERIVED_NT} {s} {_PROV_NT} .\n")
-    return "".join(lines).encode()
+        lines.append(f"{_iri(rec.graph)} {_DERIVED_NT} {s} .\n")
+    return "".join(lines)
+
+
+_TYPES_NT = "".join(f"{{s}} {p_nt} {o} .\n" for _, p_nt, o in _TYPES)
+
+
+def _string_nt(value: str) -> str:
+    """A string literal in N-Triples: only a quote, a backslash and the two line breaks must be
+    escaped (STRING_LITERAL_QUOTE); every other character stands for itself."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
 
 
 def _in_graph(triples, graph: ox.NamedNode) -> list:
@@ -264,12 +302,49 @@ def _iri(value: str) -> str:
     return str(ox.NamedNode(value))
 
 
+class _Raw:
+    """``Store.oxigraph``: the pyoxigraph store, whose writes first tell the ``Store`` it no longer
+    knows every name held (``Store._forget_held``); reads go straight through."""
+
+    _WRITES = frozenset({"add", "add_graph", "bulk_extend", "bulk_load", "clear", "clear_graph", "extend", "load",
+                         "remove", "remove_graph", "update"})
+
+    def __init__(self, store: ox.Store, on_write):
+        # A weak reference: the Store keeps this handle, and a cycle would keep the database (and
+        # its lock) open after the last reference to the Store went, until a garbage collection.
+        self._store, self._on_write = store, weakref.WeakMethod(on_write)
+        self.quads_for_pattern, self.query = store.quads_for_pattern, store.query   # the hot reads, unwrapped
+
+    def __getattr__(self, name):
+        if name in self._WRITES and (forget := self._on_write()) is not None:
+            forget()
+        return getattr(self._store, name)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __iter__(self):
+        return iter(self._store)
+
+    def __contains__(self, quad) -> bool:
+        return quad in self._store
+
+    def __bool__(self) -> bool:
+        return bool(self._store)
+
+
 class Store:
     """A thin, transactional wrapper over ``pyoxigraph.Store``. ``path=None`` keeps it in memory.
 
     On disk, ``path`` is a directory holding ``oxigraph/`` (the database) and
     whatever else lives beside the graph (the text index, query checkpoints).
     """
+
+    # Keep the names held in memory (``_never_held``); a store on a SPARQL server asks per batch instead.
+    KEEPS_NAMES = True
+    _held: set | None = None
+    _filling: set | None = None
+    _raw: _Raw | None = None
 
     def __init__(self, path: str | os.PathLike | None = DEFAULT_PATH, *, on_write=None):
         self.path = None if path is None else Path(path)
@@ -284,6 +359,9 @@ class Store:
         self._staged: dict = {}           # url -> (record, triples): new sources waiting for the bulk loader
         self._staged_graphs: set = set()
         self._broken: str | None = None   # why no write is allowed (a bulk batch could not be undone)
+        # Every name the store holds anything under (see _never_held), or None: look each source up;
+        # and the set ``sources`` is filling (a write meanwhile goes in too).
+        self._held = self._filling = None
         try:
             if self.path is None:
                 self._store = ox.Store()
@@ -301,12 +379,31 @@ class Store:
             raise StoreError(f"cannot open the store at {self.path}: {text}", code="store_error") from None
         self._journal_id, self._journal = self._open_journal()
         self._recover()
+        if next(iter(self._store.named_graphs()), None) is None:
+            self._held = set()   # an empty store (a first crawl, a load): nothing held, nothing to read
 
     @property
-    def oxigraph(self) -> ox.Store:
-        """The Oxigraph store, with every staged source written (a reader sees what was handed in)."""
+    def oxigraph(self) -> "_Raw":
+        """The Oxigraph store, with every staged source written (a reader sees what was handed in).
+        Writing through it makes the store look each new source up again (``_never_held``)."""
         self.write_staged()
-        return self._store
+        raw = self._raw
+        if raw is None or raw._store is not self._store:
+            raw = self._raw = _Raw(self._store, self._forget_held)
+        return raw
+
+    # ------------------------------------------------------------------ the names held
+    def _note_held(self, names) -> None:
+        """Under the write lock, before a write: ``names`` (sources, graphs) are held from now on."""
+        names = [n for n in names if n]
+        for held in (self._held, self._filling):
+            if held is not None:
+                held.update(names)
+
+    def _forget_held(self) -> None:
+        """Somebody may write behind our back (or the crawl is over): look sources up again."""
+        with self._write_lock:
+            self._held = self._filling = None
 
     # ------------------------------------------------------------------ the change journal
     def _open_journal(self):
@@ -363,12 +460,20 @@ class Store:
 
     # ------------------------------------------------------------------ reading
     def sources(self) -> dict:
-        """Every source record (tombstones included), keyed by URL."""
+        """Every source record (tombstones included), keyed by URL.
+
+        Reading them all, it also keeps the names the store holds anything under, so that a crawl
+        (which starts here) tells a new source from a held one without a look-up (``_never_held``)."""
         self.write_staged()
+        names = set() if self.KEEPS_NAMES else None
+        with self._write_lock:
+            self._filling = names   # a write from now on adds its names, whether the scan sees it or not
         recs: dict = {}
         for q in self._store.quads_for_pattern(None, None, None, PROV_GRAPH):
             name = _BY_PRED.get(q.predicate.value)
             if name is None:
+                if names is not None:   # a graph's wasDerivedFrom: that graph's name is held
+                    names.add(q.subject.value)
                 continue
             rec = recs.get(q.subject.value)
             if rec is None:
@@ -377,6 +482,13 @@ class Store:
             if name in _INT_FIELDS:
                 value = int(value)
             setattr(rec, name, value)
+        if names is not None:
+            names.update(recs)
+            names.update(rec.graph for rec in recs.values() if rec.graph)
+            names.update(g.value for g in self._store.named_graphs())
+            with self._write_lock:
+                if self._filling is names:   # not forgotten meanwhile
+                    self._held, self._filling = names, None
         return recs
 
     def source(self, url: str) -> SourceRecord | None:
@@ -393,14 +505,17 @@ class Store:
         return rec
 
     def graph_triples(self, graph: str) -> list:
-        return list(self.oxigraph.quads_for_pattern(None, None, None, ox.NamedNode(graph)))
+        self.write_staged()
+        return list(self._store.quads_for_pattern(None, None, None, ox.NamedNode(graph)))
 
     def query(self, sparql: str, **kw):
         kw.setdefault("use_default_graph_as_union", True)
-        return self.oxigraph.query(sparql, **kw)
+        self.write_staged()
+        return self._store.query(sparql, **kw)
 
     def named_graphs(self) -> list:
-        return [g.value for g in self.oxigraph.named_graphs() if isinstance(g, ox.NamedNode)]
+        self.write_staged()
+        return [g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode)]
 
     # ------------------------------------------------------------------ writing
     def _current(self, graph: ox.NamedNode, subject=None) -> set:
@@ -441,6 +556,7 @@ class Store:
             # Graphs whose attribution is recomputed: those written, and any the record claimed before.
             involved |= {o.value for _, p, o in old_record if p == _PRED["graph"]}
             self._log_changes([record.url, *sorted(involved)])
+            self._note_held([record.url, record.graph, *involved])
             others = {g: self._live_owners(g, record.url) for g in involved}
             parts = [f"DROP SILENT GRAPH {_iri(g)}" for g in drop_graphs if g != insert_graph and not others[g]]
             removed, added = [], []
@@ -523,7 +639,7 @@ class Store:
             self._refuse_blocked(record)   # a forgotten source is not staged either
             staged = batch > 0 and record.has_graph and self._never_held(record)
             if staged:
-                self._staged[record.url] = (record, triples if isinstance(triples, NTriples) else list(triples))
+                self._staged[record.url] = (record, _shipped(triples))
                 self._staged_graphs.add(record.graph)
                 if len(self._staged) >= batch:
                     self.write_staged()
@@ -534,11 +650,16 @@ class Store:
     def _never_held(self, record: SourceRecord) -> bool:
         """Nothing in the provenance graph about the URL (its record, or a live graph of that name
         pointing at its owner: a rolled-back batch removes all of that), no graph of that name, no
-        record claiming it. The graph is a point lookup (a graph that ever held a statement is named
-        until dropped, so an emptied one only sends its source down the transactional path): an
-        iterator costs ~3x as much, and more as a bulk-loaded store gathers files."""
+        record claiming it. Known from the names held when the store keeps them (after ``sources``,
+        or for an empty store): a name counts there whichever role it had, so a source counts as
+        held at least as often as by the look-ups. Otherwise the graph is a point lookup (a graph
+        that ever held a statement is named until dropped, so an emptied one only sends its source
+        down the transactional path): an iterator costs ~3x as much, and more as a bulk-loaded store
+        gathers files."""
         if record.url in self._staged or record.graph in self._staged_graphs:
             return False
+        if self._held is not None:   # what sources() read, kept by every write since
+            return record.url not in self._held and record.graph not in self._held
         url, graph = ox.NamedNode(record.url), ox.NamedNode(record.graph)
         return not (self._store.contains_named_graph(graph) or any(
             next(it, None) is not None for it in (
@@ -557,6 +678,7 @@ class Store:
             batch = list(self._staged.values())
             self._staged, self._staged_graphs = {}, set()
             note = {"graphs": [rec.graph for rec, _ in batch], "sources": [rec.url for rec, _ in batch]}
+            self._note_held(note["graphs"] + note["sources"])
             # Graphs and records in one bulk load (each load writes new files for every index):
             # their order does not matter, as nothing of the batch counts before the commit.
             steps = [("note", note), ("quads", _bulk_parts(batch)), ("commit", None)]
@@ -590,7 +712,10 @@ class Store:
             self._write_note(payload)
         elif kind == "quads":
             if payload and isinstance(payload[0], bytes):
-                self._store.bulk_load(b"".join(payload), format=ox.RdfFormat.N_QUADS)
+                # lenient: every IRI in the text was checked when its term was made (a parsed
+                # statement, a record's NamedNode), and the text is pyoxigraph's own serialisation
+                # or ``_record_nt``; checking each again cost ~10 % of the load (issue 18).
+                self._store.bulk_load(b"".join(payload), format=ox.RdfFormat.TRIG, lenient=True)
             else:
                 self._store.bulk_extend(payload)
         elif kind == "commit" and self.path is not None:
@@ -652,7 +777,9 @@ class Store:
 
         Not one transaction: that graph is recomputed from the sources after every crawl.
         """
+        adds = list(adds)
         with self._write_lock:
+            self._note_held(q.graph_name.value for q in adds if not isinstance(q.graph_name, ox.DefaultGraph))
             for quad in removes:
                 self._store.remove(quad)
             self._store.extend(adds)
@@ -680,8 +807,10 @@ class Store:
         self._store.backup(str(target))
 
     def flush(self) -> None:
-        """Write the staged sources, then Oxigraph's buffers to disk."""
+        """Write the staged sources, then Oxigraph's buffers to disk. The names held are dropped
+        (the end of a crawl: a serving hub does not keep them between crawls)."""
         self.write_staged()
+        self._forget_held()
         if self.path is not None:
             self._store.flush()
 
@@ -690,7 +819,7 @@ class Store:
         self.flush()
         if not isinstance(self._journal, list):
             self._journal.close()
-        self._store = None
+        self._store = self._raw = None
 
 
 # ---------------------------------------------------------------------- import / export

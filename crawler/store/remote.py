@@ -312,6 +312,7 @@ class RemoteStore(Store):
     for itself (the text index, the operator's area files, the control socket)."""
 
     remote = True
+    KEEPS_NAMES = False   # whether the server holds a batch's sources is asked per batch (``_held``)
 
     def __init__(self, spec: str, settings=None, *, local_dir=None):
         from hubnet.crawler.settings import load as load_settings
