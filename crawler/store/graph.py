@@ -231,7 +231,11 @@ def _bulk_parts(batch) -> list:
     parts = []
     for rec, triples in batch:
         text = triples.text if isinstance(triples, NTriples) else b"_:"   # not N-Triples: see _shipped
-        if b"_:" in text or b"<<" in text:   # also in a literal's text, costing only the slower way
+        # A brace would end the graph's block: honest N-Triples holds one only inside a literal, but
+        # the text may come from a parser process, whose answer is untrusted (threat model T7), and
+        # "} <another graph> {" in it would write there. Such text goes the slower way, read as
+        # strict N-Triples (one graph: this source's). So do blank nodes and triple terms.
+        if b"_:" in text or b"<<" in text or b"{" in text or b"}" in text:
             return ([q for rec, triples in batch for q in _in_graph(triples, ox.NamedNode(rec.graph))]
                     + [ox.Quad(s, p, o, PROV_GRAPH) for rec, _ in batch for s, p, o in _record_triples(rec)])
         parts.append(b"%s {\n%s}\n" % (_iri(rec.graph).encode(), text))
@@ -681,11 +685,12 @@ class Store:
             self._note_held(note["graphs"] + note["sources"])
             # Graphs and records in one bulk load (each load writes new files for every index):
             # their order does not matter, as nothing of the batch counts before the commit.
-            steps = [("note", note), ("quads", _bulk_parts(batch)), ("commit", None)]
-            if self.on_write is not None:
-                steps = self.on_write(list(steps))
             committed = False
             try:
+                # Inside the try: reading a batch's text (the slower way above) may refuse it.
+                steps = [("note", note), ("quads", _bulk_parts(batch)), ("commit", None)]
+                if self.on_write is not None:
+                    steps = self.on_write(list(steps))
                 for step in steps:
                     self._run_step(step)
                     committed = committed or step[0] == "commit"

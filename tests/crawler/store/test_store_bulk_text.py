@@ -1,4 +1,4 @@
-"""A bulk batch reaches the loader as N-Quads text (issue 18: cheaper than a Python quad per statement).
+"""A bulk batch reaches the loader as TriG text (issue 18: cheaper than a Python quad per statement).
 Whatever a hostile document can put in a statement or a record must come out of the bulk path
 exactly as the transactional path stores it: every family of awkward term, one source each, and
 one batch holding them all."""
@@ -11,6 +11,7 @@ import pyoxigraph as ox
 import pytest
 
 from hubnet.crawler.store.graph import _FIELDS, OK, SourceRecord, Store, now
+from hubnet.vocab.errors import StoreError
 from hubnet.crawler.store.shipped import NTriples
 
 NAME = ox.NamedNode("http://schema.org/name")
@@ -39,7 +40,8 @@ TERMS = {
 
 # Handed over as quads rather than text: the loader would rename blank nodes, and a statement given
 # in another graph is put in the source's; text that merely looks like these costs the same.
-AS_QUADS = {"a blank node label in text", "a triple-term opener in text", "a statement in a named graph"}
+AS_QUADS = {"a blank node label in text", "a triple-term opener in text", "a statement in a named graph",
+            "TriG punctuation"}
 
 
 def url(i: int) -> str:
@@ -133,3 +135,34 @@ def test_every_record_field_comes_out_of_the_bulk_path_as_a_transaction_stores_i
     assert stored[0] == stored[1]
     assert getattr(bulk.source(url(0)), field) == AWKWARD[_kind(field)]
     bulk.close(), each.close()
+
+
+# What a parser process could ship as a document's "N-Triples" if it lied (its answer is untrusted:
+# threat model T7): text meant to put statements in another source's graph.
+VICTIM = "https://victim.test/"
+OWN = "<https://t0.test/#group> <http://schema.org/name> \"mine\" .\n"
+EVIL = f"<{VICTIM}#group> <http://schema.org/name> \"pwned\" ."
+INJECTIONS = {
+    "closing the graph's block": OWN + f"}} <{VICTIM}> {{ {EVIL}\n",
+    "a GRAPH block of its own": OWN + f"}} GRAPH <{VICTIM}> {{ {EVIL} }}\n<https://t0.test/> {{\n",
+    "a fourth term naming the graph": OWN + EVIL.replace(" .", f" <{VICTIM}> .") + "\n",
+    "a directive": OWN + "@prefix v: <https://victim.test/> .\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(INJECTIONS))
+def test_text_a_lying_parser_ships_writes_nothing_in_another_graph(tmp_path, name):
+    """The batch that holds such text is refused as a whole (store_error, its sources listed as lost,
+    none stored); the other graph is as it was and the store takes the next batch."""
+    store = Store(tmp_path / "s")
+    victim = replace(record(0), url=VICTIM, graph=VICTIM)
+    store.replace_source(victim, [ox.Quad(ox.NamedNode(VICTIM + "#group"), NAME, ox.Literal("victim"))])
+    before = {str(q) for q in store.oxigraph.quads_for_pattern(None, None, None, ox.NamedNode(VICTIM))}
+    with pytest.raises(StoreError) as caught:
+        store.stage_new_source(record(0), NTriples(INJECTIONS[name].encode(), 2), batch=1)
+    assert caught.value.code == "store_error" and [r.url for r in caught.value.lost] == [url(0)]
+    assert {str(q) for q in store.oxigraph.quads_for_pattern(None, None, None, ox.NamedNode(VICTIM))} == before
+    assert store.source(url(0)) is None and not list(store.graph_triples(url(0)))
+    assert store.stage_new_source(record(1), NTriples.of(statements(1, NAME)), batch=1) is True
+    assert len(held(store, 1)[0]) == 2
+    store.close()
