@@ -121,9 +121,12 @@ class Settings:
     # 2-CPU machine, the crawler process's own CPU -79 % (bench/results.md, "Issue 18, second pass"),
     # and a document that hangs its parser can be stopped (parse_timeout), which a thread cannot be.
     # 0: parsed on the pipeline thread, with no time budget. A process reads one document at a time;
-    # at most parse_workers * parse_backlog are handed over at once.
+    # at most parse_workers * parse_backlog are handed over at once. 8 rather than 2: documents
+    # waiting together cross in one message, and a first crawl of 3,000 groups ran faster in each of 5
+    # alternated pairs on a quiet 2-CPU machine (median 1.08x; bench/results.md, "third pass"). When a
+    # document overruns parse_timeout, the others handed over with it are parsed again, each alone.
     parse_workers: int = 1
-    parse_backlog: int = 2
+    parse_backlog: int = 8
     # Seconds a document may take from its hand-over to a parser process to its answer (parse and the
     # editor's rules); past it the processes are killed and restarted, and the document, parsed again
     # alone, fails with parse_timeout if it overruns again (the others are read). The slowest real
