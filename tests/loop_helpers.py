@@ -29,13 +29,14 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def wait_for(check, what: str):
+def wait_for(check, what: str, every: float = 0.2):
+    """``check()``'s first true answer, asked every ``every`` seconds for at most WAIT."""
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         answer = check()
         if answer:
             return answer
-        time.sleep(0.2)
+        time.sleep(every)
     raise AssertionError(f"gave up waiting for {what}")
 
 

@@ -17,7 +17,6 @@ import signal
 import sqlite3
 import subprocess
 import threading
-import time
 
 import pytest
 import requests
@@ -25,6 +24,7 @@ import requests
 from hubnet.crawler.store.graph import Store
 from hubnet.crawler.store.index import INDEX_FILE, TextIndex
 from hubnet.testing import Federation
+from loop_helpers import wait_for
 from server_helpers import CRAWLED_GROUPS, HOSTS, crawled_store, index_snapshot
 from server_helpers import crawler_command, read_lines
 
@@ -52,15 +52,6 @@ def start(path, fed, env: dict):
 
 def index_state(base) -> dict:
     return requests.get(base + "health", timeout=30).json()["index"]
-
-
-def wait_for(predicate, what: str, tries: int = 600):
-    for _ in range(tries):
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"never: {what}")
 
 
 def kill(proc) -> None:
@@ -106,7 +97,7 @@ def test_a_rebuild_killed_again_and_again_resumes_to_the_same_index(tmp_path):
             proc, base = start(path, fed, PAUSED)
             try:
                 state = wait_for(lambda: (s := index_state(base)).get("sources_indexed", 0) > held and s,
-                                 f"{held + 1} sources indexed")
+                                 f"{held + 1} sources indexed", every=0.05)
                 assert state["state"] == "building" and state["sources"] == CRAWLED_GROUPS
                 assert state["sync_to_do"] == CRAWLED_GROUPS - held   # resumed, not started again
                 assert requests.get(base + "api/groups", timeout=30).json()["index"]["state"] == "building"
@@ -121,7 +112,7 @@ def test_a_rebuild_killed_again_and_again_resumes_to_the_same_index(tmp_path):
 
         proc, base = start(path, fed, BACKGROUND)
         try:
-            wait_for(lambda: index_state(base)["complete"], "the index complete")
+            wait_for(lambda: index_state(base)["complete"], "the index complete", every=0.05)
             body = requests.get(base + "api/groups?limit=1000", timeout=30).json()
             assert body["total"] == CRAWLED_GROUPS and "index" not in body
         finally:

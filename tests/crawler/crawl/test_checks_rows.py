@@ -64,17 +64,22 @@ def _body(name: str) -> tuple[bytes, str, str]:
     return body, kind, URL
 
 
-@pytest.fixture
-def rdf_parses(monkeypatch):
-    """How many times a body is parsed to RDF (pyoxigraph's parser, which every reading goes through)."""
+def counted(monkeypatch, owner, name: str) -> list:
+    """``owner.name`` replaced by itself counting its calls, one item a call in the list returned."""
     calls = []
-    real = ox.parse
+    real = getattr(owner, name)
 
     def counting(*args, **kw):
         calls.append(1)
         return real(*args, **kw)
-    monkeypatch.setattr(ox, "parse", counting)
+    monkeypatch.setattr(owner, name, counting)
     return calls
+
+
+@pytest.fixture
+def rdf_parses(monkeypatch):
+    """How many times a body is parsed to RDF (pyoxigraph's parser, which every reading goes through)."""
+    return counted(monkeypatch, ox, "parse")
 
 
 @pytest.mark.parametrize("name", DOCUMENTS)
@@ -107,14 +112,7 @@ def json_reads(monkeypatch):
     """How many times JSON text is decoded (vocab.parse.read_json: every JSON-LD body, each script block)."""
     from hubnet.vocab import parse
 
-    calls = []
-    real = parse.read_json
-
-    def counting(*args, **kw):
-        calls.append(1)
-        return real(*args, **kw)
-    monkeypatch.setattr(parse, "read_json", counting)
-    return calls
+    return counted(monkeypatch, parse, "read_json")
 
 
 # A node carrying "@import": inlining it adds every entry of schema.org's context to that node (its

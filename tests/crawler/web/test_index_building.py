@@ -5,25 +5,15 @@ and the next start completes what was committed without redoing it."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from hubnet.crawler.store.index import INDEX_FILE, group_key
+from loop_helpers import wait_for
 from server_helpers import CRAWLED_GROUPS, crawled_store, make_app
 
 GROUP_HOSTS = ("network.test", "alpha.test", "beta.test", "food.test", "youth.test", "xss.test")
 # One source per batch, then a rest far longer than the test: the index stays part-built, by count.
 PART_BUILT = {"INDEX_START_INLINE": 0, "INDEX_SYNC_BATCH": 1, "INDEX_SYNC_PAUSE": 3600.0, "BACKGROUND": False}
-
-
-def wait_for(predicate, what: str, tries: int = 600):
-    for _ in range(tries):
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"never: {what}")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +35,7 @@ def test_a_server_answers_while_its_index_is_built_and_says_so(store_path):
     hub = app.extensions["hubnet"]
     try:
         health = wait_for(lambda: (h := client.get("/health").get_json())["index"].get("sources_indexed") and h,
-                          "one source indexed")
+                          "one source indexed", every=0.05)
         assert health["index"] == {"state": "building", "complete": False, "sources": CRAWLED_GROUPS,
                                    "sources_indexed": 1, "sync_done": 1, "sync_to_do": CRAWLED_GROUPS}
         body = client.get("/api/groups").get_json()
