@@ -84,3 +84,16 @@ def lying_parser(body, media_type, url, by_path, unchanged_hash):
         if mark.encode() in body:
             lie()
     return parsers.parse_shipped(body, media_type, url, by_path, unchanged_hash)
+
+
+def injecting_parser(body, media_type, url, by_path, unchanged_hash):
+    """A parser process gone wrong on a document whose name is "inject-into <graph>": its answer is
+    well formed, and its statements' text tries to end its own graph's block and put a statement in
+    that other graph (the bulk loader reads a batch as TriG blocks, crawler/store/graph.py)."""
+    answer = parsers.parse_shipped(body, media_type, url, by_path, unchanged_hash)
+    words = body.decode("utf-8", "replace").split("inject-into ", 1)
+    if answer[0] != "parsed" or len(words) < 2:
+        return answer
+    victim = words[1].split('"', 1)[0]
+    evil = f'}} <{victim}> {{ <{victim}#group> <http://schema.org/name> "pwned" .\n'.encode()
+    return (answer[0], answer[1] + evil, *answer[2:])

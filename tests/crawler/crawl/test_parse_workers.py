@@ -19,7 +19,7 @@ from hubnet.crawler.store.graph import Store
 from hubnet.testing import CONTEXT
 from hubnet.vocab.errors import HubnetError
 import parser_faults
-from parser_faults import buggy_parser, dying_parser, hanging_parser, lying_parser
+from parser_faults import buggy_parser, dying_parser, hanging_parser, injecting_parser, lying_parser
 
 URL = "https://site.test/"
 # Small limits, so that each one is reached by a small document, and that the parser processes
@@ -147,6 +147,31 @@ STUCK = {
     # default max_body, take ~5 s of CPU, the 1 MB allowed here ~15 times that.
     "'</' half a million times (quadratic HTML)": (b"</" * 500_000, "text/html", None, "parse_timeout"),
 }
+
+
+def test_a_parser_that_ships_statements_for_another_graph_writes_nothing_there(fed, tmp_path, monkeypatch):
+    """A parser's answer is untrusted (threat model T7): one whose statements' text would end its
+    graph's block and write into a source held before fails its batch (store_error); the other
+    source's graph is as it was and nothing it shipped is stored."""
+    fed.put_profile("victim.test", "Victim group", path="/")
+    victim = fed.url("victim.test")
+    store = Store(tmp_path / "store")
+    try:
+        settings = fed.settings("victim.test", "evil.test", parse_workers=1)
+        Crawler(store, settings).crawl([victim])
+        before = sorted(map(str, store.graph_triples(victim)))
+        assert before
+        monkeypatch.setattr(parsers, "parse_shipped", injecting_parser)
+        fed.put("evil.test", "/", marked(f"inject-into {victim}"), content_type="application/ld+json")
+        summary = Crawler(store, settings).crawl([fed.url("evil.test")])
+        assert [(o.result, o.code) for o in summary.outcomes if o.url == fed.url("evil.test")][-1] == \
+            ("failed", "store_error")
+        assert sorted(map(str, store.graph_triples(victim))) == before
+        assert not [q for q in store.oxigraph.quads_for_pattern(None, None, None, None) if "pwned" in str(q)]
+        record = store.source(fed.url("evil.test"))
+        assert record is None or not record.has_graph
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("name", sorted(STUCK))
