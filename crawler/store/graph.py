@@ -717,9 +717,11 @@ class Store:
             self._write_note(payload)
         elif kind == "quads":
             if payload and isinstance(payload[0], bytes):
-                # lenient: every IRI in the text was checked when its term was made (a parsed
-                # statement, a record's NamedNode), and the text is pyoxigraph's own serialisation
-                # or ``_record_nt``; checking each again cost ~10 % of the load (issue 18).
+                # lenient: each IRI was checked when its term was made (a record's NamedNode here, a
+                # parsed statement in a parser process) and the text is pyoxigraph's serialisation or
+                # ``_record_nt``; checking each again cost ~10 % of the load (issue 18). A parser's text
+                # is untrusted (threat model T7): a malformed IRI in it could only land in its own
+                # source's graph, as a brace sends its text the strict way (``_bulk_parts``).
                 self._store.bulk_load(b"".join(payload), format=ox.RdfFormat.TRIG, lenient=True)
             else:
                 self._store.bulk_extend(payload)
