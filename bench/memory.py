@@ -77,9 +77,9 @@ def ingest(a, steps: Steps) -> None:
         stamp = now()
         rec = SourceRecord(url=url, graph=url, status=OK, found_via="load", first_seen=stamp, generated_at=stamp,
                            last_success=stamp, content_hash=parsed.content_hash, triples=len(parsed.triples))
-        store.stage_new_source(rec, parsed.triples, batch=settings.bulk_batch)
+        store.stage_new_source(rec, parsed.triples, batch=store.bulk_batch(settings))
     store.flush()
-    steps.mark(f"bulk ingest of {a.n:,} documents (batches of {settings.bulk_batch})",
+    steps.mark(f"bulk ingest of {a.n:,} documents (batches of {store.bulk_batch(settings)})",
                seconds=round(time.perf_counter() - t, 1))
     store.close()
     del store

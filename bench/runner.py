@@ -379,7 +379,7 @@ class Bench:
         mb = 1024 * 1024
         rows = [
             row("ingest: docs/s", rate, "docs/s", f"{r['docs']:,} profiles, parse_source + Store.stage_new_source "
-                f"(bulk batches of Settings.bulk_batch, graphs and records in one bulk load, committed by "
+                f"(bulk batches of Store.bulk_batch, graphs and records in one bulk load, committed by "
                 f"removing the batch's note) from a file"
                 f"{' (stopped by the time budget)' if r['partial'] else ''}"),
             row("bulk-loader floor: docs/s", floor_rate, "docs/s", f"{fl['docs']:,} profiles, parse_source + "

@@ -457,7 +457,7 @@ def task_ingest(a: dict) -> dict:
     """parse_source + the store's write per document, straight from a file: no HTTP.
 
     ``mode``: "bulk" (default), the crawler's path for new sources (``Store.stage_new_source``,
-    batches of ``Settings.bulk_batch``, records last); "transaction", ``Store.replace_source``
+    batches of ``Store.bulk_batch(settings)``, records last); "transaction", ``Store.replace_source``
     (one transaction per source, the path of every change); "floor", parse_source then
     pyoxigraph's own ``bulk_extend`` of the graphs per batch, no records: the bulk loader's floor."""
     import pyoxigraph as ox
@@ -467,6 +467,7 @@ def task_ingest(a: dict) -> dict:
     from hubnet.crawler.store.graph import OK, SourceRecord, Store, now
 
     settings = Settings()
+    batch = Store.bulk_batch(settings)   # the floor's batches are the embedded store's too
     mode = a.get("mode", "bulk")
     store = Store(a["store"]) if mode != "floor" else None
     raw = ox.Store(str(a["store"])) if mode == "floor" else None
@@ -474,13 +475,13 @@ def task_ingest(a: dict) -> dict:
 
     def write(rec, parsed):
         if mode == "bulk":
-            store.stage_new_source(rec, parsed.triples, batch=settings.bulk_batch)
+            store.stage_new_source(rec, parsed.triples, batch=batch)
         elif mode == "transaction":
             store.replace_source(rec, parsed.triples)
         else:
             g = ox.NamedNode(rec.graph)
             pending.extend(ox.Quad(t.subject, t.predicate, t.object, g) for t in parsed.triples)
-            if docs % settings.bulk_batch == settings.bulk_batch - 1:
+            if docs % batch == batch - 1:
                 raw.bulk_extend(pending)
                 pending.clear()
     limit, budget = a.get("n"), a.get("budget_s", 1e9)

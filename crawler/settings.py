@@ -113,8 +113,9 @@ class Settings:
     # --- store writes
     # New sources (never held before) written together, graphs and records, by the store's bulk
     # loader; removing the batch's note is its commit, and a store opened with the note still there
-    # undoes the batch (issue 18). 0: one transaction per source, as changes always are.
-    bulk_batch: int = 500
+    # undoes the batch (issue 18). 0: one transaction per source, as changes always are. None: the
+    # store's own size (``Store.BULK_BATCH``: 2,000 for the embedded store, 500 for a SPARQL server).
+    bulk_batch: int | None = None
     # --- parsing in other processes (issue 18; crawl/parsers.py): parse_source and the editor's rules
     # run in this many processes, so the pipeline thread only writes (the GIL makes a thread useless).
     # 1 by default: a first crawl of 2,000 groups ran 1.03-1.43x faster (median 1.23x) on a shared

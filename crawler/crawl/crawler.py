@@ -502,6 +502,8 @@ class Crawler:
         except StoreError as exc:
             self._lost(getattr(exc, "lost", ()), exc)
             raise
+        finally:
+            self._lost_behind()
         self.summary.writes += 1
         self._write_hook()
 
@@ -511,6 +513,13 @@ class Crawler:
             self.store.write_staged()
         except StoreError as exc:
             self._lost(getattr(exc, "lost", ()), exc)
+        finally:
+            self._lost_behind()
+
+    def _lost_behind(self) -> None:
+        """Bulk batches that failed while loaded behind the crawl (``stage_new_source(behind=True)``)."""
+        for exc in self.store.take_failed_batches():
+            self._lost(exc.lost, exc)
 
     def _lost(self, records, exc: StoreError) -> None:
         """New sources of a bulk batch that failed as a whole: none is stored, so none is known."""
@@ -619,7 +628,8 @@ class Crawler:
         rec.misses = rec.failed_attempts = 0
         if result == NEW and previous_graph is None:
             # Never held: the bulk loader takes it with the next batch (issue 18).
-            self._write(lambda: self.store.stage_new_source(rec, parsed.triples, batch=self.settings.bulk_batch))
+            batch = self.store.bulk_batch(self.settings)
+            self._write(lambda: self.store.stage_new_source(rec, parsed.triples, batch=batch, behind=True))
         else:
             self._write(lambda: self.store.replace_source(rec, parsed.triples, previous_graph=previous_graph))
         self.known[rec.url] = rec
