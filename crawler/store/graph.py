@@ -352,6 +352,10 @@ class Store:
     # to every index that RocksDB then merges with what it holds: a first crawl of 10,000 spent
     # ~0.6 ms of CPU per source merging in batches of 500, ~0.25 ms in batches of 2,000 (issue 18).
     BULK_BATCH = 2000
+    # A batch is also written once its sources hold this many statements, however few they are: what
+    # waits for the loader in memory is then at most two batches (one staged, one loading) of ~150
+    # bytes a statement, ~60 MB, even if every source ships ``max_triples`` (a hostile seed's sites).
+    BULK_BATCH_STATEMENTS = 200_000
 
     @classmethod
     def bulk_batch(cls, settings) -> int:
@@ -375,6 +379,7 @@ class Store:
         self.on_write = on_write
         self._staged: dict = {}           # url -> (record, triples): new sources waiting for the bulk loader
         self._staged_graphs: set = set()
+        self._staged_statements = 0
         self._broken: str | None = None   # why no write is allowed (a bulk batch could not be undone)
         # The batch being loaded behind the caller (at most one), the names it holds, and the errors of
         # batches that failed there, until ``take_failed_batches``.
@@ -668,9 +673,11 @@ class Store:
             self._refuse_blocked(record)   # a forgotten source is not staged either
             staged = batch > 0 and record.has_graph and self._never_held(record)
             if staged:
-                self._staged[record.url] = (record, _shipped(triples))
+                shipped = _shipped(triples)
+                self._staged[record.url] = (record, shipped)
                 self._staged_graphs.add(record.graph)
-                if len(self._staged) >= batch:
+                self._staged_statements += len(shipped)
+                if len(self._staged) >= batch or self._staged_statements >= self.BULK_BATCH_STATEMENTS:
                     if behind and self.WRITES_BEHIND:
                         self._write_behind()
                     else:
@@ -755,8 +762,7 @@ class Store:
 
     def _begin_batch(self):
         """Take the staged sources as a batch: (batch, its note, the steps that write it)."""
-        batch = list(self._staged.values())
-        self._staged, self._staged_graphs = {}, set()
+        batch = self._take_staged()
         note = {"graphs": [rec.graph for rec, _ in batch], "sources": [rec.url for rec, _ in batch]}
         self._note_held(note["graphs"] + note["sources"])
         # Graphs and records in one bulk load (each load writes new files for every index): their
@@ -769,6 +775,12 @@ class Store:
         if self.on_write is not None:
             steps = self.on_write(list(steps))
         return batch, note, steps
+
+    def _take_staged(self) -> list:
+        """The staged sources, as a batch of (record, statements); none is staged any more."""
+        batch = list(self._staged.values())
+        self._staged, self._staged_graphs, self._staged_statements = {}, set(), 0
+        return batch
 
     def _load_batch(self, batch, note, steps) -> None:
         """Run a batch's steps; on a failure before the commit, undo the batch and raise

@@ -314,7 +314,10 @@ class RemoteStore(Store):
     remote = True
     KEEPS_NAMES = False   # whether the server holds a batch's sources is asked per batch (``_held``)
     WRITES_BEHIND = False   # a batch is one request, sent by the writer itself (``write_staged``)
-    BULK_BATCH = 500   # sources per update request: ~8 s at Virtuoso's ~60 a second (docs/scaling.md); store_timeout 30 s
+    # Sources per update request: ~8 s at Virtuoso's ~60 a second (docs/scaling.md; store_timeout is
+    # 30 s), and at most this many statements, whatever their number of sources.
+    BULK_BATCH = 500
+    BULK_BATCH_STATEMENTS = 50_000
 
     def __init__(self, spec: str, settings=None, *, local_dir=None):
         from hubnet.crawler.settings import load as load_settings
@@ -331,7 +334,7 @@ class RemoteStore(Store):
         self._write_lock = threading.RLock()
         self._blocked = None
         self.on_write = None
-        self._staged, self._staged_graphs, self._broken = {}, set(), None
+        self._staged, self._staged_graphs, self._staged_statements, self._broken = {}, set(), 0, None
         self._behind, self._behind_names, self._behind_failed = None, frozenset(), []
         self._store = RemoteDataset(self.client)
         self._local_shapes: set = set()   # hubnet's queries the server could not run (``query``)
@@ -498,8 +501,7 @@ class RemoteStore(Store):
         with self._write_lock:
             if not self._staged:
                 return
-            batch = list(self._staged.values())
-            self._staged, self._staged_graphs = {}, set()
+            batch = self._take_staged()
             try:
                 held = self._held([rec for rec, _ in batch])
             except (StoreError, TimeoutError) as exc:

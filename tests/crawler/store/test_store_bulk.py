@@ -168,3 +168,15 @@ def test_a_batch_that_cannot_be_undone_stops_every_write_until_the_store_is_reop
     reopened = Store(tmp_path / "store")
     assert reopened.sources() == {} and set(reopened.named_graphs()) <= {PROV_GRAPH.value}
     reopened.close()
+
+
+def test_a_batch_is_written_once_its_statements_reach_the_bound_however_few_its_sources(backend_store, monkeypatch):
+    """What waits for the loader in memory is bounded in statements too (``BULK_BATCH_STATEMENTS``):
+    a hostile seed's sources, each with ``max_triples`` statements, do not fill ``bulk_batch`` of them."""
+    store = backend_store
+    monkeypatch.setattr(type(store), "BULK_BATCH_STATEMENTS", 3)
+    many = lambda i: data(i) + [ox.Quad(q.subject, NAME, ox.Literal(f"also {i}")) for q in data(i)]   # 2 each
+    store.stage_new_source(rec(0), many(0), batch=100)
+    assert not any(True for _ in store._store.quads_for_pattern(None, None, None, None))
+    store.stage_new_source(rec(1), many(1), batch=100)   # 4 statements staged: written
+    assert not store._staged and len(store.graph_triples(url(0))) == len(store.graph_triples(url(1))) == 2
