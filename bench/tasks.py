@@ -467,8 +467,9 @@ def task_ingest(a: dict) -> dict:
     from hubnet.crawler.store.graph import OK, SourceRecord, Store, now
 
     settings = Settings()
-    batch = Store.bulk_batch(settings)   # the floor's batches are the embedded store's too
     mode = a.get("mode", "bulk")
+    # The floor's batch is the runner's choice (it measures two sizes and keeps the faster).
+    batch = a.get("batch") or Store.bulk_batch(settings)
     store = Store(a["store"]) if mode != "floor" else None
     raw = ox.Store(str(a["store"])) if mode == "floor" else None
     pending: list = []
