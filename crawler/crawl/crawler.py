@@ -522,10 +522,21 @@ class Crawler:
             self._lost(exc.lost, exc)
 
     def _lost(self, records, exc: StoreError) -> None:
-        """New sources of a bulk batch that failed as a whole: none is stored, so none is known."""
+        """New sources of a bulk batch that failed as a whole: none is stored, so none is known. Each
+        was counted as new when staged: that outcome becomes the failure, so the summary counts each
+        source once (the live progress line still counted it as new)."""
+        records = list(records)
+        urls = {rec.url for rec in records}
+        staged = {o.url: i for i, o in enumerate(self.summary.outcomes) if o.url in urls and o.result == NEW}
         for rec in records:
             self.known.pop(rec.url, None)
-            self._record(Outcome(rec.url, FAILURE, exc.code, f"{exc.message} (the source was not stored)"))
+            failure = Outcome(rec.url, FAILURE, exc.code, f"{exc.message} (the source was not stored)")
+            if rec.url in staged:
+                self.summary.outcomes[staged[rec.url]] = failure
+                if self.progress:
+                    self.progress(len(self.summary.outcomes), self.lanes.size(), failure)
+            else:
+                self._record(failure)
 
 
     async def _read(self, fetcher, rec: SourceRecord, resp) -> Outcome:

@@ -29,8 +29,11 @@ def test_a_batch_that_fails_behind_the_crawl_fails_its_sources_and_the_next_craw
 
     try:
         store.on_write = fail_the_first_batch
-        outcomes = last_outcomes(Crawler(store, settings).crawl(seeds))
+        summary = Crawler(store, settings).crawl(seeds)
+        outcomes = last_outcomes(summary)
         assert len(batches) == 2
+        assert len(summary.outcomes) == len(seeds)   # each source counted once: its failure, not also "new"
+        assert (summary.counts["new"], summary.counts["failed"]) == (3, 3)
         lost = {u for u, o in outcomes.items() if (o.result, o.code) == ("failed", "store_error")}
         assert len(lost) == 3, {u: (o.result, o.code) for u, o in outcomes.items()}
         assert all("the source was not stored" in outcomes[u].message for u in lost)
