@@ -75,26 +75,22 @@ def test_the_writer_goes_on_while_its_batch_loads_with_the_note_on_disk(store):
     assert not (store.path / BULK_NOTE).exists() and store.take_failed_batches() == []
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_every_reader_waits_for_the_batch_loading_behind(store, reader):
-    gate = load_two_behind(store)
-    t = in_thread(lambda: READERS[reader](store))
-    assert waits(t), f"{reader} read the store while a batch was half loaded"
-    gate.open.set()
-    t.join(10)
-    assert not t.is_alive() and holds(store, 0) and holds(store, 1)
+# every reader, and every change to one of the batch's sources (test_store_bulk.py)
+WAITERS = {**{f"{name} (a reader)": f for name, f in READERS.items()},
+           **{f"{name} (a change to one of its sources)": f for name, f in CHANGES.items()}}
 
 
-@pytest.mark.parametrize("change", CHANGES)
-def test_a_change_to_a_source_loading_behind_comes_after_it(store, change):
+@pytest.mark.parametrize("waiter", WAITERS)
+def test_every_reader_and_every_change_to_its_sources_waits_for_the_batch_loading_behind(store, waiter):
     gate = load_two_behind(store)
-    t = in_thread(lambda: CHANGES[change](store))
-    assert waits(t), f"{change} ran while the source's batch was half loaded"
+    t = in_thread(lambda: WAITERS[waiter](store))
+    assert waits(t), f"{waiter} went ahead while the batch was half loaded"
     gate.open.set()
     t.join(10)
-    r = store.source(url(0))
-    assert r.content_hash == content_hash(store.graph_triples(url(0)))
-    assert len(store.graph_triples(url(0))) == 1 and holds(store, 1)
+    assert not t.is_alive()
+    r = store.source(url(0))   # whole: read after the load, or changed after it
+    assert r.content_hash == content_hash(store.graph_triples(url(0))) and len(store.graph_triples(url(0))) == 1
+    assert holds(store, 1)
 
 
 @pytest.mark.parametrize("names", ["kept in memory", "looked up"])
