@@ -337,6 +337,10 @@ class _Raw:
         return bool(self._store)
 
 
+# What a bulk batch's steps raise when the store or the batch's text fails them.
+_BATCH_ERRORS = (OSError, RuntimeError, SyntaxError, ValueError, StoreError)
+
+
 class Store:
     """A thin, transactional wrapper over ``pyoxigraph.Store``. ``path=None`` keeps it in memory.
 
@@ -731,20 +735,20 @@ class Store:
         try:
             for step in steps[:cut]:
                 self._run_step(step)
-        except (OSError, RuntimeError, SyntaxError, ValueError, StoreError) as exc:
-            self._fail_batch(batch, note, exc, committed=False)
+        except _BATCH_ERRORS as exc:
+            raise self._failed_batch(batch, note, exc, committed=False) from None
         self._behind_names = frozenset(note["graphs"] + note["sources"])
         self._behind = threading.Thread(target=self._load_behind, args=(batch, note, steps[cut:]),
                                         name="hubnet-bulk-load")
         self._behind.start()
 
     def _load_behind(self, batch, note, steps) -> None:
+        """The loading thread: an error of any kind fails the batch (undone unless it committed) and
+        is kept for ``take_failed_batches``; nobody waits on this thread for an answer."""
         try:
-            self._load_batch(batch, note, steps)
+            self._load_batch(batch, note, steps, errors=Exception)
         except StoreError as err:
             self._behind_failed.append(err)
-        except Exception as exc:   # not lost silently: the batch is undone, its records reported
-            self._behind_failed.append(self._failed_batch(batch, note, exc, committed=False))
 
     def _wait_behind(self) -> None:
         """Under the write lock: wait for the batch being loaded behind, if any."""
@@ -771,7 +775,7 @@ class Store:
             # Reading a batch's text the slower way (see _bulk_parts) may refuse it: the batch is lost.
             steps = [("note", note), ("quads", _bulk_parts(batch)), ("commit", None)]
         except (SyntaxError, ValueError) as exc:
-            self._fail_batch(batch, note, exc, committed=False)
+            raise self._failed_batch(batch, note, exc, committed=False) from None
         if self.on_write is not None:
             steps = self.on_write(list(steps))
         return batch, note, steps
@@ -782,19 +786,16 @@ class Store:
         self._staged, self._staged_graphs, self._staged_statements = {}, set(), 0
         return batch
 
-    def _load_batch(self, batch, note, steps) -> None:
-        """Run a batch's steps; on a failure before the commit, undo the batch and raise
-        ``StoreError`` whose ``lost`` lists its records."""
+    def _load_batch(self, batch, note, steps, errors=None) -> None:
+        """Run a batch's steps; on one of ``errors`` (the store's own by default), undo the batch
+        unless it committed and raise ``StoreError`` whose ``lost`` lists its records."""
         committed = False
         try:
             for step in steps:
                 self._run_step(step)
                 committed = committed or (isinstance(step, tuple) and step[0] == "commit")
-        except (OSError, RuntimeError, SyntaxError, ValueError, StoreError) as exc:
-            self._fail_batch(batch, note, exc, committed)
-
-    def _fail_batch(self, batch, note, exc, committed: bool):
-        raise self._failed_batch(batch, note, exc, committed) from None
+        except errors or _BATCH_ERRORS as exc:
+            raise self._failed_batch(batch, note, exc, committed) from None
 
     def _failed_batch(self, batch, note, exc, committed: bool) -> StoreError:
         """The error of a failed batch, after undoing it if it did not commit."""

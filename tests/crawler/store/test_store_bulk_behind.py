@@ -179,3 +179,24 @@ def test_a_batch_failing_behind_that_cannot_be_undone_stops_every_write(tmp_path
     reopened = Store(tmp_path / "store")   # the note was left: the open undoes the batch
     assert reopened.sources() == {} and set(reopened.named_graphs()) <= {PROV_GRAPH.value}
     reopened.close()
+
+
+@pytest.mark.parametrize("step", ["quads", "commit"])
+def test_any_error_on_the_loading_thread_fails_its_batch_and_is_reported(store, step):
+    """Not only the store's own errors: whatever a step raises there ends as the batch's failure,
+    undone if it came before the commit, never an exception on a thread nobody joins for its answer."""
+    run_step = store._run_step
+
+    def breaks(s):
+        if isinstance(s, tuple) and s[0] == step:
+            raise KeyError("injected")
+        run_step(s)
+
+    store._run_step = breaks
+    for i in (0, 1):
+        store.stage_new_source(rec(i), data(i), batch=2, behind=True)
+    store.flush()
+    store._run_step = run_step
+    failed = store.take_failed_batches()
+    assert [(e.code, sorted(r.url for r in e.lost)) for e in failed] == [("store_error", [url(0), url(1)])]
+    assert store.sources() == {} and not (store.path / BULK_NOTE).exists()
