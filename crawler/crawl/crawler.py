@@ -348,13 +348,17 @@ class Crawler:
                 continue
             self._started.add(item.url)
             try:
+                recorded = False
                 try:
                     outcome = await self._process(fetcher, item)
                 except Exception as exc:  # one source's crash never stops the crawl (T22)
                     outcome = Outcome(item.url, FAILURE, "internal_error", f"unexpected error: {exc!r}")
                     if getattr(exc, "code", None) == FORGOTTEN:   # the store refused it: forgotten meanwhile
                         outcome = Outcome(item.url, SKIPPED, FORGOTTEN, exc.message)
-                self._record(outcome)
+                    # A bulk batch that failed with this source in it: its failure is recorded (_lost).
+                    recorded = any(r.url == item.url for r in getattr(exc, "lost", None) or ())
+                if not recorded:
+                    self._record(outcome)
                 if item.depth == 0 and self.budgets.is_ping(item) and outcome.result in (NEW, UPDATED, DELETED):
                     self._schedule_publish()
                 for g in outcome.groups:

@@ -48,3 +48,21 @@ def test_a_batch_that_fails_behind_the_crawl_fails_its_sources_and_the_next_craw
         assert {u for u, r in store.sources().items() if r.has_graph} == set(seeds)
     finally:
         store.close()
+
+
+def test_a_batch_that_fails_as_it_is_handed_over_counts_each_source_once(fed, tmp_path):
+    """The note of a full batch is written before the crawl goes on; if that fails, the source that
+    filled the batch fails with the others, once, with the store's reason (not also internal_error)."""
+    hosts = HOSTS[:2]
+    for host in hosts:
+        fed.put_profile(host, f"Group {host}", path="/")
+    seeds = [fed.url(h) for h in hosts]
+    store = Store(tmp_path / "store")
+    try:
+        store.on_write = lambda steps: [FAILPOINT] + steps   # before the note: fails in the crawl's hand
+        summary = Crawler(store, fed.settings(*hosts, bulk_batch=2)).crawl(seeds)
+        assert sorted((o.url, o.result, o.code) for o in summary.outcomes) == \
+            sorted((u, "failed", "store_error") for u in seeds)
+        assert store.sources() == {}
+    finally:
+        store.close()
